@@ -1,0 +1,3 @@
+"""The ``meterline`` operator command (placeholder: filled in below)."""
+def main() -> None:
+    raise SystemExit("not yet")

@@ -1,0 +1,154 @@
+"""The ledger check: proves DESIGN.md invariants 1 and 5 against the database.
+
+1. Each account's balance equals the sum of its entries (and each entry's
+   ``balance_after`` equals the running sum); each grant's remaining amount equals
+   the sum of its entries and is never negative.
+5. Nothing accepted is lost: each batch's accepted count equals its stored events,
+   the usage debits of a batch equal the rated amounts of its events, and the
+   hourly and daily rollups equal the raw events they summarise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.db.models import (
+    Account,
+    CreditGrant,
+    IngestBatch,
+    LedgerEntry,
+    UsageEvent,
+    UsageRollupDaily,
+    UsageRollupHourly,
+)
+from core.ledger import reasons
+
+MAX_PROBLEMS = 200
+
+
+@dataclass
+class LedgerCheckReport:
+    accounts_checked: int = 0
+    grants_checked: int = 0
+    batches_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, problem: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+
+def _check_balances(session: Session, report: LedgerCheckReport) -> None:
+    sums = dict(
+        session.execute(
+            select(LedgerEntry.account_id, func.sum(LedgerEntry.amount_nanos)).group_by(LedgerEntry.account_id)
+        ).all()
+    )
+    for account_id, balance in session.execute(select(Account.id, Account.balance_nanos)):
+        report.accounts_checked += 1
+        total = int(sums.get(account_id) or 0)
+        if total != balance:
+            report.add(f"account {account_id}: balance {balance} != sum of entries {total}")
+    running = func.sum(LedgerEntry.amount_nanos).over(
+        partition_by=LedgerEntry.account_id, order_by=LedgerEntry.id
+    )
+    sub = select(
+        LedgerEntry.id, LedgerEntry.account_id, LedgerEntry.balance_after_nanos, running.label("running")
+    ).subquery()
+    for entry_id, account_id, after, run in session.execute(
+        select(sub).where(sub.c.balance_after_nanos != sub.c.running).limit(MAX_PROBLEMS)
+    ):
+        report.add(f"account {account_id}: entry {entry_id} says balance {after}, running sum is {run}")
+
+
+def _check_grants(session: Session, report: LedgerCheckReport) -> None:
+    sums = dict(
+        session.execute(
+            select(LedgerEntry.grant_id, func.sum(LedgerEntry.amount_nanos))
+            .where(LedgerEntry.grant_id.is_not(None))
+            .group_by(LedgerEntry.grant_id)
+        ).all()
+    )
+    for grant_id, remaining, amount in session.execute(
+        select(CreditGrant.id, CreditGrant.remaining_nanos, CreditGrant.amount_nanos)
+    ):
+        report.grants_checked += 1
+        total = int(sums.get(grant_id) or 0)
+        if total != remaining:
+            report.add(f"grant {grant_id}: remaining {remaining} != sum of entries {total}")
+        if remaining < 0 or remaining > amount:
+            report.add(f"grant {grant_id}: remaining {remaining} outside 0..{amount}")
+
+
+def _check_batches(session: Session, report: LedgerCheckReport) -> None:
+    stored = dict(
+        session.execute(select(UsageEvent.batch_id, func.count()).group_by(UsageEvent.batch_id)).all()
+    )
+    for batch_id, accepted in session.execute(select(IngestBatch.id, IngestBatch.accepted_count)):
+        report.batches_checked += 1
+        if int(stored.get(batch_id) or 0) != accepted:
+            report.add(f"batch {batch_id}: accepted {accepted} events, {stored.get(batch_id, 0)} stored")
+    rated = {
+        (batch_id, account_id): int(total)
+        for batch_id, account_id, total in session.execute(
+            select(UsageEvent.batch_id, UsageEvent.account_id, func.sum(UsageEvent.amount_nanos)).group_by(
+                UsageEvent.batch_id, UsageEvent.account_id
+            )
+        )
+    }
+    debited: dict[tuple[int, str], int] = {}
+    for reference, account_id, total in session.execute(
+        select(LedgerEntry.reference, LedgerEntry.account_id, func.sum(LedgerEntry.amount_nanos))
+        .where(LedgerEntry.reason == reasons.USAGE)
+        .group_by(LedgerEntry.reference, LedgerEntry.account_id)
+    ):
+        batch_id = int(reference.removeprefix("batch:"))
+        debited[(batch_id, account_id)] = -int(total)
+    for key in set(rated) | set(debited):
+        if rated.get(key, 0) != debited.get(key, 0):
+            report.add(
+                f"batch {key[0]} account {key[1]}: events rated {rated.get(key, 0)}, "
+                f"ledger debited {debited.get(key, 0)}"
+            )
+
+
+def _check_rollups(session: Session, report: LedgerCheckReport) -> None:
+    def totals(model: type) -> dict[str, tuple[int, int, int]]:
+        return {
+            account_id: (int(q), int(a), int(n))
+            for account_id, q, a, n in session.execute(
+                select(
+                    model.account_id,
+                    func.sum(model.quantity),
+                    func.sum(model.amount_nanos),
+                    func.sum(model.event_count) if model is not UsageEvent else func.count(),
+                ).group_by(model.account_id)
+            )
+        }
+
+    raw = totals(UsageEvent)
+    for name, model in (("hourly", UsageRollupHourly), ("daily", UsageRollupDaily)):
+        rolled = totals(model)
+        for account_id in set(raw) | set(rolled):
+            if raw.get(account_id, (0, 0, 0)) != rolled.get(account_id, (0, 0, 0)):
+                report.add(
+                    f"account {account_id}: {name} rollup (quantity, amount, events) "
+                    f"{rolled.get(account_id, (0, 0, 0))} != raw events {raw.get(account_id, (0, 0, 0))}"
+                )
+
+
+def check_ledger(session: Session) -> LedgerCheckReport:
+    """Run every check; the report lists each problem found (empty when all hold)."""
+    report = LedgerCheckReport()
+    _check_balances(session, report)
+    _check_grants(session, report)
+    _check_batches(session, report)
+    _check_rollups(session, report)
+    return report

@@ -1,0 +1,28 @@
+"""Reason codes of ledger entries, with the words a customer reads for each."""
+
+from __future__ import annotations
+
+GRANT_ISSUED = "grant_issued"
+USAGE = "usage"
+GRANT_EXPIRED = "grant_expired"
+DEFICIT_REPAID = "deficit_repaid"
+GRANT_VOIDED = "grant_voided"
+ADJUSTMENT = "adjustment"
+
+REASON_LABELS: dict[str, str] = {
+    GRANT_ISSUED: "Credits added",
+    USAGE: "Usage",
+    GRANT_EXPIRED: "Credits expired",
+    DEFICIT_REPAID: "Negative balance paid off",
+    GRANT_VOIDED: "Credits reversed",
+    ADJUSTMENT: "Adjustment",
+}
+
+SOURCE_LABELS: dict[str, str] = {
+    "purchased": "Purchased",
+    "promotional": "Promotional",
+    "goodwill": "Goodwill",
+}
+
+# Lower burns first: free credits that expire go before credits the customer paid for.
+DEFAULT_PRIORITY: dict[str, int] = {"promotional": 10, "goodwill": 20, "purchased": 50}

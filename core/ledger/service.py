@@ -1,0 +1,298 @@
+"""Ledger commands: grant credits, post usage, expire grants. Append-only.
+
+Every movement goes through ``_append``, which writes the entry and moves the two
+cached sums (``accounts.balance_nanos`` and ``credit_grants.remaining_nanos``) in
+the same transaction. Callers hold the account lock (``lock_accounts``) for the
+whole unit of work so that concurrent writers queue instead of losing a debit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.db.models import GRANT_SOURCES, Account, CreditGrant, LedgerEntry
+from core.errors import Conflict, NotFound, ValidationError
+from core.ledger import reasons
+from core.ledger.engine import GrantBalance, Posting, plan_deficit_repayment, plan_usage_burn
+
+
+@dataclass(frozen=True)
+class GrantView:
+    """A grant as the portal shows it."""
+
+    grant_id: int
+    account_id: str
+    source: str
+    description: str
+    priority: int
+    amount_nanos: int
+    remaining_nanos: int
+    cost_basis_cents: int | None
+    effective_at: datetime
+    expires_at: datetime | None
+    expired: bool
+    created_by: str
+    created_at: datetime
+
+
+def _grant_view(grant: CreditGrant) -> GrantView:
+    return GrantView(
+        grant_id=grant.id,
+        account_id=grant.account_id,
+        source=grant.source,
+        description=grant.description,
+        priority=grant.priority,
+        amount_nanos=grant.amount_nanos,
+        remaining_nanos=grant.remaining_nanos,
+        cost_basis_cents=grant.cost_basis_cents,
+        effective_at=grant.effective_at,
+        expires_at=grant.expires_at,
+        expired=grant.expired,
+        created_by=grant.created_by,
+        created_at=grant.created_at,
+    )
+
+
+def lock_accounts(session: Session, account_ids: Iterable[str]) -> dict[str, Account]:
+    """Load and lock accounts for this transaction, in id order (no deadlocks between writers).
+
+    PostgreSQL: ``SELECT … FOR UPDATE``. SQLite: the write session already holds the
+    database lock (``unit_of_work(write=True)``), so a plain select is enough.
+    """
+    ids = sorted(set(account_ids))
+    if not ids:
+        return {}
+    stmt = select(Account).where(Account.id.in_(ids)).order_by(Account.id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    # populate_existing: a lock must come with the row as it is now, not a stale identity-map copy.
+    accounts = session.scalars(stmt.execution_options(populate_existing=True)).all()
+    found = {account.id: account for account in accounts}
+    missing = [account_id for account_id in ids if account_id not in found]
+    if missing:
+        raise NotFound(f"account {missing[0]!r} does not exist", field="account_id")
+    return found
+
+
+def _append(
+    session: Session,
+    account: Account,
+    grant: CreditGrant | None,
+    amount_nanos: int,
+    reason: str,
+    *,
+    at: datetime,
+    reference: str = "",
+    memo: str = "",
+) -> LedgerEntry:
+    if amount_nanos == 0:
+        raise ValueError("ledger entries move a non-zero amount")
+    account.balance_nanos += amount_nanos
+    if grant is not None:
+        grant.remaining_nanos += amount_nanos
+        if grant.remaining_nanos < 0:
+            raise AssertionError(f"grant {grant.id} would go negative")
+    entry = LedgerEntry(
+        account_id=account.id,
+        grant_id=None if grant is None else grant.id,
+        amount_nanos=amount_nanos,
+        balance_after_nanos=account.balance_nanos,
+        reason=reason,
+        reference=reference,
+        memo=memo[:500],
+        effective_at=at,
+        created_at=at,
+    )
+    session.add(entry)
+    return entry
+
+
+def _open_grants(session: Session, account_id: str) -> list[CreditGrant]:
+    return list(
+        session.scalars(
+            select(CreditGrant).where(
+                CreditGrant.account_id == account_id,
+                CreditGrant.remaining_nanos > 0,
+                CreditGrant.expired.is_(False),
+            )
+        )
+    )
+
+
+def deficit_nanos(session: Session, account_id: str) -> int:
+    """The part of the balance no grant covers (zero or negative)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount_nanos), 0)).where(
+            LedgerEntry.account_id == account_id, LedgerEntry.grant_id.is_(None)
+        )
+    )
+    return int(total or 0)
+
+
+def _apply(
+    session: Session,
+    account: Account,
+    postings: list[Posting],
+    grants: dict[int, CreditGrant],
+    reason: str,
+    *,
+    at: datetime,
+    reference: str,
+    memo: str = "",
+) -> None:
+    for posting in postings:
+        grant = None if posting.grant_id is None else grants[posting.grant_id]
+        _append(session, account, grant, posting.amount_nanos, reason, at=at, reference=reference, memo=memo)
+
+
+def grant_credits(
+    session: Session,
+    *,
+    account_id: str,
+    amount_nanos: int,
+    source: str,
+    at: datetime,
+    priority: int | None = None,
+    expires_at: datetime | None = None,
+    cost_basis_cents: int | None = None,
+    description: str = "",
+    idempotency_key: str | None = None,
+    created_by: str = "system",
+) -> GrantView:
+    """Add credits to an account, paying off any negative balance first.
+
+    With an ``idempotency_key``, a retry with the same fields returns the grant made the
+    first time; the same key with other fields raises ``Conflict``.
+    """
+    if source not in GRANT_SOURCES:
+        raise ValidationError(f"source must be one of {', '.join(GRANT_SOURCES)}", field="source")
+    if not isinstance(amount_nanos, int) or isinstance(amount_nanos, bool) or amount_nanos <= 0:
+        raise ValidationError("amount must be a positive number of credits", field="amount")
+    if expires_at is not None and expires_at <= at:
+        raise ValidationError("expiry must be in the future", field="expires_at")
+    if cost_basis_cents is not None and cost_basis_cents < 0:
+        raise ValidationError("cost basis cannot be negative", field="cost_basis_cents")
+    account = lock_accounts(session, [account_id])[account_id]
+    if idempotency_key is not None:
+        existing = session.scalar(select(CreditGrant).where(CreditGrant.idempotency_key == idempotency_key))
+        if existing is not None:
+            same = (
+                existing.account_id == account_id
+                and existing.amount_nanos == amount_nanos
+                and existing.source == source
+                and existing.cost_basis_cents == cost_basis_cents
+            )
+            if not same:
+                raise Conflict(
+                    "this idempotency key was already used for a different grant",
+                    field="idempotency_key",
+                )
+            return _grant_view(existing)
+    grant = CreditGrant(
+        account_id=account_id,
+        source=source,
+        description=description[:500],
+        priority=reasons.DEFAULT_PRIORITY[source] if priority is None else priority,
+        amount_nanos=amount_nanos,
+        remaining_nanos=0,
+        cost_basis_cents=cost_basis_cents,
+        effective_at=at,
+        expires_at=expires_at,
+        idempotency_key=idempotency_key,
+        created_by=created_by,
+        created_at=at,
+    )
+    session.add(grant)
+    session.flush()
+    reference = f"grant:{grant.id}"
+    _append(session, account, grant, amount_nanos, reasons.GRANT_ISSUED, at=at, reference=reference, memo=description)
+    repayment = plan_deficit_repayment(deficit_nanos(session, account_id), grant.id, grant.remaining_nanos)
+    _apply(session, account, repayment, {grant.id: grant}, reasons.DEFICIT_REPAID, at=at, reference=reference)
+    session.flush()
+    return _grant_view(grant)
+
+
+def post_usage(
+    session: Session,
+    *,
+    account: Account,
+    amount_nanos: int,
+    at: datetime,
+    reference: str,
+    memo: str = "",
+) -> list[Posting]:
+    """Burn ``amount_nanos`` of rated usage from the account's grants, in burn order.
+
+    The caller holds the lock on ``account`` (see ``lock_accounts``). What no grant
+    covers drives the balance negative; usage is never refused here (hard caps are
+    enforced before usage happens, by ``authorize``).
+    """
+    if amount_nanos == 0:
+        return []
+    expire_due_grants(session, at=at, account=account)
+    grants = {grant.id: grant for grant in _open_grants(session, account.id)}
+    balances = [
+        GrantBalance(g.id, g.priority, g.effective_at, g.expires_at, g.remaining_nanos) for g in grants.values()
+    ]
+    postings = plan_usage_burn(balances, amount_nanos, at)
+    _apply(session, account, postings, grants, reasons.USAGE, at=at, reference=reference, memo=memo)
+    return postings
+
+
+def expire_due_grants(session: Session, *, at: datetime, account: Account | None = None) -> int:
+    """Post an expiry entry for every grant whose ``expires_at`` has passed; return how many.
+
+    Without ``account``, sweeps every account (the periodic job), locking each in turn.
+    """
+    stmt = select(CreditGrant.id, CreditGrant.account_id).where(
+        CreditGrant.expired.is_(False), CreditGrant.expires_at.is_not(None), CreditGrant.expires_at <= at
+    )
+    if account is not None:
+        stmt = stmt.where(CreditGrant.account_id == account.id)
+    due = session.execute(stmt.order_by(CreditGrant.account_id, CreditGrant.id)).all()
+    if not due:
+        return 0
+    accounts = {account.id: account} if account is not None else lock_accounts(session, {a for _, a in due})
+    count = 0
+    for grant_id, account_id in due:
+        grant = session.get(CreditGrant, grant_id)
+        assert grant is not None
+        if grant.remaining_nanos > 0:
+            _append(
+                session,
+                accounts[account_id],
+                grant,
+                -grant.remaining_nanos,
+                reasons.GRANT_EXPIRED,
+                at=grant.expires_at or at,
+                reference=f"grant:{grant.id}",
+                memo=grant.description,
+            )
+        grant.expired = True
+        count += 1
+    session.flush()
+    return count
+
+
+def void_grant(session: Session, *, grant_id: int, at: datetime, reason: str, actor: str) -> GrantView:
+    """Take back what is left of a grant (a correction is a new entry, never an edit)."""
+    if not reason.strip():
+        raise ValidationError("say why the credits are reversed", field="reason")
+    grant = session.get(CreditGrant, grant_id)
+    if grant is None:
+        raise NotFound(f"grant {grant_id} does not exist", field="grant_id")
+    account = lock_accounts(session, [grant.account_id])[grant.account_id]
+    session.refresh(grant)
+    if grant.remaining_nanos > 0:
+        _append(
+            session, account, grant, -grant.remaining_nanos, reasons.GRANT_VOIDED,
+            at=at, reference=f"grant:{grant.id}", memo=f"{reason} (by {actor})",
+        )
+    grant.expired = True
+    session.flush()
+    return _grant_view(grant)

@@ -1,0 +1,101 @@
+"""Exact money: integers in a fixed minor unit, and the one rounding function.
+
+The ledger counts **nano-credits** (1 credit = 10**9 nanos). One credit is worth
+one US dollar (``CREDIT_VALUE_USD``). Nanos are fine enough that a per-token price
+as low as $0.001 per million tokens (1 nano per 1,000 tokens) rates a single event
+exactly enough, and an int64 still holds ±9.2 billion credits per account.
+
+Rating multiplies integer quantities by integer prices and divides once, with
+``div_round_half_even`` (ROUND_HALF_EVEN, "banker's rounding", so rounding errors
+do not drift one way over millions of events). Floats never enter.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+NANOS_PER_CREDIT = 1_000_000_000
+CREDIT_VALUE_USD = Decimal("1.00")
+ROUNDING_MODE = ROUND_HALF_EVEN
+CURRENCY = "USD"
+CENTS_PER_CREDIT = 100
+
+
+def div_round_half_even(numerator: int, denominator: int) -> int:
+    """Return numerator / denominator rounded to an integer, ties to even (ROUND_HALF_EVEN)."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
+    quotient, remainder = divmod(numerator, denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2 == 1):
+        quotient += 1
+    return quotient
+
+
+def to_decimal(value: object, *, field: str = "amount") -> Decimal:
+    """Parse an int, str or Decimal into a finite Decimal; floats are refused, not rounded."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(f"{field}: give an exact number as a string or integer, not a float")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip().replace(",", "").replace("_", "").lstrip("$"))
+        except InvalidOperation:
+            raise ValueError(f"{field}: {value!r} is not a number") from None
+    else:
+        raise ValueError(f"{field}: expected a number, got {type(value).__name__}")
+    if not result.is_finite():
+        raise ValueError(f"{field}: must be a finite number")
+    return result
+
+
+def credits_to_nanos(value: object, *, field: str = "amount") -> int:
+    """Convert an exact credit amount ("12.50", 3, Decimal) to nanos; refuse sub-nano precision."""
+    scaled = to_decimal(value, field=field) * NANOS_PER_CREDIT
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{field}: {value} has more than 9 decimal places")
+    return int(scaled)
+
+
+def nanos_to_credits(nanos: int) -> Decimal:
+    """Exact credit value of an amount in nanos."""
+    return Decimal(nanos).scaleb(-9)
+
+
+def quantize_credits(nanos: int, places: int = 2) -> Decimal:
+    """Credits rounded for display to ``places`` decimals with ``ROUNDING_MODE``."""
+    return nanos_to_credits(nanos).quantize(Decimal(1).scaleb(-places), rounding=ROUNDING_MODE)
+
+
+def cents_to_nanos(cents: int) -> int:
+    """Credits bought for an amount in US cents (1 credit = $1.00)."""
+    return cents * (NANOS_PER_CREDIT // CENTS_PER_CREDIT)
+
+
+def _places_for(nanos: int, places: int | None) -> int:
+    if places is not None:
+        return places
+    magnitude = abs(nanos)
+    if magnitude == 0 or magnitude >= NANOS_PER_CREDIT // 100:
+        return 2
+    # Tiny amounts (a few tokens) would read as $0.00: show enough digits to be honest.
+    for candidate in range(3, 10):
+        if magnitude >= 10 ** (9 - candidate):
+            return candidate
+    return 9
+
+
+def format_usd(nanos: int, places: int | None = None) -> str:
+    """Money for people: "$1,284.10", "-$3.20"; amounts under a cent keep their digits."""
+    value = quantize_credits(nanos, _places_for(nanos, places)) * CREDIT_VALUE_USD
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,}"
+
+
+def format_credits(nanos: int, places: int | None = None) -> str:
+    """Credits for people: "1,284.10 credits"."""
+    value = quantize_credits(nanos, _places_for(nanos, places))
+    return f"{value:,} credits"
