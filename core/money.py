@@ -34,7 +34,7 @@ def div_round_half_even(numerator: int, denominator: int) -> int:
 
 def to_decimal(value: object, *, field: str = "amount") -> Decimal:
     """Parse an int, str or Decimal into a finite Decimal; floats are refused, not rounded."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise ValueError(f"{field}: give an exact number as a string or integer, not a float")
     if isinstance(value, Decimal):
         result = value

@@ -56,8 +56,13 @@ def create_account(
             raise NotFound(f"rate card {rate_card_key!r} does not exist", field="rate_card")
         rate_card_id = card.id
     account = Account(
-        id=account_id, name=name, status=status, timezone=timezone, rate_card_id=rate_card_id,
-        balance_nanos=0, created_at=at,
+        id=account_id,
+        name=name,
+        status=status,
+        timezone=timezone,
+        rate_card_id=rate_card_id,
+        balance_nanos=0,
+        created_at=at,
     )
     session.add(account)
     session.flush()

@@ -48,7 +48,9 @@ class LedgerCheckReport:
 def _check_balances(session: Session, report: LedgerCheckReport) -> None:
     sums = dict(
         session.execute(
-            select(LedgerEntry.account_id, func.sum(LedgerEntry.amount_nanos)).group_by(LedgerEntry.account_id)
+            select(LedgerEntry.account_id, func.sum(LedgerEntry.amount_nanos)).group_by(
+                LedgerEntry.account_id
+            )
         ).all()
     )
     for account_id, balance in session.execute(select(Account.id, Account.balance_nanos)):

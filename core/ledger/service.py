@@ -210,7 +210,16 @@ def grant_credits(
     session.add(grant)
     session.flush()
     reference = f"grant:{grant.id}"
-    _append(session, account, grant, amount_nanos, reasons.GRANT_ISSUED, at=at, reference=reference, memo=description)
+    _append(
+        session,
+        account,
+        grant,
+        amount_nanos,
+        reasons.GRANT_ISSUED,
+        at=at,
+        reference=reference,
+        memo=description,
+    )
     repayment = plan_deficit_repayment(deficit_nanos(session, account_id), grant.id, grant.remaining_nanos)
     _apply(session, account, repayment, {grant.id: grant}, reasons.DEFICIT_REPAID, at=at, reference=reference)
     session.flush()
@@ -237,7 +246,8 @@ def post_usage(
     expire_due_grants(session, at=at, account=account)
     grants = {grant.id: grant for grant in _open_grants(session, account.id)}
     balances = [
-        GrantBalance(g.id, g.priority, g.effective_at, g.expires_at, g.remaining_nanos) for g in grants.values()
+        GrantBalance(g.id, g.priority, g.effective_at, g.expires_at, g.remaining_nanos)
+        for g in grants.values()
     ]
     postings = plan_usage_burn(balances, amount_nanos, at)
     _apply(session, account, postings, grants, reasons.USAGE, at=at, reference=reference, memo=memo)
@@ -290,8 +300,14 @@ def void_grant(session: Session, *, grant_id: int, at: datetime, reason: str, ac
     session.refresh(grant)
     if grant.remaining_nanos > 0:
         _append(
-            session, account, grant, -grant.remaining_nanos, reasons.GRANT_VOIDED,
-            at=at, reference=f"grant:{grant.id}", memo=f"{reason} (by {actor})",
+            session,
+            account,
+            grant,
+            -grant.remaining_nanos,
+            reasons.GRANT_VOIDED,
+            at=at,
+            reference=f"grant:{grant.id}",
+            memo=f"{reason} (by {actor})",
         )
     grant.expired = True
     session.flush()

@@ -56,7 +56,9 @@ def balance_view(session: Session, account_id: str, *, at: datetime) -> BalanceV
     ).all()
     ordered = sorted(
         grants,
-        key=lambda g: burn_key(GrantBalance(g.id, g.priority, g.effective_at, g.expires_at, g.remaining_nanos)),
+        key=lambda g: burn_key(
+            GrantBalance(g.id, g.priority, g.effective_at, g.expires_at, g.remaining_nanos)
+        ),
     )
     return BalanceView(
         account_id=account_id,
@@ -112,9 +114,9 @@ def ledger_view(
                 reference=entry.reference,
                 memo=entry.memo,
                 grant_id=entry.grant_id,
-                grant_label="Negative balance" if entry.grant_id is None else grant_label(
-                    source, description, entry.grant_id
-                ),
+                grant_label="Negative balance"
+                if entry.grant_id is None
+                else grant_label(source, description, entry.grant_id),
                 amount_nanos=entry.amount_nanos,
                 balance_after_nanos=entry.balance_after_nanos,
             )

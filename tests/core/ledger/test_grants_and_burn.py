@@ -15,7 +15,11 @@ def test_usage_burns_promotional_before_purchased_and_goes_negative(engine, now)
         create_account(s, account_id="acc_a", name="A", at=now)
         grant_credits(s, account_id="acc_a", amount_nanos=credits_to_nanos(10), source="purchased", at=now)
         grant_credits(
-            s, account_id="acc_a", amount_nanos=credits_to_nanos(5), source="promotional", at=now,
+            s,
+            account_id="acc_a",
+            amount_nanos=credits_to_nanos(5),
+            source="promotional",
+            at=now,
             expires_at=now + timedelta(days=3),
         )
     with unit_of_work(engine, write=True) as s:

@@ -41,15 +41,9 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("source", sa.String(length=32), nullable=False),
         sa.Column("received_at", core.db.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column(
-            "accepted_count", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "duplicate_count", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "rejected_count", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("accepted_count", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("duplicate_count", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("rejected_count", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ingest_batches")),
     )
     op.create_table(
@@ -88,12 +82,8 @@ def upgrade() -> None:
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("api_key", sa.String(length=128), nullable=False),
         sa.Column("quantity", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "amount_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "event_count", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("amount_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("event_count", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.PrimaryKeyConstraint(
             "account_id",
             "usage_date",
@@ -113,12 +103,8 @@ def upgrade() -> None:
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("api_key", sa.String(length=128), nullable=False),
         sa.Column("quantity", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "amount_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "event_count", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("amount_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("event_count", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.PrimaryKeyConstraint(
             "account_id",
             "hour_start",
@@ -144,17 +130,13 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
-        sa.Column(
-            "rate_card_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
+        sa.Column("rate_card_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column(
             "override_rate_card_id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
             nullable=True,
         ),
-        sa.Column(
-            "balance_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("balance_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("created_at", core.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["override_rate_card_id"],
@@ -169,9 +151,7 @@ def upgrade() -> None:
     op.create_table(
         "rate_card_versions",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "rate_card_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("rate_card_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("version", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("effective_from", core.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("notes", sa.Text(), nullable=False),
@@ -199,15 +179,9 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=20), nullable=False),
         sa.Column("description", sa.String(length=500), nullable=False),
         sa.Column("priority", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "amount_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "remaining_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column(
-            "cost_basis_cents", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
+        sa.Column("amount_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("remaining_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("cost_basis_cents", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("effective_at", core.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", core.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("expired", sa.Boolean(), nullable=False),
@@ -241,28 +215,20 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_memberships_account_id_accounts")
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_memberships_user_id_users")
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_memberships_user_id_users")),
         sa.PrimaryKeyConstraint("user_id", "account_id", name=op.f("pk_memberships")),
     )
     op.create_table(
         "rate_prices",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "version_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("version_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("meter_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("match_dimension", sa.String(length=64), nullable=False),
         sa.Column("match_value", sa.String(length=200), nullable=False),
-        sa.Column(
-            "per_units", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("per_units", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("tiers", sa.JSON(), nullable=False),
         sa.CheckConstraint("per_units > 0", name=op.f("ck_rate_prices_per_units_positive")),
-        sa.ForeignKeyConstraint(
-            ["meter_id"], ["meters.id"], name=op.f("fk_rate_prices_meter_id_meters")
-        ),
+        sa.ForeignKeyConstraint(["meter_id"], ["meters.id"], name=op.f("fk_rate_prices_meter_id_meters")),
         sa.ForeignKeyConstraint(
             ["version_id"],
             ["rate_card_versions.id"],
@@ -290,9 +256,7 @@ def upgrade() -> None:
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("api_key", sa.String(length=128), nullable=False),
         sa.Column("dimensions", sa.JSON(), nullable=False),
-        sa.Column(
-            "amount_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("amount_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
             "rate_card_version_id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -309,18 +273,12 @@ def upgrade() -> None:
             ["ingest_batches.id"],
             name=op.f("fk_usage_events_batch_id_ingest_batches"),
         ),
-        sa.ForeignKeyConstraint(
-            ["meter_id"], ["meters.id"], name=op.f("fk_usage_events_meter_id_meters")
-        ),
+        sa.ForeignKeyConstraint(["meter_id"], ["meters.id"], name=op.f("fk_usage_events_meter_id_meters")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_events")),
-        sa.UniqueConstraint(
-            "account_id", "event_id", name=op.f("uq_usage_events_account_id_event_id")
-        ),
+        sa.UniqueConstraint("account_id", "event_id", name=op.f("uq_usage_events_account_id_event_id")),
     )
     with op.batch_alter_table("usage_events", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_usage_events_account_occurred", ["account_id", "occurred_at"], unique=False
-        )
+        batch_op.create_index("ix_usage_events_account_occurred", ["account_id", "occurred_at"], unique=False)
         batch_op.create_index("ix_usage_events_received", ["received_at"], unique=False)
 
     op.create_table(
@@ -328,9 +286,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("account_id", sa.String(length=64), nullable=False),
         sa.Column("grant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
-        sa.Column(
-            "amount_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("amount_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
             "balance_after_nanos",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
