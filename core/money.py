@@ -81,21 +81,22 @@ def _places_for(nanos: int, places: int | None) -> int:
     magnitude = abs(nanos)
     if magnitude == 0 or magnitude >= NANOS_PER_CREDIT // 100:
         return 2
-    # Tiny amounts (a few tokens) would read as $0.00: show enough digits to be honest.
+    # Tiny amounts (a few tokens) would read as $0.00: show two significant digits instead.
     for candidate in range(3, 10):
         if magnitude >= 10 ** (9 - candidate):
-            return candidate
+            return min(candidate + 1, 9)
     return 9
 
 
 def format_usd(nanos: int, places: int | None = None) -> str:
     """Money for people: "$1,284.10", "-$3.20"; amounts under a cent keep their digits."""
-    value = quantize_credits(nanos, _places_for(nanos, places)) * CREDIT_VALUE_USD
+    exponent = Decimal(1).scaleb(-_places_for(nanos, places))
+    value = (nanos_to_credits(nanos) * CREDIT_VALUE_USD).quantize(exponent, rounding=ROUNDING_MODE)
     sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,}"
+    return f"{sign}${abs(value):,f}"
 
 
 def format_credits(nanos: int, places: int | None = None) -> str:
     """Credits for people: "1,284.10 credits"."""
     value = quantize_credits(nanos, _places_for(nanos, places))
-    return f"{value:,} credits"
+    return f"{value:,f} credits"
