@@ -111,8 +111,11 @@ def _check_batches(session: Session, report: LedgerCheckReport) -> None:
         .where(LedgerEntry.reason == reasons.USAGE)
         .group_by(LedgerEntry.reference, LedgerEntry.account_id)
     ):
-        batch_id = int(reference.removeprefix("batch:"))
-        debited[(batch_id, account_id)] = -int(total)
+        batch_ref = reference.removeprefix("batch:")
+        if not batch_ref.isdigit():
+            report.add(f"account {account_id}: usage entries reference {reference!r}, which is no batch")
+            continue
+        debited[(int(batch_ref), account_id)] = -int(total)
     for key in set(rated) | set(debited):
         if rated.get(key, 0) != debited.get(key, 0):
             report.add(
