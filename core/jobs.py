@@ -1,0 +1,79 @@
+"""Periodic work: expire grants whose time has come.
+
+Runs in-process by default (the server's lifespan starts ``run_forever``) and can run
+as its own process in production (``meterline jobs run``). A database lock makes sure
+only one process runs a job at a time: PostgreSQL's transaction-level advisory lock,
+SQLite's write lock (the whole database).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from core.clock import Clock, system_clock
+from core.db import unit_of_work
+from core.ledger import expire_due_grants
+
+log = logging.getLogger(__name__)
+
+# An arbitrary, fixed 64-bit key for pg_try_advisory_xact_lock.
+_JOBS_LOCK_KEY = 0x6D657465726C696E  # "meterlin"
+DEFAULT_INTERVAL_S = 60.0
+
+
+@dataclass(frozen=True)
+class JobsRun:
+    ran: bool  # False when another process held the lock
+    grants_expired: int = 0
+
+
+def _take_lock(session: Session) -> bool:
+    if session.get_bind().dialect.name != "postgresql":
+        return True  # the write session already holds SQLite's database lock
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _JOBS_LOCK_KEY}))
+
+
+def run_due_jobs(engine: Engine, *, clock: Clock = system_clock) -> JobsRun:
+    """Run every periodic job once, unless another process is running them right now."""
+    with unit_of_work(engine, write=True) as session:
+        if not _take_lock(session):
+            return JobsRun(ran=False)
+        expired = expire_due_grants(session, at=clock())
+    if expired:
+        log.info("expired %d grants", expired)
+    return JobsRun(ran=True, grants_expired=expired)
+
+
+def run_forever(
+    engine: Engine,
+    stop: threading.Event,
+    *,
+    interval_s: float = DEFAULT_INTERVAL_S,
+    clock: Clock = system_clock,
+) -> None:
+    """Run the jobs every ``interval_s`` seconds until ``stop`` is set; a failure is logged, not fatal."""
+    while not stop.is_set():
+        try:
+            run_due_jobs(engine, clock=clock)
+        except Exception:  # keep the loop alive: the next tick retries
+            log.exception("periodic jobs failed; retrying in %.0f s", interval_s)
+        stop.wait(interval_s)
+
+
+def start_background_jobs(engine: Engine, *, interval_s: float = DEFAULT_INTERVAL_S) -> threading.Event:
+    """Start ``run_forever`` on a daemon thread; set the returned event to stop it."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_forever,
+        args=(engine, stop),
+        kwargs={"interval_s": interval_s},
+        name="meterline-jobs",
+        daemon=True,
+    )
+    thread.start()
+    return stop
