@@ -4,10 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 STAMP := $(VENV)/.installed
+# The PostgreSQL server `make test` also runs the suite against when it answers
+# (unless TEST_DATABASE_URL is already set; TEST_DATABASE_URL=none turns it off).
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run test bootstrap migrate lint bench clean
+.PHONY: run test bootstrap migrate seed lint format e2e bench clean
 
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ needed: make PYTHON=python3.11 ...")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -18,18 +22,34 @@ bootstrap: $(STAMP)
 migrate: bootstrap
 	$(BIN)/meterline db upgrade
 
-## Serve the portal (pages + HTTP API) on http://localhost:$(PORT); seeds demo data on first start.
-run: migrate
+seed: migrate
 	$(BIN)/meterline demo seed --if-empty
+
+## Serve the portal (pages + HTTP API) on http://localhost:$(PORT); seeds demo data on first start.
+# The demo's support agent (see README); set METERLINE_SUPPORT_EMAILS yourself to change it.
+run: export METERLINE_SUPPORT_EMAILS ?= support@meterline.example
+run: seed
+	@echo "Meterline: http://localhost:$(PORT)  (API: http://localhost:$(PORT)/api/v1/...)"
 	$(BIN)/streamlit run app/server.py --server.port $(PORT) --server.headless true
 
-## The whole suite (SQLite always; PostgreSQL too when TEST_DATABASE_URL is set).
+## The whole suite (SQLite always; PostgreSQL too when a server answers or TEST_DATABASE_URL is set).
 test: migrate
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+	@if [ -z "$$TEST_DATABASE_URL" ] && $(BIN)/python -c 'import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()' '$(PG_TEST_URL)' 2>/dev/null; then \
+		export TEST_DATABASE_URL='$(PG_TEST_URL)'; echo "PostgreSQL answers: the suite also runs on $$TEST_DATABASE_URL"; \
+	elif [ "$$TEST_DATABASE_URL" = none ]; then unset TEST_DATABASE_URL; \
+	elif [ -z "$$TEST_DATABASE_URL" ]; then echo "No PostgreSQL at $(PG_TEST_URL): the PostgreSQL half is skipped"; fi; \
+	$(BIN)/python -m pytest -n auto --dist loadscope $(PYTEST_ARGS)
+
+## Only the browser tests (headless Debian chromium).
+e2e: migrate
+	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
 
 lint: bootstrap
 	$(BIN)/ruff check .
+
+format: bootstrap
+	$(BIN)/ruff format .
 
 ## Benchmarks: prints numbers, asserts nothing.
 bench: bootstrap

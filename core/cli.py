@@ -1,5 +1,382 @@
-"""The ``meterline`` operator command (placeholder: filled in below)."""
+"""The ``meterline`` operator command.
+
+    meterline db upgrade                   apply migrations (DATABASE_URL, else var/meterline.db)
+    meterline ingest FILE                  backfill usage from JSON lines or CSV, 1,000 events a chunk
+    meterline rates load FILE              load a TOML/YAML rate card (new versions only)
+    meterline ledger check                 prove the ledger invariants; exit 1 on a problem
+    meterline demo seed [--if-empty]       the demo story (90 days of usage, four accounts)
+
+Exit codes: 0 done; 1 done but something was wrong with the data (rejected lines, ledger
+problems); 2 the command could not run (bad file, bad option, database not ready).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.clock import Clock, system_clock
+from core.db import make_engine, unit_of_work
+from core.errors import BillingError
+
+CHUNK_SIZE = 1_000  # events per write transaction: a crash loses at most the chunk in flight
+MAX_REJECTIONS_SHOWN = 100
+EVENT_FIELDS = ("event_id", "account_id", "meter", "quantity", "timestamp")
+_INTEGER = re.compile(r"^[+-]?\d+$")
 
 
-def main() -> None:
-    raise SystemExit("not yet")
+@dataclass(frozen=True)
+class LineRejection:
+    """A rejected line of the input file (``line`` is 1-based, as an editor shows it)."""
+
+    line: int
+    event_id: str | None
+    field: str | None
+    code: str
+    message: str
+
+
+@dataclass
+class IngestSummary:
+    lines: int = 0
+    chunks: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[LineRejection] = field(default_factory=list)
+
+
+def _csv_value(column: str, value: str) -> object:
+    """CSV cells are text: quantities become numbers so the same rules as the API apply."""
+    if column != "quantity":
+        return value
+    text = value.strip()
+    if _INTEGER.match(text):
+        return int(text)
+    try:
+        return float(text)  # a fractional quantity is then rejected as not_an_integer
+    except ValueError:
+        return text  # rejected as not_a_number, naming the field
+
+
+def _event_from_columns(row: dict[str, object]) -> dict[str, object]:
+    """Core fields stay; every other column (model, project, api_key, ...) is a dimension."""
+    event = {key: row[key] for key in EVENT_FIELDS if key in row and row[key] not in ("", None)}
+    dimensions = dict(row["dimensions"]) if isinstance(row.get("dimensions"), dict) else {}
+    for key, value in row.items():
+        if key not in EVENT_FIELDS and key != "dimensions" and key and value not in ("", None):
+            dimensions[key] = value
+    if dimensions:
+        event["dimensions"] = dimensions
+    elif "dimensions" in row and not isinstance(row["dimensions"], dict):
+        event["dimensions"] = row["dimensions"]  # let validation name the bad field
+    return event
+
+
+Line = tuple[int, dict[str, object] | LineRejection]
+
+
+def _read_jsonl(path: Path) -> Iterator[Line]:
+    with path.open(encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as error:
+                yield number, LineRejection(number, None, "line", "bad_json", f"not valid JSON: {error.msg}")
+                continue
+            if not isinstance(raw, dict):
+                yield (
+                    number,
+                    LineRejection(number, None, "line", "not_an_object", "each line must be an object"),
+                )
+                continue
+            yield number, _event_from_columns(raw)
+
+
+def _read_csv(path: Path) -> Iterator[Line]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [name for name in EVENT_FIELDS if name not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path.name}: the CSV header needs the columns {', '.join(missing)}")
+        for row in reader:
+            number = reader.line_num  # physical line of the row's end (the header is line 1)
+            if None in row:
+                yield (
+                    number,
+                    LineRejection(
+                        number,
+                        row.get("event_id"),
+                        "line",
+                        "too_many_columns",
+                        "more cells than header columns",
+                    ),
+                )
+                continue
+            yield number, _event_from_columns({k: _csv_value(k, v or "") for k, v in row.items()})
+
+
+def read_event_lines(path: Path) -> Iterator[Line]:
+    """(line number, raw event or the reason the line cannot be an event), in file order."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    if path.suffix.lower() == ".csv":
+        return _read_csv(path)
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        return _read_jsonl(path)
+    raise ValueError(f"{path.name}: give a .jsonl (JSON lines) or .csv file")
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def ingest_file(
+    engine: Engine,
+    path: Path,
+    *,
+    clock: Clock = system_clock,
+    lateness: timedelta | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    progress: bool = True,
+) -> IngestSummary:
+    """Ingest a file chunk by chunk, one write transaction each; committed chunks stay in."""
+    from tqdm import tqdm
+
+    from core.metering import ingest_events
+
+    if chunk_size <= 0 or chunk_size > 5_000:
+        raise ValueError("chunk size must be 1 to 5,000 events")
+    summary = IngestSummary()
+    lines = read_event_lines(path)
+    bar = tqdm(
+        total=_count_lines(path), unit=" lines", desc=path.name, file=sys.stderr, disable=not progress or None
+    )
+
+    def send(chunk: list[tuple[int, dict[str, object]]]) -> None:
+        with unit_of_work(engine, write=True) as session:
+            result = ingest_events(
+                session, [event for _, event in chunk], at=clock(), source="cli", lateness=lateness
+            )
+        summary.chunks += 1
+        summary.accepted += result.accepted
+        summary.duplicates += len(result.duplicates)
+        for rejection in result.rejected:
+            summary.rejected.append(
+                LineRejection(
+                    chunk[rejection.index][0],
+                    rejection.event_id,
+                    rejection.field,
+                    rejection.code,
+                    rejection.message,
+                )
+            )
+
+    chunk: list[tuple[int, dict[str, object]]] = []
+    last_line = 0
+    try:
+        for number, item in lines:
+            summary.lines += 1
+            bar.update(number - last_line)
+            last_line = number
+            if isinstance(item, LineRejection):
+                summary.rejected.append(item)
+            else:
+                chunk.append((number, item))
+            if len(chunk) >= chunk_size:
+                send(chunk)
+                chunk = []
+        if chunk:
+            send(chunk)
+    finally:
+        bar.close()
+    summary.rejected.sort(key=lambda r: r.line)
+    return summary
+
+
+def _err(message: str) -> None:
+    print(f"meterline: error: {message}", file=sys.stderr)
+
+
+def _db_upgrade(_args: argparse.Namespace) -> int:
+    from core.db.engine import database_url
+    from core.db.migrate import upgrade
+
+    upgrade()
+    url = database_url()
+    shown = url.split("@")[-1] if "@" in url else url
+    print(f"database is up to date ({shown})")
+    return 0
+
+
+def _print_ingest_summary(summary: IngestSummary) -> None:
+    print(
+        f"{summary.lines:,} lines read in {summary.chunks} chunk(s): {summary.accepted:,} accepted, "
+        f"{summary.duplicates:,} duplicates (already stored, counted once), "
+        f"{len(summary.rejected):,} rejected"
+    )
+    for rejection in summary.rejected[:MAX_REJECTIONS_SHOWN]:
+        where = rejection.field or "line"
+        event = f" (event {rejection.event_id})" if rejection.event_id else ""
+        print(f"  line {rejection.line}{event}: {where}: {rejection.message} [{rejection.code}]")
+    hidden = len(summary.rejected) - MAX_REJECTIONS_SHOWN
+    if hidden > 0:
+        print(f"  … and {hidden:,} more rejected lines")
+    if summary.rejected:
+        print("Accepted lines are stored; fix the rejected lines and send the file again (safe to resend).")
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    engine = make_engine()
+    try:
+        lateness = None if args.lateness_days is None else timedelta(days=args.lateness_days)
+        summary = ingest_file(engine, Path(args.file), lateness=lateness, chunk_size=args.chunk_size)
+    finally:
+        engine.dispose()
+    _print_ingest_summary(summary)
+    return 1 if summary.rejected else 0
+
+
+def _rates_load(args: argparse.Namespace) -> int:
+    from core.rating import load_rate_card_file
+
+    engine = make_engine()
+    try:
+        with unit_of_work(engine, write=True) as session:
+            report = load_rate_card_file(
+                session, Path(args.file), at=system_clock(), allow_backdated=args.allow_backdated
+            )
+    finally:
+        engine.dispose()
+    print(f"rate card {report.card_key!r} from {args.file}:")
+    if report.meters_created:
+        print(f"  meters created: {', '.join(report.meters_created)}")
+    if report.versions_added:
+        print(f"  versions added: {', '.join(str(v) for v in report.versions_added)}")
+    if report.versions_unchanged:
+        print(f"  versions already loaded, unchanged: {', '.join(str(v) for v in report.versions_unchanged)}")
+    if not report.versions_added:
+        print("  nothing new: every version in the file was already loaded")
+    return 0
+
+
+def _ledger_check(_args: argparse.Namespace) -> int:
+    from core.ledger import check_ledger
+
+    engine = make_engine()
+    try:
+        with unit_of_work(engine) as session:
+            report = check_ledger(session)
+    finally:
+        engine.dispose()
+    print(
+        f"checked {report.accounts_checked:,} accounts, {report.grants_checked:,} grants, "
+        f"{report.batches_checked:,} batches: "
+        + ("OK, every invariant holds" if report.ok else f"{len(report.problems)} problem(s)")
+    )
+    for problem in report.problems:
+        print(f"  PROBLEM: {problem}")
+    return 0 if report.ok else 1
+
+
+def _has_accounts(engine: Engine) -> bool:
+    from core.db.models import Account
+
+    with unit_of_work(engine) as session:
+        return bool(session.scalar(select(func.count()).select_from(Account)))
+
+
+def _demo_seed(args: argparse.Namespace) -> int:
+    from core.demo import seed_demo
+
+    engine = make_engine()
+    try:
+        if args.if_empty and _has_accounts(engine):
+            print("demo seed skipped: the database already has accounts")
+            return 0
+        story = seed_demo(engine, now=system_clock(), days=args.days, progress=True)
+    finally:
+        engine.dispose()
+    print(story.describe())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="meterline",
+        description="Operator commands for Meterline. The database is DATABASE_URL, else var/meterline.db.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(run=_db_upgrade)
+
+    ingest = commands.add_parser("ingest", help="ingest usage events from a JSON lines or CSV file")
+    ingest.add_argument("file", help="*.jsonl / *.json (one event per line) or *.csv (with a header)")
+    ingest.add_argument(
+        "--lateness-days",
+        type=int,
+        default=None,
+        help="accept events this many days old (default: METERLINE_MAX_LATENESS_DAYS or 35)",
+    )
+    ingest.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help=argparse.SUPPRESS)
+    ingest.set_defaults(run=_ingest)
+
+    rates = commands.add_parser("rates", help="rate cards").add_subparsers(dest="action", required=True)
+    load = rates.add_parser("load", help="load a TOML/YAML rate card file")
+    load.add_argument("file")
+    load.add_argument(
+        "--allow-backdated",
+        action="store_true",
+        help="accept versions that start in the past (events already rated keep their price)",
+    )
+    load.set_defaults(run=_rates_load)
+
+    ledger = commands.add_parser("ledger", help="the credit ledger").add_subparsers(
+        dest="action", required=True
+    )
+    ledger.add_parser("check", help="check balances, grants, batches and rollups").set_defaults(
+        run=_ledger_check
+    )
+
+    demo = commands.add_parser("demo", help="demo data").add_subparsers(dest="action", required=True)
+    seed = demo.add_parser("seed", help="seed the demo accounts, users, prices and 90 days of usage")
+    seed.add_argument("--if-empty", action="store_true", help="do nothing when accounts already exist")
+    seed.add_argument("--days", type=int, default=90, help="days of usage history (default 90)")
+    seed.set_defaults(run=_demo_seed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; errors are one line on stderr and exit code 2, never a traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except BillingError as error:
+        field = f" ({error.field})" if error.field else ""
+        _err(f"{error.message}{field}")
+    except (ValueError, OSError) as error:
+        _err(str(error))
+    except SQLAlchemyError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        _err(f"database: {first_line} — is DATABASE_URL right, and did `meterline db upgrade` run?")
+    except KeyboardInterrupt:
+        _err("interrupted; chunks already committed stay in (resending the file is safe)")
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

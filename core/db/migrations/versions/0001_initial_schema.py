@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 22:10:37.952176
+Create Date: 2026-11-22 22:36:43.071872
 """
 
 from __future__ import annotations
@@ -74,6 +74,33 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name=op.f("pk_settings")),
     )
     op.create_table(
+        "usage_events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("account_id", sa.String(length=64), nullable=False),
+        sa.Column("event_id", sa.String(length=128), nullable=False),
+        sa.Column("meter_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("quantity", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("occurred_at", core.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("usage_date", sa.Date(), nullable=False),
+        sa.Column("model", sa.String(length=128), nullable=False),
+        sa.Column("project", sa.String(length=128), nullable=False),
+        sa.Column("api_key", sa.String(length=128), nullable=False),
+        sa.Column("dimensions", sa.JSON(), nullable=False),
+        sa.Column("amount_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "rate_card_version_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("content_hash", sa.String(length=32), nullable=False),
+        sa.Column("batch_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("received_at", core.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_events")),
+        sa.UniqueConstraint("account_id", "event_id", name=op.f("uq_usage_events_account_id_event_id")),
+    )
+    with op.batch_alter_table("usage_events", schema=None) as batch_op:
+        batch_op.create_index("ix_usage_events_account_occurred", ["account_id", "occurred_at"], unique=False)
+        batch_op.create_index("ix_usage_events_received", ["received_at"], unique=False)
+
+    op.create_table(
         "usage_rollup_daily",
         sa.Column("account_id", sa.String(length=64), nullable=False),
         sa.Column("usage_date", sa.Date(), nullable=False),
@@ -132,9 +159,7 @@ def upgrade() -> None:
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("rate_card_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column(
-            "override_rate_card_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            nullable=True,
+            "override_rate_card_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
         sa.Column("balance_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("created_at", core.db.types.UTCDateTime(timezone=True), nullable=False),
@@ -158,15 +183,11 @@ def upgrade() -> None:
         sa.Column("source_sha256", sa.String(length=64), nullable=False),
         sa.Column("created_at", core.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["rate_card_id"],
-            ["rate_cards.id"],
-            name=op.f("fk_rate_card_versions_rate_card_id_rate_cards"),
+            ["rate_card_id"], ["rate_cards.id"], name=op.f("fk_rate_card_versions_rate_card_id_rate_cards")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rate_card_versions")),
         sa.UniqueConstraint(
-            "rate_card_id",
-            "effective_from",
-            name=op.f("uq_rate_card_versions_rate_card_id_effective_from"),
+            "rate_card_id", "effective_from", name=op.f("uq_rate_card_versions_rate_card_id_effective_from")
         ),
         sa.UniqueConstraint(
             "rate_card_id", "version", name=op.f("uq_rate_card_versions_rate_card_id_version")
@@ -189,8 +210,7 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(length=320), nullable=False),
         sa.Column("created_at", core.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "source IN ('purchased', 'promotional', 'goodwill')",
-            name=op.f("ck_credit_grants_source_known"),
+            "source IN ('purchased', 'promotional', 'goodwill')", name=op.f("ck_credit_grants_source_known")
         ),
         sa.CheckConstraint("amount_nanos > 0", name=op.f("ck_credit_grants_amount_positive")),
         sa.ForeignKeyConstraint(
@@ -209,8 +229,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("created_at", core.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "role IN ('owner', 'admin', 'billing', 'viewer')",
-            name=op.f("ck_memberships_role_known"),
+            "role IN ('owner', 'admin', 'billing', 'viewer')", name=op.f("ck_memberships_role_known")
         ),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_memberships_account_id_accounts")
@@ -244,53 +263,13 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
-        "usage_events",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("account_id", sa.String(length=64), nullable=False),
-        sa.Column("event_id", sa.String(length=128), nullable=False),
-        sa.Column("meter_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("quantity", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("occurred_at", core.db.types.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("usage_date", sa.Date(), nullable=False),
-        sa.Column("model", sa.String(length=128), nullable=False),
-        sa.Column("project", sa.String(length=128), nullable=False),
-        sa.Column("api_key", sa.String(length=128), nullable=False),
-        sa.Column("dimensions", sa.JSON(), nullable=False),
-        sa.Column("amount_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "rate_card_version_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            nullable=True,
-        ),
-        sa.Column("content_hash", sa.String(length=32), nullable=False),
-        sa.Column("batch_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("received_at", core.db.types.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_usage_events_account_id_accounts")
-        ),
-        sa.ForeignKeyConstraint(
-            ["batch_id"],
-            ["ingest_batches.id"],
-            name=op.f("fk_usage_events_batch_id_ingest_batches"),
-        ),
-        sa.ForeignKeyConstraint(["meter_id"], ["meters.id"], name=op.f("fk_usage_events_meter_id_meters")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_events")),
-        sa.UniqueConstraint("account_id", "event_id", name=op.f("uq_usage_events_account_id_event_id")),
-    )
-    with op.batch_alter_table("usage_events", schema=None) as batch_op:
-        batch_op.create_index("ix_usage_events_account_occurred", ["account_id", "occurred_at"], unique=False)
-        batch_op.create_index("ix_usage_events_received", ["received_at"], unique=False)
-
-    op.create_table(
         "ledger_entries",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("account_id", sa.String(length=64), nullable=False),
         sa.Column("grant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("amount_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
-            "balance_after_nanos",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            nullable=False,
+            "balance_after_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("reason", sa.String(length=32), nullable=False),
         sa.Column("reference", sa.String(length=200), nullable=False),
@@ -302,9 +281,7 @@ def upgrade() -> None:
             ["account_id"], ["accounts.id"], name=op.f("fk_ledger_entries_account_id_accounts")
         ),
         sa.ForeignKeyConstraint(
-            ["grant_id"],
-            ["credit_grants.id"],
-            name=op.f("fk_ledger_entries_grant_id_credit_grants"),
+            ["grant_id"], ["credit_grants.id"], name=op.f("fk_ledger_entries_grant_id_credit_grants")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
     )
@@ -322,11 +299,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ledger_entries_account_id")
 
     op.drop_table("ledger_entries")
-    with op.batch_alter_table("usage_events", schema=None) as batch_op:
-        batch_op.drop_index("ix_usage_events_received")
-        batch_op.drop_index("ix_usage_events_account_occurred")
-
-    op.drop_table("usage_events")
     op.drop_table("rate_prices")
     op.drop_table("memberships")
     with op.batch_alter_table("credit_grants", schema=None) as batch_op:
@@ -338,6 +310,11 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_table("usage_rollup_hourly")
     op.drop_table("usage_rollup_daily")
+    with op.batch_alter_table("usage_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_events_received")
+        batch_op.drop_index("ix_usage_events_account_occurred")
+
+    op.drop_table("usage_events")
     op.drop_table("settings")
     op.drop_table("rate_cards")
     op.drop_table("meters")

@@ -1,0 +1,80 @@
+"""Entrypoint and router: page config, sign-in gate, the pages for this viewer, run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from app.auth import Viewer, load_viewer, sign_out
+from app.resources import get_engine
+from app.signin import render_sign_in
+from app.state import ACCOUNT_KEY, current_viewer, select_account, selected_account_id, set_viewer
+
+PAGES = Path(__file__).resolve().parent.parent / "pages"
+ACCOUNT_PICK_KEY = "nav.account_pick"
+
+
+def customer_pages() -> list[st.Page]:
+    return [
+        st.Page(PAGES / "usage.py", title="Usage", icon=":material/bar_chart:", default=True),
+        st.Page(PAGES / "balance.py", title="Balance & credits", icon=":material/account_balance_wallet:"),
+        st.Page(PAGES / "prices.py", title="Prices", icon=":material/sell:"),
+    ]
+
+
+def no_account() -> None:
+    viewer = current_viewer()
+    st.title("No account yet")
+    if viewer is not None and viewer.is_support:
+        st.info(
+            "You have the support role but are not a member of any account. The support console, "
+            "where agents open any account, arrives in a later release."
+        )
+        return
+    st.info(
+        "You are signed in, but you are not a member of any account. "
+        "Ask an owner of your organisation to invite this email address, then reload the page."
+    )
+
+
+def sidebar(viewer: Viewer) -> None:
+    with st.sidebar:
+        account_id = selected_account_id(viewer)
+        if len(viewer.accounts) > 1:
+            names = {a.account_id: a.name for a in viewer.accounts}
+            ids = list(names)
+            st.selectbox(
+                "Account",
+                ids,
+                index=ids.index(account_id) if account_id in ids else 0,
+                format_func=names.__getitem__,
+                key=ACCOUNT_PICK_KEY,
+                on_change=lambda: select_account(st.session_state[ACCOUNT_PICK_KEY]),
+            )
+        account = viewer.account(st.session_state[ACCOUNT_KEY]) if account_id else None
+        if account is not None:
+            st.caption(f"**{account.name}** · your role: {account.role} · times in {account.timezone}")
+        st.caption(f"Signed in as {viewer.name} ({viewer.email})")
+        if viewer.mode == "demo":
+            st.caption(":orange[Demo mode: no sign-in provider configured]")
+        if viewer.is_support:
+            st.caption("Support role: the support console arrives in a later release.")
+        if st.button("Sign out"):
+            sign_out(viewer)
+            st.rerun()
+
+
+st.set_page_config(page_title="Meterline", page_icon=":material/speed:", layout="wide")
+
+viewer = load_viewer(get_engine())
+if viewer is None:
+    page = st.navigation([st.Page(render_sign_in, title="Sign in", url_path="sign-in")], position="hidden")
+else:
+    set_viewer(viewer)
+    sidebar(viewer)
+    if viewer.accounts:
+        page = st.navigation(customer_pages())
+    else:
+        page = st.navigation([st.Page(no_account, title="No account", url_path="no-account")])
+page.run()

@@ -1,0 +1,44 @@
+"""One process, one port: the Streamlit portal plus the HTTP API routes.
+
+Run with ``streamlit run app/server.py --server.port 8501`` (Streamlit picks up the
+module-level ``app``) or ``uvicorn app.server:app``. The pages and the API share one
+engine per process (``app.resources.get_engine``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+from app.resources import get_engine
+from core.api import TokenNotConfigured, api_routes, server_token
+from core.clock import system_clock
+
+ENTRYPOINT = Path(__file__).resolve().parent / "main.py"
+
+
+@st.cache_resource(show_spinner=False)
+def api_token() -> str:
+    """The server token the API expects (``METERLINE_API_TOKEN``, else the stored demo token)."""
+    return server_token(get_engine())
+
+
+def announce_token() -> None:
+    """Print the generated demo token at start, so a newcomer can call the API straight away."""
+    if os.environ.get("METERLINE_API_TOKEN", "").strip():
+        return
+    try:
+        token = api_token()
+    except TokenNotConfigured:
+        raise  # production without METERLINE_API_TOKEN: refuse to start rather than serve a broken API
+    except Exception as error:  # an unmigrated database: the API answers once it is migrated
+        print(f"meterline: no API token yet ({error}); run `meterline db upgrade` first", file=sys.stderr)
+        return
+    print(f"meterline: demo mode API token (set METERLINE_API_TOKEN to choose your own): {token}", flush=True)
+
+
+announce_token()
+app = st.App(ENTRYPOINT, routes=api_routes(get_engine, token_provider=api_token, clock=system_clock))

@@ -1,0 +1,48 @@
+"""The sign-in screen: OIDC button, demo-mode user picker, or a refusal in production."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.auth import demo_users, sign_in_demo, sign_in_mode
+from app.resources import get_engine
+
+DEMO_PICK_KEY = "signin.demo_pick"
+
+
+def render_sign_in() -> None:
+    st.title("Meterline")
+    st.caption("Usage and credits for your organisation")
+    mode = sign_in_mode()
+    if mode == "oidc":
+        st.write("Sign in with your company account to see your usage and credit balance.")
+        if st.button("Sign in", type="primary"):
+            st.login()
+        return
+    if mode == "refused":
+        st.error(
+            "Sign-in is not configured: this server runs with METERLINE_ENV=production and has no "
+            "[auth] section in .streamlit/secrets.toml, so demo sign-in is turned off. "
+            "An operator needs to add the OIDC settings (see .streamlit/secrets.example.toml) and restart."
+        )
+        return
+    st.warning(
+        "**Demo mode.** No sign-in provider is configured, so you can act as any seeded demo user. "
+        "Do not use demo mode with real customer data: add an [auth] section to "
+        ".streamlit/secrets.toml to turn on sign-in."
+    )
+    users = demo_users(get_engine())
+    if not users:
+        st.info(
+            "There are no demo users yet. Seed the demo data with `meterline demo seed` "
+            "(or `make run`, which seeds on first start), then reload this page."
+        )
+        return
+    labels = {
+        u.email: f"{u.name} <{u.email}> — {u.account_count} account{'s' if u.account_count != 1 else ''}"
+        for u in users
+    }
+    email = st.selectbox("Sign in as", list(labels), format_func=labels.__getitem__, key=DEMO_PICK_KEY)
+    if st.button("Sign in as this demo user", type="primary") and email:
+        sign_in_demo(email)
+        st.rerun()

@@ -1,0 +1,222 @@
+"""Run the real portal for a benchmark and drive it with headless Chromium.
+
+The server is started exactly as ``make run`` serves it (``streamlit run app/server.py
+--server.headless true``), against the bench database (``DATABASE_URL``), in demo mode:
+its working directory is a scratch folder holding a copy of the project's
+``.streamlit/config.toml`` but no ``secrets.toml``, so a secrets file with ``[auth]`` in
+the checkout cannot switch the bench to OIDC sign-in.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench._data import BENCH_USER, log
+
+ROOT = Path(__file__).resolve().parent.parent
+STREAMLIT = ROOT / ".venv" / "bin" / "streamlit"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SIGN_IN_BUTTON = "Sign in as this demo user"
+STARTUP_TIMEOUT_S = 60
+
+
+def entrypoint() -> Path:
+    """``app/server.py`` (the ``st.App`` that also serves the HTTP API), else the bare router."""
+    server = ROOT / "app" / "server.py"
+    return server if server.exists() else ROOT / "app" / "main.py"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Portal:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+@contextmanager
+def run_portal(database_url: str, *, port: int | None = None) -> Iterator[Portal]:
+    """Start the portal on ``port`` (a free one by default); stop it (and only it) on exit."""
+    port = port or free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="meterline-bench-"))
+    config = ROOT / ".streamlit" / "config.toml"
+    if config.exists():
+        (workdir / ".streamlit").mkdir()
+        shutil.copy(config, workdir / ".streamlit" / "config.toml")
+    env = dict(os.environ)
+    env.update({"DATABASE_URL": database_url, "METERLINE_ENV": "bench", "PYTHONUNBUFFERED": "1"})
+    log_path = workdir / "server.log"
+    command = [
+        str(STREAMLIT),
+        "run",
+        str(entrypoint()),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    with open(log_path, "wb") as server_log:
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=server_log, stderr=subprocess.STDOUT)
+    portal = Portal(process, f"http://127.0.0.1:{port}", log_path)
+    try:
+        began = time.perf_counter()
+        _wait_healthy(portal)
+        log(f"portal up on {portal.base_url} (pid {portal.pid}) in {time.perf_counter() - began:.1f} s")
+        yield portal
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_healthy(portal: Portal) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if portal.process.poll() is not None:
+            raise RuntimeError(f"the portal exited at start:\n{portal.log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{portal.base_url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the portal did not answer within {STARTUP_TIMEOUT_S} s")
+
+
+def process_tree_rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants, from /proc (VmRSS)."""
+    total = 0
+    for member in _descendants(pid) | {pid}:
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time used so far by ``pid`` and its descendants."""
+    ticks = 0
+    for member in _descendants(pid) | {pid}:
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: set[int] = set()
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+# The app is idle when no rerun is running and no element is stale (left from the last run).
+IDLE_JS = """
+() => {
+  if (document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')) return false;
+  const main = document.querySelector('[data-testid="stMain"]');
+  return !!main && !main.querySelector('[data-stale="true"]');
+}
+"""
+# The Usage page is drawn when the app is idle, its title is "Usage", a Vega chart has its
+# canvas or svg (the renderer Streamlit picks) laid out at chart size, and every metric shows its value.
+USAGE_DRAWN_JS = """
+() => {
+  if (document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')) return false;
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main || main.querySelector('[data-stale="true"]')) return false;
+  const title = main.querySelector('h1');
+  if (!title || !title.textContent.trim().startsWith('Usage')) return false;
+  const charts = main.querySelectorAll(
+    '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg, .vega-embed canvas');
+  if (!Array.from(charts).some((chart) => chart.getBoundingClientRect().height >= 100)) return false;
+  const metrics = main.querySelectorAll('[data-testid="stMetricValue"]');
+  if (metrics.length === 0) return false;
+  return Array.from(metrics).every((m) => m.textContent.trim().length > 0);
+}
+"""
+
+
+def launch_browser(playwright):  # type: ignore[no-untyped-def]
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def open_sign_in(page, base_url: str, *, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
+    """Open the portal's demo sign-in screen with the bench user picked."""
+    page.goto(base_url, wait_until="domcontentloaded")
+    page.get_by_role("button", name=SIGN_IN_BUTTON).wait_for(state="visible", timeout=timeout_ms)
+    picker = page.locator('[data-testid="stSelectbox"]').first
+    if BENCH_USER not in picker.inner_text():
+        picker.locator('[role="combobox"], input').first.click()
+        page.get_by_role("option", name=BENCH_USER, exact=False).first.click()
+
+
+def sign_in(page, base_url: str, *, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
+    """Sign in as the bench user in demo mode (does not wait for the page behind it)."""
+    open_sign_in(page, base_url, timeout_ms=timeout_ms)
+    page.get_by_role("button", name=SIGN_IN_BUTTON).click()
+
+
+def wait_usage_drawn(page, *, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_function(USAGE_DRAWN_JS, timeout=timeout_ms, polling=25)
+
+
+def wait_idle(page, *, title: str, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the page titled ``title`` finished its run."""
+    page.locator("h1", has_text=title).first.wait_for(state="visible", timeout=timeout_ms)
+    page.wait_for_function(IDLE_JS, timeout=timeout_ms, polling=25)

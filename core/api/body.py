@@ -1,0 +1,54 @@
+"""Read and parse a request body within limits (checked while reading, not after)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from core.api.errors import RequestError
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_EVENTS_PER_REQUEST = 5_000
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, or 413 as soon as it (or its declared length) passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(
+            413, "too_large", f"the body is over {limit // (1024 * 1024)} MiB; send smaller batches"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(
+                413, "too_large", f"the body is over {limit // (1024 * 1024)} MiB; send smaller batches"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_events(body: bytes, max_events: int = MAX_EVENTS_PER_REQUEST) -> list[Any]:
+    """The ``events`` list of a body ``{"events": [...]}``; 400/422 with the reason otherwise."""
+    if not body.strip():
+        raise RequestError(400, "bad_json", 'the body is empty; send {"events": [...]}')
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise RequestError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise RequestError(422, "not_an_object", 'the body must be a JSON object {"events": [...]}')
+    if "events" not in document:
+        raise RequestError(422, "required", 'the body needs an "events" list', "events")
+    events = document["events"]
+    if not isinstance(events, list):
+        raise RequestError(422, "not_a_list", '"events" must be a list', "events")
+    if len(events) > max_events:
+        raise RequestError(
+            422, "too_many_events", f"{len(events):,} events; at most {max_events:,} per request", "events"
+        )
+    return events

@@ -1,0 +1,33 @@
+"""JSON error answers: ``{"error": {"code", "message", "field"}}`` with the right status."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+from core.errors import BillingError
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=status)
+
+
+def billing_error_response(error: BillingError) -> JSONResponse:
+    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status)
+
+
+class RequestError(Exception):
+    """A request the API refuses as a whole (bad body, too large, no token)."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def response(self) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        response = error_response(self.status, self.code, self.message, self.field)
+        if headers:
+            response.headers.update(headers)
+        return response

@@ -1,0 +1,149 @@
+"""HTTP routes of the metering API (Starlette), served by Streamlit's ``st.App`` on its port.
+
+    POST /api/v1/events                         ingest up to 5,000 events (8 MiB body)
+    GET  /api/v1/accounts                       id, name, status of every account
+    GET  /api/v1/meters                         name, unit, dimensions of every meter
+    GET  /api/v1/accounts/{account_id}/balance  balance, open grants, as-of time
+
+Every route needs the server token (``Authorization: Bearer …``). Errors are
+``{"error": {"code", "message", "field"}}``; bad input is never a 500.
+
+Status of ``POST /api/v1/events``: **200 whenever the request itself was valid and the
+batch was processed**, even when some or all events were rejected: the body says, per
+event, what happened (``accepted``, ``duplicates``, ``rejected`` with index, field and
+code). A client retries only on a network error, 5xx or 503 (the batch is then wholly in
+or wholly out, and resending the same ids is safe); rejected events must be fixed, not
+retried. A request refused as a whole gets 400 (bad JSON), 401 (token), 413 (body over
+8 MiB) or 422 (no ``events`` list, more than 5,000 events).
+
+Database work is synchronous and runs in Starlette's threadpool, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from core.accounts import all_accounts
+from core.api.auth import require_token
+from core.api.body import parse_events, read_body
+from core.api.errors import RequestError, billing_error_response, error_response
+from core.clock import Clock, system_clock
+from core.db import unit_of_work
+from core.db.models import Meter
+from core.errors import BillingError
+from core.ledger import balance_view
+from core.metering import ingest_events
+from core.money import nanos_to_credits
+
+log = logging.getLogger("meterline.api")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def _credits(nanos: int) -> str:
+    return format(nanos_to_credits(nanos), "f")
+
+
+def api_routes(
+    engine_provider: Callable[[], Engine],
+    *,
+    token_provider: Callable[[], str],
+    clock: Clock = system_clock,
+) -> list[BaseRoute]:
+    """The API's routes; ``engine_provider`` and ``token_provider`` are called per request."""
+
+    def guarded(handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                require_token(request, token_provider())
+                return await handler(request)
+            except RequestError as error:
+                return error.response()
+            except BillingError as error:
+                return billing_error_response(error)
+            except OperationalError:
+                log.exception("database unavailable during %s", request.url.path)
+                return error_response(
+                    503, "unavailable", "the database is busy or unavailable; retry shortly"
+                )
+            except Exception:
+                log.exception("unexpected error in %s", request.url.path)
+                return error_response(500, "internal", "unexpected server error; the batch was not stored")
+
+        return endpoint
+
+    def ingest(body: bytes) -> dict[str, object]:
+        raw_events = parse_events(body)  # parsing 8 MiB of JSON would stall the event loop too
+        with unit_of_work(engine_provider(), write=True) as session:
+            result = ingest_events(session, raw_events, at=clock(), source="api")
+        return result.to_dict()
+
+    async def post_events(request: Request) -> Response:
+        body = await read_body(request)
+        return JSONResponse(await run_in_threadpool(ingest, body))
+
+    def accounts_payload() -> dict[str, object]:
+        with unit_of_work(engine_provider()) as session:
+            accounts = all_accounts(session)
+        return {"accounts": [{"id": a.account_id, "name": a.name, "status": a.status} for a in accounts]}
+
+    async def get_accounts(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(accounts_payload))
+
+    def meters_payload() -> dict[str, object]:
+        with unit_of_work(engine_provider()) as session:
+            meters = session.execute(
+                select(Meter.name, Meter.unit, Meter.dimensions).order_by(Meter.name)
+            ).all()
+        return {"meters": [{"name": n, "unit": u, "dimensions": list(d or [])} for n, u, d in meters]}
+
+    async def get_meters(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(meters_payload))
+
+    def balance_payload(account_id: str) -> dict[str, object]:
+        with unit_of_work(engine_provider()) as session:
+            view = balance_view(session, account_id, at=clock())
+        return {
+            "account_id": view.account_id,
+            "balance_nanos": view.balance_nanos,
+            "balance_credits": _credits(view.balance_nanos),
+            "deficit_nanos": view.deficit_nanos,
+            "grants": [
+                {
+                    "grant_id": g.grant_id,
+                    "source": g.source,
+                    "description": g.description,
+                    "priority": g.priority,
+                    "amount_nanos": g.amount_nanos,
+                    "remaining_nanos": g.remaining_nanos,
+                    "remaining_credits": _credits(g.remaining_nanos),
+                    "expires_at": _iso(g.expires_at),
+                }
+                for g in view.grants
+            ],
+            "as_of": _iso(view.as_of),
+        }
+
+    async def get_balance(request: Request) -> Response:
+        account_id = request.path_params["account_id"]
+        return JSONResponse(await run_in_threadpool(balance_payload, account_id))
+
+    return [
+        Route("/api/v1/events", guarded(post_events), methods=["POST"]),
+        Route("/api/v1/accounts", guarded(get_accounts), methods=["GET"]),
+        Route("/api/v1/meters", guarded(get_meters), methods=["GET"]),
+        Route("/api/v1/accounts/{account_id}/balance", guarded(get_balance), methods=["GET"]),
+    ]

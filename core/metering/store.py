@@ -1,0 +1,204 @@
+"""Bulk reads and writes of ingestion, one statement per step and batch.
+
+These run on the session's own driver connection (inside the caller's transaction),
+because the ORM's per-row work would cost more than the database does:
+
+- PostgreSQL: events go in through one ``COPY`` text payload; the "already stored?" lookup
+  and the rollup upserts each take their whole batch as one JSON parameter
+  (``json_array_elements``), one round trip apiece: adapting Python lists to arrays
+  parameter by parameter cost more than the statement itself.
+- SQLite: ``executemany`` of prepared statements; datetimes are written in SQLAlchemy's
+  SQLite format (naive UTC ``YYYY-MM-DD HH:MM:SS.ffffff``) so the ORM reads them back.
+
+Rollups are aggregated in Python first, then upserted with ``INSERT … ON CONFLICT DO
+UPDATE`` adding quantity, amount and event count; keys are sorted so that writers touching
+the same rows take their row locks in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+EVENT_COLUMNS = (
+    "account_id",
+    "event_id",
+    "meter_id",
+    "quantity",
+    "occurred_at",
+    "usage_date",
+    "model",
+    "project",
+    "api_key",
+    "dimensions",
+    "amount_nanos",
+    "rate_card_version_id",
+    "content_hash",
+    "batch_id",
+    "received_at",
+)
+_DIMENSIONS = EVENT_COLUMNS.index("dimensions")
+_OCCURRED = EVENT_COLUMNS.index("occurred_at")
+_USAGE_DATE = EVENT_COLUMNS.index("usage_date")
+_RECEIVED = EVENT_COLUMNS.index("received_at")
+ROLLUP_COLUMNS = ("meter_id", "model", "project", "api_key", "quantity", "amount_nanos", "event_count")
+
+# (account_id, hour_start | usage_date, meter_id, model, project, api_key) -> [quantity, amount, count]
+RollupKey = tuple[str, Any, int, str, str, str]
+Rollup = dict[RollupKey, list[int]]
+
+
+def _driver(session: Session) -> Any:
+    return session.connection().connection.driver_connection
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _sqlite_datetime(moment: datetime) -> str:
+    """SQLAlchemy's SQLite text for a UTC datetime: ``YYYY-MM-DD HH:MM:SS.ffffff`` (naive UTC)."""
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _copy_field(value: object) -> str:
+    """One field in PostgreSQL's COPY text format (``\\N`` for NULL, backslash escapes)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        return value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
+def stored_hashes(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """``content_hash`` of the events already stored among ``(account_id, event_id)`` keys."""
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    driver = _driver(session)
+    if _is_postgres(session):
+        with driver.cursor() as cursor:
+            cursor.execute(
+                "SELECT u.account_id, u.event_id, u.content_hash FROM json_array_elements(%s::json) AS k "
+                "JOIN usage_events u ON u.account_id = k->>0 AND u.event_id = k->>1",
+                (json.dumps(keys),),
+            )
+            return {(a, e): h for a, e, h in cursor.fetchall()}
+    by_account: dict[str, list[str]] = {}
+    for account_id, event_id in keys:
+        by_account.setdefault(account_id, []).append(event_id)
+    found: dict[tuple[str, str], str] = {}
+    cursor = driver.cursor()
+    try:
+        for account_id, event_ids in by_account.items():
+            for start in range(0, len(event_ids), 10_000):
+                chunk = event_ids[start : start + 10_000]
+                cursor.execute(
+                    "SELECT event_id, content_hash FROM usage_events "
+                    f"WHERE account_id = ? AND event_id IN ({', '.join('?' * len(chunk))})",
+                    [account_id, *chunk],
+                )
+                for event_id, content_hash in cursor.fetchall():
+                    found[(account_id, event_id)] = content_hash
+    finally:
+        cursor.close()
+    return found
+
+
+def insert_events(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert raw events, each a tuple in ``EVENT_COLUMNS`` order (``dimensions`` a dict)."""
+    if not rows:
+        return
+    driver = _driver(session)
+    columns = ", ".join(EVENT_COLUMNS)
+    if _is_postgres(session):
+        # One text payload for the whole batch: far cheaper than adapting row by row.
+        lines = []
+        for row in rows:
+            values = list(row)
+            values[_DIMENSIONS] = json.dumps(values[_DIMENSIONS])
+            lines.append("\t".join(_copy_field(v) for v in values))
+        lines.append("")
+        with driver.cursor() as cursor, cursor.copy(f"COPY usage_events ({columns}) FROM STDIN") as copy:
+            copy.write("\n".join(lines))
+        return
+    prepared = []
+    received: dict[datetime, str] = {}  # one value per batch: convert it once
+    for row in rows:
+        values = list(row)
+        values[_DIMENSIONS] = json.dumps(values[_DIMENSIONS])
+        values[_OCCURRED] = _sqlite_datetime(values[_OCCURRED])
+        values[_USAGE_DATE] = values[_USAGE_DATE].isoformat()
+        at = values[_RECEIVED]
+        if at not in received:
+            received[at] = _sqlite_datetime(at)
+        values[_RECEIVED] = received[at]
+        prepared.append(values)
+    placeholders = ", ".join("?" * len(EVENT_COLUMNS))
+    cursor = driver.cursor()
+    try:
+        cursor.executemany(f"INSERT INTO usage_events ({columns}) VALUES ({placeholders})", prepared)
+    finally:
+        cursor.close()
+
+
+def _upsert(session: Session, table: str, period_column: str, rollup: Rollup) -> None:
+    if not rollup:
+        return
+    keys = ("account_id", period_column, "meter_id", "model", "project", "api_key")
+    columns = ", ".join((*keys, "quantity", "amount_nanos", "event_count"))
+    conflict = ", ".join(keys)
+    update = ", ".join(
+        f"{c} = {table}.{c} + excluded.{c}" for c in ("quantity", "amount_nanos", "event_count")
+    )
+    items = sorted(rollup.items())
+    driver = _driver(session)
+    if _is_postgres(session):
+        period = "timestamptz" if period_column == "hour_start" else "date"
+        payload = json.dumps([(k[0], k[1].isoformat(), *k[2:], *v) for k, v in items])
+        with driver.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) "
+                f"SELECT r->>0, (r->>1)::{period}, (r->>2)::bigint, r->>3, r->>4, r->>5, "
+                "(r->>6)::bigint, (r->>7)::bigint, (r->>8)::bigint FROM json_array_elements(%s::json) AS r "
+                f"ON CONFLICT ({conflict}) DO UPDATE SET {update}",
+                (payload,),
+            )
+        return
+    as_text = _sqlite_datetime if period_column == "hour_start" else date.isoformat
+    params = [(k[0], as_text(k[1]), *k[2:], *v) for k, v in items]
+    cursor = driver.cursor()
+    try:
+        cursor.executemany(
+            f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * 9)}) "
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {update}",
+            params,
+        )
+    finally:
+        cursor.close()
+
+
+def upsert_rollups(session: Session, hourly: Rollup, daily: Rollup) -> None:
+    """Add this batch's sums to the hourly (UTC hour) and daily (account-local date) rollups."""
+    _upsert(session, "usage_rollup_hourly", "hour_start", hourly)
+    _upsert(session, "usage_rollup_daily", "usage_date", daily)
+
+
+def add_to_rollup(rollup: Rollup, key: RollupKey, quantity: int, amount_nanos: int) -> None:
+    sums = rollup.get(key)
+    if sums is None:
+        rollup[key] = [quantity, amount_nanos, 1]
+    else:
+        sums[0] += quantity
+        sums[1] += amount_nanos
+        sums[2] += 1

@@ -1,0 +1,190 @@
+"""Pure validation of raw event dicts (as parsed from JSON). No I/O in here.
+
+Each raw event becomes a ``ValidEvent`` or a ``Rejection`` naming the field and a code:
+
+    event         not_an_object
+    event_id      required, not_a_string, too_long, invalid_character (NUL)
+    account_id    required, not_a_string, too_long, invalid_character, unknown_account
+    meter         required, not_a_string, too_long, invalid_character, unknown_meter
+    quantity      required, not_a_number, not_an_integer, must_be_non_negative, too_large
+    timestamp     required, not_a_string, not_a_timestamp, missing_offset, in_future, too_late
+    dimensions    not_an_object, too_many; dimensions.<key>: not_a_string, too_long, invalid_character
+
+Dimensions the meter does not declare are accepted and kept in the event's ``dimensions``
+JSON only (a producer adding a tag must not lose usage); ``model``, ``project`` and
+``api_key`` also fill the columns of the same name, which rollups group by.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Container, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from core.metering.model import Rejection, ValidEvent
+from core.metering.settings import (
+    MAX_DIMENSION_KEY_LENGTH,
+    MAX_DIMENSION_VALUE_LENGTH,
+    MAX_DIMENSIONS,
+    MAX_EVENT_ID_LENGTH,
+    MAX_FUTURE,
+    MAX_QUANTITY,
+)
+
+COLUMN_DIMENSIONS = ("model", "project", "api_key")
+
+
+@dataclass(frozen=True, slots=True)
+class MeterInfo:
+    meter_id: int
+    name: str
+    dimensions: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The accepted time range for event timestamps: ``earliest <= t <= latest``."""
+
+    earliest: datetime
+    latest: datetime
+
+    @classmethod
+    def around(cls, at: datetime, max_lateness: timedelta) -> Window:
+        return cls(earliest=at - max_lateness, latest=at + MAX_FUTURE)
+
+
+class _Invalid(Exception):
+    def __init__(self, field: str | None, code: str, message: str):
+        self.field = field
+        self.code = code
+        self.message = message
+
+
+def content_hash(
+    account_id: str, meter: str, quantity: int, occurred_at: datetime, dims: Mapping[str, str]
+) -> str:
+    """blake2b-128 of the canonical content (UTC time, sorted dimensions); the event id is the key."""
+    text = f"{account_id}\x1f{meter}\x1f{quantity}\x1f{occurred_at.astimezone(UTC).isoformat()}"
+    if dims:
+        text += "".join(f"\x1f{key}\x1f{dims[key]}" for key in sorted(dims))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _string(raw: Mapping[str, object], field: str, max_length: int) -> str:
+    value = raw.get(field)
+    if value is None or value == "":
+        raise _Invalid(field, "required", f"{field} is required")
+    if not isinstance(value, str):
+        raise _Invalid(field, "not_a_string", f"{field} must be a string")
+    if len(value) > max_length:
+        raise _Invalid(field, "too_long", f"{field} is longer than {max_length} characters")
+    if "\x00" in value:
+        raise _Invalid(field, "invalid_character", f"{field} contains a NUL character")
+    return value
+
+
+def _quantity(value: object) -> int:
+    if value is None:
+        raise _Invalid("quantity", "required", "quantity is required")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Invalid("quantity", "not_a_number", "quantity must be a JSON number, e.g. 1200")
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise _Invalid("quantity", "not_a_number", "quantity must be a finite number")
+        if not value.is_integer():
+            raise _Invalid("quantity", "not_an_integer", f"quantity must be a whole number, not {value}")
+        value = int(value)
+    if value < 0:
+        raise _Invalid("quantity", "must_be_non_negative", "quantity cannot be negative")
+    if value > MAX_QUANTITY:
+        raise _Invalid("quantity", "too_large", "quantity does not fit in 64 bits")
+    return value
+
+
+def parse_timestamp(value: object) -> datetime:
+    """An RFC 3339 timestamp with an offset ("Z" or "+02:00") as an aware UTC datetime."""
+    if value is None or value == "":
+        raise _Invalid("timestamp", "required", "timestamp is required")
+    if not isinstance(value, str):
+        raise _Invalid("timestamp", "not_a_string", "timestamp must be an RFC 3339 string")
+    if len(value) < 19 or len(value) > 40 or value[10] not in "Tt ":
+        raise _Invalid("timestamp", "not_a_timestamp", f"{value!r} is not an RFC 3339 timestamp")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _Invalid("timestamp", "not_a_timestamp", f"{value!r} is not an RFC 3339 timestamp") from None
+    if parsed.tzinfo is None:
+        raise _Invalid(
+            "timestamp", "missing_offset", f"{value!r} has no UTC offset; add one, e.g. 2026-11-20T12:00:00Z"
+        )
+    return parsed.astimezone(UTC)
+
+
+def _dimensions(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Invalid("dimensions", "not_an_object", "dimensions must be an object of strings")
+    if len(value) > MAX_DIMENSIONS:
+        raise _Invalid("dimensions", "too_many", f"at most {MAX_DIMENSIONS} dimensions per event")
+    for key, item in value.items():
+        if len(key) > MAX_DIMENSION_KEY_LENGTH:
+            raise _Invalid("dimensions", "too_long", f"dimension name {key[:20]!r}… is too long")
+        if not isinstance(item, str):
+            raise _Invalid(f"dimensions.{key}", "not_a_string", f"dimension {key} must be a string")
+        if "\x00" in item or "\x00" in key:
+            raise _Invalid(
+                f"dimensions.{key}", "invalid_character", f"dimension {key!r} contains a NUL character"
+            )
+        if len(item) > MAX_DIMENSION_VALUE_LENGTH:
+            raise _Invalid(
+                f"dimensions.{key}",
+                "too_long",
+                f"dimension {key} is longer than {MAX_DIMENSION_VALUE_LENGTH}",
+            )
+    return value
+
+
+def validate_event(
+    index: int,
+    raw: object,
+    *,
+    meters: Mapping[str, MeterInfo],
+    account_ids: Container[str],
+    window: Window,
+) -> ValidEvent | Rejection:
+    """Check one raw event against the catalogue (meters, accounts) and the time window."""
+    if not isinstance(raw, dict):
+        return Rejection(index, None, "event", "not_an_object", "each event must be a JSON object")
+    event_id = raw.get("event_id")
+    shown_id = event_id if isinstance(event_id, str) else None
+    try:
+        event_id = _string(raw, "event_id", MAX_EVENT_ID_LENGTH)
+        account_id = _string(raw, "account_id", 64)
+        meter_name = _string(raw, "meter", 64)
+        quantity = _quantity(raw.get("quantity"))
+        occurred_at = parse_timestamp(raw.get("timestamp"))
+        dims = _dimensions(raw.get("dimensions"))
+        if account_id not in account_ids:
+            raise _Invalid("account_id", "unknown_account", f"account {account_id!r} does not exist")
+        meter = meters.get(meter_name)
+        if meter is None:
+            raise _Invalid("meter", "unknown_meter", f"meter {meter_name!r} does not exist")
+        if occurred_at > window.latest:
+            raise _Invalid("timestamp", "in_future", "timestamp is more than 24 hours in the future")
+        if occurred_at < window.earliest:
+            days = (window.latest - MAX_FUTURE - window.earliest).days
+            raise _Invalid("timestamp", "too_late", f"timestamp is older than the {days}-day lateness window")
+    except _Invalid as invalid:
+        return Rejection(index, shown_id, invalid.field, invalid.code, invalid.message)
+    return ValidEvent(
+        index=index,
+        event_id=event_id,
+        account_id=account_id,
+        meter_id=meter.meter_id,
+        quantity=quantity,
+        occurred_at=occurred_at,
+        dimensions=dims,
+        content_hash=content_hash(account_id, meter_name, quantity, occurred_at, dims),
+    )

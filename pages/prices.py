@@ -1,0 +1,107 @@
+"""Prices: the rate card this account is on, the version in force and the versions to come."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from app.page import page_context, read, show_error
+from core.clock import system_clock
+from core.errors import BillingError
+from core.money import format_usd
+from core.rating import PriceLine, PriceSheet, VersionSheet, price_sheet
+from core.usage.exports import plural
+
+
+def per_text(per_units: int, unit: str) -> str:
+    return f"per {plural(unit, 1)}" if per_units == 1 else f"per {per_units:,} {plural(unit, per_units)}"
+
+
+def price_text(line: PriceLine) -> str:
+    """ "$3.00 per 1,000,000 tokens", or the graduated tiers by monthly volume."""
+    per = per_text(line.per_units, line.unit)
+    if len(line.tiers) == 1:
+        return f"{format_usd(line.tiers[0][1])} {per}"
+    parts = []
+    lower = 0
+    for up_to, price_nanos in line.tiers:
+        if up_to is None:
+            parts.append(f"above {lower:,}: {format_usd(price_nanos)}")
+        else:
+            parts.append(f"{lower:,}–{up_to:,}: {format_usd(price_nanos)}")
+            lower = up_to
+    return f"{per}, by monthly volume — " + "; ".join(parts)
+
+
+def applies_to(line: PriceLine) -> str:
+    if not line.match_dimension:
+        return "All usage"
+    return f"{line.match_dimension.replace('_', ' ')} = {line.match_value}"
+
+
+def lines_table(version: VersionSheet) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "Meter": [line.meter_display for line in version.lines],
+            "Applies to": [applies_to(line) for line in version.lines],
+            "Price": [price_text(line) for line in version.lines],
+            "Unit": [plural(line.unit, 1) for line in version.lines],
+            "Your own price": ["Yes" if line.is_override else "" for line in version.lines],
+        }
+    )
+
+
+def when(moment: datetime, timezone: str) -> str:
+    return pd.Timestamp(moment).tz_convert(timezone).strftime("%b %d, %Y %H:%M") + f" ({timezone})"
+
+
+def show_version(version: VersionSheet, timezone: str) -> None:
+    if version.notes:
+        st.caption(version.notes)
+    if not version.lines:
+        st.info("This version lists no prices.")
+        return
+    st.dataframe(lines_table(version), hide_index=True, width="stretch")
+
+
+def show_sheet(sheet: PriceSheet, account_name: str, timezone: str) -> None:
+    if not sheet.card_key:
+        st.info(
+            f"{account_name} is not on a rate card yet, so usage is not priced. "
+            "Ask your account manager to assign one (operators: `meterline rates load FILE`)."
+        )
+        return
+    st.markdown(
+        f"**{sheet.card_name}** (`{sheet.card_key}`)"
+        + (" with prices of your own" if sheet.has_overrides else "")
+    )
+    st.caption("1 credit = $1.00. Usage is priced at the version in force when it happened.")
+    if sheet.current is None:
+        st.info("This card has no version in force yet: see the upcoming versions below.")
+    else:
+        since = when(sheet.current.effective_from, timezone)
+        st.subheader(f"In force now: version {sheet.current.version}, since {since}")
+        show_version(sheet.current, timezone)
+    st.subheader("Upcoming")
+    if not sheet.upcoming:
+        st.caption("No price changes are scheduled.")
+    for version in sheet.upcoming:
+        st.markdown(f"**Version {version.version}, from {when(version.effective_from, timezone)}**")
+        show_version(version, timezone)
+
+
+st.title("Prices")
+context = page_context()
+if context is None:
+    st.stop()
+now = system_clock()
+try:
+    account, sheet = read(
+        context, lambda session, acct: (acct, price_sheet(session, acct.account_id, at=now))
+    )
+except BillingError as error:
+    show_error(error)
+    st.stop()
+show_sheet(sheet, account.name, account.timezone)

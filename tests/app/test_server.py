@@ -1,0 +1,53 @@
+"""The one-port server: st.App with the API routes on the portal's engine; the demo token is printed."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from types import ModuleType
+
+import pytest
+from starlette.testclient import TestClient
+from streamlit.runtime import Runtime
+
+from app.resources import get_engine
+
+
+def load_server() -> ModuleType:
+    """Import app/server.py afresh (it prints the token at import), with an empty token cache."""
+    previous = sys.modules.pop("app.server", None)
+    if previous is not None:
+        previous.api_token.clear()
+    get_engine.clear()
+    return importlib.import_module("app.server")
+
+
+def test_api_routes_answer_on_the_portal_app(portal_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METERLINE_API_TOKEN", "test-token")
+    server = load_server()
+    with TestClient(server.app) as client:
+        refused = client.get("/api/v1/accounts")
+        assert refused.status_code == 401
+        answer = client.get("/api/v1/accounts", headers={"Authorization": "Bearer test-token"})
+        assert answer.status_code == 200
+        assert {a["id"] for a in answer.json()["accounts"]} == {"acc_acme", "acc_borealis", "acc_globex"}
+        assert client.get("/_stcore/health").status_code == 200
+    # st.App starts Streamlit's process-wide Runtime; drop it so the next app (or AppTest) can start one.
+    Runtime._instance = None
+    server.api_token.clear()
+
+
+def test_demo_token_is_printed_at_start(
+    portal_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("METERLINE_API_TOKEN", raising=False)
+    monkeypatch.delenv("METERLINE_ENV", raising=False)
+    server = load_server()
+    token = server.api_token()
+    assert token.startswith("mtl_demo_")
+    assert (
+        f"demo mode API token (set METERLINE_API_TOKEN to choose your own): {token}"
+        in capsys.readouterr().out
+    )
+    server.api_token.clear()
+    get_engine.clear()

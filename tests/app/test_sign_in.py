@@ -1,0 +1,118 @@
+"""Sign-in: demo mode (and its refusal in production), OIDC mode, users without accounts, support role."""
+
+from __future__ import annotations
+
+import pytest
+import streamlit
+from streamlit.testing.v1 import AppTest
+
+from tests.app.harness import MAIN, TIMEOUT, page_text, signed_in
+from tests.app.seed import ALICE, BOB, NOBODY, VIVIAN
+
+AUTH_SECRETS = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "test-cookie-secret",
+    "client_id": "meterline",
+    "client_secret": "secret",
+    "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
+}
+
+
+def signed_out() -> AppTest:
+    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT)
+    at.user = {"is_logged_in": False}
+    return at
+
+
+def test_demo_mode_says_so_and_lets_you_pick_a_seeded_user(portal_url: str) -> None:
+    at = signed_out().run()
+    assert not at.exception
+    assert any("Demo mode" in w.value for w in at.warning)
+    picker = at.selectbox(key="signin.demo_pick")
+    # Only users with memberships are offered.
+    assert sorted(
+        email for email in (ALICE, BOB, VIVIAN) for label in picker.options if email in label
+    ) == sorted((ALICE, BOB, VIVIAN))
+    assert len(picker.options) == 3
+    picker.set_value(BOB)
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.title[0].value == "Usage"
+    assert "Borealis Bank" in page_text(at)
+    assert "Demo mode" in page_text(at)  # the sidebar keeps saying so
+
+    at.sidebar.button[0].click().run()  # sign out
+    assert not at.exception
+    assert at.title[0].value == "Meterline"
+    assert at.selectbox(key="signin.demo_pick") is not None
+
+
+def test_demo_sign_in_refused_in_production(portal_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METERLINE_ENV", "production")
+    at = signed_out().run()
+    assert not at.exception
+    assert any("demo sign-in is turned off" in e.value for e in at.error)
+    assert len(at.selectbox) == 0
+    assert len(at.button) == 0
+    assert ALICE not in page_text(at)
+
+
+def test_demo_state_ignored_in_production(portal_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METERLINE_ENV", "production")
+    at = signed_out()
+    at.session_state["auth.demo_email"] = ALICE  # as if set before the switch to production
+    at.run()
+    assert not at.exception
+    assert "Acme" not in page_text(at)
+
+
+def test_oidc_mode_shows_the_login_button(portal_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(streamlit, "login", lambda *args: calls.append(args))
+    at = signed_out()
+    at.secrets["auth"] = AUTH_SECRETS
+    at.run()
+    assert not at.exception
+    assert not any("Demo mode" in w.value for w in at.warning)
+    assert len(at.selectbox) == 0
+    at.button[0].click().run()
+    assert calls == [()]
+
+
+def test_oidc_user_sees_their_accounts(portal_url: str) -> None:
+    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT)
+    at.secrets["auth"] = AUTH_SECRETS
+    at.user = {"is_logged_in": True, "email": ALICE.upper(), "name": "Alice A."}
+    at.run()
+    assert not at.exception
+    text = page_text(at)
+    assert "Acme Robotics" in text and "Demo mode" not in text
+    assert set(at.selectbox(key="nav.account_pick").options) == {"Acme Robotics", "Globex Labs"}
+
+
+def test_signed_in_user_without_accounts_is_told_what_to_do(portal_url: str) -> None:
+    at = signed_in(NOBODY)
+    assert at.title[0].value == "No account yet"
+    assert any("invite" in info.value for info in at.info)
+
+
+@pytest.mark.parametrize("how", ["claim", "allow_list"])
+def test_support_role_from_claim_or_allow_list(
+    portal_url: str, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    if how == "claim":
+        at = signed_in(VIVIAN, roles=["support"])
+    else:
+        monkeypatch.setenv("METERLINE_SUPPORT_EMAILS", f"someone@else.test, {VIVIAN.upper()}")
+        at = signed_in(VIVIAN)
+    assert "Support role" in page_text(at)
+
+
+def test_no_support_role_by_default(portal_url: str) -> None:
+    assert "Support role" not in page_text(signed_in(VIVIAN, roles=["viewer"]))
+
+
+def test_support_agent_without_memberships_is_told_about_the_console(portal_url: str) -> None:
+    at = signed_in("agent@meterline.test", roles=["support"])
+    assert at.title[0].value == "No account yet"
+    assert any("support console" in info.value for info in at.info)

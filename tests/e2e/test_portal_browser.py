@@ -1,0 +1,113 @@
+"""A person signs in through the OIDC provider and sees live usage and the balance."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from core.db import make_engine, unit_of_work
+from core.db.models import Account
+from core.demo.seed import STARTUP
+from core.money import format_credits
+from tests.e2e.conftest import API_TOKEN, USER, Portal
+
+# One worker runs them all (make test uses --dist loadscope; the group is for --dist loadgroup):
+# they share the module's portal and provider (see conftest).
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+
+Page = Any  # playwright.sync_api.Page (imported lazily: chromium may be missing)
+SIGN_IN_TIMEOUT_MS = 60_000
+LIVE_UPDATE_TIMEOUT_S = 30
+
+
+def sign_in(page: Page, portal: Portal) -> None:
+    """Click the portal's sign-in button, pick the user on the provider's authorize form, land on Usage."""
+    page.goto(portal.base_url)
+    page.get_by_role("button", name="Sign in", exact=True).click(timeout=SIGN_IN_TIMEOUT_MS)
+    page.wait_for_url(re.compile(r".*/oauth2/authorize.*"), timeout=SIGN_IN_TIMEOUT_MS)
+    page.get_by_role("button", name=USER["sub"]).click()
+    page.wait_for_url(re.compile(re.escape(portal.base_url) + r".*"), timeout=SIGN_IN_TIMEOUT_MS)
+    page.get_by_role("heading", name="Usage").wait_for(timeout=SIGN_IN_TIMEOUT_MS)
+
+
+def metric_value(page: Page, label_starts: str) -> str:
+    metric = page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]', has_text=label_starts)
+    )
+    return str(metric.locator('[data-testid="stMetricValue"]').first.inner_text()).strip()
+
+
+EVENTS_TEXT = re.compile(r"\b(\d[\d,]*) events\b")
+
+
+def _events_shown(page: Page) -> int:
+    """The range's event count the Usage page states ("…: 3,036 events · …")."""
+    found = EVENTS_TEXT.search(str(page.locator('[data-testid="stMain"]').inner_text()))
+    assert found, "the Usage page states no event count"
+    return int(found.group(1).replace(",", ""))
+
+
+def _balance_nanos(portal: Portal) -> int:
+    engine = make_engine(portal.database_url)
+    try:
+        with unit_of_work(engine) as session:
+            return int(session.scalar(select(Account.balance_nanos).where(Account.id == STARTUP)) or 0)
+    finally:
+        engine.dispose()
+
+
+def test_sign_in_shows_usage_chart_and_balance(page: Page, portal: Portal) -> None:
+    sign_in(page, portal)
+    chart = page.locator('[data-testid="stVegaLiteChart"]').first
+    chart.locator("canvas, svg").first.wait_for(timeout=30_000)
+    assert chart.is_visible()
+    assert _events_shown(page) > 0
+
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Balance & credits").click()
+    page.get_by_role("heading", name="Balance & credits").wait_for()
+    page.locator('[data-testid="stMetricLabel"]', has_text="Balance (as of").first.wait_for()
+    assert metric_value(page, "Balance (as of") == format_credits(_balance_nanos(portal))
+    assert page.get_by_text("Signed in as").first.is_visible()
+
+
+def test_events_posted_to_the_api_appear_on_the_open_usage_page(page: Page, portal: Portal) -> None:
+    sign_in(page, portal)
+    page.get_by_text(EVENTS_TEXT).first.wait_for()
+    before = _events_shown(page)
+    url_before = page.url
+
+    now = datetime.now(UTC)
+    events = [
+        {
+            "event_id": f"e2e-live-{now:%H%M%S%f}-{i}",
+            "account_id": STARTUP,
+            "meter": "input_tokens",
+            "quantity": 50_000,
+            "timestamp": (now - timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "dimensions": {"model": "atlas-large", "project": "copilot", "api_key": "key_prod_7f3a"},
+        }
+        for i in range(25)
+    ]
+    response = httpx.post(
+        f"{portal.base_url}/api/v1/events",
+        json={"events": events},
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 25
+
+    deadline = datetime.now(UTC) + timedelta(seconds=LIVE_UPDATE_TIMEOUT_S)
+    shown = before
+    while datetime.now(UTC) < deadline:
+        shown = _events_shown(page)
+        if shown == before + 25:
+            break
+        page.wait_for_timeout(500)
+    assert shown == before + 25, f"the Usage page still shows {shown} events (was {before})"
+    assert page.url == url_before  # no navigation or reload: the fragment refreshed itself
