@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import streamlit as st
@@ -16,6 +18,7 @@ import streamlit as st
 from app.resources import get_engine
 from core.api import TokenNotConfigured, api_routes, server_token
 from core.clock import system_clock
+from core.jobs import start_background_jobs
 
 ENTRYPOINT = Path(__file__).resolve().parent / "main.py"
 
@@ -40,5 +43,25 @@ def announce_token() -> None:
     print(f"meterline: demo mode API token (set METERLINE_API_TOKEN to choose your own): {token}", flush=True)
 
 
+@asynccontextmanager
+async def lifespan(_app: st.App) -> AsyncIterator[None]:
+    """Run the periodic jobs (grant expiry) beside the server unless they run elsewhere.
+
+    ``METERLINE_JOBS=off`` leaves them to a separate ``meterline jobs run`` process.
+    """
+    if os.environ.get("METERLINE_JOBS", "on").strip().lower() in {"off", "0", "false", "no"}:
+        yield
+        return
+    stop = start_background_jobs(get_engine())
+    try:
+        yield
+    finally:
+        stop.set()
+
+
 announce_token()
-app = st.App(ENTRYPOINT, routes=api_routes(get_engine, token_provider=api_token, clock=system_clock))
+app = st.App(
+    ENTRYPOINT,
+    lifespan=lifespan,
+    routes=api_routes(get_engine, token_provider=api_token, clock=system_clock),
+)

@@ -5,6 +5,7 @@
     meterline rates load FILE              load a TOML/YAML rate card (new versions only)
     meterline ledger check                 prove the ledger invariants; exit 1 on a problem
     meterline demo seed [--if-empty]       the demo story (90 days of usage, four accounts)
+    meterline jobs run [--once]            periodic jobs (grant expiry) in their own process
 
 Exit codes: 0 done; 1 done but something was wrong with the data (rejected lines, ledger
 problems); 2 the command could not run (bad file, bad option, database not ready).
@@ -313,6 +314,27 @@ def _demo_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs_run(args: argparse.Namespace) -> int:
+    import threading
+
+    from core.jobs import run_due_jobs, run_forever
+
+    engine = make_engine()
+    try:
+        if args.once:
+            outcome = run_due_jobs(engine)
+            if not outcome.ran:
+                print("jobs skipped: another process is running them right now")
+            else:
+                print(f"jobs done: {outcome.grants_expired:,} grant(s) expired")
+            return 0
+        print(f"running periodic jobs every {args.interval:g} s; Ctrl-C stops")
+        run_forever(engine, threading.Event(), interval_s=args.interval)
+    finally:
+        engine.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="meterline",
@@ -356,6 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--if-empty", action="store_true", help="do nothing when accounts already exist")
     seed.add_argument("--days", type=int, default=90, help="days of usage history (default 90)")
     seed.set_defaults(run=_demo_seed)
+
+    jobs = commands.add_parser("jobs", help="periodic jobs").add_subparsers(dest="action", required=True)
+    run = jobs.add_parser(
+        "run", help="run the periodic jobs (set METERLINE_JOBS=off on the portal servers when you do)"
+    )
+    run.add_argument("--once", action="store_true", help="run them once and exit")
+    run.add_argument("--interval", type=float, default=60.0, help="seconds between runs (default 60)")
+    run.set_defaults(run=_jobs_run)
     return parser
 
 

@@ -7,6 +7,7 @@ from core.ledger.service import (
     grant_credits,
     lock_accounts,
     post_usage,
+    post_usage_batch,
     void_grant,
 )
 from core.ledger.views import BalanceView, LedgerLine, all_grants, balance_view, ledger_view
@@ -24,5 +25,6 @@ __all__ = [
     "ledger_view",
     "lock_accounts",
     "post_usage",
+    "post_usage_batch",
     "void_grant",
 ]

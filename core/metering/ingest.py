@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.db.models import Account, IngestBatch, Meter
 from core.errors import ValidationError
-from core.ledger import lock_accounts, post_usage
+from core.ledger import lock_accounts, post_usage_batch
 from core.metering import store
 from core.metering.model import IngestResult, Rejection, ValidEvent
 from core.metering.rater import current_rate_book, rate_events
@@ -212,18 +212,8 @@ def ingest_events(
 
     store.insert_events(session, rows)
     store.upsert_rollups(session, hourly, daily)
-    # One debit per account. No autoflush: each account's entries would otherwise be flushed
-    # by the next account's grant queries; they touch other rows, so one flush at the end is
-    # the same and saves a round trip per account.
-    with session.no_autoflush:
-        for account_id in sorted(per_account):
-            post_usage(
-                session,
-                account=accounts[account_id],
-                amount_nanos=per_account[account_id],
-                at=at,
-                reference=f"batch:{batch_id}",
-            )
+    # One debit per account, all accounts' grants read in one query.
+    post_usage_batch(session, accounts=accounts, amounts=per_account, at=at, reference=f"batch:{batch_id}")
     session.flush()
     return IngestResult(
         batch_id=batch_id,
