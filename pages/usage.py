@@ -19,8 +19,10 @@ from core.usage import (
     GROUP_BY,
     RANGE_PRESETS,
     DateRange,
+    LateChange,
     SpendSummary,
     describe_dates,
+    late_changes,
     preset_range,
     spend_summary,
     usage_csv,
@@ -31,6 +33,7 @@ from core.usage.exports import format_quantity, usage_table
 from core.usage.ranges import zone_abbreviation
 
 REFRESH_SECONDS = 5
+LATE_NOTE_DAYS = 7  # late arrivals of the last week are worth a note
 RANGE_KEY = "usage.range"
 CUSTOM_KEY = "usage.custom"
 GRANULARITY_KEY = "usage.granularity"
@@ -48,6 +51,7 @@ class UsageData:
     range: DateRange
     frame: pd.DataFrame
     summary: SpendSummary
+    late: LateChange | None
 
 
 def load(
@@ -69,30 +73,57 @@ def load(
         granularity=granularity,  # type: ignore[arg-type]
         group_by=group_by,  # type: ignore[arg-type]
     )
-    return UsageData(account, dates, frame, spend_summary(session, account.account_id, at=at))
+    summary = spend_summary(session, account.account_id, at=at)
+    late = late_changes(
+        session,
+        account.account_id,
+        start=dates.start,
+        end=dates.end,
+        since=summary.today - timedelta(days=LATE_NOTE_DAYS - 1),
+    )
+    return UsageData(account, dates, frame, summary, late)
+
+
+def late_note(late: LateChange) -> str:
+    """Say plainly that past numbers changed, which days, by how much, and why."""
+    days = describe_dates(late.first_day, late.last_day)
+    when = describe_dates(late.last_received, late.last_received)
+    return (
+        f"Past numbers changed: {late.events:,} late event(s) for {days} "
+        f"({late.days_changed} day(s), {format_usd(late.amount_nanos)}) arrived after those days ended, "
+        f"most recently on {when}. Each is counted on the day it happened, "
+        "priced at the rate in force then."
+    )
 
 
 def chart(frame: pd.DataFrame, dates: DateRange, granularity: str, group_by: str) -> alt.Chart:
     """Stacked bars of spend per bucket and group; tooltips carry exact, formatted values."""
-    rows = []
-    for (bucket, group), part in frame.groupby(["bucket", "group"], sort=True):
-        amount_nanos = int(part["amount_nanos"].sum())
-        rows.append(
-            {
-                "bucket": bucket,
-                "group": group,
-                # Float only as bar height (chart geometry); every number a person reads is exact text.
-                "height_usd": amount_nanos / NANOS_PER_CREDIT,
-                "when": bucket.strftime("%a %b %d, %Y" if granularity == "day" else "%a %b %d, %H:00"),
-                "spend": f"{format_usd(amount_nanos)} ({format_credits(amount_nanos)})",
-                "quantity": ", ".join(
-                    format_quantity(int(q), u)
-                    for q, u in zip(part["quantity"], part["unit"], strict=True)
-                    if int(q)
-                ),
-                "events": f"{int(part['events'].sum()):,}",
-            }
-        )
+    # One pass over plain tuples (a pandas groupby-apply per bar took seconds at 90 days by hour).
+    bars: dict[tuple[pd.Timestamp, str], list] = {}
+    for bucket, group, unit, quantity, amount_nanos, events in frame[
+        ["bucket", "group", "unit", "quantity", "amount_nanos", "events"]
+    ].itertuples(index=False, name=None):
+        bar = bars.get((bucket, group))
+        if bar is None:
+            bar = bars[(bucket, group)] = [0, 0, []]
+        bar[0] += int(amount_nanos)
+        bar[1] += int(events)
+        if quantity:
+            bar[2].append(format_quantity(int(quantity), unit))
+    when_format = "%a %b %d, %Y" if granularity == "day" else "%a %b %d, %H:00"
+    rows = [
+        {
+            "bucket": bucket,
+            "group": group,
+            # Float only as bar height (chart geometry); every number a person reads is exact text.
+            "height_usd": amount_nanos / NANOS_PER_CREDIT,
+            "when": bucket.strftime(when_format),
+            "spend": f"{format_usd(amount_nanos)} ({format_credits(amount_nanos)})",
+            "quantity": ", ".join(quantities),
+            "events": f"{events:,}",
+        }
+        for (bucket, group), (amount_nanos, events, quantities) in sorted(bars.items())
+    ]
     data = pd.DataFrame(rows)
     time_unit = "yearmonthdate" if granularity == "day" else "yearmonthdatehours"
     label = GROUP_BY[group_by]
@@ -172,6 +203,8 @@ def live_usage(
         f"{data.account.name} · as of {at.astimezone(UTC):%H:%M:%S} UTC · refreshes every {REFRESH_SECONDS} s"
     )
     metrics(data)
+    if data.late is not None:
+        st.info(late_note(data.late), icon=":material/update:")
     if data.frame.empty:
         st.info(EMPTY_STATE)
         return

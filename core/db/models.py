@@ -156,7 +156,6 @@ class UsageEvent(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "event_id"),
         Index("ix_usage_events_account_occurred", "account_id", "occurred_at"),
-        Index("ix_usage_events_received", "received_at"),
     )
 
     # No foreign keys on this table, on purpose: PostgreSQL checks each one per row with a
@@ -211,6 +210,22 @@ class UsageRollupDaily(Base):
     quantity: Mapped[int]
     amount_nanos: Mapped[int]
     event_count: Mapped[int]
+
+
+class LateUsage(Base):
+    """Usage that arrived after its (account-local) day had ended: past numbers that changed.
+
+    One row per account, day the events belong to and day they arrived, so the portal can
+    say "numbers for Nov 18 changed on Nov 22" (DESIGN invariant 6) without scanning events.
+    """
+
+    __tablename__ = "late_usage"
+
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    usage_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    received_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    event_count: Mapped[int]
+    amount_nanos: Mapped[int]
 
 
 class CreditGrant(Base):

@@ -11,9 +11,11 @@ Four customers on the "standard" rate card, 90 days of usage with weekly seasona
   balance that its next top-up pays off first.
 
 The rate card's launch version starts before the history; a price change 45 days ago
-makes grandfathering visible (older usage keeps the old price). Each simulated day is
-ingested with ``at`` = that day's end, so ledger entries and the balance chart read like
-real history. Deterministic for a given ``now`` and ``seed``.
+makes grandfathering visible (older usage keeps the old price). Each simulated day's
+events are ingested in a few parts, each on the (account-local) day its events belong
+to, so ledger entries and the balance chart read like real history. Four hours of
+Brightpath's usage three days ago arrive late, at ``now`` (the Usage page then says that
+past numbers changed). Deterministic for a given ``now`` and ``seed``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -50,6 +53,9 @@ ENTERPRISE = "acc_northwind"
 DORMANT = "acc_quietharbor"
 OVERDRAWN = "acc_pixelforge"
 
+# A late delivery: Brightpath's events of a few hours, three days ago, arrive only now.
+LATE_DAYS_AGO = 3
+LATE_HOURS = range(13, 17)
 TOP_UP_BELOW_NANOS = credits_to_nanos(250)
 TOP_UP_NANOS = credits_to_nanos(500)
 
@@ -201,6 +207,55 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+def _hour(event: dict[str, object]) -> int:
+    return int(str(event["timestamp"])[11:13])
+
+
+def _windows(
+    events: list[dict[str, object]], day_start: datetime, until: datetime, cuts: list[datetime]
+) -> Iterator[tuple[datetime, list[dict[str, object]]]]:
+    """The day's events split at ``cuts`` (sorted), each part with the last instant before its cut.
+
+    Ingesting each part at that instant keeps arrivals on the day the events belong to
+    (every account's local midnight is a cut), as live traffic would, in a few batches.
+    """
+    parts: list[list[dict[str, object]]] = [[] for _ in cuts]
+    for event in events:
+        moment = datetime.fromisoformat(str(event["timestamp"]))
+        parts[next(i for i, cut in enumerate(cuts) if moment < cut)].append(event)
+    for cut, part in zip(cuts, parts, strict=True):
+        if part:
+            yield min(cut - timedelta(microseconds=1), until), part
+
+
+def _day_cuts(day_start: datetime, timezones: set[str], grant_at: datetime) -> list[datetime]:
+    """Where a UTC day is cut: each account's local midnight, the grant time and the day's end."""
+    end = day_start + timedelta(days=1)
+    cuts = {end, grant_at}
+    for name in timezones:
+        zone = ZoneInfo(name)
+        local = day_start.astimezone(zone).date()
+        for day in (local, local + timedelta(days=1)):
+            midnight = datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
+            if day_start < midnight < end:
+                cuts.add(midnight)
+    return sorted(cuts)
+
+
+def _grant_all(session: Session, plans: list[PlannedGrant], *, at: datetime, now: datetime) -> bool:
+    for plan in plans:
+        _grant(session, plan, at=at, now=now)
+    return True
+
+
+def _ingest(session: Session, events: list[dict[str, object]], *, at: datetime, story: SeedStory) -> None:
+    result = ingest_events(session, events, at=at, source="seed")
+    if result.rejected:
+        first = result.rejected[0]
+        raise AssertionError(f"demo event rejected: {first.field}: {first.message}")
+    story.events += result.accepted
+
+
 def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -337,6 +392,8 @@ def seed_demo(
         load_rate_card(session, dated_rate_card(first_day, now), at=setup_at)
         _create_people(session, setup_at)
 
+    held_back: list[dict[str, object]] = []
+    timezones = {profile.timezone for profile in PROFILES}
     grants_by_day: dict[int, list[PlannedGrant]] = {}
     for plan in planned_grants(days):
         grants_by_day.setdefault(plan.day, []).append(plan)
@@ -356,16 +413,24 @@ def seed_demo(
             for profile in PROFILES
             for event in day_events(rng, profile, day_index, days, day_start, at)
         ]
+        if day_index == days - LATE_DAYS_AGO:
+            # Brightpath's retry queue stalls for a few hours; those events arrive days later.
+            held_back += [e for e in events if e["account_id"] == STARTUP and _hour(e) in LATE_HOURS]
+            events = [e for e in events if not (e["account_id"] == STARTUP and _hour(e) in LATE_HOURS)]
         with unit_of_work(engine, write=True) as session:
             grant_at = min(day_start + timedelta(hours=9), at)
-            for plan in grants_by_day.get(day_index, []):
-                _grant(session, plan, at=grant_at, now=now)
-            if events:
-                result = ingest_events(session, events, at=at, source="seed")
-                if result.rejected:
-                    first = result.rejected[0]
-                    raise AssertionError(f"demo event rejected: {first.field}: {first.message}")
-                story.events += result.accepted
+            granted = False
+            # As live traffic would, events arrive on the (local) day they belong to; the
+            # day's grants land at 09:00 UTC, between two parts, so entries stay in time order.
+            cuts = _day_cuts(day_start, timezones, grant_at)
+            for part_at, part in _windows(events, day_start, at, cuts):
+                if not granted and part_at >= grant_at:
+                    granted = _grant_all(session, grants_by_day.get(day_index, []), at=grant_at, now=now)
+                _ingest(session, part, at=part_at, story=story)
+            if not granted:
+                _grant_all(session, grants_by_day.get(day_index, []), at=grant_at, now=now)
+            if day_start + timedelta(days=1) >= now and held_back:
+                _ingest(session, held_back, at=now, story=story)
             startup = session.get(Account, STARTUP)
             assert startup is not None
             if startup.balance_nanos < TOP_UP_BELOW_NANOS:

@@ -83,17 +83,20 @@ def _split_known(
     return new, duplicates, conflicts
 
 
-def _local_dates(events: Sequence[ValidEvent], accounts: dict[str, Account]) -> list[date]:
-    zones = {
+def _zones(accounts: dict[str, Account]) -> dict[str, ZoneInfo | None]:
+    """Each account's time zone (None for UTC, the common case, which needs no conversion)."""
+    return {
         account_id: None if account.timezone in _UTC_NAMES else ZoneInfo(account.timezone)
         for account_id, account in accounts.items()
     }
-    dates = []
-    for event in events:
-        zone = zones[event.account_id]
-        moment = event.occurred_at if zone is None else event.occurred_at.astimezone(zone)
-        dates.append(moment.date())
-    return dates
+
+
+def _local_date(moment: datetime, zone: ZoneInfo | None) -> date:
+    return (moment if zone is None else moment.astimezone(zone)).date()
+
+
+def _local_dates(events: Sequence[ValidEvent], zones: dict[str, ZoneInfo | None]) -> list[date]:
+    return [_local_date(event.occurred_at, zones[event.account_id]) for event in events]
 
 
 def ingest_events(
@@ -147,7 +150,10 @@ def ingest_events(
     if not new:
         return IngestResult(batch_id=None, accepted=0, duplicates=duplicates, rejected=rejected)
 
-    usage_dates = _local_dates(new, accounts)
+    zones = _zones(accounts)
+    usage_dates = _local_dates(new, zones)
+    # The account-local day of arrival: events dated before it change numbers already shown.
+    arrival_dates = {account_id: _local_date(at, zone) for account_id, zone in zones.items()}
     rated = rate_events(session, new, usage_dates, accounts, current_rate_book(session))
 
     batch = IngestBatch(
@@ -165,6 +171,7 @@ def ingest_events(
     hourly: store.Rollup = {}
     daily: store.Rollup = {}
     per_account: dict[str, int] = {}
+    late: dict[tuple[str, date, date], list[int]] = {}
     for event, usage_date, (amount, version_id) in zip(new, usage_dates, rated, strict=True):
         dims = event.dimensions
         model = dims.get("model", "")
@@ -209,9 +216,15 @@ def ingest_events(
             amount,
         )
         per_account[event.account_id] = per_account.get(event.account_id, 0) + amount
+        arrived_on = arrival_dates[event.account_id]
+        if usage_date < arrived_on:
+            sums = late.setdefault((event.account_id, usage_date, arrived_on), [0, 0])
+            sums[0] += 1
+            sums[1] += amount
 
     store.insert_events(session, rows)
     store.upsert_rollups(session, hourly, daily)
+    store.record_late_usage(session, late)
     # One debit per account, all accounts' grants read in one query.
     post_usage_batch(session, accounts=accounts, amounts=per_account, at=at, reference=f"batch:{batch_id}")
     session.flush()

@@ -3,7 +3,7 @@
 These run on the session's own driver connection (inside the caller's transaction),
 because the ORM's per-row work would cost more than the database does:
 
-- PostgreSQL: events go in through one ``COPY`` text payload; the "already stored?" lookup
+- PostgreSQL: events go in through one binary ``COPY``; the "already stored?" lookup
   and the rollup upserts each take their whole batch as one JSON parameter
   (``json_array_elements``), one round trip apiece: adapting Python lists to arrays
   parameter by parameter cost more than the statement itself.
@@ -22,7 +22,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+
+from core.db.models import LateUsage
 
 EVENT_COLUMNS = (
     "account_id",
@@ -67,19 +71,6 @@ def _sqlite_datetime(moment: datetime) -> str:
     return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _copy_field(value: object) -> str:
-    """One field in PostgreSQL's COPY text format (``\\N`` for NULL, backslash escapes)."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, str):
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-            return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        return value
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return str(value)
-
-
 def stored_hashes(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """``content_hash`` of the events already stored among ``(account_id, event_id)`` keys."""
     keys = sorted(set(keys))
@@ -115,28 +106,65 @@ def stored_hashes(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tup
     return found
 
 
+# PostgreSQL types of ``EVENT_COLUMNS``, for binary COPY. ``dimensions`` is sent as "text":
+# json's binary wire format is its text, so the JSON dumped (once per combination) goes as is
+# (declared "json", psycopg would encode the str again, as a JSON string).
+_PG_TYPES = (
+    "text",
+    "text",
+    "int8",
+    "int8",
+    "timestamptz",
+    "date",
+    "text",
+    "text",
+    "text",
+    "text",  # dimensions: already JSON text
+    "int8",
+    "int8",
+    "text",
+    "int8",
+    "timestamptz",
+)
+
+
+def _dimensions_json(rows: Sequence[tuple[Any, ...]]) -> list[str]:
+    """Each row's dimensions as JSON text; a batch repeats few combinations, so each is dumped once."""
+    dumped: dict[tuple[tuple[str, str], ...], str] = {}
+    out = []
+    for row in rows:
+        dims = row[_DIMENSIONS]
+        key = tuple(dims.items())
+        text = dumped.get(key)
+        if text is None:
+            text = dumped[key] = json.dumps(dims)
+        out.append(text)
+    return out
+
+
 def insert_events(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert raw events, each a tuple in ``EVENT_COLUMNS`` order (``dimensions`` a dict)."""
     if not rows:
         return
     driver = _driver(session)
     columns = ", ".join(EVENT_COLUMNS)
+    dims_json = _dimensions_json(rows)
     if _is_postgres(session):
-        # One text payload for the whole batch: far cheaper than adapting row by row.
-        lines = []
-        for row in rows:
-            values = list(row)
-            values[_DIMENSIONS] = json.dumps(values[_DIMENSIONS])
-            lines.append("\t".join(_copy_field(v) for v in values))
-        lines.append("")
-        with driver.cursor() as cursor, cursor.copy(f"COPY usage_events ({columns}) FROM STDIN") as copy:
-            copy.write("\n".join(lines))
+        # Binary COPY: psycopg's C dumpers do the formatting, no text escaping in Python
+        # (about half the cost of a text COPY built here, measured at 1,000 rows).
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(f"COPY usage_events ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.set_types(_PG_TYPES)
+            for row, dims in zip(rows, dims_json, strict=True):
+                copy.write_row((*row[:_DIMENSIONS], dims, *row[_DIMENSIONS + 1 :]))
         return
     prepared = []
     received: dict[datetime, str] = {}  # one value per batch: convert it once
-    for row in rows:
+    for row, dims in zip(rows, dims_json, strict=True):
         values = list(row)
-        values[_DIMENSIONS] = json.dumps(values[_DIMENSIONS])
+        values[_DIMENSIONS] = dims
         values[_OCCURRED] = _sqlite_datetime(values[_OCCURRED])
         values[_USAGE_DATE] = values[_USAGE_DATE].isoformat()
         at = values[_RECEIVED]
@@ -202,3 +230,27 @@ def add_to_rollup(rollup: Rollup, key: RollupKey, quantity: int, amount_nanos: i
         sums[0] += quantity
         sums[1] += amount_nanos
         sums[2] += 1
+
+
+def record_late_usage(session: Session, late: dict[tuple[str, date, date], list[int]]) -> None:
+    """Add ``(account_id, usage_date, received_date) -> [event_count, amount_nanos]`` to ``late_usage``.
+
+    Few rows per batch (late events are the exception), so a plain upsert statement will do.
+    """
+    if not late:
+        return
+    table = LateUsage.__table__
+    rows = [
+        {"account_id": a, "usage_date": u, "received_date": r, "event_count": c, "amount_nanos": n}
+        for (a, u, r), (c, n) in sorted(late.items())
+    ]
+    dialect_insert = pg_insert if _is_postgres(session) else sqlite_insert
+    stmt = dialect_insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["account_id", "usage_date", "received_date"],
+        set_={
+            "event_count": table.c.event_count + stmt.excluded.event_count,
+            "amount_nanos": table.c.amount_nanos + stmt.excluded.amount_nanos,
+        },
+    )
+    session.execute(stmt, rows)

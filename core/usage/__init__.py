@@ -1,6 +1,7 @@
 """Usage read views for the portal: frames from the rollup tables, spend summaries, date ranges."""
 
 from core.usage.exports import balance_history_frame, ledger_csv, usage_csv
+from core.usage.late import LateChange, late_changes
 from core.usage.ranges import (
     RANGE_PRESETS,
     DateRange,
@@ -22,12 +23,14 @@ __all__ = [
     "GROUP_BY",
     "RANGE_PRESETS",
     "DateRange",
+    "LateChange",
     "SpendSummary",
     "UsageTotals",
     "account_today",
     "balance_history_frame",
     "billing_period",
     "describe_dates",
+    "late_changes",
     "ledger_csv",
     "preset_range",
     "spend_summary",

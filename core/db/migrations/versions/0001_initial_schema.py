@@ -98,8 +98,16 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("usage_events", schema=None) as batch_op:
         batch_op.create_index("ix_usage_events_account_occurred", ["account_id", "occurred_at"], unique=False)
-        batch_op.create_index("ix_usage_events_received", ["received_at"], unique=False)
 
+    op.create_table(
+        "late_usage",
+        sa.Column("account_id", sa.String(length=64), nullable=False),
+        sa.Column("usage_date", sa.Date(), nullable=False),
+        sa.Column("received_date", sa.Date(), nullable=False),
+        sa.Column("event_count", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("amount_nanos", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.PrimaryKeyConstraint("account_id", "usage_date", "received_date", name=op.f("pk_late_usage")),
+    )
     op.create_table(
         "usage_rollup_daily",
         sa.Column("account_id", sa.String(length=64), nullable=False),
@@ -310,8 +318,8 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_table("usage_rollup_hourly")
     op.drop_table("usage_rollup_daily")
+    op.drop_table("late_usage")
     with op.batch_alter_table("usage_events", schema=None) as batch_op:
-        batch_op.drop_index("ix_usage_events_received")
         batch_op.drop_index("ix_usage_events_account_occurred")
 
     op.drop_table("usage_events")
