@@ -87,3 +87,12 @@ def test_custom_range_needs_both_dates(portal_url: str) -> None:
     at.date_input(key="usage.custom").set_value((today - timedelta(days=1), today)).run()
     assert not at.exception
     assert any(label.startswith("Spent ") for label in metrics(at))
+
+
+def test_late_events_are_noted_as_past_numbers_that_changed(portal_url: str) -> None:
+    # The seed ingests Acme's events of yesterday and two days ago just now: they arrived late.
+    at = signed_in(ALICE)
+    notes = [info.value for info in at.info if "Past numbers changed" in info.value]
+    assert len(notes) == 1
+    assert "late event(s)" in notes[0]
+    assert "priced at the rate in force then" in notes[0]

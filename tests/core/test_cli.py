@@ -167,3 +167,25 @@ def test_db_upgrade_honours_database_url(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
     assert main(["db", "upgrade"]) == 0
     assert (tmp_path / "fresh.db").exists()
+
+
+def test_jobs_run_once_expires_due_grants(cli_db: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    from core.ledger import grant_credits
+
+    granted_at = datetime.now(UTC) - timedelta(days=2)
+    with unit_of_work(cli_db, write=True) as session:
+        grant_credits(
+            session,
+            account_id=ACCOUNT,
+            amount_nanos=5_000_000_000,
+            source="promotional",
+            at=granted_at,
+            expires_at=granted_at + timedelta(days=1),
+        )
+    assert main(["jobs", "run", "--once"]) == 0
+    assert "1 grant(s) expired" in capsys.readouterr().out
+    with unit_of_work(cli_db) as session:
+        account = session.get(Account, ACCOUNT)
+        assert account is not None and account.balance_nanos == 0
+    assert main(["jobs", "run", "--once"]) == 0
+    assert "0 grant(s) expired" in capsys.readouterr().out

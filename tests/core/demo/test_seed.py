@@ -139,3 +139,17 @@ def test_seed_is_deterministic(seeded: Seeded, sqlite_copy: Engine) -> None:
     assert again.events == seeded.story.events
     assert again.balances_nanos == seeded.story.balances_nanos
     assert again.top_ups == seeded.story.top_ups
+
+
+def test_one_late_delivery_and_nothing_else_late(seeded: Seeded) -> None:
+    """Live-like arrivals leave no late usage, except Brightpath's stalled hours three days ago."""
+    from core.db.models import LateUsage
+
+    with unit_of_work(seeded.engine) as session:
+        late = session.execute(
+            select(LateUsage.account_id, LateUsage.usage_date, LateUsage.received_date, LateUsage.event_count)
+        ).all()
+    assert [(a, u, r) for a, u, r, _ in late] == [
+        (STARTUP, NOW.date() - timedelta(days=3), NOW.date()),
+    ]
+    assert late[0][3] > 10
