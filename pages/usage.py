@@ -86,12 +86,15 @@ def load(
 
 def late_note(late: LateChange) -> str:
     """Say plainly that past numbers changed, which days, by how much, and why."""
+    events = f"{late.events:,} late event{'s' if late.events != 1 else ''}"
     days = describe_dates(late.first_day, late.last_day)
-    when = describe_dates(late.last_received, late.last_received)
+    if late.days_changed > 1:
+        days = f"{late.days_changed} days between {days}"
+    ended = "that day" if late.days_changed == 1 else "those days"
+    received = describe_dates(late.last_received, late.last_received)
     return (
-        f"Past numbers changed: {late.events:,} late event(s) for {days} "
-        f"({late.days_changed} day(s), {format_usd(late.amount_nanos)}) arrived after those days ended, "
-        f"most recently on {when}. Each is counted on the day it happened, "
+        f"Past numbers changed: {events} for {days} ({format_usd(late.amount_nanos)}) arrived after "
+        f"{ended} ended, most recently on {received}. Each is counted on the day it happened, "
         "priced at the rate in force then."
     )
 

@@ -94,5 +94,5 @@ def test_late_events_are_noted_as_past_numbers_that_changed(portal_url: str) -> 
     at = signed_in(ALICE)
     notes = [info.value for info in at.info if "Past numbers changed" in info.value]
     assert len(notes) == 1
-    assert "late event(s)" in notes[0]
+    assert "late event" in notes[0]
     assert "priced at the rate in force then" in notes[0]
