@@ -261,6 +261,7 @@ def post_usage_batch(
     if any(amounts[account_id] < 0 for account_id in ids):
         raise ValueError("usage amount cannot be negative")
     grants_by_account: dict[str, list[CreditGrant]] = {account_id: [] for account_id in ids}
+    session.flush()  # pending grant changes reach the database before populate_existing reloads them
     candidates = session.scalars(
         select(CreditGrant)
         .where(

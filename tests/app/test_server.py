@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
+import time
 from types import ModuleType
 
 import pytest
@@ -32,6 +34,13 @@ def test_api_routes_answer_on_the_portal_app(portal_url: str, monkeypatch: pytes
         assert answer.status_code == 200
         assert {a["id"] for a in answer.json()["accounts"]} == {"acc_acme", "acc_borealis", "acc_globex"}
         assert client.get("/_stcore/health").status_code == 200
+        # The lifespan runs the periodic jobs (grant expiry) beside the server...
+        assert "meterline-jobs" in {thread.name for thread in threading.enumerate()}
+    # ...and stops them with it.
+    deadline = time.monotonic() + 5
+    while "meterline-jobs" in {t.name for t in threading.enumerate()} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "meterline-jobs" not in {thread.name for thread in threading.enumerate()}
     # st.App starts Streamlit's process-wide Runtime; drop it so the next app (or AppTest) can start one.
     Runtime._instance = None
     server.api_token.clear()
