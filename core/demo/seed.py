@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 import time
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -212,8 +213,8 @@ def _hour(event: dict[str, object]) -> int:
 
 
 def _windows(
-    events: list[dict[str, object]], day_start: datetime, until: datetime, cuts: list[datetime]
-) -> Iterator[tuple[datetime, list[dict[str, object]]]]:
+    events: list[dict[str, object]], until: datetime, cuts: list[datetime]
+) -> list[tuple[datetime, list[dict[str, object]]]]:
     """The day's events split at ``cuts`` (sorted), each part with the last instant before its cut.
 
     Ingesting each part at that instant keeps arrivals on the day the events belong to
@@ -221,11 +222,12 @@ def _windows(
     """
     parts: list[list[dict[str, object]]] = [[] for _ in cuts]
     for event in events:
-        moment = datetime.fromisoformat(str(event["timestamp"]))
-        parts[next(i for i, cut in enumerate(cuts) if moment < cut)].append(event)
-    for cut, part in zip(cuts, parts, strict=True):
-        if part:
-            yield min(cut - timedelta(microseconds=1), until), part
+        parts[bisect_right(cuts, datetime.fromisoformat(str(event["timestamp"])))].append(event)
+    return [
+        (min(cut - timedelta(microseconds=1), until), part)
+        for cut, part in zip(cuts, parts, strict=True)
+        if part
+    ]
 
 
 def _day_cuts(day_start: datetime, timezones: set[str], grant_at: datetime) -> list[datetime]:
@@ -240,12 +242,6 @@ def _day_cuts(day_start: datetime, timezones: set[str], grant_at: datetime) -> l
             if day_start < midnight < end:
                 cuts.add(midnight)
     return sorted(cuts)
-
-
-def _grant_all(session: Session, plans: list[PlannedGrant], *, at: datetime, now: datetime) -> bool:
-    for plan in plans:
-        _grant(session, plan, at=at, now=now)
-    return True
 
 
 def _ingest(session: Session, events: list[dict[str, object]], *, at: datetime, story: SeedStory) -> None:
@@ -415,20 +411,22 @@ def seed_demo(
         ]
         if day_index == days - LATE_DAYS_AGO:
             # Brightpath's retry queue stalls for a few hours; those events arrive days later.
-            held_back += [e for e in events if e["account_id"] == STARTUP and _hour(e) in LATE_HOURS]
-            events = [e for e in events if not (e["account_id"] == STARTUP and _hour(e) in LATE_HOURS)]
+            stalled = [e["account_id"] == STARTUP and _hour(e) in LATE_HOURS for e in events]
+            held_back += [e for e, late in zip(events, stalled, strict=True) if late]
+            events = [e for e, late in zip(events, stalled, strict=True) if not late]
         with unit_of_work(engine, write=True) as session:
             grant_at = min(day_start + timedelta(hours=9), at)
-            granted = False
             # As live traffic would, events arrive on the (local) day they belong to; the
-            # day's grants land at 09:00 UTC, between two parts, so entries stay in time order.
-            cuts = _day_cuts(day_start, timezones, grant_at)
-            for part_at, part in _windows(events, day_start, at, cuts):
-                if not granted and part_at >= grant_at:
-                    granted = _grant_all(session, grants_by_day.get(day_index, []), at=grant_at, now=now)
-                _ingest(session, part, at=part_at, story=story)
-            if not granted:
-                _grant_all(session, grants_by_day.get(day_index, []), at=grant_at, now=now)
+            # day's grants land at 09:00 UTC, a cut between two parts, so entries stay in time order.
+            parts = _windows(events, at, _day_cuts(day_start, timezones, grant_at))
+            for part_at, part in parts:
+                if part_at < grant_at:
+                    _ingest(session, part, at=part_at, story=story)
+            for plan in grants_by_day.get(day_index, []):
+                _grant(session, plan, at=grant_at, now=now)
+            for part_at, part in parts:
+                if part_at >= grant_at:
+                    _ingest(session, part, at=part_at, story=story)
             if day_start + timedelta(days=1) >= now and held_back:
                 _ingest(session, held_back, at=now, story=story)
             startup = session.get(Account, STARTUP)
