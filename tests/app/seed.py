@@ -115,6 +115,8 @@ def event(
 
 def seed_usage(engine: Engine, *, at: datetime) -> None:
     """A few days of usage for Acme and Borealis, through the real ingestion path."""
+    # "Today" stays today even in the first half hour of a UTC day.
+    earlier_today = max(at - timedelta(minutes=30), at.replace(hour=0, minute=0, second=0, microsecond=0))
     events = [
         # Acme: 2M input tokens on atlas-small today ($6.00), 1M on atlas-large yesterday ($10.00),
         # 300 requests two days ago ($3.00).
@@ -123,7 +125,7 @@ def seed_usage(engine: Engine, *, at: datetime) -> None:
             "acc_acme",
             "input_tokens",
             2_000_000,
-            at - timedelta(minutes=30),
+            earlier_today,
             model="atlas-small",
             project="chatbot",
             api_key="key_1",
