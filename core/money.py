@@ -12,13 +12,19 @@ do not drift one way over millions of events). Floats never enter.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from math import gcd
 
 NANOS_PER_CREDIT = 1_000_000_000
 CREDIT_VALUE_USD = Decimal("1.00")
 ROUNDING_MODE = ROUND_HALF_EVEN
 CURRENCY = "USD"
 CENTS_PER_CREDIT = 100
+# Every stored total (an account's balance, a usage rollup's quantity and amount) stays within
+# ±TOTAL_CEILING, so adding a batch (at most TOTAL_CEILING more) to it can never overflow a
+# signed 64-bit integer: 8e18 < 2**63 - 1 ≈ 9.22e18. See core.metering.settings for the rest.
+TOTAL_CEILING = 4 * 10**18
+CENT = Decimal("0.01")
 
 
 def div_round_half_even(numerator: int, denominator: int) -> int:
@@ -94,6 +100,42 @@ def format_usd(nanos: int, places: int | None = None) -> str:
     value = (nanos_to_credits(nanos) * CREDIT_VALUE_USD).quantize(exponent, rounding=ROUNDING_MODE)
     sign = "-" if value < 0 else ""
     return f"{sign}${abs(value):,f}"
+
+
+def _exact_usd_text(nanos: int, scale: int) -> str:
+    """ "$1,284.10" for ``nanos * 10**-scale`` nanos (1 credit = $1): every digit, at least two decimals."""
+    digits = str(abs(nanos))
+    # Built from the digits and padded in a context wide enough for all of them: nothing rounds.
+    with localcontext() as context:
+        context.prec = len(digits) + 2
+        value = Decimal((0, tuple(int(d) for d in digits), -(9 + scale))).normalize()
+        if value.as_tuple().exponent > -2:  # type: ignore[operator]
+            value = value.quantize(CENT)  # "$3.00", "$2.50", "$300.00": zeros added, none dropped
+    sign = "-" if nanos < 0 else ""
+    return f"{sign}${value:,f}"
+
+
+def format_price_usd(price_nanos: int, per_units: int = 1) -> str:
+    """One unit's price exactly, never rounded, when ``price_nanos`` buys ``per_units`` units.
+
+    "$2.405", "$0.00125", "$3.00" (at least two decimals), "$0.000002405" (a per-million
+    price per token, finer than a nano). When one unit's price is not a finite decimal
+    (a price per 3 units) it reads as the exact quotient: "$1.00 / 3".
+    """
+    if per_units <= 0:
+        raise ValueError("per_units must be positive")
+    divisor = gcd(price_nanos, per_units) or 1
+    units = per_units // divisor  # one unit's price is (price_nanos // divisor) / units nanos
+    twos = fives = 0
+    while units % 2 == 0:
+        units, twos = units // 2, twos + 1
+    while units % 5 == 0:
+        units, fives = units // 5, fives + 1
+    if units != 1:
+        return f"{_exact_usd_text(price_nanos, 0)} / {per_units:,}"
+    # per_units // divisor = 2**twos * 5**fives divides 10**scale: scale up rather than divide.
+    scale = max(twos, fives)
+    return _exact_usd_text(price_nanos // divisor * (10**scale // (per_units // divisor)), scale)
 
 
 def format_credits(nanos: int, places: int | None = None) -> str:

@@ -10,7 +10,7 @@ import streamlit as st
 from app.page import page_context, read, show_error
 from core.clock import system_clock
 from core.errors import BillingError
-from core.money import format_usd
+from core.money import format_price_usd
 from core.rating import PriceLine, PriceSheet, VersionSheet, price_sheet
 from core.usage.exports import plural
 
@@ -20,17 +20,17 @@ def per_text(per_units: int, unit: str) -> str:
 
 
 def price_text(line: PriceLine) -> str:
-    """ "$3.00 per 1,000,000 tokens", or the graduated tiers by monthly volume."""
+    """ "$2.405 per 1,000,000 tokens" (every digit, not rounded), or the graduated tiers by monthly volume."""
     per = per_text(line.per_units, line.unit)
     if len(line.tiers) == 1:
-        return f"{format_usd(line.tiers[0][1])} {per}"
+        return f"{format_price_usd(line.tiers[0][1])} {per}"
     parts = []
     lower = 0
     for up_to, price_nanos in line.tiers:
         if up_to is None:
-            parts.append(f"above {lower:,}: {format_usd(price_nanos)}")
+            parts.append(f"above {lower:,}: {format_price_usd(price_nanos)}")
         else:
-            parts.append(f"{lower:,}–{up_to:,}: {format_usd(price_nanos)}")
+            parts.append(f"{lower:,}–{up_to:,}: {format_price_usd(price_nanos)}")
             lower = up_to
     return f"{per}, by monthly volume — " + "; ".join(parts)
 

@@ -32,3 +32,45 @@ def test_account_without_a_card_says_what_to_do(portal_url: str) -> None:
     engine.dispose()
     at = open_page(signed_in("nina@newco.test"), "prices")
     assert any("not on a rate card yet" in info.value for info in at.info)
+
+
+def test_prices_are_shown_with_every_digit(portal_url: str) -> None:
+    """$2.405 and $0.00125 are printed as they are, not rounded to $2.40 and $0.0012."""
+    from core.accounts import add_member, create_account
+    from core.clock import system_clock
+    from core.db import make_engine, unit_of_work
+    from core.rating import load_rate_card
+
+    card = {
+        "card": {"key": "exact", "name": "Exact prices"},
+        "versions": [
+            {
+                "effective_from": "2026-01-01T00:00:00Z",
+                "prices": [
+                    {"meter": "input_tokens", "per": 1_000_000, "price": "2.405"},
+                    {
+                        "meter": "input_tokens",
+                        "model": "atlas-large",
+                        "per": 1_000_000,
+                        "tiers": [{"up_to": 1_000_000_000, "price": "2.405"}, {"price": "0.00125"}],
+                    },
+                    {"meter": "requests", "price": "0.00125"},
+                ],
+            }
+        ],
+    }
+    engine = make_engine(portal_url)
+    with unit_of_work(engine, write=True) as session:
+        load_rate_card(session, card, at=system_clock(), allow_backdated=True)
+        create_account(
+            session, account_id="acc_exact", name="Exact Co", at=system_clock(), rate_card_key="exact"
+        )
+        add_member(session, account_id="acc_exact", email="erin@exact.test", role="owner", at=system_clock())
+    engine.dispose()
+    at = open_page(signed_in("erin@exact.test"), "prices")
+    prices = [row["Price"] for row in table(at, 0)]
+    assert prices == [
+        "$2.405 per 1,000,000 tokens",
+        "per 1,000,000 tokens, by monthly volume — 0–1,000,000,000: $2.405; above 1,000,000,000: $0.00125",
+        "$0.00125 per request",
+    ]
