@@ -7,6 +7,10 @@ the sign-in screen lets you pick a seeded user; that is refused when
 
 The support role never comes from the database: it comes from the ``roles`` claim of
 the ID token or from the ``METERLINE_SUPPORT_EMAILS`` allow-list.
+
+An ID token whose ``email_verified`` claim is false is not a sign-in: anyone can claim
+an address they do not own at some providers, so that email is never mapped to a user
+or an account (a token without the claim is trusted as before).
 """
 
 from __future__ import annotations
@@ -90,9 +94,25 @@ def _user_claims() -> dict[str, Any]:
         return {}
 
 
-def signed_in_identity() -> tuple[str, str, dict[str, Any]] | None:
-    """(email, name, claims) of whoever is signed in, or None."""
+def email_marked_unverified(claims: Mapping[str, Any]) -> bool:
+    """True when ``email_verified`` is explicitly false (``False`` or "false"); a missing claim is not."""
+    value = claims.get("email_verified")
+    if isinstance(value, str):
+        return value.strip().lower() == "false"
+    return value is False
+
+
+def unverified_sign_in() -> bool:
+    """True when the provider signed someone in but says their email address is not verified."""
     claims = _user_claims()
+    return bool(claims.get("is_logged_in")) and email_marked_unverified(claims)
+
+
+def signed_in_identity() -> tuple[str, str, dict[str, Any]] | None:
+    """(email, name, claims) of whoever is signed in, or None (always None for an unverified email)."""
+    claims = _user_claims()
+    if claims.get("is_logged_in") and email_marked_unverified(claims):
+        return None  # not even a leftover demo pick: this session belongs to someone unverified
     if claims.get("is_logged_in") and claims.get("email"):
         email = str(claims["email"]).strip().lower()
         return email, str(claims.get("name") or email), claims
@@ -145,8 +165,19 @@ def sign_in_demo(email: str) -> None:
     st.session_state[DEMO_EMAIL_KEY] = email
 
 
-def sign_out(viewer: Viewer) -> None:
+def forget_sign_in() -> None:
+    """Drop what this session remembers about who signed in (demo pick, user row ensured)."""
     for key in (DEMO_EMAIL_KEY, ENSURED_KEY):
         st.session_state.pop(key, None)
+
+
+def sign_out(viewer: Viewer) -> None:
+    forget_sign_in()
     if viewer.mode == "oidc":
         st.logout()
+
+
+def sign_out_unverified() -> None:
+    """End a provider session whose email is not verified."""
+    forget_sign_in()
+    st.logout()

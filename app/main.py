@@ -6,10 +6,17 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.auth import Viewer, load_viewer, sign_out
+from app.auth import Viewer, forget_sign_in, load_viewer, sign_out, unverified_sign_in
 from app.resources import get_engine
-from app.signin import render_sign_in
-from app.state import ACCOUNT_KEY, current_viewer, select_account, selected_account_id, set_viewer
+from app.signin import render_email_unverified, render_sign_in
+from app.state import (
+    ACCOUNT_KEY,
+    clear_viewer,
+    current_viewer,
+    select_account,
+    selected_account_id,
+    set_viewer,
+)
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 ACCOUNT_PICK_KEY = "nav.account_pick"
@@ -67,8 +74,15 @@ def sidebar(viewer: Viewer) -> None:
 
 st.set_page_config(page_title="Meterline", page_icon=":material/speed:", layout="wide")
 
-viewer = load_viewer(get_engine())
-if viewer is None:
+if unverified_sign_in():
+    # The provider signed them in but does not vouch for the address: no user, no account.
+    forget_sign_in()
+    clear_viewer()
+    page = st.navigation(
+        [st.Page(render_email_unverified, title="Email not verified", url_path="email-not-verified")],
+        position="hidden",
+    )
+elif (viewer := load_viewer(get_engine())) is None:
     page = st.navigation([st.Page(render_sign_in, title="Sign in", url_path="sign-in")], position="hidden")
 else:
     set_viewer(viewer)

@@ -1,13 +1,20 @@
-"""The sign-in screen: OIDC button, demo-mode user picker, or a refusal in production."""
+"""The sign-in screen: OIDC button, demo-mode user picker, or a refusal in production.
+
+Also the screen for a provider sign-in whose email address is not verified.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app.auth import demo_users, sign_in_demo, sign_in_mode
+from app.auth import demo_users, sign_in_demo, sign_in_mode, sign_out_unverified
 from app.resources import get_engine
 
 DEMO_PICK_KEY = "signin.demo_pick"
+UNVERIFIED_SIGN_OUT_KEY = "auth.unverified_sign_out"
+UNVERIFIED_MESSAGE = (
+    "Your email address is not verified with your sign-in provider; verify it there, then sign in again."
+)
 
 
 def render_sign_in() -> None:
@@ -46,3 +53,10 @@ def render_sign_in() -> None:
     if st.button("Sign in as this demo user", type="primary") and email:
         sign_in_demo(email)
         st.rerun()
+
+
+def render_email_unverified() -> None:
+    st.title("Meterline")
+    st.error(UNVERIFIED_MESSAGE)
+    if st.button("Sign out", type="primary", key=UNVERIFIED_SIGN_OUT_KEY):
+        sign_out_unverified()

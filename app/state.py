@@ -32,6 +32,12 @@ def set_viewer(viewer: Viewer) -> None:
     st.session_state[VIEWER_KEY] = viewer
 
 
+def clear_viewer() -> None:
+    """Forget the viewer and the account chosen in this session."""
+    st.session_state.pop(VIEWER_KEY, None)
+    st.session_state.pop(ACCOUNT_KEY, None)
+
+
 def current_viewer() -> Viewer | None:
     viewer = st.session_state.get(VIEWER_KEY)
     return viewer if isinstance(viewer, Viewer) else None

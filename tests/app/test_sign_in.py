@@ -116,3 +116,67 @@ def test_support_agent_without_memberships_is_told_about_the_console(portal_url:
     at = signed_in("agent@meterline.test", roles=["support"])
     assert at.title[0].value == "No account yet"
     assert any("support console" in info.value for info in at.info)
+
+
+UNVERIFIED_MESSAGE = (
+    "Your email address is not verified with your sign-in provider; verify it there, then sign in again."
+)
+
+
+def user_count(url: str, email: str) -> int:
+    from sqlalchemy import func, select
+
+    from core.db import make_engine, unit_of_work
+    from core.db.models import User
+
+    engine = make_engine(url)
+    with unit_of_work(engine) as session:
+        count = session.scalar(select(func.count()).select_from(User).where(User.email == email))
+    engine.dispose()
+    return int(count or 0)
+
+
+@pytest.mark.parametrize("verified", [False, "false", "FALSE"])
+@pytest.mark.parametrize("oidc", [True, False], ids=["oidc", "no_auth_section"])
+def test_unverified_email_is_not_signed_in(
+    portal_url: str, monkeypatch: pytest.MonkeyPatch, verified: object, oidc: bool
+) -> None:
+    """An ID token saying email_verified=false maps to no user and no account, only a way out."""
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(streamlit, "logout", lambda *args: calls.append(args))
+    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT)
+    if oidc:
+        at.secrets["auth"] = AUTH_SECRETS
+    at.user = {"is_logged_in": True, "email": ALICE, "name": "Alice A.", "email_verified": verified}
+    at.session_state["auth.demo_email"] = ALICE  # a demo pick left over must not let them in either
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [e.value for e in at.error] == [UNVERIFIED_MESSAGE]
+    text = page_text(at)
+    assert "Acme" not in text and "Globex" not in text and "Usage" not in text
+    assert "nav.viewer" not in at.session_state
+    with pytest.raises(ValueError):
+        at.switch_page("../pages/usage.py")  # no customer page is registered for them
+
+    at.button(key="auth.unverified_sign_out").click().run()
+    assert not at.exception
+    assert calls == [()]
+
+
+def test_unverified_email_never_creates_a_user(portal_url: str) -> None:
+    newcomer = "new@unverified.test"
+    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT)
+    at.secrets["auth"] = AUTH_SECRETS
+    at.user = {"is_logged_in": True, "email": newcomer, "email_verified": False}
+    at.run()
+    assert not at.exception
+    assert any(UNVERIFIED_MESSAGE in e.value for e in at.error)
+    assert user_count(portal_url, newcomer) == 0
+
+
+@pytest.mark.parametrize("claims", [{}, {"email_verified": True}, {"email_verified": "true"}])
+def test_verified_or_missing_claim_signs_in_as_before(portal_url: str, claims: dict[str, object]) -> None:
+    at = signed_in(ALICE, **claims)
+    assert not at.error
+    assert "nav.viewer" in at.session_state
+    assert "Acme Robotics" in page_text(at)
