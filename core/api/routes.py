@@ -4,8 +4,9 @@
     GET  /api/v1/accounts                       id, name, status of every account
     GET  /api/v1/meters                         name, unit, dimensions of every meter
     GET  /api/v1/accounts/{account_id}/balance  balance, open grants, as-of time
+    GET  /api/v1/openapi.json                   this API as an OpenAPI 3.1 document (no token)
 
-Every route needs the server token (``Authorization: Bearer …``). Errors are
+Every other route needs the server token (``Authorization: Bearer …``). Errors are
 ``{"error": {"code", "message", "field"}}``; bad input is never a 500.
 
 Status of ``POST /api/v1/events``: **200 whenever the request itself was valid and the
@@ -36,6 +37,7 @@ from core.accounts import all_accounts
 from core.api.auth import require_token
 from core.api.body import parse_events, read_body
 from core.api.errors import RequestError, billing_error_response, error_response
+from core.api.openapi import openapi_document
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
 from core.db.models import Meter
@@ -146,4 +148,6 @@ def api_routes(
         Route("/api/v1/accounts", guarded(get_accounts), methods=["GET"]),
         Route("/api/v1/meters", guarded(get_meters), methods=["GET"]),
         Route("/api/v1/accounts/{account_id}/balance", guarded(get_balance), methods=["GET"]),
+        # Public, like any API description: it reads no data. A sync endpoint runs in the threadpool.
+        Route("/api/v1/openapi.json", lambda request: JSONResponse(openapi_document()), methods=["GET"]),
     ]
