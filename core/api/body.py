@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 
 from core.api.errors import RequestError
+from core.metering.exact_json import NotJSON, loads_exact
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_EVENTS_PER_REQUEST = 5_000
@@ -37,8 +37,8 @@ def parse_events(body: bytes, max_events: int = MAX_EVENTS_PER_REQUEST) -> list[
     if not body.strip():
         raise RequestError(400, "bad_json", 'the body is empty; send {"events": [...]}')
     try:
-        document = json.loads(body)
-    except (ValueError, RecursionError) as exc:
+        document = loads_exact(body)  # numbers stay exact: int or Decimal, never float
+    except NotJSON as exc:
         raise RequestError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise RequestError(422, "not_an_object", 'the body must be a JSON object {"events": [...]}')

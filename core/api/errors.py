@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from starlette.responses import JSONResponse
 
 from core.errors import BillingError
 
 
+class APIJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped: any string, even one holding a lone surrogate taken from a
+    hostile request, renders as valid JSON instead of failing to encode (a 500)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=status)
+    return APIJSONResponse({"error": {"code": code, "message": message, "field": field}}, status_code=status)
 
 
 def billing_error_response(error: BillingError) -> JSONResponse:
-    return JSONResponse({"error": error.to_dict()}, status_code=error.http_status)
+    return APIJSONResponse({"error": error.to_dict()}, status_code=error.http_status)
 
 
 class RequestError(Exception):

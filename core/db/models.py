@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db.base import Base
+from core.money import TOTAL_CEILING
 
 ROLES = ("owner", "admin", "billing", "viewer")
 GRANT_SOURCES = ("purchased", "promotional", "goodwill")
@@ -180,10 +181,19 @@ class UsageEvent(Base):
     received_at: Mapped[datetime]
 
 
+def _within_ceiling(*columns: str) -> tuple[CheckConstraint, ...]:
+    """CHECKs that keep stored totals within 0..TOTAL_CEILING (see core.metering.limits)."""
+    names = {"quantity": "quantity_within_ceiling", "amount_nanos": "amount_within_ceiling"}
+    return tuple(
+        CheckConstraint(f"{column} BETWEEN 0 AND {TOTAL_CEILING}", name=names[column]) for column in columns
+    )
+
+
 class UsageRollupHourly(Base):
     """Usage summed per account, meter, UTC hour and dimension values."""
 
     __tablename__ = "usage_rollup_hourly"
+    __table_args__ = _within_ceiling("quantity", "amount_nanos")
 
     account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     hour_start: Mapped[datetime] = mapped_column(primary_key=True)
@@ -200,6 +210,7 @@ class UsageRollupDaily(Base):
     """Usage summed per account, meter, local day (account timezone) and dimension values."""
 
     __tablename__ = "usage_rollup_daily"
+    __table_args__ = _within_ceiling("quantity", "amount_nanos")
 
     account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     usage_date: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -220,6 +231,7 @@ class LateUsage(Base):
     """
 
     __tablename__ = "late_usage"
+    __table_args__ = _within_ceiling("amount_nanos")
 
     account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     usage_date: Mapped[date] = mapped_column(Date, primary_key=True)

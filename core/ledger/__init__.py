@@ -1,10 +1,13 @@
 """The credit ledger: grants, burn-down, expiry, views and the invariant check."""
 
-from core.ledger.check import LedgerCheckReport, check_ledger
+from core.ledger.check import LedgerCheckReport, check_ledger, run_ledger_check
 from core.ledger.service import (
     GrantView,
+    UsageGrants,
+    deficit_of,
     expire_due_grants,
     grant_credits,
+    load_usage_grants,
     lock_accounts,
     post_usage,
     post_usage_batch,
@@ -17,14 +20,18 @@ __all__ = [
     "GrantView",
     "LedgerCheckReport",
     "LedgerLine",
+    "UsageGrants",
     "all_grants",
     "balance_view",
     "check_ledger",
+    "deficit_of",
     "expire_due_grants",
     "grant_credits",
     "ledger_view",
+    "load_usage_grants",
     "lock_accounts",
     "post_usage",
     "post_usage_batch",
+    "run_ledger_check",
     "void_grant",
 ]

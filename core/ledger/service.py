@@ -8,7 +8,7 @@ whole unit of work so that concurrent writers queue instead of losing a debit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +19,10 @@ from core.db.models import GRANT_SOURCES, Account, CreditGrant, LedgerEntry
 from core.errors import Conflict, NotFound, ValidationError
 from core.ledger import reasons
 from core.ledger.engine import GrantBalance, Posting, plan_deficit_repayment, plan_usage_burn
+from core.money import TOTAL_CEILING
+
+# account_id -> the grants usage may burn or must expire (see ``load_usage_grants``)
+UsageGrants = dict[str, list[CreditGrant]]
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,12 @@ def grant_credits(
     if cost_basis_cents is not None and cost_basis_cents < 0:
         raise ValidationError("cost basis cannot be negative", field="cost_basis_cents")
     account = lock_accounts(session, [account_id])[account_id]
+    if account.balance_nanos + amount_nanos > TOTAL_CEILING:
+        raise ValidationError(
+            f"the balance would pass the ceiling of {TOTAL_CEILING // 10**9:,} credits",
+            code="too_large",
+            field="amount",
+        )
     if idempotency_key is not None:
         existing = session.scalar(select(CreditGrant).where(CreditGrant.idempotency_key == idempotency_key))
         if existing is not None:
@@ -239,28 +249,15 @@ def post_usage(
     ).get(account.id, [])
 
 
-def post_usage_batch(
-    session: Session,
-    *,
-    accounts: dict[str, Account],
-    amounts: dict[str, int],
-    at: datetime,
-    reference: str,
-    memo: str = "",
-) -> dict[str, list[Posting]]:
-    """``post_usage`` for several locked accounts at once: one debit each, in two queries.
+def load_usage_grants(session: Session, account_ids: Iterable[str], at: datetime) -> UsageGrants:
+    """Every grant of these locked accounts that usage at ``at`` may burn or must expire first.
 
-    One query loads every grant of these accounts that is either open or due to expire;
-    due ones get their expiry entry first (as ``expire_due_grants`` would), then each
-    account's amount burns the rest in burn order. Entries are appended in account-id
-    order, so the result does not depend on the order of ``amounts``.
+    One query: grants that are open (remaining > 0) or due to expire, as they are now.
     """
-    ids = sorted(account_id for account_id, amount in amounts.items() if amount != 0)
+    ids = sorted(set(account_ids))
+    grants: UsageGrants = {account_id: [] for account_id in ids}
     if not ids:
-        return {}
-    if any(amounts[account_id] < 0 for account_id in ids):
-        raise ValueError("usage amount cannot be negative")
-    grants_by_account: dict[str, list[CreditGrant]] = {account_id: [] for account_id in ids}
+        return grants
     session.flush()  # pending grant changes reach the database before populate_existing reloads them
     candidates = session.scalars(
         select(CreditGrant)
@@ -277,12 +274,49 @@ def post_usage_batch(
         .execution_options(populate_existing=True)
     )
     for grant in candidates:
-        grants_by_account[grant.account_id].append(grant)
+        grants[grant.account_id].append(grant)
+    return grants
+
+
+def deficit_of(account: Account, grants: Sequence[CreditGrant]) -> int:
+    """The account's deficit (zero or negative), from its balance and its open grants.
+
+    ``grants`` must be every grant with credits left (``load_usage_grants`` gives them):
+    the balance is the deficit plus what the grants hold.
+    """
+    return account.balance_nanos - sum(g.remaining_nanos for g in grants)
+
+
+def post_usage_batch(
+    session: Session,
+    *,
+    accounts: dict[str, Account],
+    amounts: dict[str, int],
+    at: datetime,
+    reference: str,
+    memo: str = "",
+    grants: UsageGrants | None = None,
+) -> dict[str, list[Posting]]:
+    """``post_usage`` for several locked accounts at once: one debit each, in two queries.
+
+    One query loads every grant of these accounts that is either open or due to expire
+    (``load_usage_grants``; pass its result as ``grants`` when you already have it); due
+    ones get their expiry entry first (as ``expire_due_grants`` would), then each
+    account's amount burns the rest in burn order. Entries are appended in account-id
+    order, so the result does not depend on the order of ``amounts``.
+    """
+    ids = sorted(account_id for account_id, amount in amounts.items() if amount != 0)
+    if not ids:
+        return {}
+    if any(amounts[account_id] < 0 for account_id in ids):
+        raise ValueError("usage amount cannot be negative")
+    if grants is None:
+        grants = load_usage_grants(session, ids, at)
     result: dict[str, list[Posting]] = {}
     for account_id in ids:
         account = accounts[account_id]
         open_grants: dict[int, CreditGrant] = {}
-        for grant in grants_by_account[account_id]:
+        for grant in grants.get(account_id, ()):
             if grant.expires_at is not None and grant.expires_at <= at:
                 _expire(session, account, grant, at=at)
             elif grant.remaining_nanos > 0:

@@ -11,16 +11,19 @@ constraint on ``(account_id, event_id)`` stays as the safety net.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.clock import Clock, fixed_clock
 from core.db.models import Account, IngestBatch, Meter
 from core.errors import ValidationError
-from core.ledger import lock_accounts, post_usage_batch
+from core.ledger import deficit_of, load_usage_grants, lock_accounts, post_usage_batch
 from core.metering import store
+from core.metering.limits import EventKeys, StoredTotals, over_ceilings
 from core.metering.model import IngestResult, Rejection, ValidEvent
 from core.metering.rater import current_rate_book, rate_events
 from core.metering.settings import MAX_EVENTS_PER_CALL, max_lateness
@@ -103,7 +106,8 @@ def ingest_events(
     session: Session,
     raw_events: Sequence[object],
     *,
-    at: datetime,
+    at: datetime | None = None,
+    clock: Clock | None = None,
     source: str = "api",
     lateness: timedelta | None = None,
 ) -> IngestResult:
@@ -113,9 +117,16 @@ def ingest_events(
     stored or earlier events are counted once; each account with rated usage gets one
     ledger debit referencing the batch. ``lateness`` defaults to the setting
     ``METERLINE_MAX_LATENESS_DAYS`` (35 days).
+
+    Pass ``clock`` (live traffic) or a fixed ``at`` (history, tests). The clock is read
+    again once the accounts are locked: that moment, not the request's arrival, is when
+    the batch burns grants (DESIGN invariant 9), so a grant committed while this batch
+    waited for the lock is in effect for it.
     """
-    if at.tzinfo is None:
-        raise ValueError("ingest_events needs an aware 'at'")
+    if (at is None) == (clock is None):
+        raise ValueError("ingest_events needs exactly one of at= and clock=")
+    read_clock = clock if clock is not None else fixed_clock(at)  # type: ignore[arg-type]
+    arrived_at = read_clock()
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}")
     if not isinstance(raw_events, (list, tuple)):
@@ -126,7 +137,7 @@ def ingest_events(
             code="too_many_events",
             field="events",
         )
-    window = Window.around(at, max_lateness() if lateness is None else lateness)
+    window = Window.around(arrived_at, max_lateness() if lateness is None else lateness)
     meters = _load_meters(session)
     known_accounts = _existing_accounts(session, _candidate_account_ids(raw_events))
 
@@ -142,42 +153,110 @@ def ingest_events(
     # Validation ran before taking the lock (it needs none): the critical section of two
     # writers for the same account is only what follows.
     accounts = lock_accounts(session, {e.account_id for e in valid})
+    now = read_clock()  # under the lock: the moment this batch burns and expires grants
+    if now.tzinfo is None:
+        raise ValueError("ingest_events needs an aware clock")
     new, duplicates, conflicts = _split_known(
         valid, store.stored_hashes(session, ((e.account_id, e.event_id) for e in valid))
     )
-    if conflicts:
-        rejected = sorted([*rejected, *conflicts], key=lambda r: r.index)
-    if not new:
-        return IngestResult(batch_id=None, accepted=0, duplicates=duplicates, rejected=rejected)
-
+    rejected.extend(conflicts)
     zones = _zones(accounts)
-    usage_dates = _local_dates(new, zones)
     # The account-local day of arrival: events dated before it change numbers already shown.
-    arrival_dates = {account_id: _local_date(at, zone) for account_id, zone in zones.items()}
-    rated = rate_events(session, new, usage_dates, accounts, current_rate_book(session))
+    arrival_dates = {account_id: _local_date(now, zone) for account_id, zone in zones.items()}
+    grants = load_usage_grants(session, {e.account_id for e in new}, now)
+    deficits = {account_id: deficit_of(accounts[account_id], held) for account_id, held in grants.items()}
+    book = current_rate_book(session)
 
-    batch = IngestBatch(
-        source=source,
-        received_at=at,
-        accepted_count=len(new),
-        duplicate_count=len(duplicates),
-        rejected_count=len(rejected),
+    stored_totals: StoredTotals | None = None
+    batch_id: int | None = None
+    plan = _Plan()
+    while new:
+        # Rate, then drop what passes a ceiling; a dropped event changes the tier volume of
+        # the events after it, so rate again until nothing more is dropped.
+        usage_dates = _local_dates(new, zones)
+        rated = rate_events(session, new, usage_dates, accounts, book)
+        amounts = [amount for amount, _ in rated]
+        keys = [_event_keys(e, d, arrival_dates[e.account_id]) for e, d in zip(new, usage_dates, strict=True)]
+        over = over_ceilings(new, amounts, keys, deficits=deficits, stored=stored_totals)
+        if over:
+            rejected.extend(over)
+            dropped = {r.index for r in over}
+            new = [event for event in new if event.index not in dropped]
+            continue
+        plan = _plan(new, usage_dates, rated, arrival_dates, received_at=now)
+        if stored_totals is not None:
+            # Checked against the exact stored totals under the lock: this write cannot fail.
+            batch_id = _write(session, plan, source, now, len(duplicates), len(rejected))
+            break
+        try:
+            with session.begin_nested():
+                batch_id = _write(session, plan, source, now, len(duplicates), len(rejected))
+            break
+        except Exception as error:
+            if not store.is_ceiling_error(error):
+                raise
+            # A stored total would pass its ceiling: read them all (only now) and check exactly.
+            stored_totals = store.stored_totals(session, keys)
+    rejected.sort(key=lambda r: r.index)
+    if batch_id is None:
+        return IngestResult(batch_id=None, accepted=0, duplicates=duplicates, rejected=rejected)
+    # One debit per account, on the grants read under the lock.
+    post_usage_batch(
+        session,
+        accounts=accounts,
+        amounts=plan.per_account,
+        at=now,
+        reference=f"batch:{batch_id}",
+        grants=grants,
     )
-    session.add(batch)
     session.flush()
-    batch_id = batch.id
+    return IngestResult(
+        batch_id=batch_id,
+        accepted=len(new),
+        duplicates=duplicates,
+        rejected=rejected,
+        amount_nanos=sum(plan.per_account.values()),
+    )
 
-    rows = []
-    hourly: store.Rollup = {}
-    daily: store.Rollup = {}
-    per_account: dict[str, int] = {}
-    late: dict[tuple[str, date, date], list[int]] = {}
-    for event, usage_date, (amount, version_id) in zip(new, usage_dates, rated, strict=True):
+
+def _event_keys(event: ValidEvent, usage_date: date, arrived_on: date) -> EventKeys:
+    dims = event.dimensions
+    dimension_key = (event.meter_id, dims.get("model", ""), dims.get("project", ""), dims.get("api_key", ""))
+    hour = event.occurred_at.replace(minute=0, second=0, microsecond=0)
+    return EventKeys(
+        hourly=("hourly", event.account_id, hour, *dimension_key),
+        daily=("daily", event.account_id, usage_date, *dimension_key),
+        late=("late", event.account_id, usage_date, arrived_on) if usage_date < arrived_on else None,
+    )
+
+
+@dataclass
+class _Plan:
+    """The rows and sums one batch writes."""
+
+    rows: list[tuple[object, ...]] = field(default_factory=list)
+    hourly: store.Rollup = field(default_factory=dict)
+    daily: store.Rollup = field(default_factory=dict)
+    late: dict[tuple[str, date, date], list[int]] = field(default_factory=dict)
+    per_account: dict[str, int] = field(default_factory=dict)
+
+
+def _plan(
+    events: Sequence[ValidEvent],
+    usage_dates: Sequence[date],
+    rated: Sequence[tuple[int, int | None]],
+    arrival_dates: dict[str, date],
+    *,
+    received_at: datetime,
+) -> _Plan:
+    plan = _Plan()
+    per_account = plan.per_account
+    for event, usage_date, (amount, version_id) in zip(events, usage_dates, rated, strict=True):
         dims = event.dimensions
         model = dims.get("model", "")
         project = dims.get("project", "")
         api_key = dims.get("api_key", "")
-        rows.append(
+        plan.rows.append(
             (
                 event.account_id,
                 event.event_id,
@@ -192,12 +271,12 @@ def ingest_events(
                 amount,
                 version_id,
                 event.content_hash,
-                batch_id,
-                at,
+                None,  # batch_id, known once the batch row is written
+                received_at,
             )
         )
         store.add_to_rollup(
-            hourly,
+            plan.hourly,
             (
                 event.account_id,
                 event.occurred_at.replace(minute=0, second=0, microsecond=0),
@@ -210,7 +289,7 @@ def ingest_events(
             amount,
         )
         store.add_to_rollup(
-            daily,
+            plan.daily,
             (event.account_id, usage_date, event.meter_id, model, project, api_key),
             event.quantity,
             amount,
@@ -218,20 +297,27 @@ def ingest_events(
         per_account[event.account_id] = per_account.get(event.account_id, 0) + amount
         arrived_on = arrival_dates[event.account_id]
         if usage_date < arrived_on:
-            sums = late.setdefault((event.account_id, usage_date, arrived_on), [0, 0])
+            sums = plan.late.setdefault((event.account_id, usage_date, arrived_on), [0, 0])
             sums[0] += 1
             sums[1] += amount
+    return plan
 
-    store.insert_events(session, rows)
-    store.upsert_rollups(session, hourly, daily)
-    store.record_late_usage(session, late)
-    # One debit per account, all accounts' grants read in one query.
-    post_usage_batch(session, accounts=accounts, amounts=per_account, at=at, reference=f"batch:{batch_id}")
-    session.flush()
-    return IngestResult(
-        batch_id=batch_id,
-        accepted=len(new),
-        duplicates=duplicates,
-        rejected=rejected,
-        amount_nanos=sum(per_account.values()),
+
+def _write(
+    session: Session, plan: _Plan, source: str, received_at: datetime, duplicates: int, rejected: int
+) -> int:
+    """Write the batch row, its events, rollups and late-usage rows; return the batch id."""
+    batch = IngestBatch(
+        source=source,
+        received_at=received_at,
+        accepted_count=len(plan.rows),
+        duplicate_count=duplicates,
+        rejected_count=rejected,
     )
+    session.add(batch)
+    session.flush()
+    batch_id = batch.id
+    store.insert_events(session, plan.rows, batch_id=batch_id)
+    store.upsert_rollups(session, plan.hourly, plan.daily)
+    store.record_late_usage(session, plan.late)
+    return batch_id

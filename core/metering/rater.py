@@ -1,4 +1,4 @@
-"""Rate validated events with the rate book in force (cached per engine, keyed by its token)."""
+"""Rate validated events with the rate book in force (cached per engine, keyed by its revision)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from core.db.models import Account, UsageRollupDaily
@@ -27,10 +28,12 @@ _books_lock = threading.Lock()
 
 
 def current_rate_book(session: Session) -> RateBook:
-    """The rate book as of this transaction; reloaded only when a version was added.
+    """The rate book as of this transaction; reloaded whenever its revision changed.
 
-    Cached per connection pool (one per engine), so two engines on two databases never
-    share a book.
+    Every rate card load that adds a version changes the revision in its own transaction
+    (``core.rating.book``), so a book cached before that load committed is never used
+    after it, whatever order loads commit in. Cached per connection pool (one per engine),
+    so two engines on two databases never share a book.
     """
     token = rate_book_token(session)
     key = session.get_bind().pool
@@ -52,15 +55,22 @@ def _month(day: date) -> tuple[date, date]:
 
 def _stored_month_volume(session: Session, account_id: str, meter_id: int, day: date) -> int:
     start, end = _month(day)
-    total = session.scalar(
-        select(func.coalesce(func.sum(UsageRollupDaily.quantity), 0)).where(
-            UsageRollupDaily.account_id == account_id,
-            UsageRollupDaily.meter_id == meter_id,
-            UsageRollupDaily.usage_date >= start,
-            UsageRollupDaily.usage_date < end,
-        )
+    where = (
+        UsageRollupDaily.account_id == account_id,
+        UsageRollupDaily.meter_id == meter_id,
+        UsageRollupDaily.usage_date >= start,
+        UsageRollupDaily.usage_date < end,
     )
-    return int(total or 0)
+    try:
+        # PostgreSQL sums bigints into numeric (exact, any size); SQLite's sum() raises on overflow.
+        return int(
+            session.scalar(select(func.coalesce(func.sum(UsageRollupDaily.quantity), 0)).where(*where)) or 0
+        )
+    except OperationalError as error:
+        if "integer overflow" not in str(error):
+            raise
+    # Past 2**63 (a month of rows near their ceiling): add them up exactly here.
+    return sum(session.scalars(select(UsageRollupDaily.quantity).where(*where)))
 
 
 def rate_events(

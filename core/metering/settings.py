@@ -6,6 +6,7 @@ import os
 from datetime import timedelta
 
 from core.errors import ValidationError
+from core.money import TOTAL_CEILING as TOTAL_CEILING
 
 DEFAULT_MAX_LATENESS_DAYS = 35
 MAX_FUTURE = timedelta(hours=24)
@@ -16,7 +17,17 @@ MAX_EVENT_ID_LENGTH = 128
 MAX_DIMENSIONS = 32
 MAX_DIMENSION_KEY_LENGTH = 64
 MAX_DIMENSION_VALUE_LENGTH = 128
-MAX_QUANTITY = 2**63 - 1
+
+# Ceilings that make overflow impossible rather than unlikely (README "Limits"). Every
+# stored sum (a rollup row's quantity, amount and event count, a late-usage amount, an
+# account's balance) stays within ±TOTAL_CEILING; one batch adds at most TOTAL_CEILING to
+# any of them, so the database's 64-bit addition (at most 8e18 < 2**63 - 1 ≈ 9.22e18)
+# cannot overflow, and a result past the ceiling is refused (a CHECK constraint on the
+# rollups, an exact comparison in Python for balances) and reported per event.
+MAX_QUANTITY = 10**18  # units per event
+MAX_EVENT_AMOUNT_NANOS = 10**18  # rated amount per event: one billion credits
+MAX_BATCH_AMOUNT_NANOS = 10**18  # rated amount of one batch for one account (one ledger debit)
+# TOTAL_CEILING (4e18) lives in core.money, beside the money types: the ledger needs it too.
 
 
 def max_lateness() -> timedelta:

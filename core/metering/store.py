@@ -18,15 +18,19 @@ the same rows take their row locks in the same order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Hashable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+import psycopg.errors
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from core.db.models import LateUsage
+from core.db.models import LateUsage, UsageRollupDaily, UsageRollupHourly
+from core.metering.limits import EventKeys, StoredTotals
 
 EVENT_COLUMNS = (
     "account_id",
@@ -49,6 +53,8 @@ _DIMENSIONS = EVENT_COLUMNS.index("dimensions")
 _OCCURRED = EVENT_COLUMNS.index("occurred_at")
 _USAGE_DATE = EVENT_COLUMNS.index("usage_date")
 _RECEIVED = EVENT_COLUMNS.index("received_at")
+_BATCH = EVENT_COLUMNS.index("batch_id")
+assert EVENT_COLUMNS[-2:] == ("batch_id", "received_at")  # insert_events relies on it
 ROLLUP_COLUMNS = ("meter_id", "model", "project", "api_key", "quantity", "amount_nanos", "event_count")
 
 # (account_id, hour_start | usage_date, meter_id, model, project, api_key) -> [quantity, amount, count]
@@ -142,8 +148,11 @@ def _dimensions_json(rows: Sequence[tuple[Any, ...]]) -> list[str]:
     return out
 
 
-def insert_events(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert raw events, each a tuple in ``EVENT_COLUMNS`` order (``dimensions`` a dict)."""
+def insert_events(session: Session, rows: Sequence[tuple[Any, ...]], *, batch_id: int) -> None:
+    """Insert raw events, each a tuple in ``EVENT_COLUMNS`` order (``dimensions`` a dict).
+
+    The rows' ``batch_id`` is a placeholder: every row gets ``batch_id``.
+    """
     if not rows:
         return
     driver = _driver(session)
@@ -158,13 +167,16 @@ def insert_events(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
         ):
             copy.set_types(_PG_TYPES)
             for row, dims in zip(rows, dims_json, strict=True):
-                copy.write_row((*row[:_DIMENSIONS], dims, *row[_DIMENSIONS + 1 :]))
+                copy.write_row(
+                    (*row[:_DIMENSIONS], dims, *row[_DIMENSIONS + 1 : _BATCH], batch_id, row[_RECEIVED])
+                )
         return
     prepared = []
     received: dict[datetime, str] = {}  # one value per batch: convert it once
     for row, dims in zip(rows, dims_json, strict=True):
         values = list(row)
         values[_DIMENSIONS] = dims
+        values[_BATCH] = batch_id
         values[_OCCURRED] = _sqlite_datetime(values[_OCCURRED])
         values[_USAGE_DATE] = values[_USAGE_DATE].isoformat()
         at = values[_RECEIVED]
@@ -254,3 +266,54 @@ def record_late_usage(session: Session, late: dict[tuple[str, date, date], list[
         },
     )
     session.execute(stmt, rows)
+
+
+def is_ceiling_error(error: BaseException) -> bool:
+    """True when the database refused a total past its ceiling (a CHECK constraint, or overflow)."""
+    cause = getattr(error, "orig", None) or error  # SQLAlchemy wraps what passes through it
+    if isinstance(cause, (psycopg.errors.CheckViolation, psycopg.errors.NumericValueOutOfRange)):
+        return True
+    return isinstance(cause, sqlite3.IntegrityError) and "CHECK constraint failed" in str(cause)
+
+
+def stored_totals(session: Session, keys: Sequence[EventKeys]) -> StoredTotals:
+    """``(quantity, amount_nanos)`` stored under each rollup and late-usage key of a batch.
+
+    The slow path of a batch that hit a ceiling (the accounts are locked: nobody else
+    moves these rows); reads a little more than needed and keeps what the batch touches.
+    """
+    wanted: set[Hashable] = set()
+    accounts: set[str] = set()
+    hours: set[datetime] = set()
+    days: set[date] = set()
+    for event_keys in keys:
+        wanted.update((event_keys.hourly, event_keys.daily))
+        accounts.add(event_keys.hourly[1])  # type: ignore[index]
+        hours.add(event_keys.hourly[2])  # type: ignore[index]
+        days.add(event_keys.daily[2])  # type: ignore[index]
+        if event_keys.late is not None:
+            wanted.add(event_keys.late)
+    rows: dict[Hashable, tuple[int, int]] = {}
+    hourly, daily, late = UsageRollupHourly, UsageRollupDaily, LateUsage
+    for chunk in _chunks(sorted(hours), 500):
+        for r in session.execute(
+            select(hourly).where(hourly.account_id.in_(accounts), hourly.hour_start.in_(chunk))
+        ).scalars():
+            key = ("hourly", r.account_id, r.hour_start, r.meter_id, r.model, r.project, r.api_key)
+            rows[key] = (r.quantity, r.amount_nanos)
+    for chunk in _chunks(sorted(days), 500):
+        for r in session.execute(
+            select(daily).where(daily.account_id.in_(accounts), daily.usage_date.in_(chunk))
+        ).scalars():
+            key = ("daily", r.account_id, r.usage_date, r.meter_id, r.model, r.project, r.api_key)
+            rows[key] = (r.quantity, r.amount_nanos)
+        for r in session.execute(
+            select(late).where(late.account_id.in_(accounts), late.usage_date.in_(chunk))
+        ).scalars():
+            rows[("late", r.account_id, r.usage_date, r.received_date)] = (r.event_count, r.amount_nanos)
+    return StoredTotals({key: value for key, value in rows.items() if key in wanted})
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -3,12 +3,19 @@
 Each raw event becomes a ``ValidEvent`` or a ``Rejection`` naming the field and a code:
 
     event         not_an_object
-    event_id      required, not_a_string, too_long, invalid_character (NUL)
+    event_id      required, not_a_string, too_long, invalid_character (NUL, lone surrogate)
     account_id    required, not_a_string, too_long, invalid_character, unknown_account
     meter         required, not_a_string, too_long, invalid_character, unknown_meter
-    quantity      required, not_a_number, not_an_integer, must_be_non_negative, too_large
-    timestamp     required, not_a_string, not_a_timestamp, missing_offset, in_future, too_late
-    dimensions    not_an_object, too_many; dimensions.<key>: not_a_string, too_long, invalid_character
+    quantity      required, not_a_number, not_an_integer, not_exact, must_be_non_negative, too_large
+    timestamp     required, not_a_string, not_a_timestamp, missing_offset, out_of_range,
+                  in_future, too_late
+    dimensions    not_an_object, too_many, invalid_character;
+                  dimensions.<key>: not_a_string, too_long, invalid_character
+
+Quantities are exact: a JSON number arrives as ``int`` or ``Decimal`` (``exact_json``), and a
+fraction is rejected, never rounded. Strings must be valid Unicode that UTF-8 can encode
+(a lone surrogate such as ``"\\ud800"`` cannot be stored) and hold no NUL. A timestamp whose
+conversion to UTC leaves the calendar (``9999-12-31T23:00:00-05:00``) is ``out_of_range``.
 
 Dimensions the meter does not declare are accepted and kept in the event's ``dimensions``
 JSON only (a producer adding a tag must not lose usage); ``model``, ``project`` and
@@ -18,9 +25,11 @@ JSON only (a producer adding a tag must not lose usage); ``model``, ``project`` 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from core.metering.model import Rejection, ValidEvent
 from core.metering.settings import (
@@ -64,11 +73,30 @@ class _Invalid(Exception):
 def content_hash(
     account_id: str, meter: str, quantity: int, occurred_at: datetime, dims: Mapping[str, str]
 ) -> str:
-    """blake2b-128 of the canonical content (UTC time, sorted dimensions); the event id is the key."""
-    text = f"{account_id}\x1f{meter}\x1f{quantity}\x1f{occurred_at.astimezone(UTC).isoformat()}"
-    if dims:
-        text += "".join(f"\x1f{key}\x1f{dims[key]}" for key in sorted(dims))
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    """blake2b-128 of the canonical content; the event id is the key.
+
+    The content is one JSON array (UTC time, dimensions sorted by name): JSON escapes every
+    string, so no value can run into its neighbour and two different events never share an
+    encoding (a separator joined in plain text could be forged by a dimension value).
+    """
+    canonical = json.dumps(
+        [account_id, meter, quantity, occurred_at.astimezone(UTC).isoformat(), sorted(dims.items())],
+        separators=(",", ":"),
+    )
+    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+
+
+def _is_clean(text: str) -> bool:
+    """No NUL, and encodable as UTF-8 (no lone surrogate)."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _string(raw: Mapping[str, object], field: str, max_length: int) -> str:
@@ -79,26 +107,48 @@ def _string(raw: Mapping[str, object], field: str, max_length: int) -> str:
         raise _Invalid(field, "not_a_string", f"{field} must be a string")
     if len(value) > max_length:
         raise _Invalid(field, "too_long", f"{field} is longer than {max_length} characters")
-    if "\x00" in value:
-        raise _Invalid(field, "invalid_character", f"{field} contains a NUL character")
+    if not _is_clean(value):
+        raise _Invalid(
+            field,
+            "invalid_character",
+            f"{field} contains a NUL character or invalid Unicode (a lone surrogate)",
+        )
     return value
 
 
+_FLOAT_EXACT_LIMIT = 2**53  # every integer up to here is exact as a binary float
+
+
 def _quantity(value: object) -> int:
+    """A whole, non-negative number of units up to ``MAX_QUANTITY``, taken exactly."""
     if value is None:
         raise _Invalid("quantity", "required", "quantity is required")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal, float)):
         raise _Invalid("quantity", "not_a_number", "quantity must be a JSON number, e.g. 1200")
     if isinstance(value, float):
+        # Only Python callers pass floats (JSON numbers arrive as int or Decimal).
         if value != value or value in (float("inf"), float("-inf")):
             raise _Invalid("quantity", "not_a_number", "quantity must be a finite number")
         if not value.is_integer():
+            raise _Invalid("quantity", "not_an_integer", f"quantity must be a whole number, not {value}")
+        if abs(value) > _FLOAT_EXACT_LIMIT:
+            raise _Invalid("quantity", "not_exact", "quantity is a float too large to be exact; pass an int")
+        value = int(value)
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise _Invalid("quantity", "not_a_number", "quantity must be a finite number")
+        # Compare before int(): -1e999999999 would otherwise build a billion-digit integer.
+        if value > MAX_QUANTITY:
+            raise _Invalid("quantity", "too_large", f"quantity is over the ceiling of {MAX_QUANTITY:,}")
+        if value < 0:
+            raise _Invalid("quantity", "must_be_non_negative", "quantity cannot be negative")
+        if value != value.to_integral_value():
             raise _Invalid("quantity", "not_an_integer", f"quantity must be a whole number, not {value}")
         value = int(value)
     if value < 0:
         raise _Invalid("quantity", "must_be_non_negative", "quantity cannot be negative")
     if value > MAX_QUANTITY:
-        raise _Invalid("quantity", "too_large", "quantity does not fit in 64 bits")
+        raise _Invalid("quantity", "too_large", f"quantity is over the ceiling of {MAX_QUANTITY:,}")
     return value
 
 
@@ -118,7 +168,12 @@ def parse_timestamp(value: object) -> datetime:
         raise _Invalid(
             "timestamp", "missing_offset", f"{value!r} has no UTC offset; add one, e.g. 2026-11-20T12:00:00Z"
         )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise _Invalid(
+            "timestamp", "out_of_range", f"{value!r} is outside the calendar once converted to UTC"
+        ) from None
 
 
 def _dimensions(value: object) -> dict[str, str]:
@@ -131,17 +186,23 @@ def _dimensions(value: object) -> dict[str, str]:
     for key, item in value.items():
         if len(key) > MAX_DIMENSION_KEY_LENGTH:
             raise _Invalid("dimensions", "too_long", f"dimension name {key[:20]!r}… is too long")
+        if not _is_clean(key):
+            raise _Invalid(
+                "dimensions", "invalid_character", f"dimension name {key!r} has a NUL or invalid Unicode"
+            )
         if not isinstance(item, str):
             raise _Invalid(f"dimensions.{key}", "not_a_string", f"dimension {key} must be a string")
-        if "\x00" in item or "\x00" in key:
-            raise _Invalid(
-                f"dimensions.{key}", "invalid_character", f"dimension {key!r} contains a NUL character"
-            )
         if len(item) > MAX_DIMENSION_VALUE_LENGTH:
             raise _Invalid(
                 f"dimensions.{key}",
                 "too_long",
                 f"dimension {key} is longer than {MAX_DIMENSION_VALUE_LENGTH}",
+            )
+        if not _is_clean(item):
+            raise _Invalid(
+                f"dimensions.{key}",
+                "invalid_character",
+                f"dimension {key!r} contains a NUL character or invalid Unicode (a lone surrogate)",
             )
     return value
 
@@ -158,7 +219,12 @@ def validate_event(
     if not isinstance(raw, dict):
         return Rejection(index, None, "event", "not_an_object", "each event must be a JSON object")
     event_id = raw.get("event_id")
-    shown_id = event_id if isinstance(event_id, str) else None
+    # Echoed in the answer only when it can be (an id that is itself invalid is not repeated).
+    shown_id = (
+        event_id
+        if isinstance(event_id, str) and len(event_id) <= MAX_EVENT_ID_LENGTH and _is_clean(event_id)
+        else None
+    )
     try:
         event_id = _string(raw, "event_id", MAX_EVENT_ID_LENGTH)
         account_id = _string(raw, "account_id", 64)
