@@ -2,18 +2,33 @@
 
 Nothing here rounds through a float. CSV amounts are written twice: in credits with
 all nine decimals (exact) and in US dollars (1 credit = $1.00, same digits).
+
+Every CSV cell outside the columns declared numeric goes through ``neutralize_formula``:
+dimension values, references and memos come from customers, and a spreadsheet would
+run one that starts with ``=`` as a formula (OWASP "CSV injection").
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
+from decimal import Decimal, InvalidOperation
 
 import pandas as pd
 
 from core.ledger.views import LedgerLine
 from core.money import CREDIT_VALUE_USD, format_credits, format_usd, nanos_to_credits
+
+# Leading characters that make Excel, LibreOffice or Google Sheets read a cell as a formula.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize_formula(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula gets a leading ``'`` (OWASP); other values pass."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
 
 
 def plural(unit: str, quantity: int) -> str:
@@ -62,36 +77,65 @@ def usage_table(frame: pd.DataFrame, *, granularity: str, group_label: str) -> p
     )
 
 
+def _is_number_text(value: object) -> bool:
+    if isinstance(value, int) or value == "":
+        return True
+    try:
+        return isinstance(value, str) and Decimal(value).is_finite()
+    except InvalidOperation:
+        return False
+
+
+def csv_bytes(
+    header: Sequence[str], rows: Iterable[Sequence[object]], *, numeric_columns: Collection[str]
+) -> bytes:
+    """UTF-8 CSV; every cell outside ``numeric_columns`` goes through ``neutralize_formula``.
+
+    Lines end in CRLF (RFC 4180): with a bare LF terminator Python's csv module leaves a
+    carriage return inside a cell unquoted, and spreadsheets then split the row there.
+    """
+    numeric = [name in numeric_columns for name in header]
+    assert set(numeric_columns) <= set(header), "numeric_columns names a column the header lacks"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([neutralize_formula(name) for name in header])
+    for row in rows:
+        assert len(row) == len(header), "a CSV row has as many cells as the header"
+        cells = []
+        for is_numeric, value in zip(numeric, row, strict=True):
+            # A text value in a numeric column would skip neutralising: refuse it loudly.
+            assert not is_numeric or _is_number_text(value), f"not a number: {value!r}"
+            cells.append(value if is_numeric else neutralize_formula(value))
+        writer.writerow(cells)
+    return buffer.getvalue().encode("utf-8")
+
+
 def usage_csv(frame: pd.DataFrame, *, granularity: str, group_by: str, timezone: str) -> bytes:
     """CSV of a usage frame: one row per bucket, group and meter, exact values."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(
+    header = [
+        f"{granularity}_start_{timezone}",
+        group_by,
+        "meter",
+        "unit",
+        "quantity",
+        "events",
+        "amount_credits",
+        "amount_usd",
+    ]
+    rows = (
         [
-            f"{granularity}_start_{timezone}",
-            group_by,
-            "meter",
-            "unit",
-            "quantity",
-            "events",
-            "amount_credits",
-            "amount_usd",
+            _bucket_text(row.bucket, granularity),
+            row.group,
+            row.meter,
+            row.unit,
+            int(row.quantity),
+            int(row.events),
+            exact_credits(int(row.amount_nanos)),
+            exact_usd(int(row.amount_nanos)),
         ]
+        for row in frame.sort_values(["bucket", "group", "meter"]).itertuples(index=False)
     )
-    for row in frame.sort_values(["bucket", "group", "meter"]).itertuples(index=False):
-        writer.writerow(
-            [
-                _bucket_text(row.bucket, granularity),
-                row.group,
-                row.meter,
-                row.unit,
-                int(row.quantity),
-                int(row.events),
-                exact_credits(int(row.amount_nanos)),
-                exact_usd(int(row.amount_nanos)),
-            ]
-        )
-    return buffer.getvalue().encode("utf-8")
+    return csv_bytes(header, rows, numeric_columns=("quantity", "events", "amount_credits", "amount_usd"))
 
 
 def ledger_table(lines: Sequence[LedgerLine], *, timezone: str) -> pd.DataFrame:
@@ -119,38 +163,36 @@ def ledger_table(lines: Sequence[LedgerLine], *, timezone: str) -> pd.DataFrame:
 
 def ledger_csv(lines: Sequence[LedgerLine]) -> bytes:
     """CSV of ledger lines, oldest first, exact values."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(
+    header = [
+        "entry_id",
+        "effective_at_utc",
+        "reason",
+        "reason_label",
+        "grant_id",
+        "grant",
+        "reference",
+        "memo",
+        "amount_credits",
+        "balance_after_credits",
+    ]
+    rows = (
         [
-            "entry_id",
-            "effective_at_utc",
-            "reason",
-            "reason_label",
-            "grant_id",
-            "grant",
-            "reference",
-            "memo",
-            "amount_credits",
-            "balance_after_credits",
+            line.entry_id,
+            line.effective_at.isoformat(),
+            line.reason,
+            line.reason_label,
+            "" if line.grant_id is None else line.grant_id,
+            line.grant_label,
+            line.reference,
+            line.memo,
+            exact_credits(line.amount_nanos),
+            exact_credits(line.balance_after_nanos),
         ]
+        for line in sorted(lines, key=lambda item: item.entry_id)
     )
-    for line in sorted(lines, key=lambda item: item.entry_id):
-        writer.writerow(
-            [
-                line.entry_id,
-                line.effective_at.isoformat(),
-                line.reason,
-                line.reason_label,
-                "" if line.grant_id is None else line.grant_id,
-                line.grant_label,
-                line.reference,
-                line.memo,
-                exact_credits(line.amount_nanos),
-                exact_credits(line.balance_after_nanos),
-            ]
-        )
-    return buffer.getvalue().encode("utf-8")
+    return csv_bytes(
+        header, rows, numeric_columns=("entry_id", "grant_id", "amount_credits", "balance_after_credits")
+    )
 
 
 def balance_history_frame(lines: Sequence[LedgerLine]) -> pd.DataFrame:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pandas as pd
+import pytest
 
 from core.ledger import LedgerLine
 from core.usage import balance_history_frame, ledger_csv, usage_csv
-from core.usage.exports import format_quantity, usage_table
+from core.usage.exports import csv_bytes, format_quantity, neutralize_formula, usage_table
 
 BIG = 2**53 + 1
 
@@ -80,3 +82,77 @@ def test_balance_history_is_int64() -> None:
     history = balance_history_frame([line(2, -1, BIG), line(1, BIG, BIG + 1)])
     assert history["balance_nanos"].tolist() == [BIG + 1, BIG]
     assert str(history["balance_nanos"].dtype) == "int64"
+
+
+# What a spreadsheet would run as a formula (OWASP CSV injection), as a customer could send it.
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1", "-2", "@SUM(A1)", "\tx", "\rx"]
+
+
+@pytest.mark.parametrize("text", FORMULAS)
+def test_neutralize_formula_prefixes_a_quote(text: str) -> None:
+    assert neutralize_formula(text) == "'" + text
+
+
+@pytest.mark.parametrize("value", ["atlas-large", "", "a=b", "'=quoted already", "2026-11-20", 7, -3])
+def test_neutralize_formula_leaves_other_cells_alone(value: object) -> None:
+    assert neutralize_formula(value) == value
+
+
+def test_usage_csv_neutralises_dimension_values_not_amounts() -> None:
+    hostile = pd.DataFrame(
+        {
+            "bucket": pd.Series([datetime(2026, 11, 20)] * len(FORMULAS), dtype="datetime64[us]"),
+            "group": FORMULAS,
+            "meter": ["-meter"] * len(FORMULAS),
+            "unit": ["@unit"] * len(FORMULAS),
+            "quantity": pd.Series([-5] * len(FORMULAS), dtype="int64"),
+            "amount_nanos": pd.Series([-3_200_000_000] * len(FORMULAS), dtype="int64"),
+            "events": pd.Series([1] * len(FORMULAS), dtype="int64"),
+        }
+    )
+    data = usage_csv(hostile, granularity="day", group_by="model", timezone="UTC").decode()
+    rows = list(csv.DictReader(io.StringIO(data)))
+    assert sorted(row["model"] for row in rows) == sorted("'" + text for text in FORMULAS)
+    assert {(row["meter"], row["unit"]) for row in rows} == {("'-meter", "'@unit")}
+    # Numbers stay numbers: a negative amount or quantity is not turned into text.
+    assert {(row["quantity"], row["amount_credits"], row["amount_usd"]) for row in rows} == {
+        ("-5", "-3.200000000", "-3.200000000")
+    }
+
+
+def test_ledger_csv_neutralises_references_memos_and_labels_not_amounts() -> None:
+    hostile = [
+        LedgerLine(
+            entry_id=index + 1,
+            effective_at=datetime(2026, 11, 20, tzinfo=UTC),
+            reason="adjustment",
+            reason_label="-Adjustment",
+            reference=text,
+            memo=text,
+            grant_id=index + 1,
+            grant_label=text,
+            amount_nanos=-3_200_000_000,
+            balance_after_nanos=-3_200_000_000 * (index + 1),
+        )
+        for index, text in enumerate(FORMULAS)
+    ]
+    rows = list(csv.DictReader(io.StringIO(ledger_csv(hostile).decode())))
+    for row, text in zip(rows, FORMULAS, strict=True):
+        assert row["reference"] == row["memo"] == row["grant"] == "'" + text
+        assert row["reason_label"] == "'-Adjustment"
+        assert row["amount_credits"] == "-3.200000000"
+    assert rows[-1]["balance_after_credits"] == "-19.200000000"
+    assert [row["entry_id"] for row in rows] == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_a_carriage_return_inside_a_memo_stays_in_its_cell() -> None:
+    memo = replace(line(1, -1, -1), memo="first line\rsecond line")
+    rows = list(csv.DictReader(io.StringIO(ledger_csv([memo]).decode(), newline="")))
+    assert len(rows) == 1
+    assert rows[0]["memo"] == "first line\rsecond line"
+    assert rows[0]["amount_credits"] == "-0.000000001"
+
+
+def test_a_text_value_in_a_numeric_column_is_refused() -> None:
+    with pytest.raises(AssertionError, match="not a number"):
+        csv_bytes(["name", "amount"], [["x", "=1+1"]], numeric_columns=("amount",))
