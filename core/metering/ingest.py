@@ -27,7 +27,7 @@ from core.metering.limits import EventKeys, StoredTotals, over_ceilings
 from core.metering.model import IngestResult, Rejection, ValidEvent
 from core.metering.rater import current_rate_book, rate_events
 from core.metering.settings import MAX_EVENTS_PER_CALL, max_lateness
-from core.metering.validation import MeterInfo, Window, validate_event
+from core.metering.validation import MeterInfo, Window, is_clean_text, validate_event
 
 SOURCES = ("api", "cli", "seed")
 _UTC_NAMES = {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z"}
@@ -45,7 +45,7 @@ def _candidate_account_ids(raw_events: Sequence[object]) -> set[str]:
     for raw in raw_events:
         if isinstance(raw, dict):
             account_id = raw.get("account_id")
-            if isinstance(account_id, str) and 0 < len(account_id) <= 64:
+            if isinstance(account_id, str) and 0 < len(account_id) <= 64 and is_clean_text(account_id):
                 ids.add(account_id)
     return ids
 

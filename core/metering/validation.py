@@ -86,7 +86,7 @@ def content_hash(
     return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
 
 
-def _is_clean(text: str) -> bool:
+def is_clean_text(text: str) -> bool:
     """No NUL, and encodable as UTF-8 (no lone surrogate)."""
     if "\x00" in text:
         return False
@@ -107,7 +107,7 @@ def _string(raw: Mapping[str, object], field: str, max_length: int) -> str:
         raise _Invalid(field, "not_a_string", f"{field} must be a string")
     if len(value) > max_length:
         raise _Invalid(field, "too_long", f"{field} is longer than {max_length} characters")
-    if not _is_clean(value):
+    if not is_clean_text(value):
         raise _Invalid(
             field,
             "invalid_character",
@@ -186,7 +186,7 @@ def _dimensions(value: object) -> dict[str, str]:
     for key, item in value.items():
         if len(key) > MAX_DIMENSION_KEY_LENGTH:
             raise _Invalid("dimensions", "too_long", f"dimension name {key[:20]!r}… is too long")
-        if not _is_clean(key):
+        if not is_clean_text(key):
             raise _Invalid(
                 "dimensions", "invalid_character", f"dimension name {key!r} has a NUL or invalid Unicode"
             )
@@ -198,7 +198,7 @@ def _dimensions(value: object) -> dict[str, str]:
                 "too_long",
                 f"dimension {key} is longer than {MAX_DIMENSION_VALUE_LENGTH}",
             )
-        if not _is_clean(item):
+        if not is_clean_text(item):
             raise _Invalid(
                 f"dimensions.{key}",
                 "invalid_character",
@@ -222,7 +222,7 @@ def validate_event(
     # Echoed in the answer only when it can be (an id that is itself invalid is not repeated).
     shown_id = (
         event_id
-        if isinstance(event_id, str) and len(event_id) <= MAX_EVENT_ID_LENGTH and _is_clean(event_id)
+        if isinstance(event_id, str) and len(event_id) <= MAX_EVENT_ID_LENGTH and is_clean_text(event_id)
         else None
     )
     try:
