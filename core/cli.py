@@ -274,12 +274,11 @@ def _rates_load(args: argparse.Namespace) -> int:
 
 
 def _ledger_check(_args: argparse.Namespace) -> int:
-    from core.ledger import check_ledger
+    from core.ledger import run_ledger_check
 
     engine = make_engine()
     try:
-        with unit_of_work(engine) as session:
-            report = check_ledger(session)
+        report = run_ledger_check(engine)  # one snapshot: safe while ingestion runs
     finally:
         engine.dispose()
     print(

@@ -1,20 +1,33 @@
 """The ledger check: proves DESIGN.md invariants 1 and 5 against the database.
 
 1. Each account's balance equals the sum of its entries (and each entry's
-   ``balance_after`` equals the running sum); each grant's remaining amount equals
-   the sum of its entries and is never negative.
+   ``balance_after`` equals the running sum); the entries without a grant (the
+   deficit) sum to zero or less. Each grant's remaining amount equals the sum of its
+   entries, stays within 0..amount, and is zero once the grant is expired or voided;
+   every entry on a grant belongs to the grant's account.
 5. Nothing accepted is lost: each batch's accepted count equals its stored events,
    the usage debits of a batch equal the rated amounts of its events, and the
    hourly and daily rollups equal the raw events they summarise.
+
+The queries only agree with each other when they read one snapshot (invariant 9):
+``run_ledger_check`` opens one (REPEATABLE READ, READ ONLY on PostgreSQL; a single
+read transaction on SQLite, which in WAL mode is one snapshot). ``check_ledger`` is
+for callers that already hold one; under READ COMMITTED with writers running it
+reports problems that are not there.
+
+A grant past its ``expires_at`` that the expiry job has not swept yet is not a
+problem (the job runs every minute, and the next debit of the account expires it
+first); only a grant marked expired that still holds credits is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from core.db.engine import is_postgres, unit_of_work
 from core.db.models import (
     Account,
     CreditGrant,
@@ -68,6 +81,16 @@ def _check_balances(session: Session, report: LedgerCheckReport) -> None:
         select(sub).where(sub.c.balance_after_nanos != sub.c.running).limit(MAX_PROBLEMS)
     ):
         report.add(f"account {account_id}: entry {entry_id} says balance {after}, running sum is {run}")
+    deficit = func.sum(LedgerEntry.amount_nanos)
+    for account_id, total in session.execute(
+        select(LedgerEntry.account_id, deficit)
+        .where(LedgerEntry.grant_id.is_(None))
+        .group_by(LedgerEntry.account_id)
+        .having(deficit > 0)
+        .order_by(LedgerEntry.account_id)
+        .limit(MAX_PROBLEMS)
+    ):
+        report.add(f"account {account_id}: deficit {int(total)} is positive (must be 0 or less)")
 
 
 def _check_grants(session: Session, report: LedgerCheckReport) -> None:
@@ -78,8 +101,8 @@ def _check_grants(session: Session, report: LedgerCheckReport) -> None:
             .group_by(LedgerEntry.grant_id)
         ).all()
     )
-    for grant_id, remaining, amount in session.execute(
-        select(CreditGrant.id, CreditGrant.remaining_nanos, CreditGrant.amount_nanos)
+    for grant_id, remaining, amount, expired in session.execute(
+        select(CreditGrant.id, CreditGrant.remaining_nanos, CreditGrant.amount_nanos, CreditGrant.expired)
     ):
         report.grants_checked += 1
         total = int(sums.get(grant_id) or 0)
@@ -87,6 +110,18 @@ def _check_grants(session: Session, report: LedgerCheckReport) -> None:
             report.add(f"grant {grant_id}: remaining {remaining} != sum of entries {total}")
         if remaining < 0 or remaining > amount:
             report.add(f"grant {grant_id}: remaining {remaining} outside 0..{amount}")
+        if expired and remaining != 0:
+            report.add(f"grant {grant_id}: expired, yet {remaining} remaining")
+    for entry_id, account_id, grant_id, owner in session.execute(
+        select(LedgerEntry.id, LedgerEntry.account_id, LedgerEntry.grant_id, CreditGrant.account_id)
+        .join(CreditGrant, CreditGrant.id == LedgerEntry.grant_id)
+        .where(LedgerEntry.account_id != CreditGrant.account_id)
+        .order_by(LedgerEntry.id)
+        .limit(MAX_PROBLEMS)
+    ):
+        report.add(
+            f"grant {grant_id}: entry {entry_id} is on account {account_id}, the grant belongs to {owner}"
+        )
 
 
 def _check_batches(session: Session, report: LedgerCheckReport) -> None:
@@ -149,8 +184,20 @@ def _check_rollups(session: Session, report: LedgerCheckReport) -> None:
                 )
 
 
+def run_ledger_check(engine: Engine) -> LedgerCheckReport:
+    """Run every check in one read-only snapshot of ``engine``'s database, safe while writers run."""
+    bind = engine
+    if is_postgres(engine):
+        bind = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    with unit_of_work(bind) as session:
+        return check_ledger(session)
+
+
 def check_ledger(session: Session) -> LedgerCheckReport:
-    """Run every check; the report lists each problem found (empty when all hold)."""
+    """Run every check in ``session``'s transaction; the report lists each problem (empty when all hold).
+
+    While writers may run, that transaction must be one snapshot (see ``run_ledger_check``).
+    """
     report = LedgerCheckReport()
     _check_balances(session, report)
     _check_grants(session, report)
