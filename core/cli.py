@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from sqlalchemy import Engine, func, select
@@ -29,9 +29,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from core.clock import Clock, system_clock
 from core.db import make_engine, unit_of_work
 from core.errors import BillingError
+from core.metering.exact_json import NotJSON, loads_exact
 
 CHUNK_SIZE = 1_000  # events per write transaction: a crash loses at most the chunk in flight
-MAX_REJECTIONS_SHOWN = 100
 EVENT_FIELDS = ("event_id", "account_id", "meter", "quantity", "timestamp")
 _INTEGER = re.compile(r"^[+-]?\d+$")
 
@@ -57,16 +57,21 @@ class IngestSummary:
 
 
 def _csv_value(column: str, value: str) -> object:
-    """CSV cells are text: quantities become numbers so the same rules as the API apply."""
+    """CSV cells are text: a quantity becomes an exact number so the same rules as the API apply.
+
+    Whole numbers become ``int``, other numerals a ``Decimal`` (``2.5`` is then rejected as
+    not an integer, never rounded); a cell that is no number stays text and is rejected as
+    ``not_a_number``.
+    """
     if column != "quantity":
         return value
     text = value.strip()
-    if _INTEGER.match(text):
+    if _INTEGER.match(text) and len(text) <= 40:
         return int(text)
     try:
-        return float(text)  # a fractional quantity is then rejected as not_an_integer
-    except ValueError:
-        return text  # rejected as not_a_number, naming the field
+        return Decimal(text)
+    except InvalidOperation:
+        return text
 
 
 def _event_from_columns(row: dict[str, object]) -> dict[str, object]:
@@ -87,14 +92,16 @@ Line = tuple[int, dict[str, object] | LineRejection]
 
 
 def _read_jsonl(path: Path) -> Iterator[Line]:
-    with path.open(encoding="utf-8") as handle:
+    # Bytes that are not UTF-8 become lone surrogates: inside a string, validation rejects
+    # that field as invalid_character; elsewhere the line is not JSON. Either way, one line.
+    with path.open(encoding="utf-8", errors="surrogateescape") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
             try:
-                raw = json.loads(text)
-            except json.JSONDecodeError as error:
-                yield number, LineRejection(number, None, "line", "bad_json", f"not valid JSON: {error.msg}")
+                raw = loads_exact(text)
+            except NotJSON as error:
+                yield number, LineRejection(number, None, "line", "bad_json", f"not valid JSON: {error}")
                 continue
             if not isinstance(raw, dict):
                 yield (
@@ -106,19 +113,34 @@ def _read_jsonl(path: Path) -> Iterator[Line]:
 
 
 def _read_csv(path: Path) -> Iterator[Line]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
         reader = csv.DictReader(handle)
-        missing = [name for name in EVENT_FIELDS if name not in (reader.fieldnames or [])]
+        try:
+            fieldnames = reader.fieldnames or []
+        except csv.Error as error:
+            raise ValueError(f"{path.name}: the CSV header cannot be read: {error}") from None
+        missing = [name for name in EVENT_FIELDS if name not in fieldnames]
         if missing:
             raise ValueError(f"{path.name}: the CSV header needs the columns {', '.join(missing)}")
-        for row in reader:
+        while True:
+            first_line = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # e.g. a cell over the size limit: that row only
+                yield (
+                    first_line,
+                    LineRejection(first_line, None, "line", "bad_csv", f"not a CSV row: {error}"),
+                )
+                continue
             number = reader.line_num  # physical line of the row's end (the header is line 1)
             if None in row:
                 yield (
                     number,
                     LineRejection(
                         number,
-                        row.get("event_id"),
+                        _printable(row.get("event_id")),
                         "line",
                         "too_many_columns",
                         "more cells than header columns",
@@ -126,6 +148,17 @@ def _read_csv(path: Path) -> Iterator[Line]:
                 )
                 continue
             yield number, _event_from_columns({k: _csv_value(k, v or "") for k, v in row.items()})
+
+
+def _printable(value: object) -> str | None:
+    """A value fit to print back (no invalid Unicode), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return None
+    return value
 
 
 def read_event_lines(path: Path) -> Iterator[Line]:
@@ -169,7 +202,7 @@ def ingest_file(
     def send(chunk: list[tuple[int, dict[str, object]]]) -> None:
         with unit_of_work(engine, write=True) as session:
             result = ingest_events(
-                session, [event for _, event in chunk], at=clock(), source="cli", lateness=lateness
+                session, [event for _, event in chunk], clock=clock, source="cli", lateness=lateness
             )
         summary.chunks += 1
         summary.accepted += result.accepted
@@ -228,13 +261,11 @@ def _print_ingest_summary(summary: IngestSummary) -> None:
         f"{summary.duplicates:,} duplicates (already stored, counted once), "
         f"{len(summary.rejected):,} rejected"
     )
-    for rejection in summary.rejected[:MAX_REJECTIONS_SHOWN]:
+    for rejection in summary.rejected:  # every one: a line number, a field and a code each
         where = rejection.field or "line"
-        event = f" (event {rejection.event_id})" if rejection.event_id else ""
+        event_id = _printable(rejection.event_id)
+        event = f" (event {event_id})" if event_id else ""
         print(f"  line {rejection.line}{event}: {where}: {rejection.message} [{rejection.code}]")
-    hidden = len(summary.rejected) - MAX_REJECTIONS_SHOWN
-    if hidden > 0:
-        print(f"  … and {hidden:,} more rejected lines")
     if summary.rejected:
         print("Accepted lines are stored; fix the rejected lines and send the file again (safe to resend).")
 
@@ -361,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--allow-backdated",
         action="store_true",
-        help="accept versions that start in the past (events already rated keep their price)",
+        help="accept versions that start in the past, if no usage at or after that date was rated yet",
     )
     load.set_defaults(run=_rates_load)
 

@@ -189,3 +189,78 @@ def test_jobs_run_once_expires_due_grants(cli_db: Engine, capsys: pytest.Capture
         assert account is not None and account.balance_nanos == 0
     assert main(["jobs", "run", "--once"]) == 0
     assert "0 grant(s) expired" in capsys.readouterr().out
+
+
+def test_ingest_reports_every_hostile_line_and_keeps_the_good_ones(
+    cli_db: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = json.dumps(_event("good"))
+    lines = [
+        good.encode(),
+        json.dumps({**_event("big"), "quantity": 10**16}).encode(),  # rated past int64 nanos
+        json.dumps({**_event("edge"), "timestamp": "9999-12-31T23:00:00-05:00"}).encode(),
+        b'{"event_id": "bad-\\ud800", "account_id": "acc_cli", "meter": "input_tokens", "quantity": 1, '
+        + f'"timestamp": "{_stamp(30)}"}}'.encode(),
+        json.dumps({**_event("frac")}).replace('"quantity": 1200', '"quantity": 2.9999999999999999').encode(),
+        b'{"event_id": "\xff\xfe", "account_id": "acc_cli"}',  # not UTF-8 inside a string
+        b"\xff\xfe not json at all",
+        b'{"quantity": NaN}',
+        b"[" * 50_000,
+        json.dumps({**_event("digits")}).replace('"quantity": 1200', '"quantity": ' + "9" * 5000).encode(),
+        json.dumps(_event("also-good")).encode(),
+    ]
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    capsys.readouterr()
+
+    assert main(["ingest", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert "2 accepted" in out and "9 rejected" in out
+    reported = [line for line in out.splitlines() if line.startswith("  line ")]
+    assert [line.split(":")[0].split()[1] for line in reported] == [str(n) for n in range(2, 11)]
+    assert "line 2 (event big): quantity:" in out and "[amount_too_large]" in out
+    assert "line 3 (event edge): timestamp:" in out and "[out_of_range]" in out
+    assert "line 4: event_id:" in out and "[invalid_character]" in out
+    assert "line 5 (event frac): quantity:" in out and "[not_an_integer]" in out
+    assert "line 8: line: not valid JSON" in out
+    assert "line 10 (event digits): quantity:" in out and "[too_large]" in out
+    assert _stored(cli_db) == 2
+
+
+def test_ingest_csv_quantities_must_be_exact_numbers(
+    cli_db: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stamp = _stamp(30)
+    rows = [
+        "event_id,account_id,meter,quantity,timestamp,model",
+        f"c1,{ACCOUNT},input_tokens,1200,{stamp},atlas-large",
+        f"c2,{ACCOUNT},input_tokens,2.9999999999999999,{stamp},atlas-large",
+        f"c3,{ACCOUNT},input_tokens,12abc,{stamp},atlas-large",
+        f"c4,{ACCOUNT},input_tokens,NaN,{stamp},atlas-large",
+        f"c5,{ACCOUNT},input_tokens,1e3,{stamp},atlas-large",
+        f'c6,{ACCOUNT},input_tokens,5,{stamp},"{"x" * 200_000}"',  # a cell over the csv module's limit
+        f"c7,{ACCOUNT},input_tokens,1200.000,{stamp},",
+    ]
+    path = tmp_path / "events.csv"
+    path.write_text("\n".join(rows) + "\n")
+    capsys.readouterr()
+
+    assert main(["ingest", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert "line 3 (event c2): quantity:" in out and "[not_an_integer]" in out
+    assert "line 4 (event c3): quantity:" in out and "line 5 (event c4): quantity:" in out
+    assert "line 7: line:" in out and "[bad_csv]" in out
+    with unit_of_work(cli_db) as session:
+        stored = dict(session.execute(select(UsageEvent.event_id, UsageEvent.quantity)).all())
+    assert stored == {"c1": 1200, "c5": 1000, "c7": 1200}
+
+
+def test_ingest_exits_zero_when_nothing_was_rejected(
+    cli_db: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "clean.jsonl"
+    path.write_text(json.dumps(_event("fine")) + "\n")
+    assert main(["ingest", str(path)]) == 0
+    assert "0 rejected" in capsys.readouterr().out
