@@ -36,7 +36,7 @@ from starlette.routing import BaseRoute, Route
 from core.accounts import all_accounts
 from core.api.auth import require_token
 from core.api.body import parse_events, read_body
-from core.api.errors import RequestError, billing_error_response, error_response
+from core.api.errors import APIJSONResponse, RequestError, billing_error_response, error_response
 from core.api.openapi import openapi_document
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
@@ -90,12 +90,13 @@ def api_routes(
     def ingest(body: bytes) -> dict[str, object]:
         raw_events = parse_events(body)  # parsing 8 MiB of JSON would stall the event loop too
         with unit_of_work(engine_provider(), write=True) as session:
-            result = ingest_events(session, raw_events, at=clock(), source="api")
+            # The clock, not a time: ingestion reads it again once the accounts are locked.
+            result = ingest_events(session, raw_events, clock=clock, source="api")
         return result.to_dict()
 
     async def post_events(request: Request) -> Response:
         body = await read_body(request)
-        return JSONResponse(await run_in_threadpool(ingest, body))
+        return APIJSONResponse(await run_in_threadpool(ingest, body))
 
     def accounts_payload() -> dict[str, object]:
         with unit_of_work(engine_provider()) as session:
@@ -103,7 +104,7 @@ def api_routes(
         return {"accounts": [{"id": a.account_id, "name": a.name, "status": a.status} for a in accounts]}
 
     async def get_accounts(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(accounts_payload))
+        return APIJSONResponse(await run_in_threadpool(accounts_payload))
 
     def meters_payload() -> dict[str, object]:
         with unit_of_work(engine_provider()) as session:
@@ -113,7 +114,7 @@ def api_routes(
         return {"meters": [{"name": n, "unit": u, "dimensions": list(d or [])} for n, u, d in meters]}
 
     async def get_meters(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(meters_payload))
+        return APIJSONResponse(await run_in_threadpool(meters_payload))
 
     def balance_payload(account_id: str) -> dict[str, object]:
         with unit_of_work(engine_provider()) as session:
@@ -141,7 +142,7 @@ def api_routes(
 
     async def get_balance(request: Request) -> Response:
         account_id = request.path_params["account_id"]
-        return JSONResponse(await run_in_threadpool(balance_payload, account_id))
+        return APIJSONResponse(await run_in_threadpool(balance_payload, account_id))
 
     return [
         Route("/api/v1/events", guarded(post_events), methods=["POST"]),
