@@ -4,20 +4,32 @@ Rating reads it for each event: the card version in force at the event's timesta
 (the last with ``effective_from <= timestamp``), the account's override card first,
 then its base card; within a version, a price for the event's dimension value
 (e.g. ``model = "atlas-large"``) wins over the meter's default price.
+
+Processes cache the book (``core.metering.rater.current_rate_book``) keyed by its
+revision: a random value in the ``settings`` row ``rate_book.revision`` that every load
+adding a version (or changing an account's override card) replaces in its own
+transaction. The largest version id was no such key: ids are handed out in insert order
+but committed in any order, so a load that committed after one with a larger id went
+unseen until a restart.
 """
 
 from __future__ import annotations
 
 import bisect
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from core.db.models import RateCardVersion, RatePrice
+from core.db.models import RateCardVersion, RatePrice, Setting
 from core.rating.engine import PriceQuote, Tier
+
+REVISION_KEY = "rate_book.revision"
 
 
 @dataclass(frozen=True)
@@ -39,9 +51,9 @@ class _Version:
 
 @dataclass(frozen=True)
 class RateBook:
-    """All versions of all cards, sorted by ``effective_from`` per card."""
+    """All versions of all cards, sorted by ``effective_from`` per card, read at revision ``token``."""
 
-    token: int
+    token: str
     _versions: dict[int, list[_Version]] = field(default_factory=dict)
     _starts: dict[int, list[datetime]] = field(default_factory=dict)
 
@@ -78,9 +90,33 @@ class RateBook:
         return self._quote_in(pricing.rate_card_id, meter_id, dimensions, at)
 
 
-def rate_book_token(session: Session) -> int:
-    """Changes whenever a version is added (versions are never edited): a cache key."""
-    return int(session.scalar(select(func.coalesce(func.max(RateCardVersion.id), 0))) or 0)
+def rate_book_token(session: Session) -> str:
+    """The rate book's revision as this transaction sees it (a cache key; "" before any load)."""
+    return session.scalar(select(Setting.value).where(Setting.key == REVISION_KEY)) or ""
+
+
+def lock_rate_book_revision(session: Session) -> None:
+    """Hold the revision row until this transaction ends: rate card loads take turns.
+
+    The row is created once, by whichever load comes first (``INSERT … ON CONFLICT DO
+    NOTHING``: a second concurrent insert waits for the first and then does nothing), then
+    locked (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's write transaction already
+    holds the database lock).
+    """
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        dialect_insert(Setting)
+        .values(key=REVISION_KEY, value=uuid.uuid4().hex)
+        .on_conflict_do_nothing(index_elements=[Setting.key])
+    )
+    session.execute(select(Setting.key).where(Setting.key == REVISION_KEY).with_for_update())
+
+
+def bump_rate_book_revision(session: Session) -> str:
+    """Give the rate book a new revision in this transaction (call after ``lock_rate_book_revision``)."""
+    revision = uuid.uuid4().hex
+    session.execute(update(Setting).where(Setting.key == REVISION_KEY).values(value=revision))
+    return revision
 
 
 def load_rate_book(session: Session) -> RateBook:

@@ -30,9 +30,21 @@ File shape (TOML; YAML has the same keys)::
 
 Loading is idempotent: a version already stored with the same ``effective_from`` and
 the same prices is left alone; the same date with other prices is a ``Conflict``
-(versions are never edited in place: add a new one with a later date). A new
-version must start in the future unless ``allow_backdated`` (back-fills, demo data),
-because events already rated keep the price they were rated with.
+(versions are never edited in place: add a new one with a later date).
+
+A new version is never retroactive. It must start in the future (``in_past``), and
+after the latest usage event already stored for an account the card prices
+(``before_rated_usage``: events up to 24 h ahead are accepted, so "in the future" is not
+enough): events already rated keep the price they were rated with, and an event is
+always rated at the version in force at its own timestamp. ``allow_backdated`` (card
+set-up, back-fills, demo data) lifts only the first rule: a back-dated version is
+accepted while no usage at or after its date has been rated yet.
+
+Loads take turns on the rate book's revision row and change the revision when they
+add a version or change an account's override card, so every process's cached rate
+book is reloaded (``core.rating.book``). The card's accounts are locked (in id order,
+as ingestion locks them) before their latest event is read, so no event can be rated
+at the old price between that check and the commit.
 """
 
 from __future__ import annotations
@@ -47,12 +59,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from core.db.models import Account, Meter, RateCard, RateCardVersion, RatePrice
+from core.db.models import Account, Meter, RateCard, RateCardVersion, RatePrice, UsageEvent
 from core.errors import Conflict, NotFound, ValidationError
 from core.money import credits_to_nanos
+from core.rating.book import bump_rate_book_revision, lock_rate_book_revision
 from core.rating.engine import Tier, validate_tiers
 
 PRICE_KEYS = {"meter", "per", "price", "tiers"}
@@ -197,6 +210,39 @@ def _ensure_meters(
     return meters
 
 
+def _priced_by(card_id: int, also: str | None) -> ColumnElement[bool]:
+    """The accounts this card prices (as base or override card), and ``also``."""
+    priced = or_(Account.rate_card_id == card_id, Account.override_rate_card_id == card_id)
+    return priced if also is None else or_(priced, Account.id == also)
+
+
+def _lock_accounts_where(session: Session, which: ColumnElement[bool]) -> bool:
+    """Lock these accounts for this transaction, in id order, as ``core.ledger.lock_accounts`` does.
+
+    One query without a list of ids (a card may price every account). SQLite: the write
+    transaction already holds the database lock. False when there are none.
+    """
+    lock = select(Account.id).where(which).order_by(Account.id)
+    if session.get_bind().dialect.name == "postgresql":
+        lock = lock.with_for_update()
+    return bool(session.scalars(lock).all())
+
+
+def _latest_event_at(session: Session, which: ColumnElement[bool]) -> datetime | None:
+    """The latest ``occurred_at`` of these accounts' stored events.
+
+    One index lookup per account (``ix_usage_events_account_occurred``), never a scan of
+    the events.
+    """
+    latest_of_account = (
+        select(func.max(UsageEvent.occurred_at))
+        .where(UsageEvent.account_id == Account.id)
+        .correlate(Account)
+        .scalar_subquery()
+    )
+    return session.scalar(select(func.max(latest_of_account)).where(which))
+
+
 def load_rate_card(
     session: Session, document: Mapping[str, Any], *, at: datetime, allow_backdated: bool = False
 ) -> LoadReport:
@@ -205,6 +251,8 @@ def load_rate_card(
     if not isinstance(card_doc, Mapping) or not card_doc.get("key"):
         raise ValidationError("card.key: the file needs a [card] table with a key", field="card.key")
     report = LoadReport(card_key=str(card_doc["key"]))
+    # First, so that everything below reads what the previous load committed.
+    lock_rate_book_revision(session)
     meters = _ensure_meters(session, document.get("meters"), at, report)
     card = session.scalar(select(RateCard).where(RateCard.key == report.card_key))
     account_id = card_doc.get("account")
@@ -217,11 +265,12 @@ def load_rate_card(
         )
         session.add(card)
         session.flush()
+    account = None
     if account_id is not None:
         account = session.get(Account, account_id)
         if account is None:
             raise NotFound(f"card.account: account {account_id!r} does not exist", field="card.account")
-        account.override_rate_card_id = card.id
+    override_changes = account is not None and account.override_rate_card_id != card.id
     existing = {
         v.effective_from: v
         for v in session.scalars(select(RateCardVersion).where(RateCardVersion.rate_card_id == card.id))
@@ -237,6 +286,8 @@ def load_rate_card(
     versions = document.get("versions") or []
     if not versions:
         raise ValidationError("versions: the card needs at least one version", field="versions")
+    locked = False
+    latest_rated: datetime | None = None
     for index, raw_version in enumerate(versions):
         where = f"versions[{index}]"
         effective_from = _parse_time(raw_version.get("effective_from"), f"{where}.effective_from")
@@ -270,6 +321,23 @@ def load_rate_card(
                 code="in_past",
                 field=f"{where}.effective_from",
             )
+        if not locked:
+            # Ingestion rates a batch only once it holds its accounts' locks: with these
+            # held, the latest event read now stays the latest rated at the old prices
+            # until this load commits. An account taking this card as its override counts.
+            priced = _priced_by(card.id, account_id if override_changes else None)
+            locked = True
+            if _lock_accounts_where(session, priced):
+                latest_rated = _latest_event_at(session, priced)
+        if latest_rated is not None and effective_from <= latest_rated:
+            latest = latest_rated.isoformat().replace("+00:00", "Z")
+            raise ValidationError(
+                f"{where}.effective_from: {_when(effective_from)} is not after usage already "
+                f"rated with this card (the latest event is at {latest}, and rated events "
+                f"keep their price); pick an effective_from after {latest}",
+                code="before_rated_usage",
+                field=f"{where}.effective_from",
+            )
         next_version += 1
         version = RateCardVersion(
             rate_card_id=card.id,
@@ -294,5 +362,12 @@ def load_rate_card(
             )
         existing[effective_from] = version
         report.versions_added.append(next_version)
+    if override_changes:
+        assert account is not None
+        if not locked:
+            _lock_accounts_where(session, Account.id == account.id)
+        account.override_rate_card_id = card.id
+    if report.versions_added or override_changes:
+        bump_rate_book_revision(session)
     session.flush()
     return report
