@@ -43,7 +43,7 @@ def run_due_jobs(engine: Engine, *, clock: Clock = system_clock) -> JobsRun:
     with unit_of_work(engine, write=True) as session:
         if not _take_lock(session):
             return JobsRun(ran=False)
-        expired = expire_due_grants(session, at=clock())
+        expired = expire_due_grants(session, clock=clock)  # read again under the account locks
     if expired:
         log.info("expired %d grants", expired)
     return JobsRun(ran=True, grants_expired=expired)

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from core.clock import Clock, fixed_clock
 from core.db.models import GRANT_SOURCES, Account, CreditGrant, LedgerEntry
 from core.errors import Conflict, NotFound, ValidationError
 from core.ledger import reasons
@@ -347,26 +348,50 @@ def _expire(session: Session, account: Account, grant: CreditGrant, *, at: datet
     grant.expired = True
 
 
-def expire_due_grants(session: Session, *, at: datetime, account: Account | None = None) -> int:
+def expire_due_grants(
+    session: Session,
+    *,
+    at: datetime | None = None,
+    clock: Clock | None = None,
+    account: Account | None = None,
+) -> int:
     """Post an expiry entry for every grant whose ``expires_at`` has passed; return how many.
 
     Without ``account``, sweeps every account (the periodic job), locking each in turn.
+    Give ``clock`` (live) or ``at``: the clock is read again once the accounts are locked,
+    and only grants due at that moment are expired (DESIGN invariant 9).
     """
-    stmt = select(CreditGrant.id, CreditGrant.account_id).where(
-        CreditGrant.expired.is_(False), CreditGrant.expires_at.is_not(None), CreditGrant.expires_at <= at
-    )
-    if account is not None:
-        stmt = stmt.where(CreditGrant.account_id == account.id)
-    due = session.execute(stmt.order_by(CreditGrant.account_id, CreditGrant.id)).all()
-    if not due:
+    if (at is None) == (clock is None):
+        raise ValueError("expire_due_grants needs exactly one of at= and clock=")
+    read_clock = clock if clock is not None else fixed_clock(at)  # type: ignore[arg-type]
+
+    def due_grants(moment: datetime) -> list[tuple[int, str]]:
+        stmt = select(CreditGrant.id, CreditGrant.account_id).where(
+            CreditGrant.expired.is_(False),
+            CreditGrant.expires_at.is_not(None),
+            CreditGrant.expires_at <= moment,
+        )
+        if account is not None:
+            stmt = stmt.where(CreditGrant.account_id == account.id)
+        return [(g, a) for g, a in session.execute(stmt.order_by(CreditGrant.account_id, CreditGrant.id))]
+
+    candidates = due_grants(read_clock())
+    if not candidates:
         return 0
-    accounts = {account.id: account} if account is not None else lock_accounts(session, {a for _, a in due})
+    accounts = (
+        {account.id: account} if account is not None else lock_accounts(session, {a for _, a in candidates})
+    )
+    # Under the lock, as of now: a grant that usage burned or a void emptied meanwhile is as it is now.
+    due = [(g, a) for g, a in due_grants(read_clock()) if a in accounts]
+    expired = 0
     for grant_id, account_id in due:
-        grant = session.get(CreditGrant, grant_id)
+        grant = session.get(CreditGrant, grant_id, populate_existing=True)
         assert grant is not None
-        _expire(session, accounts[account_id], grant, at=at)
+        if not grant.expired:
+            _expire(session, accounts[account_id], grant, at=grant.expires_at or read_clock())
+            expired += 1
     session.flush()
-    return len(due)
+    return expired
 
 
 def void_grant(session: Session, *, grant_id: int, at: datetime, reason: str, actor: str) -> GrantView:
