@@ -312,3 +312,183 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# --- Spend control (issue 8): alert rules, firings, deliveries, notifications, caps -------------
+
+ALERT_KINDS = ("balance_below", "spend_above", "projected_spend_above", "runway_below", "spend_spike")
+ALERT_SCOPES = ("account", "project", "meter", "api_key")
+ALERT_STATES = ("ok", "firing")
+CAP_SCOPES = ("account", "project", "meter")
+CAP_MODES = ("soft", "hard")
+DELIVERY_CHANNELS = ("in_app", "email", "webhook")
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+
+class AlertWebhook(Base):
+    """A customer's webhook endpoint. The signing secret is kept because signing needs it; the
+    portal shows it once, at creation, and afterwards only ``secret_hint``."""
+
+    __tablename__ = "alert_webhooks"
+    __table_args__ = (Index("ix_alert_webhooks_account", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(100))
+    secret_hint: Mapped[str] = mapped_column(String(16))
+    deleted_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+
+
+class AlertRule(Base):
+    """A condition on spend or balance, its scope, its channels and its crossing state.
+
+    Thresholds by kind: ``threshold_nanos`` (balance_below, spend_above, projected_spend_above),
+    or ``budget_nanos`` with ``percent`` (spend_above as N % of a budget); ``days``
+    (runway_below); ``factor_percent`` (spend_spike: K as a percentage, 250 = 2.5×). Deleted
+    rules are kept (``deleted_at``) so their firing history stays readable.
+    """
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {ALERT_KINDS!r}", name="kind_known"),
+        CheckConstraint(f"scope IN {ALERT_SCOPES!r}", name="scope_known"),
+        CheckConstraint(f"state IN {ALERT_STATES!r}", name="state_known"),
+        Index("ix_alert_rules_account", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(16), default="account")
+    scope_value: Mapped[str] = mapped_column(String(128), default="")
+    threshold_nanos: Mapped[int | None]
+    budget_nanos: Mapped[int | None]
+    percent: Mapped[int | None]
+    days: Mapped[int | None]
+    factor_percent: Mapped[int | None]
+    notify_in_app: Mapped[bool] = mapped_column(default=True)
+    email_to: Mapped[list[str]] = mapped_column(default=list)
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("alert_webhooks.id"))
+    paused: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(16), default="ok")
+    last_value: Mapped[int | None]
+    last_evaluated_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SpendCap(Base):
+    """A monthly spend cap on an account, a project or a meter: soft (alerts) or hard (authorize says no)."""
+
+    __tablename__ = "spend_caps"
+    __table_args__ = (
+        CheckConstraint(f"scope IN {CAP_SCOPES!r}", name="scope_known"),
+        CheckConstraint(f"mode IN {CAP_MODES!r}", name="mode_known"),
+        CheckConstraint(f"state IN {ALERT_STATES!r}", name="state_known"),
+        CheckConstraint("limit_nanos > 0", name="limit_positive"),
+        Index("ix_spend_caps_account", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    scope: Mapped[str] = mapped_column(String(16), default="account")
+    scope_value: Mapped[str] = mapped_column(String(128), default="")
+    limit_nanos: Mapped[int]
+    mode: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), default="ok")
+    last_value: Mapped[int | None]
+    deleted_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SpendSettings(Base):
+    """Per-account spend settings: how far below zero the balance may go before authorize refuses."""
+
+    __tablename__ = "spend_settings"
+    __table_args__ = (CheckConstraint("overdraft_nanos >= 0", name="overdraft_non_negative"),)
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    overdraft_nanos: Mapped[int] = mapped_column(default=0)
+    updated_by: Mapped[str] = mapped_column(String(320))
+    updated_at: Mapped[datetime]
+
+
+class AlertFiring(Base):
+    """One crossing of a rule or a cap: fired or resolved, with the value and threshold then."""
+
+    __tablename__ = "alert_firings"
+    __table_args__ = (
+        CheckConstraint("event IN ('fired', 'resolved')", name="event_known"),
+        Index("ix_alert_firings_account", "account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id"))
+    cap_id: Mapped[int | None] = mapped_column(ForeignKey("spend_caps.id"))
+    subject: Mapped[str] = mapped_column(String(300))  # the rule's name or the cap, as it was then
+    event: Mapped[str] = mapped_column(String(16))
+    value: Mapped[int]
+    threshold: Mapped[int]
+    unit: Mapped[str] = mapped_column(String(8))  # nanos | days
+    message: Mapped[str] = mapped_column(String(1000))
+    at: Mapped[datetime]
+
+
+class AlertDelivery(Base):
+    """One message of a firing on one channel (an outbox row): pending until sent, retried with backoff."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        CheckConstraint(f"channel IN {DELIVERY_CHANNELS!r}", name="channel_known"),
+        CheckConstraint(f"status IN {DELIVERY_STATUSES!r}", name="status_known"),
+        Index("ix_alert_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_alert_deliveries_account", "account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    firing_id: Mapped[int] = mapped_column(ForeignKey("alert_firings.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(2000))  # email address, webhook URL, "portal"
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("alert_webhooks.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Notification(Base):
+    """An in-app notification for an account's members (the sidebar badge counts the unread ones)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_account", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    firing_id: Mapped[int | None] = mapped_column(ForeignKey("alert_firings.id"))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime]
+
+
+class NotificationRead(Base):
+    """How far one person has read an account's notifications (ids up to ``last_read_id``)."""
+
+    __tablename__ = "notification_reads"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    last_read_id: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime]
