@@ -6,6 +6,7 @@
     meterline ledger check                 prove the ledger invariants; exit 1 on a problem
     meterline demo seed [--if-empty]       the demo story (90 days of usage, four accounts)
     meterline jobs run [--once]            periodic jobs (grant expiry) in their own process
+    meterline api serve [--workers N]      the HTTP API alone, under uvicorn with N processes
 
 Exit codes: 0 done; 1 done but something was wrong with the data (rejected lines, ledger
 problems); 2 the command could not run (bad file, bad option, database not ready).
@@ -365,6 +366,19 @@ def _jobs_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _api_serve(args: argparse.Namespace) -> int:
+    from core.api.server import serve
+
+    if not 1 <= args.workers <= 64:
+        raise ValueError("--workers must be 1 to 64")
+    print(
+        f"Meterline API on http://{args.host}:{args.port}/api/v1/, {args.workers} worker(s); Ctrl-C stops",
+        flush=True,
+    )
+    serve(host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="meterline",
@@ -385,6 +399,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help=argparse.SUPPRESS)
     ingest.set_defaults(run=_ingest)
+
+    api = commands.add_parser("api", help="the HTTP API on its own").add_subparsers(
+        dest="action", required=True
+    )
+    api_serve = api.add_parser(
+        "serve", help="the HTTP API under uvicorn with N worker processes (DATABASE_URL, METERLINE_API_TOKEN)"
+    )
+    api_serve.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    api_serve.add_argument("--port", type=int, default=8600, help="port (default 8600)")
+    api_serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    api_serve.set_defaults(run=_api_serve)
 
     rates = commands.add_parser("rates", help="rate cards").add_subparsers(dest="action", required=True)
     load = rates.add_parser("load", help="load a TOML/YAML rate card file")
