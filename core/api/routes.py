@@ -5,6 +5,7 @@
     GET  /api/v1/meters                         name, unit, dimensions of every meter
     GET  /api/v1/accounts/{account_id}/balance  balance, open grants, as-of time
     GET  /api/v1/openapi.json                   this API as an OpenAPI 3.1 document (no token)
+    *    /api/...                               anything else: JSON 404 (no such path) or 405 (wrong method)
 
 Every other route needs the server token (``Authorization: Bearer …``). Errors are
 ``{"error": {"code", "message", "field"}}``; bad input is never a 500.
@@ -31,7 +32,8 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
 
 from core.accounts import all_accounts
 from core.api.auth import require_token
@@ -144,7 +146,7 @@ def api_routes(
         account_id = request.path_params["account_id"]
         return APIJSONResponse(await run_in_threadpool(balance_payload, account_id))
 
-    return [
+    routes: list[BaseRoute] = [
         Route("/api/v1/events", guarded(post_events), methods=["POST"]),
         Route("/api/v1/accounts", guarded(get_accounts), methods=["GET"]),
         Route("/api/v1/meters", guarded(get_meters), methods=["GET"]),
@@ -152,3 +154,41 @@ def api_routes(
         # Public, like any API description: it reads no data. A sync endpoint runs in the threadpool.
         Route("/api/v1/openapi.json", lambda request: JSONResponse(openapi_document()), methods=["GET"]),
     ]
+    # Keep it last: it answers every /api/ request no route above took.
+    return [*routes, api_fallback_route(routes)]
+
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def api_fallback_route(routes: list[BaseRoute]) -> Route:
+    """Every ``/api/...`` request no route in ``routes`` took: JSON 405 when the path is one of
+    theirs (with ``Allow``), else JSON 404, never the portal's HTML (the page server answers any
+    other path with its single-page app). Not an operation of the API: ``include_in_schema`` is off,
+    so the OpenAPI document does not describe it. Must come after ``routes``.
+    """
+
+    def allowed_methods(scope: Scope) -> list[str]:
+        allowed: set[str] = set()
+        for route in routes:
+            if isinstance(route, Route) and route.methods:
+                for method in route.methods:
+                    # PARTIAL: the path is this route's, the method is not (FULL never reaches here).
+                    if route.matches({**scope, "method": method})[0] is Match.FULL:
+                        allowed.add(method)
+        return sorted(allowed)
+
+    async def fallback(request: Request) -> Response:
+        allowed = allowed_methods(request.scope)
+        if allowed:
+            response = error_response(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed on {request.url.path[:200]}; use {', '.join(allowed)}",
+            )
+            response.headers["Allow"] = ", ".join(allowed)
+            return response
+        path = request.url.path[:200]  # echo a bounded piece of what was asked for
+        return error_response(404, "not_found", f"no API endpoint at {path}; see GET /api/v1/openapi.json")
+
+    return Route("/api/{rest:path}", fallback, methods=ALL_METHODS, include_in_schema=False)

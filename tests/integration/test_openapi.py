@@ -50,9 +50,14 @@ def _unused_engine() -> Engine:
 
 
 def _routes() -> list[Route]:
+    """The API's operations: every route but those Starlette marks as outside the schema
+    (``include_in_schema=False``: the JSON 404/405 fallback for unknown /api/ paths)."""
     routes = api_routes(_unused_engine, token_provider=lambda: TOKEN)
     assert all(isinstance(route, Route) for route in routes)
-    return [route for route in routes if isinstance(route, Route)]
+    hidden = [route.path for route in routes if isinstance(route, Route) and not route.include_in_schema]
+    assert hidden == ["/api/{rest:path}"], hidden  # only the fallback, and it comes last
+    assert routes[-1].path == "/api/{rest:path}"  # type: ignore[attr-defined]
+    return [route for route in routes if isinstance(route, Route) and route.include_in_schema]
 
 
 def _pointer(*parts: str) -> str:
