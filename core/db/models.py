@@ -492,3 +492,156 @@ class NotificationRead(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     last_read_id: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime]
+
+
+# --- Payments (issue 7): top-ups, Stripe customers and cards, webhook events, auto-recharge ---
+
+TOP_UP_STATES = ("created", "pending_payment", "paid", "credited", "failed", "canceled", "refunded")
+TOP_UP_KINDS = ("checkout", "saved_card", "auto_recharge")
+DISPUTE_STATUSES = ("", "open", "won", "lost")
+
+
+class TopUp(Base):
+    """A purchase of credits, from the customer's click to the credits it granted (or why not).
+
+    ``state`` moves only as ``core.payments.states`` allows. ``request_key`` is the client-made
+    key of the intent (one per click on "Pay", reused on retries and reloads); every call to
+    the payment provider carries an idempotency key derived from ``id``.
+    """
+
+    __tablename__ = "top_ups"
+    __table_args__ = (
+        CheckConstraint(f"state IN {TOP_UP_STATES!r}", name="state_known"),
+        CheckConstraint(f"kind IN {TOP_UP_KINDS!r}", name="kind_known"),
+        CheckConstraint(f"dispute_status IN {DISPUTE_STATUSES!r}", name="dispute_status_known"),
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("credits_nanos > 0", name="credits_positive"),
+        CheckConstraint("refunded_cents BETWEEN 0 AND amount_cents", name="refund_within_amount"),
+        UniqueConstraint("account_id", "request_key"),
+        UniqueConstraint("checkout_session_id"),
+        UniqueConstraint("payment_intent_id"),
+        Index("ix_top_ups_account", "account_id", "id"),
+        Index("ix_top_ups_state", "state", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(16))  # stripe | sandbox
+    state: Mapped[str] = mapped_column(String(20), default="created")
+    amount_cents: Mapped[int]  # what the customer pays, in US cents
+    currency: Mapped[str] = mapped_column(String(3), default="usd")
+    credits_nanos: Mapped[int]  # what it buys (1 credit = $1.00)
+    request_key: Mapped[str] = mapped_column(String(100))
+    save_card: Mapped[bool] = mapped_column(default=False)
+    customer_id: Mapped[str | None] = mapped_column(String(255))
+    checkout_session_id: Mapped[str | None] = mapped_column(String(255))
+    checkout_url: Mapped[str] = mapped_column(Text, default="")
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255))
+    payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    card_brand: Mapped[str] = mapped_column(String(32), default="")
+    card_last4: Mapped[str] = mapped_column(String(4), default="")
+    receipt_url: Mapped[str] = mapped_column(Text, default="")
+    action_url: Mapped[str] = mapped_column(Text, default="")  # where to confirm with the bank (3-D Secure)
+    access_token: Mapped[str] = mapped_column(String(64))  # unguessable id for this top-up's public pages
+    failure_code: Mapped[str] = mapped_column(String(64), default="")
+    failure_message: Mapped[str] = mapped_column(String(500), default="")
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("credit_grants.id"))
+    refunded_cents: Mapped[int] = mapped_column(default=0)
+    reversed_nanos: Mapped[int] = mapped_column(default=0)  # credits a refund took back
+    refund_spent_nanos: Mapped[int] = mapped_column(default=0)  # refunded credits already used up
+    dispute_id: Mapped[str | None] = mapped_column(String(255))
+    dispute_status: Mapped[str] = mapped_column(String(8), default="")
+    frozen_nanos: Mapped[int] = mapped_column(default=0)  # credits held back while a dispute is open
+    note: Mapped[str] = mapped_column(String(1000), default="")
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]
+    credited_at: Mapped[datetime | None]
+
+
+class PaymentCustomer(Base):
+    """The payment provider's customer for an account (created on the first top-up)."""
+
+    __tablename__ = "payment_customers"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(String(255))  # None while being created
+    created_at: Mapped[datetime]
+
+
+class PaymentCard(Base):
+    """A card the customer saved for later purchases and auto-recharge (the provider keeps the number)."""
+
+    __tablename__ = "payment_cards"
+    __table_args__ = (Index("ix_payment_cards_account", "account_id"),)
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # the provider's payment method id
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    provider: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[str] = mapped_column(String(255))
+    brand: Mapped[str] = mapped_column(String(32), default="")
+    last4: Mapped[str] = mapped_column(String(4), default="")
+    exp_month: Mapped[int | None]
+    exp_year: Mapped[int | None]
+    created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+
+
+class PaymentEvent(Base):
+    """A webhook event received from the provider, recorded once by its id."""
+
+    __tablename__ = "payment_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(String(100))
+    top_up_id: Mapped[int | None]
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(500), default="")
+
+
+class AutoRecharge(Base):
+    """An account's standing order: when the balance falls below a threshold, buy a fixed amount."""
+
+    __tablename__ = "auto_recharges"
+    __table_args__ = (
+        CheckConstraint("threshold_nanos >= 0", name="threshold_non_negative"),
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("monthly_max_cents >= amount_cents", name="monthly_max_covers_amount"),
+        CheckConstraint("failures >= 0", name="failures_non_negative"),
+    )
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(default=False)
+    threshold_nanos: Mapped[int]
+    amount_cents: Mapped[int]
+    monthly_max_cents: Mapped[int]
+    card_id: Mapped[str | None] = mapped_column(String(255))
+    in_flight_top_up_id: Mapped[int | None] = mapped_column(ForeignKey("top_ups.id"))
+    failures: Mapped[int] = mapped_column(default=0)  # declines in a row
+    next_attempt_at: Mapped[datetime | None]  # backoff after a decline
+    last_decision: Mapped[str] = mapped_column(String(500), default="")  # why it did (not) recharge
+    last_decision_at: Mapped[datetime | None]
+    updated_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PaymentSandboxObject(Base):
+    """The sandbox payment provider's own records (customers, cards, payments, checkout sessions).
+
+    Only the sandbox (Stripe test mode without Stripe) reads and writes these: they stand
+    for what Stripe would keep on its side.
+    """
+
+    __tablename__ = "payment_sandbox_objects"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
