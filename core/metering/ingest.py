@@ -23,7 +23,7 @@ from core.db.models import Account, IngestBatch, Meter
 from core.errors import ValidationError
 from core.ledger import deficit_of, load_usage_grants, lock_accounts, post_usage_batch
 from core.metering import store
-from core.metering.limits import EventKeys, StoredTotals, over_ceilings
+from core.metering.limits import EventKeys, StoredTotals, batch_fits, over_ceilings
 from core.metering.model import IngestResult, Rejection, ValidEvent
 from core.metering.rater import current_rate_book, rate_events
 from core.metering.settings import MAX_EVENTS_PER_CALL, max_lateness
@@ -171,19 +171,20 @@ def ingest_events(
     batch_id: int | None = None
     plan = _Plan()
     while new:
-        # Rate, then drop what passes a ceiling; a dropped event changes the tier volume of
-        # the events after it, so rate again until nothing more is dropped.
         usage_dates = _local_dates(new, zones)
         rated = rate_events(session, new, usage_dates, accounts, book)
-        amounts = [amount for amount, _ in rated]
-        keys = [_event_keys(e, d, arrival_dates[e.account_id]) for e, d in zip(new, usage_dates, strict=True)]
-        over = over_ceilings(new, amounts, keys, deficits=deficits, stored=stored_totals)
-        if over:
-            rejected.extend(over)
-            dropped = {r.index for r in over}
-            new = [event for event in new if event.index not in dropped]
-            continue
         plan = _plan(new, usage_dates, rated, arrival_dates, received_at=now)
+        if stored_totals is not None or not plan.fits(deficits):
+            # Some total is large: find the events that pass a ceiling, in request order, drop
+            # them and rate the rest again (a dropped event changes later tier volumes).
+            keys = _event_keys(new, usage_dates, arrival_dates)
+            amounts = [amount for amount, _ in rated]
+            over = over_ceilings(new, amounts, keys, deficits=deficits, stored=stored_totals)
+            if over:
+                rejected.extend(over)
+                dropped = {r.index for r in over}
+                new = [event for event in new if event.index not in dropped]
+                continue
         if stored_totals is not None:
             # Checked against the exact stored totals under the lock: this write cannot fail.
             batch_id = _write(session, plan, source, now, len(duplicates), len(rejected))
@@ -196,7 +197,7 @@ def ingest_events(
             if not store.is_ceiling_error(error):
                 raise
             # A stored total would pass its ceiling: read them all (only now) and check exactly.
-            stored_totals = store.stored_totals(session, keys)
+            stored_totals = store.stored_totals(session, _event_keys(new, usage_dates, arrival_dates))
     rejected.sort(key=lambda r: r.index)
     if batch_id is None:
         return IngestResult(batch_id=None, accepted=0, duplicates=duplicates, rejected=rejected)
@@ -219,15 +220,24 @@ def ingest_events(
     )
 
 
-def _event_keys(event: ValidEvent, usage_date: date, arrived_on: date) -> EventKeys:
-    dims = event.dimensions
-    dimension_key = (event.meter_id, dims.get("model", ""), dims.get("project", ""), dims.get("api_key", ""))
-    hour = event.occurred_at.replace(minute=0, second=0, microsecond=0)
-    return EventKeys(
-        hourly=("hourly", event.account_id, hour, *dimension_key),
-        daily=("daily", event.account_id, usage_date, *dimension_key),
-        late=("late", event.account_id, usage_date, arrived_on) if usage_date < arrived_on else None,
-    )
+def _event_keys(
+    events: Sequence[ValidEvent], usage_dates: Sequence[date], arrival_dates: dict[str, date]
+) -> list[EventKeys]:
+    """The stored totals each event adds to (the slow path of the ceiling checks)."""
+    keys = []
+    for event, usage_date in zip(events, usage_dates, strict=True):
+        dims = event.dimensions
+        where = (event.meter_id, dims.get("model", ""), dims.get("project", ""), dims.get("api_key", ""))
+        hour = event.occurred_at.replace(minute=0, second=0, microsecond=0)
+        arrived_on = arrival_dates[event.account_id]
+        keys.append(
+            EventKeys(
+                hourly=("hourly", event.account_id, hour, *where),
+                daily=("daily", event.account_id, usage_date, *where),
+                late=("late", event.account_id, usage_date, arrived_on) if usage_date < arrived_on else None,
+            )
+        )
+    return keys
 
 
 @dataclass
@@ -239,6 +249,17 @@ class _Plan:
     daily: store.Rollup = field(default_factory=dict)
     late: dict[tuple[str, date, date], list[int]] = field(default_factory=dict)
     per_account: dict[str, int] = field(default_factory=dict)
+    largest_amount: int = 0
+
+    def fits(self, deficits: dict[str, int]) -> bool:
+        """True when the batch's own sums fit every ceiling (then no event needs checking)."""
+        return batch_fits(
+            largest_amount=self.largest_amount,
+            per_account=self.per_account,
+            deficits=deficits,
+            rollup_sums=(*self.hourly.values(), *self.daily.values()),
+            late_amounts=(amount for _, amount in self.late.values()),
+        )
 
 
 def _plan(
@@ -251,6 +272,7 @@ def _plan(
 ) -> _Plan:
     plan = _Plan()
     per_account = plan.per_account
+    largest = 0
     for event, usage_date, (amount, version_id) in zip(events, usage_dates, rated, strict=True):
         dims = event.dimensions
         model = dims.get("model", "")
@@ -295,11 +317,14 @@ def _plan(
             amount,
         )
         per_account[event.account_id] = per_account.get(event.account_id, 0) + amount
+        if amount > largest:
+            largest = amount
         arrived_on = arrival_dates[event.account_id]
         if usage_date < arrived_on:
             sums = plan.late.setdefault((event.account_id, usage_date, arrived_on), [0, 0])
             sums[0] += 1
             sums[1] += amount
+    plan.largest_amount = largest
     return plan
 
 

@@ -17,7 +17,7 @@ here, starting from zero when stored totals are unknown), so the sum is at most 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from core.metering.model import Rejection, ValidEvent
@@ -38,6 +38,30 @@ class EventKeys:
     hourly: Hashable
     daily: Hashable
     late: Hashable | None
+
+
+def batch_fits(
+    *,
+    largest_amount: int,
+    per_account: Mapping[str, int],
+    deficits: Mapping[str, int],
+    rollup_sums: Iterable[Sequence[int]],
+    late_amounts: Iterable[int],
+) -> bool:
+    """True when the whole batch fits every ceiling by its own sums (the fast path).
+
+    Sums of non-negative parts bound every partial sum, so when the batch's own totals fit,
+    ``over_ceilings`` (with nothing stored yet) would reject nothing: it need not run.
+    ``rollup_sums`` are ``[quantity, amount, …]`` per rollup key.
+    """
+    if largest_amount > MAX_EVENT_AMOUNT_NANOS:
+        return False
+    for account_id, total in per_account.items():
+        if total > MAX_BATCH_AMOUNT_NANOS or deficits.get(account_id, 0) - total < -TOTAL_CEILING:
+            return False
+    if any(sums[0] > TOTAL_CEILING or sums[1] > TOTAL_CEILING for sums in rollup_sums):
+        return False
+    return all(amount <= TOTAL_CEILING for amount in late_amounts)
 
 
 def _credits(nanos: int) -> str:

@@ -25,11 +25,12 @@ JSON only (a producer adding a tag must not lose usage); ``model``, ``project`` 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+
+import orjson
 
 from core.metering.model import Rejection, ValidEvent
 from core.metering.settings import (
@@ -75,15 +76,15 @@ def content_hash(
 ) -> str:
     """blake2b-128 of the canonical content; the event id is the key.
 
-    The content is one JSON array (UTC time, dimensions sorted by name): JSON escapes every
-    string, so no value can run into its neighbour and two different events never share an
-    encoding (a separator joined in plain text could be forged by a dimension value).
+    The content is one JSON array (UTF-8, no spaces; the UTC time; the dimensions sorted by
+    name), encoded by orjson: JSON escapes every string, so no value can run into its
+    neighbour and two different events never share an encoding (a separator joined in
+    plain text could be forged by a dimension value). Migration 0002 holds a frozen copy.
     """
-    canonical = json.dumps(
-        [account_id, meter, quantity, occurred_at.astimezone(UTC).isoformat(), sorted(dims.items())],
-        separators=(",", ":"),
+    canonical = orjson.dumps(
+        [account_id, meter, quantity, occurred_at.astimezone(UTC).isoformat(), sorted(dims.items())]
     )
-    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
 def is_clean_text(text: str) -> bool:

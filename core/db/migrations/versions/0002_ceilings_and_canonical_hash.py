@@ -4,7 +4,7 @@ Rollup rows and late-usage amounts get CHECK constraints that keep them within
 0..TOTAL_CEILING (4e18), so that adding one batch can never overflow 64 bits and a
 total past the ceiling is refused (ingestion turns that into per-event rejections).
 
-Usage events' content hashes are recomputed over a canonical JSON encoding (the old
+Usage events' content hashes are recomputed over a canonical JSON encoding (orjson; the old
 text joined fields with a separator a dimension value could contain).
 
 Revision ID: 0002
@@ -14,10 +14,10 @@ Revises: 0001
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from datetime import UTC
 
+import orjson
 import sqlalchemy as sa
 from alembic import op
 
@@ -34,11 +34,10 @@ _ROLLUPS = ("usage_rollup_hourly", "usage_rollup_daily")
 
 def _canonical_hash(account_id: str, meter: str, quantity: int, occurred_at, dims: dict) -> str:  # type: ignore[no-untyped-def]
     """A frozen copy of core.metering.validation.content_hash as of this revision."""
-    canonical = json.dumps(
-        [account_id, meter, quantity, occurred_at.astimezone(UTC).isoformat(), sorted(dims.items())],
-        separators=(",", ":"),
+    canonical = orjson.dumps(
+        [account_id, meter, quantity, occurred_at.astimezone(UTC).isoformat(), sorted(dims.items())]
     )
-    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
 def _rehash(batch_size: int = 5_000) -> None:
