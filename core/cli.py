@@ -195,6 +195,7 @@ def ingest_file(
     if chunk_size <= 0 or chunk_size > 5_000:
         raise ValueError("chunk size must be 1 to 5,000 events")
     summary = IngestSummary()
+    touched: set[str] = set()  # accounts with committed usage, for the alert evaluation at the end
     lines = read_event_lines(path)
     bar = tqdm(
         total=_count_lines(path), unit=" lines", desc=path.name, file=sys.stderr, disable=not progress or None
@@ -205,6 +206,8 @@ def ingest_file(
             result = ingest_events(
                 session, [event for _, event in chunk], clock=clock, source="cli", lateness=lateness
             )
+        if result.batch_id is not None:
+            touched.update(str(event.get("account_id")) for _, event in chunk)
         summary.chunks += 1
         summary.accepted += result.accepted
         summary.duplicates += len(result.duplicates)
@@ -238,6 +241,10 @@ def ingest_file(
     finally:
         bar.close()
     summary.rejected.sort(key=lambda r: r.line)
+    # Spend control after the last commit: the alerts and caps of the accounts this file touched.
+    from core.spend.runtime import evaluate_now
+
+    evaluate_now(engine, touched, clock=clock)
     return summary
 
 

@@ -1,4 +1,4 @@
-"""Periodic work: expire grants whose time has come.
+"""Periodic work: expire grants whose time has come; evaluate alert rules and caps, retry deliveries.
 
 Runs in-process by default (the server's lifespan starts ``run_forever``) and can run
 as its own process in production (``meterline jobs run``). A database lock makes sure
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
 from core.ledger import expire_due_grants
+from core.spend.jobs import run_spend_jobs
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,9 @@ DEFAULT_INTERVAL_S = 60.0
 class JobsRun:
     ran: bool  # False when another process held the lock
     grants_expired: int = 0
+    alerts_fired: int = 0
+    alerts_resolved: int = 0
+    deliveries_sent: int = 0
 
 
 def _take_lock(session: Session) -> bool:
@@ -46,7 +50,16 @@ def run_due_jobs(engine: Engine, *, clock: Clock = system_clock) -> JobsRun:
         expired = expire_due_grants(session, clock=clock)  # read again under the account locks
     if expired:
         log.info("expired %d grants", expired)
-    return JobsRun(ran=True, grants_expired=expired)
+    # Spend control, after the lock's transaction: evaluation locks the rules it steps, and each
+    # delivery is claimed before it is sent, so no SMTP or HTTP call runs inside a transaction.
+    spend = run_spend_jobs(engine, clock=clock)
+    return JobsRun(
+        ran=True,
+        grants_expired=expired,
+        alerts_fired=spend.fired,
+        alerts_resolved=spend.resolved,
+        deliveries_sent=spend.delivered,
+    )
 
 
 def run_forever(

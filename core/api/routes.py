@@ -5,6 +5,7 @@
     GET  /api/v1/meters                         name, unit, dimensions of every meter
     GET  /api/v1/accounts/{account_id}/balance  balance, open grants, as-of time
     GET  /api/v1/openapi.json                   this API as an OpenAPI 3.1 document (no token)
+    POST /api/v1/authorize                      may an account spend now? (core/spend/api.py)
     *    /api/...                               anything else: JSON 404 (no such path) or 405 (wrong method)
 
 Every other route needs the server token (``Authorization: Bearer …``). Errors are
@@ -47,6 +48,8 @@ from core.errors import BillingError
 from core.ledger import balance_view
 from core.metering import ingest_events
 from core.money import nanos_to_credits
+from core.spend.api import authorize_route
+from core.spend.runtime import SpendRuntime
 
 log = logging.getLogger("meterline.api")
 
@@ -89,11 +92,15 @@ def api_routes(
 
         return endpoint
 
+    spend = SpendRuntime(engine_provider, clock=clock)  # authorize snapshots, post-ingestion alerts
+
     def ingest(body: bytes) -> dict[str, object]:
         raw_events = parse_events(body)  # parsing 8 MiB of JSON would stall the event loop too
         with unit_of_work(engine_provider(), write=True) as session:
             # The clock, not a time: ingestion reads it again once the accounts are locked.
             result = ingest_events(session, raw_events, clock=clock, source="api")
+        if result.batch_id is not None:
+            spend.after_ingest(raw_events)  # committed: alerts and authorize catch up off this thread
         return result.to_dict()
 
     async def post_events(request: Request) -> Response:
@@ -151,6 +158,7 @@ def api_routes(
         Route("/api/v1/accounts", guarded(get_accounts), methods=["GET"]),
         Route("/api/v1/meters", guarded(get_meters), methods=["GET"]),
         Route("/api/v1/accounts/{account_id}/balance", guarded(get_balance), methods=["GET"]),
+        authorize_route(spend, guarded),
         # Public, like any API description: it reads no data. A sync endpoint runs in the threadpool.
         Route("/api/v1/openapi.json", lambda request: JSONResponse(openapi_document()), methods=["GET"]),
     ]

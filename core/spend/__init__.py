@@ -1,0 +1,19 @@
+"""Spend control: alert rules and their evaluation, channels, caps and authorize (issue 8).
+
+Pure engines beside their persistence, as in ``core.ledger``:
+
+    crossing.py       fire / resolve / nothing for a state and a new value (pure)
+    rules.py          what each alert kind measures, its threshold and its words (pure)
+    measure.py        spend in a scope this period, run rate, runway, from the daily rollup
+    alerts.py         rules and webhook endpoints: create, edit, pause, delete; history views
+    caps.py           monthly caps (soft or hard) and the overdraft allowance
+    evaluate.py       evaluate rules and caps, record firings, notifications and deliveries
+    deliveries.py     the outbox: send email and signed webhooks, retry with backoff
+    channels.py       SMTP and webhook signing
+    notifications.py  the in-app notification centre
+    authorize.py      the authorize decision (pure) and its in-process snapshots
+    runtime.py        post-ingestion worker and authorizer beside a running API
+    api.py            the ``POST /api/v1/authorize`` route
+
+Import from the modules themselves; this package keeps no state.
+"""

@@ -1,0 +1,139 @@
+"""``POST /api/v1/authorize``: the gateway asks before serving a request (server token, JSON).
+
+Body: ``{"account_id": "acc_x", "project": "copilot", "meter": "input_tokens",
+"estimated_cost": "0.0125"}``; only ``account_id`` is required. ``estimated_cost`` is either a
+decimal **string of credits** (1 credit = $1, up to 9 decimals) or an **integer of
+nano-credits** (10^9 per credit); a JSON number with a fraction is refused (422). Answer:
+``{"allowed", "reason", "remaining", "remaining_nanos", "resets_at"}``. A fresh snapshot
+answers without touching the database or the thread pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from core.api.body import read_body
+from core.api.errors import APIJSONResponse, RequestError
+from core.errors import NotFound
+from core.metering.exact_json import NotJSON, loads_exact
+from core.money import credits_to_nanos, nanos_to_credits
+from core.spend.authorize import AccountSnapshot, Decision, decide
+from core.spend.runtime import SpendRuntime
+
+MAX_AUTHORIZE_BODY_BYTES = 16 * 1024
+MAX_COST_NANOS = 10**18
+MAX_ACCOUNT_ID = 64
+MAX_PROJECT = 128
+MAX_METER = 64
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _text(document: dict[str, Any], name: str, limit: int, *, required: bool = False) -> str | None:
+    value = document.get(name)
+    if value is None:
+        if required:
+            raise RequestError(422, "required", f"the body needs {name!r}", name)
+        return None
+    if not isinstance(value, str):
+        raise RequestError(422, "not_a_string", f"{name!r} must be a string", name)
+    if not value or len(value) > limit:
+        raise RequestError(
+            422, "too_long" if value else "required", f"{name!r} must be 1 to {limit} characters", name
+        )
+    if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise RequestError(422, "invalid_character", f"{name!r} holds a NUL or a lone surrogate", name)
+    return value
+
+
+def parse_cost(value: object) -> int:
+    """``estimated_cost`` in nano-credits: a decimal string of credits, or an integer of nanos."""
+    field = "estimated_cost"
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        raise RequestError(
+            422, "not_a_number", "estimated_cost must be a decimal string or an integer", field
+        )
+    if isinstance(value, int):
+        nanos = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text or len(text) > 40 or not all(ch.isdigit() or ch in ".-+" for ch in text):
+            raise RequestError(
+                422, "not_a_number", "estimated_cost must be credits as a decimal string", field
+            )
+        try:
+            nanos = credits_to_nanos(text, field=field)
+        except ValueError as error:
+            raise RequestError(422, "not_exact", str(error), field) from None
+    elif isinstance(value, Decimal):
+        raise RequestError(
+            422,
+            "not_an_integer",
+            'a JSON number is nano-credits and must be whole; send credits as a string ("0.0125")',
+            field,
+        )
+    else:
+        raise RequestError(
+            422, "not_a_number", "estimated_cost must be a decimal string or an integer", field
+        )
+    if nanos < 0:
+        raise RequestError(422, "must_be_non_negative", "estimated_cost cannot be negative", field)
+    if nanos > MAX_COST_NANOS:
+        raise RequestError(422, "too_large", "estimated_cost is over 10^18 nano-credits", field)
+    return nanos
+
+
+def answer(decision: Decision) -> dict[str, object]:
+    return {
+        "allowed": decision.allowed,
+        "reason": decision.reason,
+        "remaining": format(nanos_to_credits(decision.remaining_nanos), "f"),
+        "remaining_nanos": decision.remaining_nanos,
+        "resets_at": None
+        if decision.resets_at is None
+        else decision.resets_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def authorize_route(runtime: SpendRuntime, guarded: Callable[[Handler], Handler]) -> Route:
+    """The route, wrapped by the API's ``guarded`` (token check, error answers)."""
+    authorizer = runtime.authorizer
+
+    async def authorize(request: Request) -> Response:
+        body = await read_body(request, limit=MAX_AUTHORIZE_BODY_BYTES)
+        if not body.strip():
+            raise RequestError(400, "bad_json", 'the body is empty; send {"account_id": ...}')
+        try:
+            document = loads_exact(body)
+        except NotJSON as error:
+            raise RequestError(400, "bad_json", f"the body is not valid JSON: {error}") from None
+        if not isinstance(document, dict):
+            raise RequestError(422, "not_an_object", 'the body must be a JSON object {"account_id": ...}')
+        account_id = _text(document, "account_id", MAX_ACCOUNT_ID, required=True)
+        assert account_id is not None
+        project = _text(document, "project", MAX_PROJECT)
+        meter = _text(document, "meter", MAX_METER)
+        cost = parse_cost(document.get("estimated_cost"))
+        if meter is not None:
+            known = authorizer.known_meter(meter)
+            if known is None:
+                known = meter in await run_in_threadpool(authorizer.load_meters)
+            if not known:
+                raise RequestError(422, "unknown_meter", f"there is no meter {meter!r}", "meter")
+        snapshot: AccountSnapshot | None = authorizer.fresh(account_id)
+        if snapshot is None:
+            snapshot = await run_in_threadpool(authorizer.load, account_id)
+        if snapshot is None:
+            raise NotFound(f"account {account_id!r} does not exist", field="account_id")
+        return APIJSONResponse(answer(decide(snapshot, project=project, meter=meter, cost_nanos=cost)))
+
+    return Route("/api/v1/authorize", guarded(authorize), methods=["POST"])

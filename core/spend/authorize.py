@@ -1,0 +1,272 @@
+"""``authorize``: may this account spend now? One answer from an in-process snapshot, no writes.
+
+The decision (``decide``) is pure: account status, balance plus overdraft allowance, and the
+hard caps that apply to the request's project and meter, with this period's spend in each.
+The snapshot behind it (``Authorizer``) is read from the database per account and kept in
+memory: a background thread reloads every account asked about in the last minute every
+``REFRESH_S`` (0.25 s), a request never uses a snapshot older than ``MAX_AGE_S`` (1 s; older is
+read again on the spot), and ingestion in this process refreshes its accounts right after its
+commit. So authorize sees new spend within a second, and a hot request reads no database.
+
+Reasons, in the order they are checked:
+
+- ``account_suspended``: the account is not active (suspended or closed);
+- ``hard_cap_reached``: a hard cap on the account, the request's project or its meter has no
+  room left for the estimated cost (or none at all);
+- ``insufficient_credits``: the balance plus the overdraft allowance does not cover the
+  estimated cost (with no estimate: the balance plus the allowance is zero or less).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Engine, func, select
+from sqlalchemy.orm import Session
+
+from core.clock import Clock, system_clock
+from core.db import unit_of_work
+from core.db.models import Account, Meter, SpendCap, SpendSettings, UsageRollupDaily
+from core.spend.measure import period_of
+
+log = logging.getLogger(__name__)
+
+MAX_AGE_S = 1.0
+REFRESH_S = 0.25
+IDLE_FORGET_S = 60.0
+MAX_ACCOUNTS = 100_000  # snapshots kept at most (the least recently asked are dropped first)
+
+REASONS = ("hard_cap_reached", "insufficient_credits", "account_suspended")
+
+
+@dataclass(frozen=True)
+class CapSnapshot:
+    scope: str
+    scope_value: str
+    limit_nanos: int
+    spent_nanos: int
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    account_id: str
+    status: str
+    balance_nanos: int
+    overdraft_nanos: int
+    hard_caps: tuple[CapSnapshot, ...]
+    resets_at: datetime  # when this period's caps start over
+    loaded_at: float  # time.monotonic() of the read
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str | None
+    remaining_nanos: int  # headroom: the least of the caps' room and the credits (with overdraft)
+    resets_at: datetime | None  # when the applicable caps reset; None when no hard cap applies
+
+
+def _applies(cap: CapSnapshot, project: str | None, meter: str | None) -> bool:
+    if cap.scope == "account":
+        return True
+    if cap.scope == "project":
+        return project is not None and cap.scope_value == project
+    if cap.scope == "meter":
+        return meter is not None and cap.scope_value == meter
+    return False
+
+
+def decide(
+    snapshot: AccountSnapshot, *, project: str | None = None, meter: str | None = None, cost_nanos: int = 0
+) -> Decision:
+    """Allowed or not, why, the headroom, and when the caps reset (pure)."""
+    if cost_nanos < 0:
+        raise ValueError("the estimated cost cannot be negative")
+    caps = [cap for cap in snapshot.hard_caps if _applies(cap, project, meter)]
+    resets_at = snapshot.resets_at if caps else None
+    credits_left = snapshot.balance_nanos + snapshot.overdraft_nanos
+    cap_room = min((cap.limit_nanos - cap.spent_nanos for cap in caps), default=None)
+    remaining = max(0, credits_left if cap_room is None else min(credits_left, cap_room))
+    if snapshot.status != "active":
+        return Decision(False, "account_suspended", 0, resets_at)
+    if cap_room is not None and (cap_room <= 0 or cost_nanos > cap_room):
+        return Decision(False, "hard_cap_reached", remaining, resets_at)
+    if credits_left <= 0 or cost_nanos > credits_left:
+        return Decision(False, "insufficient_credits", remaining, resets_at)
+    return Decision(True, None, remaining, resets_at)
+
+
+def load_snapshots(
+    session: Session, account_ids: Iterable[str], *, at: datetime
+) -> dict[str, AccountSnapshot]:
+    """Snapshots of the accounts that exist among ``account_ids`` (a few indexed reads)."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return {}
+    loaded_at = time.monotonic()
+    accounts = session.execute(
+        select(Account.id, Account.status, Account.balance_nanos, Account.timezone).where(Account.id.in_(ids))
+    ).all()
+    if not accounts:
+        return {}
+    found = [row.id for row in accounts]
+    overdrafts = dict(
+        session.execute(
+            select(SpendSettings.account_id, SpendSettings.overdraft_nanos).where(
+                SpendSettings.account_id.in_(found)
+            )
+        ).all()
+    )
+    caps: dict[str, list[SpendCap]] = {}
+    for cap in session.scalars(
+        select(SpendCap).where(
+            SpendCap.account_id.in_(found), SpendCap.deleted_at.is_(None), SpendCap.mode == "hard"
+        )
+    ):
+        caps.setdefault(cap.account_id, []).append(cap)
+    meter_names: dict[int, str] = {}
+    if caps:
+        meter_names = dict(session.execute(select(Meter.id, Meter.name)).all())
+    snapshots = {}
+    for account_id, status, balance, timezone in accounts:
+        period = period_of(timezone, at)
+        hard: list[CapSnapshot] = []
+        if account_id in caps:
+            spent_by = _spend_by_project_and_meter(session, account_id, period.start, period.end)
+            for cap in caps[account_id]:
+                if cap.scope == "account":
+                    spent = sum(spent_by.values())
+                elif cap.scope == "project":
+                    spent = sum(v for (project, _), v in spent_by.items() if project == cap.scope_value)
+                else:
+                    spent = sum(
+                        v for (_, meter), v in spent_by.items() if meter_names.get(meter) == cap.scope_value
+                    )
+                hard.append(CapSnapshot(cap.scope, cap.scope_value, cap.limit_nanos, spent))
+        snapshots[account_id] = AccountSnapshot(
+            account_id,
+            status,
+            int(balance),
+            int(overdrafts.get(account_id, 0)),
+            tuple(hard),
+            period.resets_at,
+            loaded_at,
+        )
+    return snapshots
+
+
+def _spend_by_project_and_meter(session: Session, account_id: str, start, end) -> dict[tuple[str, int], int]:  # type: ignore[no-untyped-def]
+    rows = session.execute(
+        select(
+            UsageRollupDaily.project,
+            UsageRollupDaily.meter_id,
+            func.sum(UsageRollupDaily.amount_nanos).cast(BigInteger),
+        )
+        .where(
+            UsageRollupDaily.account_id == account_id,
+            UsageRollupDaily.usage_date >= start,
+            UsageRollupDaily.usage_date <= end,
+        )
+        .group_by(UsageRollupDaily.project, UsageRollupDaily.meter_id)
+    ).all()
+    return {(project, meter_id): int(amount) for project, meter_id, amount in rows}
+
+
+class Authorizer:
+    """Per-process snapshots of the accounts the gateway asks about, kept within ``MAX_AGE_S``."""
+
+    def __init__(
+        self,
+        engine_provider: Callable[[], Engine],
+        *,
+        clock: Clock = system_clock,
+        max_age_s: float = MAX_AGE_S,
+        refresh_s: float = REFRESH_S,
+    ):
+        self._engine_provider = engine_provider
+        self._clock = clock
+        self.max_age_s = max_age_s
+        self.refresh_s = refresh_s
+        self._lock = threading.Lock()
+        self._snapshots: dict[str, AccountSnapshot] = {}
+        self._asked_at: dict[str, float] = {}
+        self._meters: frozenset[str] = frozenset()
+        self._meters_at = float("-inf")
+        self._thread: threading.Thread | None = None
+
+    # The request path: no I/O when the snapshot is fresh.
+    def fresh(self, account_id: str) -> AccountSnapshot | None:
+        snapshot = self._snapshots.get(account_id)
+        now = time.monotonic()
+        self._asked_at[account_id] = now
+        if snapshot is None or now - snapshot.loaded_at > self.max_age_s:
+            return None
+        return snapshot
+
+    def known_meter(self, name: str) -> bool | None:
+        """True or False from a fresh meter list; None when the list must be read again first."""
+        if time.monotonic() - self._meters_at > self.max_age_s:
+            return None if name not in self._meters else True
+        return name in self._meters
+
+    def load_meters(self) -> frozenset[str]:
+        with unit_of_work(self._engine_provider()) as session:
+            names = frozenset(session.scalars(select(Meter.name)))
+        self._meters, self._meters_at = names, time.monotonic()
+        return names
+
+    def load(self, account_id: str) -> AccountSnapshot | None:
+        """Read one account's snapshot now (a miss or a stale one); None if the account does not exist."""
+        self.refresh([account_id])
+        self._ensure_refresher()
+        return self._snapshots.get(account_id)
+
+    def refresh(self, account_ids: Iterable[str]) -> None:
+        """Read these accounts' snapshots again (only those asked about, plus ``account_ids`` given)."""
+        ids = set(account_ids)
+        if not ids:
+            return
+        with unit_of_work(self._engine_provider()) as session:
+            loaded = load_snapshots(session, ids, at=self._clock())
+        with self._lock:
+            self._snapshots.update(loaded)
+            for missing in ids - loaded.keys():
+                self._snapshots.pop(missing, None)
+
+    def refresh_known(self, account_ids: Iterable[str]) -> None:
+        """After ingestion: refresh those of ``account_ids`` this process keeps a snapshot of."""
+        self.refresh([a for a in account_ids if a in self._snapshots])
+
+    def _ensure_refresher(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(
+                target=self._refresh_loop, name="meterline-authorize", daemon=True
+            )
+            self._thread.start()
+
+    def _refresh_loop(self) -> None:
+        """Reload every recently asked account every ``refresh_s``; stop once nobody asks."""
+        while True:
+            time.sleep(self.refresh_s)
+            now = time.monotonic()
+            with self._lock:
+                for account_id, asked in list(self._asked_at.items()):
+                    if now - asked > IDLE_FORGET_S or len(self._asked_at) > MAX_ACCOUNTS:
+                        self._asked_at.pop(account_id, None)
+                        self._snapshots.pop(account_id, None)
+                active = [a for a in self._asked_at if a in self._snapshots]
+                if not active:
+                    self._thread = None
+                    return
+            try:
+                self.refresh(active)
+                self.load_meters()
+            except Exception:  # the database may be restarting: the request path reads it itself then
+                log.exception("authorize snapshot refresh failed; retrying")

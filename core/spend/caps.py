@@ -1,0 +1,236 @@
+"""Monthly spend caps (per account, project or meter; soft or hard) and the overdraft allowance.
+
+A soft cap only notifies; a hard cap makes ``POST /api/v1/authorize`` refuse with
+``hard_cap_reached``. Usage past a cap is always recorded (ingestion never drops it); how far it
+went past is the cap's **overshoot**, shown on the Limits page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.db.models import CAP_MODES, CAP_SCOPES, Account, AlertFiring, SpendCap, SpendSettings
+from core.errors import NotFound, ValidationError
+from core.money import credits_to_nanos
+from core.spend.measure import Period, Scope, meter_id_of, period_of, spend_between
+
+MAX_CAPS_PER_ACCOUNT = 50
+MAX_NANOS = 10**18
+
+
+@dataclass(frozen=True)
+class CapView:
+    cap_id: int
+    account_id: str
+    scope: str
+    scope_value: str
+    limit_nanos: int
+    mode: str
+    state: str
+    created_by: str
+    created_at: datetime
+
+    @property
+    def scope_label(self) -> str:
+        return Scope(self.scope, self.scope_value).describe()
+
+
+@dataclass(frozen=True)
+class CapStatus:
+    """A cap with this period's spend in its scope."""
+
+    cap: CapView
+    spent_nanos: int
+    period: Period
+    reached_at: datetime | None  # when it last fired this period, if it did
+
+    @property
+    def remaining_nanos(self) -> int:
+        return max(0, self.cap.limit_nanos - self.spent_nanos)
+
+    @property
+    def overshoot_nanos(self) -> int:
+        """Usage recorded past the cap (it is never dropped)."""
+        return max(0, self.spent_nanos - self.cap.limit_nanos)
+
+
+def _cap_view(cap: SpendCap) -> CapView:
+    return CapView(
+        cap.id,
+        cap.account_id,
+        cap.scope,
+        cap.scope_value,
+        cap.limit_nanos,
+        cap.mode,
+        cap.state,
+        cap.created_by,
+        cap.created_at,
+    )
+
+
+def _limit(value: object) -> int:
+    try:
+        nanos = credits_to_nanos(value, field="limit")
+    except ValueError as error:
+        raise ValidationError(str(error), code="not_a_number", field="limit") from None
+    if nanos <= 0:
+        raise ValidationError("the cap must be more than zero", code="must_be_positive", field="limit")
+    if nanos > MAX_NANOS:
+        raise ValidationError("the cap is too large", code="too_large", field="limit")
+    return nanos
+
+
+def _scope(session: Session, scope: str, scope_value: str) -> str:
+    if scope not in CAP_SCOPES:
+        raise ValidationError(
+            f"scope must be one of {', '.join(CAP_SCOPES)}", code="unknown_scope", field="scope"
+        )
+    if scope == "account":
+        return ""
+    value = scope_value.strip()
+    if not value:
+        raise ValidationError(f"name the {scope}", code="required", field="scope_value")
+    if len(value) > 128:
+        raise ValidationError("the scope is longer than 128 characters", code="too_long", field="scope_value")
+    if scope == "meter":
+        meter_id_of(session, value)
+    return value
+
+
+def _cap(session: Session, account_id: str, cap_id: int) -> SpendCap:
+    cap = session.scalar(
+        select(SpendCap).where(
+            SpendCap.id == cap_id, SpendCap.account_id == account_id, SpendCap.deleted_at.is_(None)
+        )
+    )
+    if cap is None:
+        raise NotFound(f"cap {cap_id} does not exist", field="cap_id")
+    return cap
+
+
+def _live_caps(session: Session, account_id: str) -> list[SpendCap]:
+    return list(
+        session.scalars(
+            select(SpendCap)
+            .where(SpendCap.account_id == account_id, SpendCap.deleted_at.is_(None))
+            .order_by(SpendCap.id)
+        ).all()
+    )
+
+
+def set_cap(
+    session: Session,
+    *,
+    account_id: str,
+    scope: str,
+    scope_value: str = "",
+    limit: str | Decimal | int,
+    mode: str,
+    actor: str,
+    at: datetime,
+) -> CapView:
+    """Set the monthly cap of a scope (one cap per scope: setting it again changes it)."""
+    if mode not in CAP_MODES:
+        raise ValidationError(
+            "mode is soft (alerts only) or hard (authorize refuses)", code="unknown_mode", field="mode"
+        )
+    value = _scope(session, scope, scope_value)
+    limit_nanos = _limit(limit)
+    caps = _live_caps(session, account_id)
+    existing = next((c for c in caps if (c.scope, c.scope_value) == (scope, value)), None)
+    if existing is None:
+        if len(caps) >= MAX_CAPS_PER_ACCOUNT:
+            raise ValidationError(
+                f"at most {MAX_CAPS_PER_ACCOUNT} caps per account", code="too_many", field="scope"
+            )
+        existing = SpendCap(
+            account_id=account_id, scope=scope, scope_value=value, state="ok", created_by=actor, created_at=at
+        )
+        session.add(existing)
+    existing.limit_nanos = limit_nanos
+    existing.mode = mode
+    existing.updated_at = at
+    session.flush()
+    return _cap_view(existing)
+
+
+def delete_cap(session: Session, *, account_id: str, cap_id: int, at: datetime) -> None:
+    cap = _cap(session, account_id, cap_id)
+    cap.deleted_at = at
+    cap.updated_at = at
+    session.flush()
+
+
+def list_caps(session: Session, account_id: str) -> list[CapView]:
+    return [_cap_view(c) for c in _live_caps(session, account_id)]
+
+
+def cap_statuses(session: Session, account_id: str, *, at: datetime) -> list[CapStatus]:
+    """Each cap with this period's spend in its scope, and when it was reached this period."""
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id!r} does not exist", field="account_id")
+    period = period_of(account.timezone, at)
+    statuses = []
+    for cap in _live_caps(session, account_id):
+        spent = spend_between(
+            session, account_id, Scope(cap.scope, cap.scope_value), period.start, period.end
+        )
+        reached_at = session.scalar(
+            select(AlertFiring.at)
+            .where(
+                AlertFiring.cap_id == cap.id,
+                AlertFiring.event == "fired",
+                AlertFiring.at >= _start_utc(period),
+            )
+            .order_by(AlertFiring.id.desc())
+            .limit(1)
+        )
+        statuses.append(CapStatus(_cap_view(cap), spent, period, reached_at))
+    return statuses
+
+
+def _start_utc(period: Period) -> datetime:
+    return datetime.combine(period.start, time.min, ZoneInfo(period.timezone)).astimezone(UTC)
+
+
+def overdraft_nanos(session: Session, account_id: str) -> int:
+    """How far below zero the balance may go before authorize answers ``insufficient_credits``."""
+    value = session.scalar(
+        select(SpendSettings.overdraft_nanos).where(SpendSettings.account_id == account_id)
+    )
+    return int(value or 0)
+
+
+def set_overdraft(
+    session: Session, *, account_id: str, overdraft: str | Decimal | int, actor: str, at: datetime
+) -> int:
+    """Set the account's overdraft allowance (0 turns it off)."""
+    try:
+        nanos = credits_to_nanos(overdraft, field="overdraft")
+    except ValueError as error:
+        raise ValidationError(str(error), code="not_a_number", field="overdraft") from None
+    if nanos < 0:
+        raise ValidationError(
+            "the overdraft cannot be negative", code="must_be_non_negative", field="overdraft"
+        )
+    if nanos > MAX_NANOS:
+        raise ValidationError("the overdraft is too large", code="too_large", field="overdraft")
+    settings = session.get(SpendSettings, account_id)
+    if settings is None:
+        settings = SpendSettings(
+            account_id=account_id, overdraft_nanos=nanos, updated_by=actor, updated_at=at
+        )
+        session.add(settings)
+    else:
+        settings.overdraft_nanos = nanos
+        settings.updated_by = actor
+        settings.updated_at = at
+    session.flush()
+    return nanos

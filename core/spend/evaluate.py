@@ -1,0 +1,315 @@
+"""Evaluate alert rules and caps: measure, step the crossing engine, record what crossed.
+
+``evaluate_accounts`` runs in the caller's write transaction. It locks the accounts' rules and
+caps (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's write lock serialises the rest), so two
+evaluators (the post-ingestion worker and the periodic job) never fire the same crossing twice.
+A crossing writes a firing (value, threshold, time), an in-app notification, and one pending
+delivery per email address or webhook: the outbox that ``core.spend.deliveries`` sends after
+the commit, never inside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.db.models import (
+    Account,
+    AlertDelivery,
+    AlertFiring,
+    AlertRule,
+    AlertWebhook,
+    Notification,
+    SpendCap,
+)
+from core.money import format_usd
+from core.spend.crossing import Threshold, Transition, step
+from core.spend.measure import (
+    HISTORY_DAYS,
+    Period,
+    Scope,
+    daily_spend,
+    period_of,
+    projected_period_spend,
+    recent_total,
+    runway_days,
+)
+from core.spend.rules import describe_condition, format_value, threshold_of, unit_of
+
+MAX_RULES_PER_EVALUATION = 10_000
+
+
+@dataclass
+class Evaluation:
+    """What one evaluation did."""
+
+    rules_evaluated: int = 0
+    fired: int = 0
+    resolved: int = 0
+    firing_ids: list[int] = field(default_factory=list)
+    delivery_ids: list[int] = field(default_factory=list)
+
+
+class _Measures:
+    """Daily spend series of one account, read once per scope and shared by its rules and caps."""
+
+    def __init__(self, session: Session, account: Account, at: datetime):
+        self.session = session
+        self.account = account
+        self.period: Period = period_of(account.timezone, at)
+        self._series: dict[Scope, dict[date, int]] = {}
+
+    def daily(self, scope: Scope) -> dict[date, int]:
+        if scope not in self._series:
+            start = min(self.period.start, self.period.today - timedelta(days=HISTORY_DAYS))
+            self._series[scope] = daily_spend(self.session, self.account.id, scope, start, self.period.end)
+        return self._series[scope]
+
+    def period_spend(self, scope: Scope) -> int:
+        return sum(v for d, v in self.daily(scope).items() if self.period.start <= d <= self.period.end)
+
+    def measure(self, rule: AlertRule) -> tuple[int | None, Threshold | None]:
+        scope = Scope(rule.scope, rule.scope_value)
+        if rule.kind == "balance_below":
+            return self.account.balance_nanos, threshold_of(rule)
+        if rule.kind == "spend_above":
+            return self.period_spend(scope), threshold_of(rule)
+        if rule.kind == "projected_spend_above":
+            return projected_period_spend(self.daily(scope), self.period), threshold_of(rule)
+        if rule.kind == "runway_below":
+            return runway_days(
+                self.account.balance_nanos, self.daily(scope), self.period.today
+            ), threshold_of(rule)
+        if rule.kind == "spend_spike":
+            daily = self.daily(scope)
+            recent = recent_total(daily, self.period.today)
+            return daily.get(self.period.today, 0), threshold_of(rule, recent_total_nanos=recent)
+        raise ValueError(f"unknown alert kind {rule.kind!r}")
+
+
+def _locked(session: Session, stmt):  # type: ignore[no-untyped-def]
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt.execution_options(populate_existing=True)).all()
+
+
+def _message(account: Account, subject: str, condition: str, event: Transition, value: str) -> str:
+    if event is Transition.FIRE:
+        return f"{account.name}: {subject} fired — {condition[:1].lower()}{condition[1:]} (now {value})."
+    return f"{account.name}: {subject} resolved — back from the threshold (now {value})."
+
+
+def _record(
+    session: Session,
+    result: Evaluation,
+    *,
+    account: Account,
+    at: datetime,
+    event: Transition,
+    value: int,
+    threshold: Threshold,
+    unit: str,
+    subject: str,
+    condition: str,
+    rule: AlertRule | None = None,
+    cap: SpendCap | None = None,
+) -> None:
+    shown = format_value(value, unit)
+    message = _message(account, subject, condition, event, shown)
+    firing = AlertFiring(
+        account_id=account.id,
+        rule_id=None if rule is None else rule.id,
+        cap_id=None if cap is None else cap.id,
+        subject=subject[:300],
+        event=event.value,
+        value=value,
+        threshold=threshold.value,
+        unit=unit,
+        message=message[:1000],
+        at=at,
+    )
+    session.add(firing)
+    session.flush()
+    result.firing_ids.append(firing.id)
+    if event is Transition.FIRE:
+        result.fired += 1
+    else:
+        result.resolved += 1
+    payload = {
+        "id": f"firing_{firing.id}",
+        "type": f"{'alert' if rule is not None else 'cap'}.{event.value}",
+        "account_id": account.id,
+        "subject": subject,
+        "condition": condition,
+        "value": value,
+        "threshold": threshold.value,
+        "unit": unit,
+        "message": message,
+        "at": at.isoformat().replace("+00:00", "Z"),
+    }
+    if rule is not None:
+        payload["rule"] = {
+            "id": rule.id,
+            "name": rule.name,
+            "kind": rule.kind,
+            "scope": rule.scope,
+            "scope_value": rule.scope_value,
+        }
+    if cap is not None:
+        payload["cap"] = {
+            "id": cap.id,
+            "scope": cap.scope,
+            "scope_value": cap.scope_value,
+            "mode": cap.mode,
+            "limit_nanos": cap.limit_nanos,
+        }
+    in_app = rule.notify_in_app if rule is not None else True
+    deliveries: list[AlertDelivery] = []
+    if in_app:
+        verb = "fired" if event is Transition.FIRE else "resolved"
+        session.add(
+            Notification(
+                account_id=account.id,
+                firing_id=firing.id,
+                title=f"{subject} {verb}"[:300],
+                body=message[:1000],
+                created_at=at,
+            )
+        )
+        deliveries.append(_delivery(account.id, firing.id, "in_app", "portal", payload, at, delivered=True))
+    if rule is not None:
+        for address in rule.email_to or ():
+            deliveries.append(_delivery(account.id, firing.id, "email", address, payload, at))
+        if rule.webhook_id is not None:
+            hook = session.get(AlertWebhook, rule.webhook_id)
+            if hook is not None and hook.deleted_at is None:
+                delivery = _delivery(account.id, firing.id, "webhook", hook.url, payload, at)
+                delivery.webhook_id = hook.id
+                deliveries.append(delivery)
+    session.add_all(deliveries)
+    session.flush()
+    result.delivery_ids.extend(d.id for d in deliveries if d.status == "pending")
+
+
+def _delivery(
+    account_id: str,
+    firing_id: int,
+    channel: str,
+    target: str,
+    payload: dict[str, object],
+    at: datetime,
+    *,
+    delivered: bool = False,
+) -> AlertDelivery:
+    return AlertDelivery(
+        account_id=account_id,
+        firing_id=firing_id,
+        channel=channel,
+        target=target,
+        payload=payload,
+        status="delivered" if delivered else "pending",
+        attempts=1 if delivered else 0,
+        next_attempt_at=None if delivered else at,
+        last_error="",
+        delivered_at=at if delivered else None,
+        created_at=at,
+    )
+
+
+def _cap_subject(cap: SpendCap) -> str:
+    return f"{'Hard' if cap.mode == 'hard' else 'Soft'} cap on {Scope(cap.scope, cap.scope_value).describe()}"
+
+
+def _cap_condition(cap: SpendCap) -> str:
+    return f"Spend this month reaches the {format_usd(cap.limit_nanos)} cap"
+
+
+def evaluate_accounts(session: Session, account_ids: Iterable[str], *, at: datetime) -> Evaluation:
+    """Evaluate every live, unpaused rule and every cap of these accounts at ``at``."""
+    result = Evaluation()
+    ids = sorted(set(account_ids))
+    if not ids:
+        return result
+    rules = _locked(
+        session,
+        select(AlertRule)
+        .where(AlertRule.account_id.in_(ids), AlertRule.deleted_at.is_(None), AlertRule.paused.is_(False))
+        .order_by(AlertRule.id)
+        .limit(MAX_RULES_PER_EVALUATION),
+    )
+    caps = _locked(
+        session,
+        select(SpendCap)
+        .where(SpendCap.account_id.in_(ids), SpendCap.deleted_at.is_(None))
+        .order_by(SpendCap.id),
+    )
+    if not rules and not caps:
+        return result
+    accounts = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(ids)))}
+    measures = {account_id: _Measures(session, account, at) for account_id, account in accounts.items()}
+    for rule in rules:
+        result.rules_evaluated += 1
+        value, threshold = measures[rule.account_id].measure(rule)
+        rule.last_evaluated_at = at
+        if value is not None:
+            rule.last_value = value
+        if threshold is None:
+            continue
+        outcome = step(rule.state, value, threshold)
+        rule.state = outcome.state.value
+        if outcome.transition is not None and value is not None:
+            _record(
+                session,
+                result,
+                account=accounts[rule.account_id],
+                at=at,
+                event=outcome.transition,
+                value=value,
+                threshold=threshold,
+                unit=unit_of(rule.kind),
+                subject=f"Alert '{rule.name}'",
+                condition=describe_condition(rule),
+                rule=rule,
+            )
+    for cap in caps:
+        spent = measures[cap.account_id].period_spend(Scope(cap.scope, cap.scope_value))
+        threshold = Threshold.absolute("above", cap.limit_nanos)
+        cap.last_value = spent
+        outcome = step(cap.state, spent, threshold)
+        cap.state = outcome.state.value
+        if outcome.transition is not None:
+            _record(
+                session,
+                result,
+                account=accounts[cap.account_id],
+                at=at,
+                event=outcome.transition,
+                value=spent,
+                threshold=threshold,
+                unit="nanos",
+                subject=_cap_subject(cap),
+                condition=_cap_condition(cap),
+                cap=cap,
+            )
+    session.flush()
+    return result
+
+
+def accounts_with_rules(session: Session, account_ids: Iterable[str] | None = None) -> list[str]:
+    """Accounts (among ``account_ids``, or all) with a live unpaused rule or a cap: worth evaluating."""
+    rule_stmt = select(AlertRule.account_id).where(
+        AlertRule.deleted_at.is_(None), AlertRule.paused.is_(False)
+    )
+    cap_stmt = select(SpendCap.account_id).where(SpendCap.deleted_at.is_(None))
+    if account_ids is not None:
+        ids = sorted(set(account_ids))
+        if not ids:
+            return []
+        rule_stmt = rule_stmt.where(AlertRule.account_id.in_(ids))
+        cap_stmt = cap_stmt.where(SpendCap.account_id.in_(ids))
+    found = set(session.scalars(rule_stmt.distinct())) | set(session.scalars(cap_stmt.distinct()))
+    return sorted(found)

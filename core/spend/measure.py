@@ -1,0 +1,145 @@
+"""What alert rules and caps measure: spend in a scope this period, its projection, the runway, a spike.
+
+Reads only the daily rollup (``usage_rollup_daily``, local days in the account's time zone)
+and the account's cached balance, never raw events. The period is the calendar month in the
+account's time zone (``core.usage.ranges.billing_period``); it resets at local midnight on the
+1st (``Period.resets_at``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import BigInteger, func, select
+from sqlalchemy.orm import Session
+
+from core.db.models import Meter, UsageRollupDaily
+from core.errors import ValidationError
+from core.usage.ranges import account_today
+
+RECENT_DAYS = 7  # the run rate and the spike's "recent average": the last 7 complete days
+HISTORY_DAYS = 56  # what a projection is given: eight weeks before today
+
+
+@dataclass(frozen=True)
+class Period:
+    """The billing period (calendar month, local) that contains ``today``."""
+
+    start: date
+    today: date
+    end: date  # last day of the month, inclusive
+    timezone: str
+
+    @property
+    def resets_at(self) -> datetime:
+        """Local midnight on the 1st of the next month, in UTC: when monthly caps start over."""
+        first = self.end + timedelta(days=1)
+        return datetime.combine(first, time.min, ZoneInfo(self.timezone)).astimezone(UTC)
+
+    @property
+    def days_left_after_today(self) -> int:
+        return (self.end - self.today).days
+
+
+def period_of(timezone: str, at: datetime) -> Period:
+    today = account_today(timezone, at)
+    start = today.replace(day=1)
+    next_month = (start + timedelta(days=32)).replace(day=1)
+    return Period(start, today, next_month - timedelta(days=1), timezone)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which usage counts: the whole account, or one project, meter or API key."""
+
+    kind: str  # account | project | meter | api_key
+    value: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "account":
+            return "the whole account"
+        label = {"project": "project", "meter": "meter", "api_key": "API key"}[self.kind]
+        return f"{label} {self.value}"
+
+
+def meter_id_of(session: Session, name: str) -> int:
+    meter_id = session.scalar(select(Meter.id).where(Meter.name == name))
+    if meter_id is None:
+        raise ValidationError(f"there is no meter {name!r}", code="unknown_meter", field="scope_value")
+    return int(meter_id)
+
+
+def _scope_conditions(session: Session, scope: Scope) -> list[object]:
+    if scope.kind == "account":
+        return []
+    if scope.kind == "project":
+        return [UsageRollupDaily.project == scope.value]
+    if scope.kind == "api_key":
+        return [UsageRollupDaily.api_key == scope.value]
+    if scope.kind == "meter":
+        meter_id = session.scalar(select(Meter.id).where(Meter.name == scope.value))
+        return [UsageRollupDaily.meter_id == (-1 if meter_id is None else meter_id)]
+    raise ValueError(f"unknown scope {scope.kind!r}")
+
+
+def daily_spend(session: Session, account_id: str, scope: Scope, start: date, end: date) -> dict[date, int]:
+    """Rated spend per local day ``start``..``end`` (inclusive) in ``scope``; days without usage absent."""
+    rows = session.execute(
+        select(UsageRollupDaily.usage_date, func.sum(UsageRollupDaily.amount_nanos).cast(BigInteger))
+        .where(
+            UsageRollupDaily.account_id == account_id,
+            UsageRollupDaily.usage_date >= start,
+            UsageRollupDaily.usage_date <= end,
+            *_scope_conditions(session, scope),  # type: ignore[arg-type]
+        )
+        .group_by(UsageRollupDaily.usage_date)
+    ).all()
+    return {day: int(amount) for day, amount in rows}
+
+
+def spend_between(session: Session, account_id: str, scope: Scope, start: date, end: date) -> int:
+    total = session.scalar(
+        select(func.coalesce(func.sum(UsageRollupDaily.amount_nanos), 0).cast(BigInteger)).where(
+            UsageRollupDaily.account_id == account_id,
+            UsageRollupDaily.usage_date >= start,
+            UsageRollupDaily.usage_date <= end,
+            *_scope_conditions(session, scope),  # type: ignore[arg-type]
+        )
+    )
+    return int(total or 0)
+
+
+# --- Pure figures from a daily series -------------------------------------------------------------
+
+
+def recent_total(daily: Mapping[date, int], today: date, days: int = RECENT_DAYS) -> int:
+    """Spend over the ``days`` complete days before ``today``."""
+    return sum(daily.get(today - timedelta(days=offset), 0) for offset in range(1, days + 1))
+
+
+def projected_period_spend(daily: Mapping[date, int], period: Period) -> int:
+    """Spend at the end of ``period``: what is spent so far plus the run rate for the days left.
+
+    TODO(projection): switch to ``core.spend.projection`` (the projection engine with weekly
+    seasonality and a band, owned by the Overview page's work) once it lands; this run rate
+    (the last 7 complete days' mean times the days left after today) is the fallback it must beat.
+    """
+    spent = sum(amount for day, amount in daily.items() if period.start <= day <= period.end)
+    rate_total = recent_total(daily, period.today)
+    return spent + rate_total * period.days_left_after_today // RECENT_DAYS
+
+
+def runway_days(balance_nanos: int, daily: Mapping[date, int], today: date) -> int | None:
+    """Whole days until the balance runs out at the recent daily rate; None when nothing is spent.
+
+    TODO(projection): use the projection engine's run-out date once ``core.spend.projection`` lands.
+    """
+    if balance_nanos <= 0:
+        return 0
+    rate_total = recent_total(daily, today)
+    if rate_total <= 0:
+        return None
+    return balance_nanos * RECENT_DAYS // rate_total

@@ -1,0 +1,499 @@
+"""Spend projection: where daily spend is heading, with a calibrated band. Pure: no I/O, no clock.
+
+The model (chosen by backtest, see ``meterline spend backtest`` and the numbers in the closing
+note of the change that added it):
+
+1. **Weekly seasonality.** Each weekday's factor is the median, over the last eight whole
+   weeks, of that day's share of its week's mean; factors are shrunk toward 1 by how much they
+   disagree across weeks (a James-Stein-style shrink), so a noisy or intermittent series is not
+   given a weekly shape it does not have.
+2. **Robust level.** The history is divided by those factors and clipped at the median ± 4
+   MADs of its last 28 days, so one spike (a batch job, a viral day) or one outage does not
+   move the level much.
+3. **Candidates, chosen per series.** Five level estimators on that series: the mean of the
+   last 7 and of the last 28 days, exponentially weighted means (α = 0.1 and 0.25), and the
+   latter plus a damped trend (φ = 0.9). Each is walked forward over the series' own recent
+   past at the same horizon (every past day whose outcome is known, up to 56 of them); the one
+   with the lowest mean absolute error projects. A series whose level moves fast picks the
+   short window, a stable noisy one the long window, a growing one the trend.
+4. **Band, calibrated empirically** (split-conformal style): the chosen estimator's own errors
+   at those past cuts, relative to the projection, give the band's quantiles (10% and 90%
+   for an 80% band, with the finite-sample correction). No parametric formula is trusted;
+   with too little history for five past outcomes the band falls back to the day-to-day
+   dispersion and says it is not calibrated.
+
+Floats live only inside the statistical model (numpy arrays in credits). Every figure leaves
+this module as integer nano-credits through one rounding function, ``nanos_from_model``
+(ROUND_HALF_EVEN, negative projections floored at zero). Money a customer reads is never a float.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from statistics import NormalDist
+
+import numpy as np
+
+from core.money import NANOS_PER_CREDIT, div_round_half_even
+
+SEASON_DAYS = 7
+SEASON_WEEKS = 8  # weeks of history the weekday factors come from
+LEVEL_WINDOW_DAYS = 112  # days of history any level estimator looks at
+ROBUST_WINDOW_DAYS = 28  # days whose median and MAD decide what a spike is
+ROBUST_MADS = 4.0
+MIN_SEASONAL_FACTOR = 0.05  # a weekday that is nearly always zero does not blow up the level
+SELECTION_CUTS = 28  # recent past outcomes that choose the level estimator
+BAND_CUTS = 56  # past outcomes the band is calibrated on
+MIN_CALIBRATION_HISTORY_DAYS = 21  # a past cut needs this much history before it to count
+MIN_CALIBRATION_CUTS = 5  # fewer past outcomes than this: the band is not calibrated
+DEFAULT_BAND_PERCENT = 80
+HISTORY_DAYS = LEVEL_WINDOW_DAYS + BAND_CUTS + SELECTION_CUTS + 2 * 31  # what a caller should pass at most
+TREND_DAMPING = 0.9
+MAX_HORIZON_DAYS = 3_660
+
+# name -> (kind, parameter). "mean": mean of the last N deseasonalised days; "ewm": exponentially
+# weighted mean with smoothing α; "trend": ewm level plus a damped trend from the last 4 weeks.
+CANDIDATES: dict[str, tuple[str, float]] = {
+    "mean7": ("mean", 7),
+    "mean28": ("mean", 28),
+    "ewm10": ("ewm", 0.10),
+    "ewm25": ("ewm", 0.25),
+    "trend": ("trend", 0.25),
+}
+
+
+def nanos_from_model(value: float) -> int:
+    """The one rounding out of the model: credits (float) to nano-credits, ROUND_HALF_EVEN, floor 0."""
+    if not np.isfinite(value) or value <= 0:
+        return 0
+    return int((Decimal(value) * NANOS_PER_CREDIT).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+@dataclass(frozen=True)
+class SpendForecast:
+    """Expected spend over ``horizon_days`` days from ``first_day`` (included), with its band."""
+
+    first_day: date | None
+    horizon_days: int
+    daily_nanos: tuple[int, ...]  # expected spend per day, first_day onward
+    expected_nanos: int  # the projection: sum of the days (rounded once, not the sum of rounded days)
+    low_nanos: int
+    high_nanos: int
+    band_percent: int
+    method: str  # the level estimator chosen for this series ("none" without history)
+    calibration_cuts: int  # past outcomes the band was calibrated on; 0 = not calibrated
+
+    @property
+    def calibrated(self) -> bool:
+        return self.calibration_cuts >= MIN_CALIBRATION_CUTS
+
+
+# --- The model (floats, credits) ------------------------------------------------------------------
+
+
+def _trim_leading_zeros(y: np.ndarray) -> np.ndarray:
+    nonzero = np.flatnonzero(y)
+    return y[nonzero[0] :] if nonzero.size else y[:0]
+
+
+def _seasonal_factors(y: np.ndarray) -> np.ndarray:
+    """Seven factors (mean 1) indexed by absolute slot ``index % 7`` of ``y``."""
+    n = len(y)
+    weeks = min(SEASON_WEEKS, n // SEASON_DAYS)
+    if weeks < 2:
+        return np.ones(SEASON_DAYS)
+    block = y[n - SEASON_DAYS * weeks :].reshape(weeks, SEASON_DAYS)
+    means = block.mean(axis=1)
+    ratios = block[means > 0] / means[means > 0, None]
+    usable = len(ratios)
+    if usable < 2:
+        return np.ones(SEASON_DAYS)
+    factors = np.median(ratios, axis=0) if usable >= 3 else ratios.mean(axis=0)
+    factors = factors / factors.mean()
+    # Shrink each factor toward 1 by the noise of its estimate: a weekday shape that the weeks
+    # disagree on is mostly noise, and multiplying by noise makes projections worse.
+    noise = ratios.var(axis=0, ddof=1) / usable
+    distance = (factors - 1.0) ** 2
+    keep = np.clip(1.0 - noise / np.maximum(distance, 1e-12), 0.0, 1.0)
+    factors = 1.0 + (factors - 1.0) * keep
+    factors = factors / factors.mean()
+    first_slot = (n - SEASON_DAYS * weeks) % SEASON_DAYS
+    return np.roll(factors, first_slot)
+
+
+@dataclass(frozen=True)
+class _State:
+    """What the model knows at one cut: weekday factors and each candidate's level and trend."""
+
+    factors: np.ndarray  # by absolute slot
+    levels: np.ndarray  # per candidate, credits per (deseasonalised) day
+    trends: np.ndarray  # per candidate, credits per day per day
+    typical: float  # mean daily spend of the last 28 days (scale for the band when projections are ~0)
+    scatter: float  # relative day-to-day dispersion (fallback band)
+
+
+def _state(y: np.ndarray) -> _State:
+    """Fit every candidate on the history ``y`` (the days before the cut)."""
+    count = len(CANDIDATES)
+    if len(y) == 0:
+        zeros = np.zeros(count)
+        return _State(np.ones(SEASON_DAYS), zeros, zeros, 0.0, 1.0)
+    factors = _seasonal_factors(y)
+    window = y[-LEVEL_WINDOW_DAYS:]
+    offset = len(y) - len(window)
+    slots = (np.arange(len(window)) + offset) % SEASON_DAYS
+    deseasonalised = window / np.maximum(factors[slots], MIN_SEASONAL_FACTOR)
+    recent = deseasonalised[-ROBUST_WINDOW_DAYS:]
+    median = float(np.median(recent))
+    spread = float(np.median(np.abs(recent - median))) * 1.4826
+    if spread <= 0:
+        spread = float(np.mean(np.abs(recent - median)))
+    if spread > 0:
+        deseasonalised = np.clip(deseasonalised, median - ROBUST_MADS * spread, median + ROBUST_MADS * spread)
+    levels = np.empty(count)
+    trends = np.zeros(count)
+    for index, (kind, parameter) in enumerate(CANDIDATES.values()):
+        if kind == "mean":
+            levels[index] = deseasonalised[-int(parameter) :].mean()
+            continue
+        weights = parameter * (1.0 - parameter) ** np.arange(len(deseasonalised))[::-1]
+        levels[index] = float(weights @ deseasonalised) / float(weights.sum())
+        if kind == "trend" and len(deseasonalised) >= 28:
+            trends[index] = (deseasonalised[-14:].mean() - deseasonalised[-28:-14].mean()) / 14.0
+    last = y[-ROBUST_WINDOW_DAYS:]
+    typical = float(last.mean())
+    mean_level = float(np.mean(deseasonalised[-ROBUST_WINDOW_DAYS:]))
+    scatter = float(np.std(deseasonalised[-ROBUST_WINDOW_DAYS:])) / mean_level if mean_level > 0 else 1.0
+    return _State(factors, levels, trends, typical, scatter)
+
+
+def _damping(horizon: int) -> np.ndarray:
+    """Cumulative damped-trend multipliers for days 1..horizon: φ + φ² + … + φ^k."""
+    return np.cumsum(TREND_DAMPING ** np.arange(1, horizon + 1))
+
+
+def _paths(state: _State, cut: int, horizon: int) -> np.ndarray:
+    """Expected daily spend per candidate (rows) for the ``horizon`` days from ``cut`` (columns)."""
+    seasonal = state.factors[(cut + np.arange(horizon)) % SEASON_DAYS]
+    levels = state.levels[:, None] + state.trends[:, None] * _damping(horizon)[None, :]
+    return np.maximum(levels, 0.0) * seasonal[None, :]
+
+
+class _Walk:
+    """Honest walk-forward over one series: the state at each cut sees only the days before it."""
+
+    def __init__(self, y: np.ndarray) -> None:
+        self.y = y
+        self.cumulative = np.concatenate([[0.0], np.cumsum(y)])
+        self._states: dict[int, _State] = {}
+
+    def state(self, cut: int) -> _State:
+        found = self._states.get(cut)
+        if found is None:
+            start = max(0, cut - max(LEVEL_WINDOW_DAYS, SEASON_WEEKS * SEASON_DAYS))
+            found = self._states[cut] = _state(self.y[start:cut])
+        return found
+
+    def outcome(self, cut: int, horizon: int) -> float:
+        return float(self.cumulative[cut + horizon] - self.cumulative[cut])
+
+    def forecast(self, cut: int, horizon: int, band_percent: int) -> tuple[np.ndarray, float, float, str, int]:
+        """(expected daily path, low, high, method, calibration cuts) for ``horizon`` days from ``cut``."""
+        state = self.state(cut)
+        names = list(CANDIDATES)
+        if cut == 0:
+            return np.zeros(horizon), 0.0, 0.0, "none", 0
+        # Past cuts whose whole outcome lies before ``cut``: same horizon, or as long as fits.
+        calibration_horizon = horizon
+        if cut - horizon - MIN_CALIBRATION_HISTORY_DAYS + 1 < MIN_CALIBRATION_CUTS:
+            # Too little history for this horizon: learn from shorter ones (a wider band, not a narrower).
+            calibration_horizon = max(1, min(horizon, cut - MIN_CALIBRATION_HISTORY_DAYS - MIN_CALIBRATION_CUTS + 1))
+        h = calibration_horizon
+        last = cut - h
+        first = max(MIN_CALIBRATION_HISTORY_DAYS, last - BAND_CUTS - SELECTION_CUTS - h + 2)
+        chosen = 0  # mean7 when nothing can be compared
+        errors: np.ndarray | None = None
+        if last >= first:
+            past = np.arange(first, last + 1)
+            sums = np.array([_paths(self.state(c), c, h).sum(axis=1) for c in past])
+            actual = np.array([self.outcome(c, h) for c in past])
+            absolute = np.abs(sums - actual[:, None])
+            chosen = _choose(absolute, past, last, h)
+            # The band learns from the whole procedure's honest errors: at each past cut, the
+            # candidate that cut would have chosen from the outcomes it knew.
+            band_cuts = past[past > last - BAND_CUTS]
+            picks = np.array([_choose(absolute, past, b - h, h) for b in band_cuts])
+            rows = band_cuts - first
+            projected = sums[rows, picks]
+            typical = np.array([self.state(int(c)).typical for c in band_cuts]) * h
+            scales = np.maximum(projected, 0.2 * typical)
+            usable = scales > 0
+            errors = (actual[rows][usable] - projected[usable]) / scales[usable]
+        path = _paths(state, cut, horizon)[chosen]
+        expected = float(path.sum())
+        scale = max(expected, 0.2 * state.typical * horizon)
+        alpha = (100 - band_percent) / 200.0
+        if errors is not None and len(errors) >= MIN_CALIBRATION_CUTS:
+            low_error, high_error = _conformal_quantiles(errors, alpha)
+            cuts = len(errors)
+        else:
+            # Not enough past outcomes: the day-to-day dispersion, as if days were independent,
+            # plus the level's own uncertainty; a rough band, reported as not calibrated.
+            days = max(1, min(len(self.y[:cut]), ROBUST_WINDOW_DAYS))
+            spread = state.scatter * float(np.sqrt(1.0 / horizon + 1.0 / days))
+            z = _normal_quantile(1.0 - alpha)
+            low_error, high_error = -z * spread, z * spread
+            cuts = 0 if errors is None else len(errors)
+        low = max(0.0, expected + low_error * scale)
+        high = max(low, expected + high_error * scale)
+        return path, low, high, names[chosen], cuts
+
+
+def _choose(absolute: np.ndarray, past: np.ndarray, known: int, horizon: int) -> int:
+    """The candidate with the lowest mean absolute error over the last SELECTION_CUTS cuts up to ``known``."""
+    window = (past <= known) & (past > known - SELECTION_CUTS)
+    if not window.any():
+        return 0
+    return int(np.argmin(absolute[window].mean(axis=0)))
+
+
+def _conformal_quantiles(errors: np.ndarray, alpha: float) -> tuple[float, float]:
+    """Split-conformal quantiles of past errors: the ⌊(n+1)α⌋-th and ⌈(n+1)(1−α)⌉-th smallest."""
+    ordered = np.sort(errors)
+    n = len(ordered)
+    low_rank = int(np.floor((n + 1) * alpha))
+    high_rank = int(np.ceil((n + 1) * (1.0 - alpha)))
+    low = ordered[max(low_rank, 1) - 1]
+    high = ordered[min(high_rank, n) - 1]
+    return float(low), float(high)
+
+
+def _normal_quantile(p: float) -> float:
+    """Standard normal quantile (only for the uncalibrated fallback band)."""
+    return NormalDist().inv_cdf(p)
+
+
+def _credits(history_nanos: Sequence[int]) -> np.ndarray:
+    return np.array([amount / NANOS_PER_CREDIT for amount in history_nanos], dtype=float)
+
+
+def _check(horizon_days: int, band_percent: int) -> None:
+    if not 1 <= horizon_days <= MAX_HORIZON_DAYS:
+        raise ValueError(f"horizon must be 1 to {MAX_HORIZON_DAYS} days")
+    if not 1 <= band_percent <= 99:
+        raise ValueError("the band is 1 to 99 percent")
+
+
+# --- Public functions (integer nanos in and out) --------------------------------------------------
+
+
+def forecast_spend(
+    history_nanos: Sequence[int],
+    horizon_days: int,
+    *,
+    first_day: date | None = None,
+    band_percent: int = DEFAULT_BAND_PERCENT,
+) -> SpendForecast:
+    """Expected spend over the ``horizon_days`` days right after ``history_nanos`` (daily, oldest first).
+
+    Leading zero days (before the account or scope had any usage) are ignored; days in between
+    without usage must be passed as zeros.
+    """
+    _check(horizon_days, band_percent)
+    y = _trim_leading_zeros(_credits(history_nanos[-HISTORY_DAYS:]))
+    walk = _Walk(y)
+    path, low, high, method, cuts = walk.forecast(len(y), horizon_days, band_percent)
+    return SpendForecast(
+        first_day=first_day,
+        horizon_days=horizon_days,
+        daily_nanos=tuple(nanos_from_model(float(v)) for v in path),
+        expected_nanos=nanos_from_model(float(path.sum())),
+        low_nanos=nanos_from_model(low),
+        high_nanos=nanos_from_model(high),
+        band_percent=band_percent,
+        method=method,
+        calibration_cuts=cuts,
+    )
+
+
+def daily_history(daily: Mapping[date, int], *, before: date, days: int = HISTORY_DAYS) -> list[int]:
+    """The ``days`` days before ``before`` as a list, oldest first; days absent from ``daily`` are zero."""
+    start = before - timedelta(days=days)
+    return [daily.get(start + timedelta(days=offset), 0) for offset in range(days)]
+
+
+def month_end(day: date) -> date:
+    """The last day of ``day``'s calendar month."""
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+@dataclass(frozen=True)
+class PeriodProjection:
+    """Spend this period so far and where it is heading by the period's last day."""
+
+    period_start: date
+    period_end: date  # inclusive
+    today: date
+    spent_nanos: int  # period_start..today, today so far included
+    spent_today_nanos: int
+    projected_nanos: int  # at period end
+    low_nanos: int
+    high_nanos: int
+    band_percent: int
+    run_rate_nanos: int  # the naive figure: spent before today + last 7 days' mean × days left
+    forecast: SpendForecast  # today..period_end, from the days before today
+
+    @property
+    def days_left(self) -> int:
+        """Days from today to the period's end, today included."""
+        return (self.period_end - self.today).days + 1
+
+
+def project_period(
+    daily: Mapping[date, int],
+    *,
+    today: date,
+    period_start: date | None = None,
+    period_end: date | None = None,
+    band_percent: int = DEFAULT_BAND_PERCENT,
+) -> PeriodProjection:
+    """Project the period's spend (calendar month of ``today`` unless given) from local daily spend.
+
+    The forecast covers today..period end from the days before today (today is not over). What is
+    already spent today counts: when it is more than today's expected spend, the surplus is added,
+    and the band never goes below what is already spent.
+    """
+    start = period_start or today.replace(day=1)
+    end = period_end or month_end(today)
+    if not start <= today <= end:
+        raise ValueError("today must lie inside the period")
+    history = daily_history(daily, before=today)
+    horizon = (end - today).days + 1
+    forecast = forecast_spend(history, horizon, first_day=today, band_percent=band_percent)
+    spent_before = sum(amount for day, amount in daily.items() if start <= day < today)
+    spent_today = daily.get(today, 0)
+    surplus = max(0, spent_today - (forecast.daily_nanos[0] if forecast.daily_nanos else 0))
+    spent = spent_before + spent_today
+    projected = max(spent, spent_before + forecast.expected_nanos + surplus)
+    low = max(spent, spent_before + forecast.low_nanos + surplus)
+    high = max(projected, spent_before + forecast.high_nanos + surplus)
+    recent = sum(history[-7:])
+    run_rate = spent_before + max(spent_today, 0) + recent * horizon // 7 - min(spent_today, recent // 7)
+    return PeriodProjection(
+        period_start=start,
+        period_end=end,
+        today=today,
+        spent_nanos=spent,
+        spent_today_nanos=spent_today,
+        projected_nanos=projected,
+        low_nanos=min(low, projected),
+        high_nanos=high,
+        band_percent=band_percent,
+        run_rate_nanos=max(spent, run_rate),
+        forecast=forecast,
+    )
+
+
+def expected_daily(daily: Mapping[date, int], *, today: date, days: int) -> tuple[int, ...]:
+    """Expected spend per day for ``days`` days from ``today`` (included), without a band (fast path)."""
+    _check(days, DEFAULT_BAND_PERCENT)
+    y = _trim_leading_zeros(_credits(daily_history(daily, before=today)))
+    walk = _Walk(y)
+    path, *_ = walk.forecast(len(y), days, DEFAULT_BAND_PERCENT)
+    return tuple(nanos_from_model(float(v)) for v in path)
+
+
+# --- Backtest (pure: the CLI reads the file) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Walk-forward errors of the projection and of the naive run rate, in nanos, and band coverage."""
+
+    cuts: int
+    projection_mae_nanos: int
+    run_rate_mae_nanos: int
+    band_coverage: Decimal  # share of outcomes inside the band, 0..1 (4 decimals)
+    band_percent: int
+    horizon_days: int | None  # None: to the end of each cut's calendar month
+
+    @property
+    def improvement(self) -> Decimal:
+        """1 − projection MAE / run-rate MAE (positive: the projection is better)."""
+        if self.run_rate_mae_nanos == 0:
+            return Decimal(0)
+        ratio = Decimal(self.projection_mae_nanos) / Decimal(self.run_rate_mae_nanos)
+        return (1 - ratio).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN)
+
+
+MIN_BACKTEST_HISTORY_DAYS = 28
+RUN_RATE_DAYS = 7
+
+
+def backtest(
+    first_day: date,
+    amounts_nanos: Sequence[int],
+    *,
+    horizon_days: int | None = None,
+    band_percent: int = DEFAULT_BAND_PERCENT,
+) -> BacktestResult:
+    """Walk forward through a daily series starting on ``first_day``.
+
+    At each day after the first 28, project the spend from that day to the end of its calendar
+    month (that day included) or over the next ``horizon_days``, from the days before it only;
+    compare with what happened, counting only cuts whose whole outcome is in the series.
+    Errors are summed exactly in nanos (projections are rounded to nanos first).
+    """
+    if horizon_days is not None:
+        _check(horizon_days, band_percent)
+    y = _credits(amounts_nanos)
+    exact = list(amounts_nanos)
+    prefix = [0]
+    for amount in exact:
+        prefix.append(prefix[-1] + amount)
+    walk = _Walk(y)
+    projection_error = 0
+    run_rate_error = 0
+    inside = 0
+    cuts = 0
+    for cut in range(MIN_BACKTEST_HISTORY_DAYS, len(exact)):
+        day = first_day + timedelta(days=cut)
+        horizon = horizon_days or (month_end(day) - day).days + 1
+        if cut + horizon > len(exact):
+            continue
+        actual = prefix[cut + horizon] - prefix[cut]
+        history_start = max(0, cut - HISTORY_DAYS)
+        # Same inputs as forecast_spend: the last HISTORY_DAYS, leading zeros trimmed.
+        trimmed = _trim_leading_zeros(y[history_start:cut])
+        offset = cut - len(trimmed)
+        if offset != history_start or len(trimmed) != cut - history_start:
+            path, low, high, _, _ = _Walk(trimmed).forecast(len(trimmed), horizon, band_percent)
+        else:
+            path, low, high, _, _ = walk.forecast(cut, horizon, band_percent)
+        expected = nanos_from_model(float(path.sum()))
+        projection_error += abs(expected - actual)
+        recent = prefix[cut] - prefix[cut - RUN_RATE_DAYS]
+        run_rate_error += abs(div_round(recent * horizon, RUN_RATE_DAYS) - actual)
+        inside += nanos_from_model(low) <= actual <= nanos_from_model(high)
+        cuts += 1
+    if cuts == 0:
+        return BacktestResult(0, 0, 0, Decimal(0), band_percent, horizon_days)
+    return BacktestResult(
+        cuts=cuts,
+        projection_mae_nanos=div_round(projection_error, cuts),
+        run_rate_mae_nanos=div_round(run_rate_error, cuts),
+        band_coverage=(Decimal(inside) / Decimal(cuts)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN),
+        band_percent=band_percent,
+        horizon_days=horizon_days,
+    )
+
+
+def div_round(numerator: int, denominator: int) -> int:
+    """Integer division, ROUND_HALF_EVEN (the project's one rounding mode), for signed numerators."""
+    if numerator < 0:
+        return -div_round_half_even(-numerator, denominator)
+    return div_round_half_even(numerator, denominator)
