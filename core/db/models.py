@@ -43,6 +43,9 @@ class Account(Base):
     # Account-specific prices: a card of its own whose prices win over the base card's.
     override_rate_card_id: Mapped[int | None] = mapped_column(ForeignKey("rate_cards.id"))
     balance_nanos: Mapped[int] = mapped_column(default=0)  # cache of sum(ledger_entries)
+    # The last ingested batch with usage of this account: with its latest ledger entry, a
+    # cheap version of everything the portal shows (core.usage.version).
+    last_batch_id: Mapped[int | None]
     created_at: Mapped[datetime]
 
 

@@ -201,6 +201,8 @@ def ingest_events(
     rejected.sort(key=lambda r: r.index)
     if batch_id is None:
         return IngestResult(batch_id=None, accepted=0, duplicates=duplicates, rejected=rejected)
+    for account_id in {event.account_id for event in new}:
+        accounts[account_id].last_batch_id = batch_id  # the live pages' data version
     # One debit per account, on the grants read under the lock.
     post_usage_batch(
         session,

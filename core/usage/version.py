@@ -1,0 +1,27 @@
+"""A cheap version of an account's data, so live pages recompute only when it changed.
+
+Every ingested batch stamps the accounts it touched (``accounts.last_batch_id``), and
+every movement of credits is a new ledger entry with a larger id: the pair changes
+whenever anything the portal shows for the account changes (usage, late usage, balance,
+grants, expiries), and reading it is two index lookups.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.db.models import Account, LedgerEntry
+
+DataVersion = tuple[int, int]
+
+
+def data_version(session: Session, account_id: str) -> DataVersion:
+    """``(last batch id, last ledger entry id)`` of the account; ``(0, 0)`` when it has neither."""
+    last_entry = (
+        select(func.max(LedgerEntry.id)).where(LedgerEntry.account_id == account_id).scalar_subquery()
+    )
+    row = session.execute(select(Account.last_batch_id, last_entry).where(Account.id == account_id)).first()
+    if row is None:
+        return (0, 0)
+    return (int(row[0] or 0), int(row[1] or 0))
