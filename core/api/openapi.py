@@ -257,6 +257,73 @@ def _balance_schema() -> dict[str, Any]:
     }
 
 
+def _authorize_request_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "What the gateway asks before serving a request; only `account_id` is required.",
+        "required": ["account_id"],
+        "properties": {
+            "account_id": {"type": "string", "minLength": 1, "maxLength": MAX_ACCOUNT_ID_LENGTH},
+            "project": {
+                "type": ["string", "null"],
+                "maxLength": 128,
+                "description": "The project the request is for: a hard cap on it applies.",
+            },
+            "meter": {
+                "type": ["string", "null"],
+                "maxLength": MAX_METER_NAME_LENGTH,
+                "description": "The meter it will use (a known meter, else 422 `unknown_meter`): "
+                "a hard cap on it applies.",
+            },
+            "estimated_cost": {
+                "description": (
+                    "What the request is expected to cost: either credits as a **decimal string** "
+                    '(`"0.0125"`, up to 9 decimals; 1 credit = $1) or an **integer of nano-credits** '
+                    "(`12500000`). A JSON number with a fraction is refused (`not_an_integer`). "
+                    "Compared with the room left under the hard caps and with the credits left."
+                ),
+                "oneOf": [
+                    {"type": "string", "pattern": r"^\s*\+?[0-9]*\.?[0-9]+\s*$"},
+                    {"type": "integer", "minimum": 0, "maximum": 10**18},
+                    {"type": "null"},
+                ],
+            },
+        },
+    }
+
+
+def _authorize_answer_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": (
+            "Allowed or not, and why. Reasons, checked in this order: `account_suspended` (the account "
+            "is not active), `hard_cap_reached` (a hard monthly cap on the account, the project or the "
+            "meter has no room for the estimated cost), `insufficient_credits` (the balance plus the "
+            "account's overdraft allowance does not cover it; with no estimate: is zero or less). "
+            "Answers come from a snapshot at most one second old; usage past a cap is still recorded."
+        ),
+        "required": ["allowed", "reason", "remaining", "remaining_nanos", "resets_at"],
+        "properties": {
+            "allowed": {"type": "boolean"},
+            "reason": {
+                "type": ["string", "null"],
+                "enum": [None, "hard_cap_reached", "insufficient_credits", "account_suspended"],
+            },
+            "remaining": {
+                "$ref": _SCHEMAS + "DecimalCredits",
+                "description": "Headroom in credits: the least of the caps' room and the credits left.",
+            },
+            "remaining_nanos": {"type": "integer", "minimum": 0, "description": "The same, in nano-credits."},
+            "resets_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "When the applicable hard caps start over (the next month, in the account's "
+                "time zone); null when no hard cap applies.",
+            },
+        },
+    }
+
+
 def _schemas() -> dict[str, Any]:
     return {
         "Error": _error_schema(),
@@ -319,6 +386,8 @@ def _schemas() -> dict[str, Any]:
         },
         "Grant": _grant_schema(),
         "Balance": _balance_schema(),
+        "AuthorizeRequest": _authorize_request_schema(),
+        "AuthorizeAnswer": _authorize_answer_schema(),
     }
 
 
@@ -419,6 +488,33 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json_ok("The balance now.", "Balance"),
                     "404": {"$ref": _RESPONSES + "NotFound"},
+                    **_read_errors(),
+                },
+            }
+        },
+        "/api/v1/authorize": {
+            "post": {
+                "operationId": "authorize",
+                "tags": ["spend"],
+                "summary": "May this account spend now? (for the gateway, before serving a request)",
+                "description": (
+                    "Fast: answered from an in-process snapshot refreshed within a second, no writes. "
+                    "Body up to 16 KiB."
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("AuthorizeRequest")}},
+                },
+                "responses": {
+                    "200": _json_ok("The decision.", "AuthorizeAnswer"),
+                    "400": {"$ref": _RESPONSES + "BadJson"},
+                    "404": {"$ref": _RESPONSES + "NotFound"},
+                    "413": _error("The body is over 16 KiB (code `too_large`)."),
+                    "422": _error(
+                        "A field is missing or wrong (codes `required`, `not_a_string`, `too_long`, "
+                        "`invalid_character`, `unknown_meter`, `not_a_number`, `not_an_integer`, "
+                        "`not_exact`, `must_be_non_negative`, `too_large`; `field` names it)."
+                    ),
                     **_read_errors(),
                 },
             }

@@ -249,3 +249,24 @@ def test_hard_cap_reached_mid_stream_flips_authorize_and_keeps_the_usage(
         (status,) = cap_statuses(session, "acc_a", at=now)
     assert recorded == batches  # usage past the hard cap is recorded, never dropped
     assert (status.spent_nanos, status.overshoot_nanos) == (40 * CREDIT, 20 * CREDIT)
+
+
+def test_answers_match_the_openapi_document(seeded: Engine, client: TestClient, now: datetime) -> None:
+    from tests.integration.test_openapi import assert_matches
+
+    path = "/api/v1/authorize"
+    assert_matches(client.post(path, json={"account_id": "acc_a"}, headers=AUTH), path, "post", status=200)
+    cap(seeded, now, "1")
+    spend(seeded, "e1", 1, now - timedelta(hours=1))
+    time.sleep(1.1)
+    refused = client.post(
+        path, json={"account_id": "acc_a", "meter": "requests", "estimated_cost": "0.5"}, headers=AUTH
+    )
+    assert_matches(refused, path, "post", status=200)
+    assert refused.json()["reason"] == "hard_cap_reached"
+    assert_matches(
+        client.post(path, json={"account_id": "acc_ghost"}, headers=AUTH), path, "post", status=404
+    )
+    assert_matches(client.post(path, json={"account_id": "acc_a"}), path, "post", status=401)
+    assert_matches(client.post(path, json={"account_id": 1}, headers=AUTH), path, "post", status=422)
+    assert_matches(client.post(path, content=b"{", headers=AUTH), path, "post", status=400)
