@@ -9,6 +9,7 @@ import streamlit as st
 from app.auth import Viewer, forget_sign_in, load_viewer, sign_out, unverified_sign_in
 from app.resources import get_engine
 from app.signin import render_email_unverified, render_sign_in
+from app.spend_ui import notification_badge
 from app.state import (
     ACCOUNT_KEY,
     clear_viewer,
@@ -27,6 +28,8 @@ def customer_pages() -> list[st.Page]:
         st.Page(PAGES / "usage.py", title="Usage", icon=":material/bar_chart:", default=True),
         st.Page(PAGES / "balance.py", title="Balance & credits", icon=":material/account_balance_wallet:"),
         st.Page(PAGES / "prices.py", title="Prices", icon=":material/sell:"),
+        st.Page(PAGES / "alerts.py", title="Alerts", icon=":material/notifications:"),
+        st.Page(PAGES / "limits.py", title="Limits", icon=":material/speed:"),
     ]
 
 
@@ -62,6 +65,7 @@ def sidebar(viewer: Viewer) -> None:
         account = viewer.account(st.session_state[ACCOUNT_KEY]) if account_id else None
         if account is not None:
             st.caption(f"**{account.name}** · your role: {account.role} · times in {account.timezone}")
+            notification_badge(viewer.email, account.account_id)  # unread alert notifications
         st.caption(f"Signed in as {viewer.name} ({viewer.email})")
         if viewer.mode == "demo":
             st.caption(":orange[Demo mode: no sign-in provider configured]")

@@ -1,0 +1,462 @@
+"""Alerts: the notification centre, alert rules (create, edit, pause, delete), webhooks, and the
+history of firings and deliveries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.page import PageContext, page_context, read, show_error
+from app.resources import get_engine
+from app.spend_ui import can_edit, evaluate_and_send, write
+from core.accounts import AccountSummary
+from core.clock import system_clock
+from core.db import unit_of_work
+from core.db.models import ALERT_KINDS, Meter
+from core.errors import BillingError
+from core.money import nanos_to_credits
+from core.spend.alerts import (
+    DeliveryView,
+    FiringView,
+    RuleInput,
+    RuleView,
+    WebhookView,
+    create_rule,
+    create_webhook,
+    delete_rule,
+    delete_webhook,
+    delivery_log,
+    firing_history,
+    list_rules,
+    list_webhooks,
+    parse_email_list,
+    roll_webhook_secret,
+    set_rule_paused,
+    update_rule,
+)
+from core.spend.notifications import NotificationView, mark_read, notifications
+from core.spend.rules import KIND_LABELS, SCOPE_LABELS, format_factor, format_value
+
+SECRET_KEY = "alerts.new_secret"  # the one run that shows a new webhook secret
+FLASH_KEY = "alerts.flash"
+NO_WEBHOOK = 0
+
+
+@dataclass(frozen=True)
+class AlertsData:
+    account: AccountSummary
+    rules: list[RuleView]
+    webhooks: list[WebhookView]
+    firings: list[FiringView]
+    deliveries: list[DeliveryView]
+    notifications: list[NotificationView]
+    meters: list[str]
+
+
+def load(session: Session, account: AccountSummary, *, email: str) -> AlertsData:
+    return AlertsData(
+        account,
+        list_rules(session, account.account_id),
+        list_webhooks(session, account.account_id),
+        firing_history(session, account.account_id),
+        delivery_log(session, account.account_id),
+        notifications(session, email=email, account_id=account.account_id, limit=20),
+        list(session.scalars(select(Meter.name).order_by(Meter.name))),
+    )
+
+
+def local(moment: datetime | None, timezone: str) -> str:
+    if moment is None:
+        return "—"
+    return pd.Timestamp(moment).tz_convert(timezone).strftime("%b %d, %Y %H:%M")
+
+
+def flash(message: str) -> None:
+    st.session_state[FLASH_KEY] = message
+
+
+def notification_centre(ctx: PageContext, data: AlertsData) -> None:
+    st.subheader("Notifications")
+    if not data.notifications:
+        st.info("No notifications yet. When an alert rule or a cap fires, it shows here and in the sidebar.")
+        return
+    unread = [n for n in data.notifications if n.unread]
+    tz = data.account.timezone
+    for note in data.notifications[:10]:
+        marker = ":red[**New**] · " if note.unread else ""
+        st.markdown(f"{marker}**{note.title}** · {local(note.created_at, tz)}  \n{note.body}")
+    if unread and st.button(f"Mark {len(unread)} as read", key="alerts.mark_read"):
+        top = max(n.notification_id for n in data.notifications)
+        with unit_of_work(get_engine(), write=True) as session:
+            mark_read(session, email=ctx.email, account_id=ctx.account_id, up_to_id=top, at=system_clock())
+        st.rerun()
+
+
+def state_label(rule: RuleView) -> str:
+    if rule.paused:
+        return "Paused"
+    return "Firing" if rule.state == "firing" else "OK"
+
+
+def channels_label(rule: RuleView, webhooks: dict[int, WebhookView]) -> str:
+    parts = ["in-app"] if rule.notify_in_app else []
+    parts += list(rule.email_to)
+    if rule.webhook_id is not None and rule.webhook_id in webhooks:
+        parts.append(f"webhook {webhooks[rule.webhook_id].url}")
+    return ", ".join(parts)
+
+
+def rules_table(data: AlertsData) -> None:
+    st.subheader("Alert rules")
+    if not data.rules:
+        st.info(
+            "No alert rules yet. "
+            + (
+                "Add one below: for example, “Balance below $50” or “Spend this month reaches 80% of $500”."
+                if can_edit(data.account)
+                else "Owners and admins of this account can add them."
+            )
+        )
+        return
+    tz = data.account.timezone
+    hooks = {w.webhook_id: w for w in data.webhooks}
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Rule": [r.name for r in data.rules],
+                "Condition": [r.condition for r in data.rules],
+                "Scope": [
+                    SCOPE_LABELS[r.scope] + (f": {r.scope_value}" if r.scope_value else "")
+                    for r in data.rules
+                ],
+                "State": [state_label(r) for r in data.rules],
+                "Last value": [format_value(r.last_value, r.unit) for r in data.rules],
+                "Last checked": [local(r.last_evaluated_at, tz) for r in data.rules],
+                "Channels": [channels_label(r, hooks) for r in data.rules],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
+def _credits_text(nanos: int | None) -> str:
+    return "" if nanos is None else format(nanos_to_credits(nanos).normalize(), "f")
+
+
+def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> None:
+    """The fields of a rule; a new one when ``existing`` is None. Kind and scope are picked first
+    (outside the form) so the form shows only the fields they need."""
+    prefix = f"alerts.edit{existing.rule_id}" if existing else "alerts.new"
+    kinds = list(ALERT_KINDS)
+    kind = st.selectbox(
+        "Kind",
+        kinds,
+        index=kinds.index(existing.kind) if existing else 0,
+        format_func=KIND_LABELS.__getitem__,
+        key=f"{prefix}.kind",
+    )
+    account_only = kind in ("balance_below", "runway_below")
+    scopes = ["account"] if account_only else list(SCOPE_LABELS)
+    scope = st.selectbox(
+        "Scope",
+        scopes,
+        index=scopes.index(existing.scope) if existing and existing.scope in scopes else 0,
+        format_func=SCOPE_LABELS.__getitem__,
+        key=f"{prefix}.scope",
+        help="A balance belongs to the whole account." if account_only else "Which usage the rule counts.",
+    )
+    with st.form(f"{prefix}.form"):
+        name = st.text_input(
+            "Name", value=existing.name if existing else "", key=f"{prefix}.name", max_chars=200
+        )
+        scope_value = ""
+        if scope == "meter":
+            scope_value = (
+                st.selectbox(
+                    "Meter",
+                    data.meters,
+                    index=data.meters.index(existing.scope_value)
+                    if existing and existing.scope_value in data.meters
+                    else 0,
+                    key=f"{prefix}.meter",
+                )
+                or ""
+            )
+        elif scope != "account":
+            scope_value = st.text_input(
+                SCOPE_LABELS[scope],
+                value=existing.scope_value if existing else "",
+                key=f"{prefix}.scope_value",
+            )
+        threshold = budget = percent = days = factor = ""
+        if kind == "balance_below":
+            threshold = st.text_input(
+                "Alert when the balance drops below (credits, $)",
+                value=_credits_text(existing.threshold_nanos) if existing else "",
+                key=f"{prefix}.threshold",
+                placeholder="50",
+            )
+        elif kind in ("spend_above", "projected_spend_above"):
+            st.caption("Give an amount, or a budget and a percentage of it.")
+            threshold = st.text_input(
+                "Amount (credits, $)",
+                value=_credits_text(existing.threshold_nanos) if existing else "",
+                key=f"{prefix}.threshold",
+                placeholder="200",
+            )
+            left, right = st.columns(2)
+            budget = left.text_input(
+                "Budget (credits, $)",
+                value=_credits_text(existing.budget_nanos) if existing else "",
+                key=f"{prefix}.budget",
+                placeholder="500",
+            )
+            percent = right.text_input(
+                "Percent of the budget",
+                value=str(existing.percent) if existing and existing.percent else "",
+                key=f"{prefix}.percent",
+                placeholder="80",
+            )
+        elif kind == "runway_below":
+            days = st.text_input(
+                "Alert when the balance runs out within (days)",
+                value=str(existing.days) if existing and existing.days else "",
+                key=f"{prefix}.days",
+                placeholder="7",
+            )
+        else:
+            factor = st.text_input(
+                "Alert when today's spend reaches K × the daily average of the last 7 days (K)",
+                value=format_factor(existing.factor_percent).rstrip("×")
+                if existing and existing.factor_percent
+                else "",
+                key=f"{prefix}.factor",
+                placeholder="3",
+            )
+        st.markdown("**Channels**")
+        in_app = st.checkbox(
+            "In-app notification", value=existing.notify_in_app if existing else True, key=f"{prefix}.in_app"
+        )
+        emails = st.text_input(
+            "Email to (comma-separated)",
+            value=", ".join(existing.email_to) if existing else "",
+            key=f"{prefix}.emails",
+        )
+        hook_ids = [NO_WEBHOOK] + [w.webhook_id for w in data.webhooks]
+        hook_names = {NO_WEBHOOK: "No webhook", **{w.webhook_id: w.url for w in data.webhooks}}
+        webhook = st.selectbox(
+            "Webhook",
+            hook_ids,
+            index=hook_ids.index(existing.webhook_id) if existing and existing.webhook_id in hook_ids else 0,
+            format_func=hook_names.__getitem__,
+            key=f"{prefix}.webhook",
+        )
+        submitted = st.form_submit_button("Save changes" if existing else "Create rule", type="primary")
+    if not submitted:
+        return
+    rule = RuleInput(
+        name=name,
+        kind=kind,
+        scope=scope,
+        scope_value=scope_value,
+        threshold=threshold,
+        budget=budget,
+        percent=percent,
+        days=days,
+        factor=factor,
+        notify_in_app=in_app,
+        email_to=parse_email_list(emails),
+        webhook_id=None if webhook == NO_WEBHOOK else webhook,
+    )
+    now = system_clock()
+    try:
+        if existing is None:
+            saved = write(
+                ctx, lambda s, a: create_rule(s, account_id=a.account_id, rule=rule, actor=ctx.email, at=now)
+            )
+        else:
+            saved = write(
+                ctx,
+                lambda s, a: update_rule(
+                    s, account_id=a.account_id, rule_id=existing.rule_id, rule=rule, actor=ctx.email, at=now
+                ),
+            )
+        fired = evaluate_and_send(ctx.account_id)
+    except BillingError as error:
+        field = f" (field: {error.field})" if error.field else ""
+        st.error(f"{error.message[:1].upper()}{error.message[1:]}{field}. Nothing was saved.")
+        return
+    flash(
+        f"Rule “{saved.name}” saved: {saved.condition}."
+        + (" It fired right away: see the notifications above." if fired else "")
+    )
+    st.rerun()
+
+
+def edit_section(ctx: PageContext, data: AlertsData) -> None:
+    with st.expander("New alert rule", expanded=not data.rules):
+        rule_form(ctx, data, None)
+    if not data.rules:
+        return
+    with st.expander("Edit, pause or delete a rule"):
+        names = {r.rule_id: f"{r.name} — {r.condition}" for r in data.rules}
+        chosen = st.selectbox("Rule", list(names), format_func=names.__getitem__, key="alerts.pick")
+        rule = next(r for r in data.rules if r.rule_id == chosen)
+        now = system_clock()
+        left, right = st.columns(2)
+        if left.button("Resume" if rule.paused else "Pause", key=f"alerts.pause{rule.rule_id}"):
+            try:
+                write(
+                    ctx,
+                    lambda s, a: set_rule_paused(
+                        s, account_id=a.account_id, rule_id=rule.rule_id, paused=not rule.paused, at=now
+                    ),
+                )
+            except BillingError as error:
+                show_error(error)
+                return
+            flash(f"Rule “{rule.name}” {'resumed' if rule.paused else 'paused'}.")
+            st.rerun()
+        confirm = right.checkbox("Yes, delete this rule", key=f"alerts.confirm{rule.rule_id}")
+        if right.button("Delete", key=f"alerts.delete{rule.rule_id}", disabled=not confirm):
+            try:
+                write(ctx, lambda s, a: delete_rule(s, account_id=a.account_id, rule_id=rule.rule_id, at=now))
+            except BillingError as error:
+                show_error(error)
+                return
+            flash(f"Rule “{rule.name}” deleted; its history stays below.")
+            st.rerun()
+        rule_form(ctx, data, rule)
+
+
+def webhooks_section(ctx: PageContext, data: AlertsData) -> None:
+    st.subheader("Webhooks")
+    st.caption(
+        "Each alert is POSTed as JSON with the header `Meterline-Signature: t=<unix time>,v1=<hex>`, where "
+        'hex = HMAC-SHA256(secret, "<t>.<body>"). Failed posts are retried with backoff '
+        "(30 s, 1 min, 2 min, …)."
+    )
+    new_secret = st.session_state.pop(SECRET_KEY, None)
+    if new_secret is not None:
+        st.success("Copy this signing secret now: it is shown only once.")
+        st.code(new_secret, language=None)
+    if data.webhooks:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "Endpoint": [w.url for w in data.webhooks],
+                    "Secret": [f"whsec_…{w.secret_hint}" for w in data.webhooks],
+                    "Added": [local(w.created_at, data.account.timezone) for w in data.webhooks],
+                    "By": [w.created_by for w in data.webhooks],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+    elif not can_edit(data.account):
+        st.info("No webhooks. Owners and admins can add one.")
+    if not can_edit(data.account):
+        return
+    now = system_clock()
+    with st.form("alerts.webhook_form"):
+        url = st.text_input(
+            "Endpoint URL", placeholder="https://example.com/hooks/meterline", key="alerts.hook_url"
+        )
+        if st.form_submit_button("Add webhook"):
+            try:
+                made = write(
+                    ctx,
+                    lambda s, a: create_webhook(s, account_id=a.account_id, url=url, actor=ctx.email, at=now),
+                )
+            except BillingError as error:
+                show_error(error)
+            else:
+                st.session_state[SECRET_KEY] = made.secret
+                st.rerun()
+    if data.webhooks:
+        hooks = {w.webhook_id: w.url for w in data.webhooks}
+        chosen = st.selectbox("Endpoint", list(hooks), format_func=hooks.__getitem__, key="alerts.hook_pick")
+        left, right = st.columns(2)
+        if left.button("Roll its secret", key="alerts.hook_roll"):
+            made = write(ctx, lambda s, a: roll_webhook_secret(s, account_id=a.account_id, webhook_id=chosen))
+            st.session_state[SECRET_KEY] = made.secret
+            st.rerun()
+        if right.button("Remove it", key="alerts.hook_delete"):
+            write(ctx, lambda s, a: delete_webhook(s, account_id=a.account_id, webhook_id=chosen, at=now))
+            flash("Webhook removed; rules that used it keep their other channels.")
+            st.rerun()
+
+
+def history_section(data: AlertsData) -> None:
+    tz = data.account.timezone
+    st.subheader("Firing history")
+    if not data.firings:
+        st.caption("Nothing has fired yet.")
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "When": [local(f.at, tz) for f in data.firings],
+                    "What": [f.subject for f in data.firings],
+                    "Event": [f.event.title() for f in data.firings],
+                    "Value": [format_value(f.value, f.unit) for f in data.firings],
+                    "Threshold": [format_value(f.threshold, f.unit) for f in data.firings],
+                    "Message": [f.message for f in data.firings],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+    st.subheader("Deliveries")
+    if not data.deliveries:
+        st.caption("No messages sent yet.")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "When": [local(d.created_at, tz) for d in data.deliveries],
+                "Channel": [d.channel.replace("_", "-") for d in data.deliveries],
+                "To": [d.target for d in data.deliveries],
+                "Status": [d.status for d in data.deliveries],
+                "Attempts": [d.attempts for d in data.deliveries],
+                "Next attempt": [
+                    local(d.next_attempt_at, tz) if d.status == "pending" else "—" for d in data.deliveries
+                ],
+                "Last error": [d.last_error for d in data.deliveries],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
+st.title("Alerts")
+context = page_context()
+if context is None:
+    st.stop()
+try:
+    alerts_data = read(context, lambda session, account: load(session, account, email=context.email))
+except BillingError as error:
+    show_error(error)
+    st.stop()
+
+st.caption(f"{alerts_data.account.name} · as of {system_clock().astimezone(UTC):%H:%M:%S} UTC")
+message = st.session_state.pop(FLASH_KEY, None)
+if message:
+    st.success(message)
+notification_centre(context, alerts_data)
+rules_table(alerts_data)
+if can_edit(alerts_data.account):
+    edit_section(context, alerts_data)
+else:
+    st.caption(
+        f"Your role ({alerts_data.account.role}) can see alert rules; owners and admins can change them."
+    )
+webhooks_section(context, alerts_data)
+history_section(alerts_data)
