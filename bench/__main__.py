@@ -10,6 +10,8 @@ Parts (each prints its numbers and a summary table; nothing is asserted):
              flags: --loads N --rebuild --events N --db NAME
     memory   peak server RSS with 20 signed-in sessions on the Usage page (bench/memory.py)
              flags: --sessions N --hold SECONDS --rebuild --events N --db NAME
+    authorize  POST /api/v1/authorize p50/p99 at 1,000 req/s over kept-alive connections (bench/authorize.py)
+             flags: --url URL --token T --account ID --rate N --seconds S --connections N
 
 usage, render and memory share one generated PostgreSQL database (``meterline_bench_usage``
 on ``$BENCH_PG_ADMIN_URL``, default postgresql://postgres@127.0.0.1:5432/postgres), built
@@ -29,6 +31,7 @@ PARTS = {
     "usage": "bench.usage_view",
     "render": "bench.page_render",
     "memory": "bench.memory",
+    "authorize": "bench.authorize",
 }
 
 
