@@ -11,6 +11,12 @@ the ID token or from the ``METERLINE_SUPPORT_EMAILS`` allow-list.
 An ID token whose ``email_verified`` claim is false is not a sign-in: anyone can claim
 an address they do not own at some providers, so that email is never mapped to a user
 or an account (a token without the claim is trusted as before).
+
+Sessions survive a reload. With OIDC, Streamlit's own identity cookie does it. In demo
+mode the pick is kept in a signed, expiring token (``core.sessions``) that the browser
+stores as an HttpOnly cookie through ``POST /session/demo``; a new session (a reload, a
+new tab) reads it back. Signing out records the browser session as ended, so every other
+tab of that browser is signed out on its next run too (``session_still_open``).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import streamlit as st
@@ -27,10 +34,27 @@ from core.accounts import AccountSummary, accounts_for_user, ensure_user
 from core.clock import system_clock
 from core.db import unit_of_work
 from core.db.models import Membership, User
+from core.demo.seed import DEMO_PERSONAS
+from core.sessions import (
+    SESSION_COOKIE,
+    cookie_session_id,
+    end_session,
+    mint_token,
+    read_token,
+    session_ended,
+    session_secret,
+)
 
 DEMO_EMAIL_KEY = "auth.demo_email"
 ENSURED_KEY = "auth.ensured_email"
+SESSION_ID_KEY = "auth.session_id"  # this browser session's id (see core.sessions)
+SESSION_UNTIL_KEY = "auth.session_until"  # when it would expire on its own
+COOKIE_PENDING_KEY = "auth.cookie_pending"  # a demo session token to store in the browser
+COOKIE_CLEAR_KEY = "auth.cookie_clear"  # the browser's session cookie is to be removed
+STREAMLIT_USER_COOKIE = "_streamlit_user"
 SUPPORT_ROLE = "support"
+# Streamlit keeps its identity cookie 30 days: an ended OIDC session is remembered that long.
+_OIDC_COOKIE_LIFETIME = timedelta(days=30)
 
 Mode = Literal["oidc", "demo", "refused"]
 
@@ -54,6 +78,8 @@ class DemoUser:
     email: str
     name: str
     account_count: int
+    story: str = ""  # one line: what signing in as them shows
+    is_support: bool = False
 
 
 def auth_configured() -> bool:
@@ -108,25 +134,59 @@ def unverified_sign_in() -> bool:
     return bool(claims.get("is_logged_in")) and email_marked_unverified(claims)
 
 
-def signed_in_identity() -> tuple[str, str, dict[str, Any]] | None:
+def _browser_cookie(name: str) -> str | None:
+    """A cookie the browser sent when this session opened (none under AppTest)."""
+    try:
+        value = st.context.cookies.get(name)
+    except Exception:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _demo_session_from_cookie(engine: Engine) -> str | None:
+    """Sign this new session in from the browser's demo session cookie, if it holds a valid one."""
+    token = _browser_cookie(SESSION_COOKIE)
+    if not token:
+        return None
+    browser = read_token(session_secret(engine), token, now=system_clock())
+    if browser is None:
+        return None
+    st.session_state[DEMO_EMAIL_KEY] = browser.email
+    st.session_state[SESSION_ID_KEY] = browser.sid
+    st.session_state[SESSION_UNTIL_KEY] = browser.expires_at
+    return browser.email
+
+
+def signed_in_identity(engine: Engine | None = None) -> tuple[str, str, dict[str, Any]] | None:
     """(email, name, claims) of whoever is signed in, or None (always None for an unverified email)."""
     claims = _user_claims()
     if claims.get("is_logged_in") and email_marked_unverified(claims):
         return None  # not even a leftover demo pick: this session belongs to someone unverified
     if claims.get("is_logged_in") and claims.get("email"):
         email = str(claims["email"]).strip().lower()
+        identity_cookie = _browser_cookie(STREAMLIT_USER_COOKIE)
+        if identity_cookie and SESSION_ID_KEY not in st.session_state:
+            st.session_state[SESSION_ID_KEY] = cookie_session_id(identity_cookie)
         return email, str(claims.get("name") or email), claims
     if sign_in_mode() == "demo":
         email = st.session_state.get(DEMO_EMAIL_KEY)
+        if not email and engine is not None and not st.session_state.get(COOKIE_CLEAR_KEY):
+            email = _demo_session_from_cookie(engine)
         if email:
             return str(email), str(email), {}
     return None
 
 
 def load_viewer(engine: Engine) -> Viewer | None:
-    """The signed-in viewer with their accounts, read fresh on every run (never cached)."""
-    identity = signed_in_identity()
+    """The signed-in viewer with their accounts, read fresh on every run (never cached).
+
+    None when nobody is signed in, or when this browser session was signed out in another tab.
+    """
+    identity = signed_in_identity(engine)
     if identity is None:
+        return None
+    if not session_still_open(engine):
+        forget_sign_in()
         return None
     email, name, claims = identity
     if st.session_state.get(ENSURED_KEY) != email:
@@ -147,8 +207,21 @@ def load_viewer(engine: Engine) -> Viewer | None:
     )
 
 
+def session_still_open(engine: Engine) -> bool:
+    """False once this browser session was signed out, in this tab or another one."""
+    sid = st.session_state.get(SESSION_ID_KEY)
+    if not sid:
+        return True
+    with unit_of_work(engine) as session:
+        return not session_ended(session, str(sid))
+
+
 def demo_users(engine: Engine) -> list[DemoUser]:
-    """Users with at least one membership: the people demo mode lets you sign in as."""
+    """The people demo mode lets you sign in as: members of an account, then support agents.
+
+    The demo story's people come first, in its order (Maya, the story's lead, first), each
+    with one line on what they show; others follow by email.
+    """
     with unit_of_work(engine) as session:
         rows = session.execute(
             select(User.email, User.display_name, func.count(Membership.account_id))
@@ -156,25 +229,75 @@ def demo_users(engine: Engine) -> list[DemoUser]:
             .group_by(User.email, User.display_name)
             .order_by(User.email)
         ).all()
-    return [DemoUser(email, display or email, int(count)) for email, display, count in rows]
+        agents = sorted(support_emails())
+        names: dict[str, str] = {
+            email: display
+            for email, display in session.execute(
+                select(User.email, User.display_name).where(User.email.in_(agents))
+            )
+        }
+    story_order = {email: index for index, email in enumerate(DEMO_PERSONAS)}
+    members = sorted(rows, key=lambda row: (story_order.get(row[0], len(story_order)), row[0]))
+    users = [
+        DemoUser(email, display or email, int(count), DEMO_PERSONAS.get(email, ""))
+        for email, display, count in members
+    ]
+    known = {user.email for user in users}
+    users += [
+        DemoUser(
+            email,
+            names.get(email) or email,
+            0,
+            DEMO_PERSONAS.get(email, "support agent: sees what the support console will do"),
+            is_support=True,
+        )
+        for email in agents
+        if email not in known
+    ]
+    return users
 
 
-def sign_in_demo(email: str) -> None:
+def sign_in_demo(email: str, engine: Engine) -> None:
+    """Sign this session in as ``email`` and have the browser keep it (a signed, expiring cookie)."""
     if sign_in_mode() != "demo":
         raise RuntimeError("demo sign-in is only available in demo mode")
+    now = system_clock()
+    token = mint_token(session_secret(engine), email, now=now)
+    browser = read_token(session_secret(engine), token, now=now)
+    assert browser is not None, "a token just minted reads back"
     st.session_state[DEMO_EMAIL_KEY] = email
+    st.session_state[SESSION_ID_KEY] = browser.sid
+    st.session_state[SESSION_UNTIL_KEY] = browser.expires_at
+    st.session_state[COOKIE_PENDING_KEY] = token
+    st.session_state.pop(COOKIE_CLEAR_KEY, None)
 
 
 def forget_sign_in() -> None:
     """Drop what this session remembers about who signed in (demo pick, user row ensured)."""
-    for key in (DEMO_EMAIL_KEY, ENSURED_KEY):
+    for key in (DEMO_EMAIL_KEY, ENSURED_KEY, SESSION_ID_KEY, SESSION_UNTIL_KEY, COOKIE_PENDING_KEY):
         st.session_state.pop(key, None)
 
 
-def sign_out(viewer: Viewer) -> None:
+def _end_browser_session(engine: Engine) -> None:
+    """Record this browser session as signed out, so its other tabs sign out too."""
+    sid = st.session_state.get(SESSION_ID_KEY)
+    if not sid:
+        return
+    now = system_clock()
+    until = st.session_state.get(SESSION_UNTIL_KEY)
+    if not isinstance(until, datetime):
+        until = now + _OIDC_COOKIE_LIFETIME
+    end_session(engine, str(sid), until=until, now=now)
+
+
+def sign_out(viewer: Viewer, engine: Engine) -> None:
+    """Sign out everywhere in this browser: this tab now, the others on their next run."""
+    _end_browser_session(engine)
     forget_sign_in()
     if viewer.mode == "oidc":
         st.logout()
+    else:
+        st.session_state[COOKIE_CLEAR_KEY] = True
 
 
 def sign_out_unverified() -> None:

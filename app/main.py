@@ -7,17 +7,18 @@ from pathlib import Path
 import streamlit as st
 
 from app.auth import Viewer, forget_sign_in, load_viewer, sign_out, unverified_sign_in
+from app.browser import keep_browser_session, narrow_screen_sidebar
 from app.resources import get_engine
 from app.signin import render_email_unverified, render_sign_in
-from app.spend_ui import notification_badge
 from app.state import (
     ACCOUNT_KEY,
+    account_from_link,
     clear_viewer,
-    current_viewer,
     select_account,
     selected_account_id,
     set_viewer,
 )
+from app.wayfinding import render_support_console, with_not_found
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 ACCOUNT_PICK_KEY = "nav.account_pick"
@@ -28,20 +29,28 @@ def customer_pages() -> list[st.Page]:
         st.Page(PAGES / "usage.py", title="Usage", icon=":material/bar_chart:", default=True),
         st.Page(PAGES / "balance.py", title="Balance & credits", icon=":material/account_balance_wallet:"),
         st.Page(PAGES / "prices.py", title="Prices", icon=":material/sell:"),
-        st.Page(PAGES / "alerts.py", title="Alerts", icon=":material/notifications:"),
-        st.Page(PAGES / "limits.py", title="Limits", icon=":material/speed:"),
     ]
 
 
+def support_pages() -> list[st.Page]:
+    """What a support agent gets besides the accounts they are a member of."""
+    return [st.Page(render_support_console, title="Support console", icon=":material/support_agent:")]
+
+
+def signed_out_pages() -> list[st.Page]:
+    """The sign-in screen, under the URL of every customer page, so a deep link keeps its
+    address (and its query string) through sign-in and lands where it pointed."""
+    pages = [st.Page(render_sign_in, title="Sign in", url_path="sign-in", default=True)]
+    pages += [
+        st.Page(render_sign_in, title="Sign in", url_path=page.url_path)
+        for page in customer_pages() + support_pages()
+        if page.url_path  # the default page's address is "/", the sign-in page's own
+    ]
+    return pages
+
+
 def no_account() -> None:
-    viewer = current_viewer()
     st.title("No account yet")
-    if viewer is not None and viewer.is_support:
-        st.info(
-            "You have the support role but are not a member of any account. The support console, "
-            "where agents open any account, arrives in a later release."
-        )
-        return
     st.info(
         "You are signed in, but you are not a member of any account. "
         "Ask an owner of your organisation to invite this email address, then reload the page."
@@ -60,20 +69,28 @@ def sidebar(viewer: Viewer) -> None:
                 index=ids.index(account_id) if account_id in ids else 0,
                 format_func=names.__getitem__,
                 key=ACCOUNT_PICK_KEY,
-                on_change=lambda: select_account(st.session_state[ACCOUNT_PICK_KEY]),
+                on_change=lambda: select_account(st.session_state[ACCOUNT_PICK_KEY], in_link=True),
             )
         account = viewer.account(st.session_state[ACCOUNT_KEY]) if account_id else None
         if account is not None:
             st.caption(f"**{account.name}** · your role: {account.role} · times in {account.timezone}")
-            notification_badge(viewer.email, account.account_id)  # unread alert notifications
         st.caption(f"Signed in as {viewer.name} ({viewer.email})")
         if viewer.mode == "demo":
             st.caption(":orange[Demo mode: no sign-in provider configured]")
         if viewer.is_support:
             st.caption("Support role: the support console arrives in a later release.")
         if st.button("Sign out"):
-            sign_out(viewer)
+            sign_out(viewer, get_engine())
             st.rerun()
+        narrow_screen_sidebar()
+
+
+def viewer_pages(viewer: Viewer) -> list[st.Page]:
+    if viewer.accounts:
+        return customer_pages() + (support_pages() if viewer.is_support else [])
+    if viewer.is_support:
+        return support_pages()
+    return [st.Page(no_account, title="No account", url_path="no-account")]
 
 
 st.set_page_config(page_title="Meterline", page_icon=":material/speed:", layout="wide")
@@ -87,12 +104,14 @@ if unverified_sign_in():
         position="hidden",
     )
 elif (viewer := load_viewer(get_engine())) is None:
-    page = st.navigation([st.Page(render_sign_in, title="Sign in", url_path="sign-in")], position="hidden")
+    clear_viewer()
+    pages = signed_out_pages()
+    page = st.navigation(with_not_found(pages, home=pages[0]), position="hidden")
 else:
     set_viewer(viewer)
-    sidebar(viewer)
-    if viewer.accounts:
-        page = st.navigation(customer_pages())
-    else:
-        page = st.navigation([st.Page(no_account, title="No account", url_path="no-account")])
+    account_from_link(viewer)  # ?account=… picks that account if the viewer is a member of it
+    pages = viewer_pages(viewer)
+    page = st.navigation(with_not_found(pages, home=next((p for p in pages if p.url_path == ""), pages[0])))
+    sidebar(viewer)  # after st.navigation: links in it (st.page_link) may point at the pages
+keep_browser_session()
 page.run()

@@ -13,8 +13,9 @@ from typing import TypeVar
 import streamlit as st
 from sqlalchemy.orm import Session
 
+from app.auth import session_still_open
 from app.resources import get_engine
-from app.state import current_viewer, selected_account_id
+from app.state import current_viewer, foreign_account_link, selected_account_id
 from core.accounts import AccountSummary, require_access
 from core.db import unit_of_work
 from core.errors import BillingError, NotFound, PermissionDenied
@@ -44,7 +45,22 @@ def page_context() -> PageContext | None:
     if account_id is None:
         st.info("You are not a member of any account yet. Ask an owner of your organisation to invite you.")
         return None
+    if foreign_account_link():
+        shown = viewer.account(account_id)
+        st.warning(
+            "That link is for an account you are not a member of, so this page shows "
+            f"{shown.name if shown else 'your account'} instead. Ask the account's owner for an invitation "
+            "if you need to see it.",
+            icon=":material/link_off:",
+        )
     return PageContext(viewer.email, viewer.is_support, account_id)
+
+
+def ensure_still_signed_in() -> None:
+    """For live parts that rerun on their own: once this browser signed out in another tab,
+    rerun the whole app, which then shows the sign-in screen."""
+    if not session_still_open(get_engine()):
+        st.rerun(scope="app")
 
 
 def read(ctx: PageContext, view: Callable[[Session, AccountSummary], T], *, min_role: str = "viewer") -> T:

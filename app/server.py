@@ -14,8 +14,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import streamlit as st
+from starlette.middleware import Middleware
 
 from app.resources import get_engine
+from app.session_routes import PortalPathsMiddleware, session_routes
 from core.api import TokenNotConfigured, api_routes, server_token
 from core.api.tcp import enable_tcp_nodelay
 from core.clock import system_clock
@@ -65,5 +67,9 @@ announce_token()
 app = st.App(
     ENTRYPOINT,
     lifespan=lifespan,
-    routes=api_routes(get_engine, token_provider=api_token, clock=system_clock),
+    routes=[
+        *api_routes(get_engine, token_provider=api_token, clock=system_clock),
+        *session_routes(get_engine),  # demo-mode session cookie, sign-out everywhere
+    ],
+    middleware=[Middleware(PortalPathsMiddleware)],  # deep links through OIDC sign-in, /a/b/c
 )

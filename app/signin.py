@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.auth import demo_users, sign_in_demo, sign_in_mode, sign_out_unverified
+from app.auth import DemoUser, demo_users, sign_in_demo, sign_in_mode, sign_out_unverified
 from app.resources import get_engine
 
 DEMO_PICK_KEY = "signin.demo_pick"
@@ -46,13 +46,25 @@ def render_sign_in() -> None:
         )
         return
     labels = {
-        u.email: f"{u.name} <{u.email}> — {u.account_count} account{'s' if u.account_count != 1 else ''}"
-        for u in users
+        user.email: f"**{user.name}** · {user.email}" if user.name != user.email else f"**{user.email}**"
+        for user in users
     }
-    email = st.selectbox("Sign in as", list(labels), format_func=labels.__getitem__, key=DEMO_PICK_KEY)
+    email = st.radio(
+        "Sign in as",
+        list(labels),
+        format_func=labels.__getitem__,
+        captions=[user.story or _memberships(user) for user in users],
+        key=DEMO_PICK_KEY,
+    )
     if st.button("Sign in as this demo user", type="primary") and email:
-        sign_in_demo(email)
+        sign_in_demo(email, get_engine())
         st.rerun()
+
+
+def _memberships(user: DemoUser) -> str:
+    if user.is_support:
+        return "support agent"
+    return f"member of {user.account_count} account{'s' if user.account_count != 1 else ''}"
 
 
 def render_email_unverified() -> None:

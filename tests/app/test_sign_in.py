@@ -28,23 +28,23 @@ def test_demo_mode_says_so_and_lets_you_pick_a_seeded_user(portal_url: str) -> N
     at = signed_out().run()
     assert not at.exception
     assert any("Demo mode" in w.value for w in at.warning)
-    picker = at.selectbox(key="signin.demo_pick")
-    # Only users with memberships are offered.
-    assert sorted(
-        email for email in (ALICE, BOB, VIVIAN) for label in picker.options if email in label
-    ) == sorted((ALICE, BOB, VIVIAN))
-    assert len(picker.options) == 3
+    picker = at.radio(key="signin.demo_pick")
+    # Only users with memberships are offered (no support agents configured here).
+    assert picker.options == [f"**{ALICE}**", f"**{BOB}**", f"**{VIVIAN}**"]
     picker.set_value(BOB)
     at.button[0].click().run()
     assert not at.exception
     assert at.title[0].value == "Usage"
     assert "Borealis Bank" in page_text(at)
     assert "Demo mode" in page_text(at)  # the sidebar keeps saying so
+    # The browser is asked to keep the session (a signed token in an HttpOnly cookie).
+    assert any("/session/demo" in html.proto.body for html in at.get("html"))
 
     at.sidebar.button[0].click().run()  # sign out
     assert not at.exception
     assert at.title[0].value == "Meterline"
-    assert at.selectbox(key="signin.demo_pick") is not None
+    assert at.radio(key="signin.demo_pick") is not None
+    assert any("/session/end" in html.proto.body for html in at.get("html"))
 
 
 def test_demo_sign_in_refused_in_production(portal_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,8 +114,9 @@ def test_no_support_role_by_default(portal_url: str) -> None:
 
 def test_support_agent_without_memberships_is_told_about_the_console(portal_url: str) -> None:
     at = signed_in("agent@meterline.test", roles=["support"])
-    assert at.title[0].value == "No account yet"
-    assert any("support console" in info.value for info in at.info)
+    assert at.title[0].value == "Support console"
+    assert any("support console arrives in a later release" in info.value for info in at.info)
+    assert "Find any account" in page_text(at) and "audit log" in page_text(at)
 
 
 UNVERIFIED_MESSAGE = (
@@ -180,3 +181,55 @@ def test_verified_or_missing_claim_signs_in_as_before(portal_url: str, claims: d
     assert not at.error
     assert "nav.viewer" in at.session_state
     assert "Acme Robotics" in page_text(at)
+
+
+def test_demo_picker_puts_the_story_first_with_a_line_each_and_offers_support_agents(
+    portal_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.accounts import add_member, ensure_user
+    from core.clock import system_clock
+    from core.db import make_engine, unit_of_work
+
+    engine = make_engine(portal_url)
+    with unit_of_work(engine, write=True) as session:
+        add_member(
+            session, account_id="acc_acme", email="maya@startup.example", role="owner", at=system_clock()
+        )
+        ensure_user(
+            session, email="support@meterline.example", at=system_clock(), display_name="Meterline Support"
+        )
+    engine.dispose()
+    monkeypatch.setenv("METERLINE_SUPPORT_EMAILS", "support@meterline.example")
+    at = signed_out().run()
+    picker = at.radio(key="signin.demo_pick")
+    assert picker.options[0] == "**maya@startup.example**"  # the story's lead first
+    assert picker.options[-1] == "**Meterline Support** · support@meterline.example"
+    assert picker.value == "maya@startup.example"
+    captions = list(picker.proto.captions)
+    assert captions[0].startswith("Brightpath AI's owner")
+    assert all(captions) and len(captions) == len(picker.options)
+
+    picker.set_value("support@meterline.example")
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.title[0].value == "Support console"
+
+
+def test_signing_out_ends_the_session_in_the_other_tabs(portal_url: str) -> None:
+    first = signed_out().run()
+    first.radio(key="signin.demo_pick").set_value(ALICE)
+    first.button[0].click().run()
+    assert first.title[0].value == "Usage"
+    # Another tab of the same browser: a session opened from the same cookie (same session id).
+    second = signed_out()
+    for key in ("auth.demo_email", "auth.session_id", "auth.session_until"):
+        second.session_state[key] = first.session_state[key]
+    second.run()
+    assert second.title[0].value == "Usage"
+
+    first.sidebar.button[0].click().run()  # sign out in the first tab
+    assert first.title[0].value == "Meterline"
+    second.run()  # the other tab's next run (a click, or its live refresh)
+    assert not second.exception
+    assert second.title[0].value == "Meterline"
+    assert "Acme" not in page_text(second)
