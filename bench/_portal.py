@@ -200,10 +200,8 @@ def open_sign_in(page, base_url: str, *, timeout_ms: int = 60_000) -> None:  # t
     """Open the portal's demo sign-in screen with the bench user picked."""
     page.goto(base_url, wait_until="domcontentloaded")
     page.get_by_role("button", name=SIGN_IN_BUTTON).wait_for(state="visible", timeout=timeout_ms)
-    picker = page.locator('[data-testid="stSelectbox"]').first
-    if BENCH_USER not in picker.inner_text():
-        picker.locator('[role="combobox"], input').first.click()
-        page.get_by_role("option", name=BENCH_USER, exact=False).first.click()
+    # The picker is a list of radio options, one line per user (the demo story's first).
+    page.locator('[data-testid="stRadio"] label', has_text=BENCH_USER).first.click()
 
 
 def sign_in(page, base_url: str, *, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
