@@ -46,7 +46,9 @@ def render_sign_in() -> None:
         )
         return
     labels = {
-        user.email: f"**{user.name}** · {user.email}" if user.name != user.email else f"**{user.email}**"
+        user.email: f"**{user.name}** · {_unlinked(user.email)}"
+        if user.name != user.email
+        else f"**{_unlinked(user.email)}**"
         for user in users
     }
     email = st.radio(
@@ -59,6 +61,12 @@ def render_sign_in() -> None:
     if st.button("Sign in as this demo user", type="primary") and email:
         sign_in_demo(email, get_engine())
         st.rerun()
+
+
+def _unlinked(email: str) -> str:
+    """The address as code: as plain Markdown it would become a mailto link, and a click on the
+    option's label would then open a mail program instead of picking the user."""
+    return f"`{email}`"
 
 
 def _memberships(user: DemoUser) -> str:

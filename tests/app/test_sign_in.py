@@ -30,7 +30,7 @@ def test_demo_mode_says_so_and_lets_you_pick_a_seeded_user(portal_url: str) -> N
     assert any("Demo mode" in w.value for w in at.warning)
     picker = at.radio(key="signin.demo_pick")
     # Only users with memberships are offered (no support agents configured here).
-    assert picker.options == [f"**{ALICE}**", f"**{BOB}**", f"**{VIVIAN}**"]
+    assert picker.options == [f"**`{ALICE}`**", f"**`{BOB}`**", f"**`{VIVIAN}`**"]
     picker.set_value(BOB)
     at.button[0].click().run()
     assert not at.exception
@@ -202,8 +202,8 @@ def test_demo_picker_puts_the_story_first_with_a_line_each_and_offers_support_ag
     monkeypatch.setenv("METERLINE_SUPPORT_EMAILS", "support@meterline.example")
     at = signed_out().run()
     picker = at.radio(key="signin.demo_pick")
-    assert picker.options[0] == "**maya@startup.example**"  # the story's lead first
-    assert picker.options[-1] == "**Meterline Support** · support@meterline.example"
+    assert picker.options[0] == "**`maya@startup.example`**"  # the story's lead first
+    assert picker.options[-1] == "**Meterline Support** · `support@meterline.example`"
     assert picker.value == "maya@startup.example"
     captions = list(picker.proto.captions)
     assert captions[0].startswith("Brightpath AI's owner")
