@@ -11,6 +11,8 @@ from core.ledger.service import (
     lock_accounts,
     post_usage,
     post_usage_batch,
+    restore_credits,
+    take_back_credits,
     void_grant,
 )
 from core.ledger.views import BalanceView, LedgerLine, all_grants, balance_view, ledger_view
@@ -32,6 +34,8 @@ __all__ = [
     "lock_accounts",
     "post_usage",
     "post_usage_batch",
+    "restore_credits",
     "run_ledger_check",
+    "take_back_credits",
     "void_grant",
 ]

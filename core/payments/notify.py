@@ -1,0 +1,162 @@
+"""Telling people what happened to a payment: customers in-app and by email, support by audit log.
+
+In-app messages are rows of the portal's ``notifications`` table (shared with spend alerts).
+Emails go out only once the transaction that decided them commits (a rolled-back decision
+sends nothing), on a background thread, when ``SMTP_URL`` is set; a failed send is logged,
+never raised into the payment. Support learns of disputes and refunds of spent credits
+from an ``audit_log`` entry (``meterline payments alerts`` lists them) and, with
+``SMTP_URL``, an email to ``METERLINE_SUPPORT_EMAILS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from core.db.models import AuditLog, Membership, Notification, User
+
+log = logging.getLogger("meterline.payments")
+
+ALERT_PREFIX = "payments.alert."
+PAYING_ROLES = ("owner", "admin", "billing")
+_OUTBOX = "payments.outbox"
+
+
+@dataclass(frozen=True)
+class Mail:
+    to: tuple[str, ...]
+    subject: str
+    body: str
+
+
+def _smtp_url() -> str:
+    return os.environ.get("SMTP_URL", "").strip()
+
+
+def send_mail(smtp_url: str, mail: Mail, *, sender: str = "") -> None:
+    """Send one email through ``smtp://[user:pass@]host[:port]`` (or ``smtps://``)."""
+    parts = urlsplit(smtp_url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("SMTP_URL must look like smtp://user:password@host:587")
+    host = parts.hostname
+    message = EmailMessage()
+    message["From"] = sender or os.environ.get("METERLINE_MAIL_FROM", "").strip() or f"billing@{host}"
+    message["To"] = ", ".join(mail.to)
+    message["Subject"] = mail.subject
+    message.set_content(mail.body)
+    smtp_class = smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP
+    with smtp_class(host, parts.port or (465 if parts.scheme == "smtps" else 25), timeout=10) as smtp:
+        if parts.scheme == "smtp":
+            smtp.ehlo()
+            if smtp.has_extn("starttls"):
+                smtp.starttls()
+                smtp.ehlo()
+        if parts.username:
+            smtp.login(unquote(parts.username), unquote(parts.password or ""))
+        smtp.send_message(message)
+
+
+def _send_all(smtp_url: str, mails: list[Mail]) -> None:
+    for mail in mails:
+        try:
+            send_mail(smtp_url, mail)
+        except Exception:  # an email is a courtesy: the payment is already decided and stored
+            log.exception("could not email %s about %r", ", ".join(mail.to), mail.subject)
+
+
+def _after_commit(session: Session) -> None:
+    mails = session.info.pop(_OUTBOX, [])
+    url = _smtp_url()
+    if mails and url:
+        threading.Thread(target=_send_all, args=(url, mails), name="meterline-mail", daemon=True).start()
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_OUTBOX, None)
+
+
+def _queue(session: Session, mail: Mail) -> None:
+    if not mail.to or not _smtp_url():
+        return
+    if _OUTBOX not in session.info:
+        session.info[_OUTBOX] = []
+        if not event.contains(session, "after_commit", _after_commit):
+            event.listen(session, "after_commit", _after_commit)
+            event.listen(session, "after_rollback", _after_rollback)
+    session.info[_OUTBOX].append(mail)
+
+
+def billing_emails(session: Session, account_id: str) -> tuple[str, ...]:
+    """The people who may pay for the account (owners, admins, billing members)."""
+    rows = session.scalars(
+        select(User.email)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.account_id == account_id, Membership.role.in_(PAYING_ROLES))
+        .order_by(User.email)
+    )
+    return tuple(rows)
+
+
+def notify_customer(session: Session, *, account_id: str, title: str, body: str, at: datetime) -> None:
+    """An in-app notification for the account, and an email to its paying members (with SMTP_URL)."""
+    session.add(
+        Notification(
+            account_id=account_id, firing_id=None, title=title[:300], body=body[:1000], created_at=at
+        )
+    )
+    _queue(session, Mail(billing_emails(session, account_id), f"Meterline: {title}", body))
+
+
+def support_emails() -> tuple[str, ...]:
+    raw = os.environ.get("METERLINE_SUPPORT_EMAILS", "")
+    return tuple(sorted({part.strip().lower() for part in raw.split(",") if part.strip()}))
+
+
+def alert_support(
+    session: Session,
+    *,
+    account_id: str,
+    alert: str,
+    reason: str,
+    at: datetime,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Something a person must look at (a dispute, a refund of spent credits): audited and emailed."""
+    session.add(
+        AuditLog(
+            actor="payments",
+            action=f"{ALERT_PREFIX}{alert}"[:64],
+            account_id=account_id,
+            reason=reason,
+            details=details or {},
+            created_at=at,
+        )
+    )
+    log.warning("payments alert for %s: %s", account_id, reason)
+    _queue(session, Mail(support_emails(), f"Meterline support: {alert} on {account_id}", reason))
+
+
+def audit(
+    session: Session, *, actor: str, action: str, account_id: str, reason: str, at: datetime, **details: Any
+) -> None:
+    """A plain audit entry (who changed a payment setting, what a refund did)."""
+    session.add(
+        AuditLog(
+            actor=actor,
+            action=action[:64],
+            account_id=account_id,
+            reason=reason,
+            details=details,
+            created_at=at,
+        )
+    )

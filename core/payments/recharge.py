@@ -1,0 +1,325 @@
+"""Auto-recharge: the settings, one recharge run, and the trigger after ingestion.
+
+A run locks the account's settings row, decides with ``recharge_policy.decide`` and, if
+it goes, creates the top-up and marks it in flight in the same transaction (so at most
+one recharge per account is ever in flight), then charges the saved card off-session
+outside any transaction and settles the answer like any other payment.
+
+The trigger (``RechargeTrigger``) runs after an ingestion batch has committed: one small
+query over the batch's accounts finds those that crossed their threshold, and their
+recharges run on a small background pool, never on the ingestion's request thread. The
+periodic job (``sweep_auto_recharges``) catches whatever a trigger missed (a restart, the
+CLI's ``ingest``, the end of a backoff).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.accounts import require_access
+from core.db import unit_of_work
+from core.db.models import Account, AutoRecharge, PaymentCard, TopUp
+from core.errors import NotFound, ValidationError
+from core.money import cents_to_nanos
+from core.payments import states
+from core.payments.notify import audit, notify_customer
+from core.payments.provider import ChargeRequest, ProviderError
+from core.payments.recharge_policy import Decision, check_settings, decide
+from core.payments.runtime import Payments
+from core.payments.settle import apply_payment, lock_recharge_settings
+from core.payments.top_ups import CURRENCY, Actor, return_url
+from core.payments.views import AutoRechargeView, auto_recharge_view, recharge_snapshot
+
+log = logging.getLogger("meterline.payments")
+
+MAX_QUEUED = 100  # recharges waiting for the pool; past this the periodic sweep catches up
+TRIGGER_MAX_ACCOUNTS = 1_000  # a batch naming more accounts than this checks them all at once
+
+
+@dataclass(frozen=True)
+class RechargeRun:
+    account_id: str
+    decision: Decision
+    top_up_id: int | None = None
+    state: str | None = None
+
+
+def save_auto_recharge(
+    payments: Payments,
+    *,
+    actor: Actor,
+    account_id: str,
+    enabled: bool,
+    threshold_nanos: int,
+    amount_cents: int,
+    monthly_max_cents: int,
+    card_id: str | None,
+) -> AutoRechargeView:
+    """Turn auto-recharge on or off and set its guardrails (owners, admins and billing members)."""
+    at = payments.clock()
+    with unit_of_work(payments.engine, write=True) as session:
+        require_access(
+            session, email=actor.email, account_id=account_id, min_role="billing", is_support=actor.is_support
+        )
+        account = session.get(Account, account_id)
+        assert account is not None
+        check_settings(
+            threshold_nanos=threshold_nanos,
+            amount_cents=amount_cents,
+            monthly_max_cents=monthly_max_cents,
+            limits=payments.config.limits,
+            balance_nanos=account.balance_nanos if enabled else threshold_nanos,
+        )
+        if enabled and card_id is None:
+            raise ValidationError("choose the saved card auto-recharge pays with", field="card")
+        if card_id is not None:
+            card = session.get(PaymentCard, card_id)
+            if card is None or card.account_id != account_id or card.removed_at is not None:
+                raise NotFound("that card is not saved for this account", field="card")
+        settings = lock_recharge_settings(session, account_id)
+        if settings is None:
+            settings = AutoRecharge(
+                account_id=account_id,
+                failures=0,
+                last_decision="",
+                created_at=at,
+                updated_by=actor.email,
+                updated_at=at,
+            )
+            session.add(settings)
+        turned_on = enabled and not settings.enabled
+        settings.enabled = enabled
+        settings.threshold_nanos = threshold_nanos
+        settings.amount_cents = amount_cents
+        settings.monthly_max_cents = monthly_max_cents
+        settings.card_id = card_id
+        settings.updated_by = actor.email
+        settings.updated_at = at
+        if turned_on:  # a fresh start: the customer fixed the card or accepts the risk again
+            settings.failures = 0
+            settings.next_attempt_at = None
+        audit(
+            session,
+            actor=actor.email,
+            action="payments.auto_recharge_saved",
+            account_id=account_id,
+            reason="auto-recharge " + ("on" if enabled else "off"),
+            at=at,
+            threshold_nanos=threshold_nanos,
+            amount_cents=amount_cents,
+            monthly_max_cents=monthly_max_cents,
+            card_id=card_id,
+        )
+        session.flush()
+        return auto_recharge_view(
+            session, account_id, at=at, max_failures=payments.config.recharge_max_failures
+        )
+
+
+def run_auto_recharge(payments: Payments, *, account_id: str, trigger: str = "ingestion") -> RechargeRun:
+    """Recharge the account now if every guardrail allows it; what was decided, and the top-up made."""
+    provider = payments.provider
+    at = payments.clock()
+    with unit_of_work(payments.engine, write=True) as session:
+        settings = lock_recharge_settings(session, account_id)
+        account = session.get(Account, account_id)
+        if settings is None or account is None:
+            return RechargeRun(account_id, Decision(False, "off", "Auto-recharge is not set up."))
+        snapshot = recharge_snapshot(
+            session, settings, account, at=at, max_failures=payments.config.recharge_max_failures
+        )
+        decision = decide(snapshot, at)
+        if decision.go and provider is None:
+            decision = Decision(False, "not_configured", "Payments are not configured on this server.")
+        if not decision.go:
+            _remember(session, settings, decision, at)
+            return RechargeRun(account_id, decision)
+        card = session.get(PaymentCard, settings.card_id)
+        assert card is not None and provider is not None
+        top_up = TopUp(
+            account_id=account_id,
+            kind="auto_recharge",
+            provider=provider.name,
+            state=states.CREATED,
+            amount_cents=settings.amount_cents,
+            currency=CURRENCY,
+            credits_nanos=cents_to_nanos(settings.amount_cents),
+            request_key=f"auto:{uuid.uuid4().hex}",
+            customer_id=card.customer_id,
+            payment_method_id=card.id,
+            card_brand=card.brand,
+            card_last4=card.last4,
+            access_token=secrets.token_urlsafe(24),
+            created_by="auto-recharge",
+            note=decision.message,
+            created_at=at,
+            updated_at=at,
+        )
+        session.add(top_up)
+        session.flush()
+        settings.in_flight_top_up_id = top_up.id
+        settings.last_decision = f"{decision.message} (top-up #{top_up.id}, {trigger})"
+        settings.last_decision_at = at
+        request = charge_request(top_up, public_url=payments.config.public_url)
+    top_up_id = request.top_up_id
+    try:
+        payment = provider.charge_saved_card(request)
+    except ProviderError as error:
+        log.warning(
+            "auto-recharge of %s: the provider did not answer (%s); reconciliation retries", account_id, error
+        )
+        return RechargeRun(account_id, decision, top_up_id, states.CREATED)
+    with unit_of_work(payments.engine, write=True) as session:
+        apply_payment(session, top_up_id=top_up_id, payment=payment, at=payments.clock(), via="auto-recharge")
+        state = session.scalar(select(TopUp.state).where(TopUp.id == top_up_id))
+    return RechargeRun(account_id, decision, top_up_id, state)
+
+
+def charge_request(top_up: TopUp, *, public_url: str) -> ChargeRequest:
+    """The off-session charge of an auto-recharge (rebuilt the same way when reconciliation retries it)."""
+    assert top_up.customer_id and top_up.payment_method_id
+    return ChargeRequest(
+        top_up_id=top_up.id,
+        account_id=top_up.account_id,
+        customer_id=top_up.customer_id,
+        payment_method_id=top_up.payment_method_id,
+        amount_cents=top_up.amount_cents,
+        currency=top_up.currency,
+        off_session=top_up.kind == "auto_recharge",
+        return_url=return_url(f"{public_url}/buy_credits", top_up.id),
+        idempotency_key=f"topup:{top_up.id}:payment",
+    )
+
+
+def _remember(session: Session, settings: AutoRecharge, decision: Decision, at: Any) -> None:
+    """Keep the latest "why not" for the page; tell the customer once when the monthly maximum stops it."""
+    if decision.code == "above_threshold" or settings.last_decision == decision.message:
+        return
+    was_capped = settings.last_decision.startswith("This month's auto-recharges")
+    settings.last_decision = decision.message
+    settings.last_decision_at = at
+    if decision.code == "monthly_max" and not was_capped:
+        notify_customer(
+            session,
+            account_id=settings.account_id,
+            title="Auto-recharge paused: monthly maximum reached",
+            body=decision.message,
+            at=at,
+        )
+    if decision.code == "too_small":
+        notify_customer(
+            session,
+            account_id=settings.account_id,
+            title="Auto-recharge cannot cover the balance",
+            body=decision.message,
+            at=at,
+        )
+
+
+def accounts_to_recharge(session: Session, account_ids: Collection[str] | None, *, at: Any) -> list[str]:
+    """Accounts (of ``account_ids``, or all) whose balance is under their threshold and may recharge now.
+
+    One indexed query on the small settings table joined to accounts: cheap enough to run
+    after every ingestion batch. ``decide`` still has the last word, under the lock.
+    """
+    stmt = (
+        select(AutoRecharge.account_id)
+        .join(Account, Account.id == AutoRecharge.account_id)
+        .where(
+            AutoRecharge.enabled.is_(True),
+            AutoRecharge.in_flight_top_up_id.is_(None),
+            Account.balance_nanos < AutoRecharge.threshold_nanos,
+            (AutoRecharge.next_attempt_at.is_(None)) | (AutoRecharge.next_attempt_at <= at),
+        )
+        .order_by(AutoRecharge.account_id)
+    )
+    if account_ids is not None:
+        if not account_ids:
+            return []
+        stmt = stmt.where(AutoRecharge.account_id.in_(sorted(account_ids)))
+    return list(session.scalars(stmt))
+
+
+def sweep_auto_recharges(payments: Payments) -> list[RechargeRun]:
+    """Run every recharge that is due (the periodic job)."""
+    if payments.provider is None:
+        return []
+    with unit_of_work(payments.engine) as session:
+        due = accounts_to_recharge(session, None, at=payments.clock())
+    return [
+        run_auto_recharge(payments, account_id=account_id, trigger="periodic check") for account_id in due
+    ]
+
+
+def accounts_in(raw_events: Iterable[Any]) -> set[str] | None:
+    """The account ids a raw ingestion batch names (None: too many to list, check them all)."""
+    found: set[str] = set()
+    for event in raw_events:
+        if isinstance(event, dict):
+            account_id = event.get("account_id")
+            if isinstance(account_id, str) and 0 < len(account_id) <= 64:
+                found.add(account_id)
+                if len(found) > TRIGGER_MAX_ACCOUNTS:
+                    return None
+    return found
+
+
+class RechargeTrigger:
+    """Called after an ingestion batch commits: start the recharges it made due, in the background."""
+
+    def __init__(
+        self,
+        payments_provider: Callable[[], Payments],
+        *,
+        executor: ThreadPoolExecutor | None = None,
+        run: Callable[[Payments, str], object] | None = None,
+    ) -> None:
+        self._payments = payments_provider
+        self._executor = executor
+        self._run = run or (lambda payments, account_id: run_auto_recharge(payments, account_id=account_id))
+        self._queued: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, raw_events: Iterable[Any]) -> list[str]:
+        """Check the batch's accounts; start their recharges; the accounts started. Never raises."""
+        try:
+            payments = self._payments()
+            if payments.provider is None:
+                return []
+            accounts = accounts_in(raw_events)
+            with unit_of_work(payments.engine) as session:
+                due = accounts_to_recharge(session, accounts, at=payments.clock())
+            return [account_id for account_id in due if self._start(payments, account_id)]
+        except Exception:  # the batch is in: a failed check must not turn its answer into an error
+            log.exception("auto-recharge check after ingestion failed; the periodic sweep will retry")
+            return []
+
+    def _start(self, payments: Payments, account_id: str) -> bool:
+        if self._executor is None:
+            self._guarded(payments, account_id)
+            return True
+        with self._lock:
+            if account_id in self._queued or len(self._queued) >= MAX_QUEUED:
+                return False
+            self._queued.add(account_id)
+        self._executor.submit(self._guarded, payments, account_id)
+        return True
+
+    def _guarded(self, payments: Payments, account_id: str) -> None:
+        try:
+            self._run(payments, account_id)
+        except Exception:
+            log.exception("auto-recharge of %s failed; the periodic sweep will retry", account_id)
+        finally:
+            with self._lock:
+                self._queued.discard(account_id)

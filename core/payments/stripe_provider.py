@@ -1,0 +1,200 @@
+"""The real provider: Stripe, through the official SDK (``stripe.StripeClient``, v1 namespace).
+
+``STRIPE_API_BASE`` points the SDK at another Stripe-compatible server (localstripe in the
+tests). Calls that create something carry the caller's idempotency key, and the SDK
+retries network failures with the same key (``max_network_retries``), so a retry never
+charges twice. Parameters stay within what both Stripe and localstripe accept: a
+PaymentIntent is confirmed from the server without a ``return_url``, so a bank that asks
+for 3-D Secure answers ``requires_action`` with ``use_stripe_sdk`` and the customer
+completes it on Meterline's page with Stripe.js.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import stripe
+
+from core.payments.provider import (
+    ChargeRequest,
+    Checkout,
+    CheckoutRequest,
+    CheckoutSession,
+    Payment,
+    ProviderError,
+)
+from core.payments.shapes import checkout_from_session, payment_from_intent
+
+_PAYMENT_EXPAND = ["latest_charge", "payment_method"]
+_SESSION_EXPAND = ["payment_intent", "payment_intent.latest_charge", "payment_intent.payment_method"]
+
+
+def _dict(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def _provider_error(error: stripe.StripeError) -> ProviderError:
+    message = error.user_message or str(error) or "the payment provider refused the request"
+    return ProviderError(f"Stripe: {message}")
+
+
+class StripeProvider:
+    """``PaymentProvider`` on Stripe's API."""
+
+    name = "stripe"
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str = "",
+        http_client: stripe.HTTPClient | None = None,
+        max_network_retries: int = 2,
+    ) -> None:
+        if not api_key:
+            raise ValueError("STRIPE_API_KEY is empty")
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else None,  # type: ignore[typeddict-item]
+            http_client=http_client,
+            max_network_retries=max_network_retries,
+        )
+
+    def create_customer(self, *, account_id: str, name: str, email: str, idempotency_key: str) -> str:
+        params: dict[str, Any] = {"name": name, "metadata": {"account_id": account_id}}
+        if email:
+            params["email"] = email
+        try:
+            customer = self._client.v1.customers.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as error:
+            raise _provider_error(error) from error
+        return str(customer.id)
+
+    def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
+        metadata = {"top_up_id": str(request.top_up_id), "account_id": request.account_id}
+        intent_data: dict[str, Any] = {"metadata": metadata, "description": request.description}
+        if request.save_card:
+            intent_data["setup_future_usage"] = "off_session"
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "customer": request.customer_id,
+            "client_reference_id": str(request.top_up_id),
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": request.currency,
+                        "unit_amount": request.amount_cents,
+                        "product_data": {"name": request.product_name, "description": request.description},
+                    },
+                }
+            ],
+            "payment_method_types": ["card"],
+            "payment_intent_data": intent_data,
+            "metadata": metadata,
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "expires_at": int(request.expires_at.timestamp()),
+        }
+        try:
+            session = self._client.v1.checkout.sessions.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": request.idempotency_key},
+            )
+        except stripe.StripeError as error:
+            raise _provider_error(error) from error
+        data = _dict(session)
+        return CheckoutSession(
+            id=str(data["id"]), url=str(data.get("url") or ""), payment_intent_id=data.get("payment_intent")
+        )
+
+    def retrieve_checkout_session(self, session_id: str) -> Checkout:
+        try:
+            session = self._client.v1.checkout.sessions.retrieve(
+                session_id, params={"expand": _SESSION_EXPAND}
+            )
+        except stripe.StripeError as error:
+            raise _provider_error(error) from error
+        return checkout_from_session(_dict(session))
+
+    def expire_checkout_session(self, session_id: str, *, idempotency_key: str) -> Checkout:
+        try:
+            self._client.v1.checkout.sessions.expire(session_id, options={"idempotency_key": idempotency_key})
+        except stripe.InvalidRequestError:
+            pass  # already complete or expired: the session as it is now says which
+        except stripe.StripeError as error:
+            raise _provider_error(error) from error
+        return self.retrieve_checkout_session(session_id)
+
+    def charge_saved_card(self, request: ChargeRequest) -> Payment:
+        params: dict[str, Any] = {
+            "amount": request.amount_cents,
+            "currency": request.currency,
+            "customer": request.customer_id,
+            "payment_method": request.payment_method_id,
+            "payment_method_types": ["card"],
+            "confirm": True,
+            "metadata": {"top_up_id": str(request.top_up_id), "account_id": request.account_id},
+            "expand": _PAYMENT_EXPAND,
+        }
+        if request.off_session:
+            params["off_session"] = True
+        try:
+            intent = self._client.v1.payment_intents.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": request.idempotency_key},
+            )
+        except stripe.CardError as error:
+            return self._declined(error, request)
+        except stripe.StripeError as error:
+            raise _provider_error(error) from error
+        return payment_from_intent(_dict(intent))
+
+    def _declined(self, error: stripe.CardError, request: ChargeRequest) -> Payment:
+        """A card error: the PaymentIntent it names as it is now, else the decline as Stripe said it."""
+        code = str(error.code or "card_declined")
+        detail = getattr(error.error, "decline_code", None) if error.error is not None else None
+        message = error.user_message or "The card was declined."
+        intent_obj = getattr(error.error, "payment_intent", None) if error.error is not None else None
+        intent: Mapping[str, Any] | None = _dict(intent_obj) if intent_obj is not None else None
+        if intent is not None and code == "authentication_required":
+            # Off-session and the bank wants the customer: they confirm on our page with Stripe.js.
+            payment = payment_from_intent({**intent, "status": "requires_action"})
+            return payment
+        if intent is not None:
+            payment = payment_from_intent(intent)
+            if payment.status == "failed":
+                return payment
+        return Payment(
+            payment_intent_id=(intent or {}).get("id"),
+            status="failed",
+            amount_cents=request.amount_cents,
+            currency=request.currency,
+            customer_id=request.customer_id,
+            failure_code=str(detail or code)[:64],
+            failure_message=message[:500],
+        )
+
+    def retrieve_payment(self, payment_intent_id: str) -> Payment:
+        try:
+            intent = self._client.v1.payment_intents.retrieve(
+                payment_intent_id, params={"expand": _PAYMENT_EXPAND}
+            )
+        except stripe.StripeError as error:
+            raise _provider_error(error) from error
+        return payment_from_intent(_dict(intent))
+
+    def cancel_payment(self, payment_intent_id: str, *, idempotency_key: str) -> Payment:
+        try:
+            self._client.v1.payment_intents.cancel(
+                payment_intent_id, options={"idempotency_key": idempotency_key}
+            )
+        except stripe.InvalidRequestError:
+            pass  # it succeeded or was canceled meanwhile: retrieve says which
+        except stripe.StripeError as error:
+            raise _provider_error(error) from error
+        return self.retrieve_payment(payment_intent_id)
