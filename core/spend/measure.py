@@ -121,15 +121,19 @@ def recent_total(daily: Mapping[date, int], today: date, days: int = RECENT_DAYS
 
 
 def projected_period_spend(daily: Mapping[date, int], period: Period) -> int:
-    """Spend at the end of ``period``: what is spent so far plus the run rate for the days left.
+    """Spend at the end of ``period``, from the projection engine (``core.spend.projection``:
+    weekly seasonality, a robust level chosen by backtest); the expected figure, not the band."""
+    from core.spend.projection import project_period  # numpy: loaded only when a rule needs it
 
-    TODO(projection): switch to ``core.spend.projection`` (the projection engine with weekly
-    seasonality and a band, owned by the Overview page's work) once it lands; this run rate
-    (the last 7 complete days' mean times the days left after today) is the fallback it must beat.
-    """
+    projection = project_period(daily, today=period.today, period_start=period.start, period_end=period.end)
+    return projection.projected_nanos
+
+
+def run_rate_period_spend(daily: Mapping[date, int], period: Period) -> int:
+    """The naive figure the projection must beat: spent so far plus the last 7 complete days' mean
+    times the days left after today."""
     spent = sum(amount for day, amount in daily.items() if period.start <= day <= period.end)
-    rate_total = recent_total(daily, period.today)
-    return spent + rate_total * period.days_left_after_today // RECENT_DAYS
+    return spent + recent_total(daily, period.today) * period.days_left_after_today // RECENT_DAYS
 
 
 def runway_days(balance_nanos: int, daily: Mapping[date, int], today: date) -> int | None:

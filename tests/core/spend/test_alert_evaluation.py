@@ -134,15 +134,16 @@ def _steady_week(engine: Engine, now: datetime, credits_per_day: int) -> None:
         spend(engine, f"d{day}", credits_per_day, now - timedelta(days=day), at=now)
 
 
-def test_projected_spend_fires_from_the_run_rate(seeded: Engine, now: datetime) -> None:
-    # Nov 13–19: $5 a day; today is Nov 20 (10 days left after today): $35 + $50 = $85 projected.
+def test_projected_spend_fires_from_the_projection(seeded: Engine, now: datetime) -> None:
+    # Nov 13–19: $5 a day; today is Nov 20 (11 days to the month's end, today included):
+    # $35 + 11 × $5 = $90 projected.
     _steady_week(seeded, now, 5)
-    add_rule(seeded, now, name="high", kind="projected_spend_above", threshold="90")
-    add_rule(seeded, now, name="low", kind="projected_spend_above", threshold="85")
+    add_rule(seeded, now, name="high", kind="projected_spend_above", threshold="90.01")
+    add_rule(seeded, now, name="low", kind="projected_spend_above", threshold="90")
     evaluate(seeded, now)
     with unit_of_work(seeded) as session:
         rules = {r.name: r for r in list_rules(session, "acc_a")}
-    assert rules["low"].state == "firing" and rules["low"].last_value == 85 * CREDIT
+    assert rules["low"].state == "firing" and rules["low"].last_value == 90 * CREDIT
     assert rules["high"].state == "ok"
 
 
