@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
@@ -69,8 +70,13 @@ def api_routes(
     *,
     token_provider: Callable[[], str],
     clock: Clock = system_clock,
+    after_ingest: Callable[[list[Any]], object] | None = None,
 ) -> list[BaseRoute]:
-    """The API's routes; ``engine_provider`` and ``token_provider`` are called per request."""
+    """The API's routes; ``engine_provider`` and ``token_provider`` are called per request.
+
+    ``after_ingest`` runs with a batch's raw events once it has committed (the auto-recharge
+    check); it must be quick and never raise.
+    """
 
     def guarded(handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
@@ -101,6 +107,8 @@ def api_routes(
             result = ingest_events(session, raw_events, clock=clock, source="api")
         if result.batch_id is not None:
             spend.after_ingest(raw_events)  # committed: alerts and authorize catch up off this thread
+            if after_ingest is not None:
+                after_ingest(raw_events)
         return result.to_dict()
 
     async def post_events(request: Request) -> Response:
