@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
 from core.ledger import expire_due_grants
+from core.payments.jobs import run_configured_payment_jobs
 from core.spend.jobs import run_spend_jobs
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class JobsRun:
     alerts_fired: int = 0
     alerts_resolved: int = 0
     deliveries_sent: int = 0
+    top_ups_reconciled: int = 0
+    recharges_started: int = 0
 
 
 def _take_lock(session: Session) -> bool:
@@ -53,12 +56,15 @@ def run_due_jobs(engine: Engine, *, clock: Clock = system_clock) -> JobsRun:
     # Spend control, after the lock's transaction: evaluation locks the rules it steps, and each
     # delivery is claimed before it is sent, so no SMTP or HTTP call runs inside a transaction.
     spend = run_spend_jobs(engine, clock=clock)
+    payments = run_configured_payment_jobs(engine, clock=clock)  # provider calls: outside the lock too
     return JobsRun(
         ran=True,
         grants_expired=expired,
         alerts_fired=spend.fired,
         alerts_resolved=spend.resolved,
         deliveries_sent=spend.delivered,
+        top_ups_reconciled=payments.top_ups_changed,
+        recharges_started=payments.recharges_started,
     )
 
 

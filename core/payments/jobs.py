@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
+
+from core.clock import Clock, system_clock
 from core.payments.recharge import sweep_auto_recharges
 from core.payments.reconcile import reconcile
-from core.payments.runtime import Payments
+from core.payments.runtime import Payments, payments_from_env
 
 log = logging.getLogger("meterline.payments")
 
@@ -37,3 +40,13 @@ def run_payment_jobs(payments: Payments) -> PaymentJobsRun:
     except Exception:
         log.exception("auto-recharge sweep failed; it runs again on the next tick")
     return PaymentJobsRun(changed, started)
+
+
+def run_configured_payment_jobs(engine: Engine, *, clock: Clock = system_clock) -> PaymentJobsRun:
+    """``run_payment_jobs`` with the payments this process is configured for (never raises)."""
+    try:
+        payments = payments_from_env(engine, clock=clock)
+    except Exception:
+        log.exception("payments are misconfigured; reconciliation and auto-recharge skipped")
+        return PaymentJobsRun()
+    return run_payment_jobs(payments)
