@@ -6,6 +6,7 @@
     meterline ledger check                 prove the ledger invariants; exit 1 on a problem
     meterline demo seed [--if-empty]       the demo story (90 days of usage, four accounts)
     meterline jobs run [--once]            periodic jobs (grant expiry) in their own process
+    meterline payments reconcile           settle top-ups a lost webhook left open (also: alerts, sandbox)
     meterline api serve [--workers N]      the HTTP API alone, under uvicorn with N processes
 
 Exit codes: 0 done; 1 done but something was wrong with the data (rejected lines, ledger
@@ -31,6 +32,7 @@ from core.clock import Clock, system_clock
 from core.db import make_engine, unit_of_work
 from core.errors import BillingError
 from core.metering.exact_json import NotJSON, loads_exact
+from core.payments.cli import add_payment_commands
 
 CHUNK_SIZE = 1_000  # events per write transaction: a crash loses at most the chunk in flight
 EVENT_FIELDS = ("event_id", "account_id", "meter", "quantity", "timestamp")
@@ -364,7 +366,11 @@ def _jobs_run(args: argparse.Namespace) -> int:
             if not outcome.ran:
                 print("jobs skipped: another process is running them right now")
             else:
-                print(f"jobs done: {outcome.grants_expired:,} grant(s) expired")
+                print(
+                    f"jobs done: {outcome.grants_expired:,} grant(s) expired, "
+                    f"{outcome.top_ups_reconciled:,} top-up(s) reconciled, "
+                    f"{outcome.recharges_started:,} auto-recharge(s) started"
+                )
             return 0
         print(f"running periodic jobs every {args.interval:g} s; Ctrl-C stops")
         run_forever(engine, threading.Event(), interval_s=args.interval)
@@ -448,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="run them once and exit")
     run.add_argument("--interval", type=float, default=60.0, help="seconds between runs (default 60)")
     run.set_defaults(run=_jobs_run)
+    add_payment_commands(commands)  # meterline payments reconcile | alerts | sandbox …
     return parser
 
 
