@@ -28,6 +28,7 @@ def customer_pages() -> list[st.Page]:
     return [
         st.Page(PAGES / "usage.py", title="Usage", icon=":material/bar_chart:", default=True),
         st.Page(PAGES / "balance.py", title="Balance & credits", icon=":material/account_balance_wallet:"),
+        st.Page(PAGES / "buy_credits.py", title="Buy credits", icon=":material/add_card:"),
         st.Page(PAGES / "prices.py", title="Prices", icon=":material/sell:"),
     ]
 

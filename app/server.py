@@ -16,9 +16,11 @@ from pathlib import Path
 import streamlit as st
 from starlette.middleware import Middleware
 
+from app.payments import get_payments, recharge_trigger
 from app.resources import get_engine
 from app.session_routes import PortalPathsMiddleware, session_routes
 from core.api import TokenNotConfigured, api_routes, server_token
+from core.api.payments import payment_routes
 from core.api.tcp import enable_tcp_nodelay
 from core.clock import system_clock
 from core.jobs import start_background_jobs
@@ -68,7 +70,10 @@ app = st.App(
     ENTRYPOINT,
     lifespan=lifespan,
     routes=[
-        *api_routes(get_engine, token_provider=api_token, clock=system_clock),
+        *payment_routes(get_payments),  # POST /api/webhooks/stripe (before the API's /api/ fallback), sandbox
+        *api_routes(
+            get_engine, token_provider=api_token, clock=system_clock, after_ingest=recharge_trigger()
+        ),  # after_ingest: starts the auto-recharges a batch made due, off the request thread
         *session_routes(get_engine),  # demo-mode session cookie, sign-out everywhere
     ],
     middleware=[Middleware(PortalPathsMiddleware)],  # deep links through OIDC sign-in, /a/b/c

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import altair as alt
 import pandas as pd
@@ -23,6 +24,7 @@ from core.usage.exports import ledger_table
 
 EXPIRY_WARNING_DAYS = 14
 LEDGER_LIMIT = 5_000
+BUY_CREDITS_PAGE = str(Path(__file__).resolve().with_name("buy_credits.py"))
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,12 @@ def headline(data: BalanceData, at: datetime) -> None:
             f"Your balance is negative: {format_credits(owed)} ({format_usd(owed)}) of usage was not covered "
             "by any credits. Usage keeps being recorded; the next top-up or grant pays this off first."
         )
+
+
+def buy_credits_button() -> None:
+    """The way to the Buy credits page (top up now, or set up auto-recharge)."""
+    if st.button("Buy credits", icon=":material/add_card:", type="primary", key="balance.buy"):
+        st.switch_page(BUY_CREDITS_PAGE)
 
 
 def grants_section(data: BalanceData, at: datetime) -> None:
@@ -165,6 +173,7 @@ except BillingError as error:
 
 st.caption(f"{balance_data.account.name} · as of {now.astimezone(UTC):%H:%M:%S} UTC")
 headline(balance_data, now)
+buy_credits_button()
 if not balance_data.ledger:
     st.info(
         "No credits yet and no usage charged: this account's ledger is empty. "

@@ -241,3 +241,29 @@ def auto_recharge_view(
         last_decision_at=settings.last_decision_at,
         now=decide(snapshot, at),
     )
+
+
+def find_open_top_up(
+    session: Session,
+    *,
+    account_id: str,
+    created_by: str,
+    kind: str,
+    amount_cents: int,
+    card_id: str | None = None,
+    save_card: bool = False,
+) -> TopUpView | None:
+    """An open top-up this person already started with the same details (a second click, a reload)."""
+    stmt = select(TopUp).where(
+        TopUp.account_id == account_id,
+        TopUp.created_by == created_by,
+        TopUp.kind == kind,
+        TopUp.amount_cents == amount_cents,
+        TopUp.state.in_((states.CREATED, states.PENDING_PAYMENT)),
+    )
+    if kind == "saved_card":
+        stmt = stmt.where(TopUp.payment_method_id == card_id)
+    else:
+        stmt = stmt.where(TopUp.save_card.is_(save_card))
+    top_up = session.scalars(stmt.order_by(TopUp.id.desc()).limit(1)).first()
+    return None if top_up is None else _view(top_up, None)
