@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import dataclass
@@ -11,14 +12,16 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from core.accounts import add_member, create_account
-from core.clock import Clock
+from core.clock import Clock, fixed_clock
 from core.db import unit_of_work
 from core.db.models import Account, CreditGrant, LedgerEntry, TopUp
-from core.ledger import check_ledger, lock_accounts, post_usage
+from core.ledger import check_ledger
+from core.metering import ingest_events
 from core.payments import Actor, Payments
 from core.payments.config import PaymentConfig
 from core.payments.runtime import sandbox_payments
 from core.payments.sandbox import SandboxProvider, sign
+from core.rating import load_rate_card
 
 ACCOUNT = "acc_pay"
 OWNER = Actor("olga@pay.test")
@@ -93,11 +96,45 @@ def entries_for(engine: Engine, reason: str, account_id: str = ACCOUNT) -> int:
         )
 
 
-def spend(engine: Engine, credits_nanos: int, at: datetime, account_id: str = ACCOUNT) -> None:
-    """Usage of ``credits_nanos`` on the account (as a batch debit would post it)."""
+PRICES = {
+    "meters": [{"name": "units", "unit": "unit", "dimensions": []}],
+    "card": {"key": "payments-test", "name": "One credit a unit"},
+    "versions": [{"effective_from": "2026-01-01T00:00:00Z", "prices": [{"meter": "units", "price": "1.00"}]}],
+}
+_SPENT = itertools.count()
+
+
+def make_priced_account(engine: Engine, at: datetime, *, account_id: str = ACCOUNT) -> None:
+    """``make_account`` on a card where one unit costs one credit (so usage can be sent)."""
     with unit_of_work(engine, write=True) as session:
-        account = lock_accounts(session, [account_id])[account_id]
-        post_usage(session, account=account, amount_nanos=credits_nanos, at=at, reference="batch:test")
+        load_rate_card(session, PRICES, at=at, allow_backdated=True)
+        create_account(session, account_id=account_id, name="Paying Co", at=at, rate_card_key="payments-test")
+        add_member(session, account_id=account_id, email=OWNER.email, role="owner", at=at)
+        add_member(session, account_id=account_id, email=BILLING.email, role="billing", at=at)
+        add_member(session, account_id=account_id, email=VIEWER.email, role="viewer", at=at)
+
+
+def usage_events(credits: int, at: datetime, account_id: str = ACCOUNT) -> list[dict[str, Any]]:
+    """One event of ``credits`` units (one credit each), as a company's backend sends it."""
+    return [
+        {
+            "event_id": f"use-{next(_SPENT)}",
+            "account_id": account_id,
+            "meter": "units",
+            "quantity": credits,
+            "timestamp": at.isoformat().replace("+00:00", "Z"),
+        }
+    ]
+
+
+def spend(engine: Engine, credits_nanos: int, at: datetime, account_id: str = ACCOUNT) -> None:
+    """Usage worth ``credits_nanos`` on the account, ingested as real traffic (needs make_priced_account)."""
+    assert credits_nanos % 10**9 == 0
+    with unit_of_work(engine, write=True) as session:
+        result = ingest_events(
+            session, usage_events(credits_nanos // 10**9, at, account_id), clock=fixed_clock(at)
+        )
+    assert result.accepted == 1, result.rejected
 
 
 def top_up_row(engine: Engine, top_up_id: int) -> TopUp:
