@@ -47,6 +47,10 @@ def payment_routes(payments_provider: Callable[[], Payments]) -> list[BaseRoute]
     """The webhook route, the 3-D Secure page and the sandbox pages; ``payments_provider`` per request."""
 
     async def stripe_webhook(request: Request) -> Response:
+        if request.method != "POST":  # answered here: the API's /api/ fallback does not know this route
+            response = error_response(405, "method_not_allowed", f"use POST on {WEBHOOK_PATH}")
+            response.headers["Allow"] = "POST"
+            return response
         try:
             body = await read_body(request, limit=MAX_BODY_BYTES)
             payments = payments_provider()
@@ -121,7 +125,7 @@ def payment_routes(payments_provider: Callable[[], Payments]) -> list[BaseRoute]
             )
 
     return [
-        Route(WEBHOOK_PATH, stripe_webhook, methods=["POST"]),
+        Route(WEBHOOK_PATH, stripe_webhook, methods=["GET", "PUT", "PATCH", "DELETE", "POST"]),
         Route("/payments/authenticate/{token}", authenticate, methods=["GET"]),
         *sandbox_routes(payments_provider),
     ]

@@ -30,11 +30,12 @@ from sqlalchemy.orm import Session
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
 from core.db.models import PaymentEvent, TopUp
+from core.errors import BillingError
 from core.money import format_credits
 from core.payments import states
 from core.payments.config import format_cents
 from core.payments.events import EventFacts, MalformedEvent, read_event
-from core.payments.provider import Payment, PaymentProvider, ProviderError
+from core.payments.provider import Payment, PaymentProvider
 from core.payments.settle import (
     PaymentReceived,
     apply_payment,
@@ -158,7 +159,7 @@ def _ask(provider: PaymentProvider, intent_id: str | None) -> Payment | None:
         return None
     try:
         return provider.retrieve_payment(intent_id)
-    except ProviderError:
+    except BillingError:  # unreachable, or it does not know the id: the signed event still counts
         log.warning("could not fetch payment %s for its card details", intent_id)
         return None
 
