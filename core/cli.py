@@ -7,6 +7,7 @@
     meterline demo seed [--if-empty]       the demo story (90 days of usage, four accounts)
     meterline jobs run [--once]            periodic jobs (grant expiry) in their own process
     meterline payments reconcile           settle top-ups a lost webhook left open (also: alerts, sandbox)
+    meterline spend backtest FILE.csv      walk a daily date,amount series: projection vs run rate
     meterline api serve [--workers N]      the HTTP API alone, under uvicorn with N processes
 
 Exit codes: 0 done; 1 done but something was wrong with the data (rejected lines, ledger
@@ -392,6 +393,19 @@ def _api_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spend_backtest(args: argparse.Namespace) -> int:
+    from core.spend.backtest import read_daily_series, result_json, result_text
+    from core.spend.projection import MAX_BACKTEST_HORIZON_DAYS, backtest
+
+    if args.horizon is not None and not 1 <= args.horizon <= MAX_BACKTEST_HORIZON_DAYS:
+        raise ValueError(f"--horizon must be 1 to {MAX_BACKTEST_HORIZON_DAYS} days")
+    path = Path(args.file)
+    series = read_daily_series(path)
+    result = backtest(series.first_day, series.amounts_nanos, horizon_days=args.horizon)
+    print(result_json(result) if args.json else result_text(path.name, series, result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="meterline",
@@ -455,6 +469,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--interval", type=float, default=60.0, help="seconds between runs (default 60)")
     run.set_defaults(run=_jobs_run)
     add_payment_commands(commands)  # meterline payments reconcile | alerts | sandbox …
+
+    spend = commands.add_parser("spend", help="spend projections")
+    spend_actions = spend.add_subparsers(dest="action", required=True)
+    spend_backtest = spend_actions.add_parser(
+        "backtest", help="walk forward through a daily date,amount CSV: projection vs the 7-day run rate"
+    )
+    spend_backtest.add_argument("file", help="CSV with a header and the columns date, amount (currency)")
+    spend_backtest.add_argument(
+        "--horizon", type=int, default=None, help="project this many days from each cut (default: month end)"
+    )
+    spend_backtest.add_argument("--json", action="store_true", help="print one JSON object")
+    spend_backtest.set_defaults(run=_spend_backtest)
     return parser
 
 

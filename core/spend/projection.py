@@ -45,12 +45,21 @@ SEASON_WEEKS = 8  # weeks of history the weekday factors come from
 LEVEL_WINDOW_DAYS = 112  # days of history any level estimator looks at
 ROBUST_WINDOW_DAYS = 28  # days whose median and MAD decide what a spike is
 ROBUST_MADS = 4.0
-MIN_SEASONAL_FACTOR = 0.05  # a weekday that is nearly always zero does not blow up the level
+MIN_SEASONAL_FACTOR = 0.15  # a weekday quieter than this (closed on Sundays) does not set the level
 SELECTION_CUTS = 28  # recent past outcomes that choose the level estimator
 BAND_CUTS = 56  # past outcomes the band is calibrated on
 MIN_CALIBRATION_HISTORY_DAYS = 21  # a past cut needs this much history before it to count
 MIN_CALIBRATION_CUTS = 5  # fewer past outcomes than this: the band is not calibrated
 DEFAULT_BAND_PERCENT = 80
+BAND_WIDENING_BASE = 1.0
+BAND_WIDENING_PER_DAY = 0.06
+
+
+def band_widening(horizon_days: int) -> float:
+    """How much wider than its past errors the band is drawn (measured, see the module docstring)."""
+    return BAND_WIDENING_BASE + BAND_WIDENING_PER_DAY * horizon_days
+
+
 HISTORY_DAYS = LEVEL_WINDOW_DAYS + BAND_CUTS + SELECTION_CUTS + 2 * 31  # what a caller should pass at most
 TREND_DAMPING = 0.9
 MAX_HORIZON_DAYS = 3_660
@@ -113,6 +122,8 @@ def _seasonal_factors(y: np.ndarray) -> np.ndarray:
     if usable < 2:
         return np.ones(SEASON_DAYS)
     factors = np.median(ratios, axis=0) if usable >= 3 else ratios.mean(axis=0)
+    if factors.sum() <= 0:  # intermittent: most days are zero, no weekday shape to speak of
+        return np.ones(SEASON_DAYS)
     factors = factors / factors.mean()
     # Shrink each factor toward 1 by the noise of its estimate: a weekday shape that the weeks
     # disagree on is mostly noise, and multiplying by noise makes projections worse.
@@ -145,8 +156,13 @@ def _state(y: np.ndarray) -> _State:
     factors = _seasonal_factors(y)
     window = y[-LEVEL_WINDOW_DAYS:]
     offset = len(y) - len(window)
-    slots = (np.arange(len(window)) + offset) % SEASON_DAYS
-    deseasonalised = window / np.maximum(factors[slots], MIN_SEASONAL_FACTOR)
+    slot_factors = factors[(np.arange(len(window)) + offset) % SEASON_DAYS]
+    # A weekday that is (nearly) always quiet says nothing about the level: its days are left out
+    # rather than counted as zeros (a weekday-only series would otherwise read 2/7 too low).
+    informative = slot_factors >= MIN_SEASONAL_FACTOR
+    if not informative.any():
+        informative[:] = True
+    deseasonalised = window[informative] / np.maximum(slot_factors[informative], MIN_SEASONAL_FACTOR)
     recent = deseasonalised[-ROBUST_WINDOW_DAYS:]
     median = float(np.median(recent))
     spread = float(np.median(np.abs(recent - median))) * 1.4826
@@ -195,13 +211,16 @@ class _Walk:
         found = self._states.get(cut)
         if found is None:
             start = max(0, cut - max(LEVEL_WINDOW_DAYS, SEASON_WEEKS * SEASON_DAYS))
+            start -= start % SEASON_DAYS  # weekday slots of the slice are then the series' own
             found = self._states[cut] = _state(self.y[start:cut])
         return found
 
     def outcome(self, cut: int, horizon: int) -> float:
         return float(self.cumulative[cut + horizon] - self.cumulative[cut])
 
-    def forecast(self, cut: int, horizon: int, band_percent: int) -> tuple[np.ndarray, float, float, str, int]:
+    def forecast(
+        self, cut: int, horizon: int, band_percent: int
+    ) -> tuple[np.ndarray, float, float, str, int]:
         """(expected daily path, low, high, method, calibration cuts) for ``horizon`` days from ``cut``."""
         state = self.state(cut)
         names = list(CANDIDATES)
@@ -211,34 +230,39 @@ class _Walk:
         calibration_horizon = horizon
         if cut - horizon - MIN_CALIBRATION_HISTORY_DAYS + 1 < MIN_CALIBRATION_CUTS:
             # Too little history for this horizon: learn from shorter ones (a wider band, not a narrower).
-            calibration_horizon = max(1, min(horizon, cut - MIN_CALIBRATION_HISTORY_DAYS - MIN_CALIBRATION_CUTS + 1))
+            calibration_horizon = max(
+                1, min(horizon, cut - MIN_CALIBRATION_HISTORY_DAYS - MIN_CALIBRATION_CUTS + 1)
+            )
         h = calibration_horizon
         last = cut - h
         first = max(MIN_CALIBRATION_HISTORY_DAYS, last - BAND_CUTS - SELECTION_CUTS - h + 2)
-        chosen = 0  # mean7 when nothing can be compared
+        weights = np.eye(len(names))[0]  # mean7 when nothing can be compared
         errors: np.ndarray | None = None
         if last >= first:
             past = np.arange(first, last + 1)
             sums = np.array([_paths(self.state(c), c, h).sum(axis=1) for c in past])
             actual = np.array([self.outcome(c, h) for c in past])
             absolute = np.abs(sums - actual[:, None])
-            chosen = _choose(absolute, past, last, h)
+            weights = _weights(absolute, past, last)
             # The band learns from the whole procedure's honest errors: at each past cut, the
-            # candidate that cut would have chosen from the outcomes it knew.
+            # combination that cut would have made from the outcomes it knew.
             band_cuts = past[past > last - BAND_CUTS]
-            picks = np.array([_choose(absolute, past, b - h, h) for b in band_cuts])
             rows = band_cuts - first
-            projected = sums[rows, picks]
+            projected = np.array(
+                [sums[row] @ _weights(absolute, past, b - h) for row, b in zip(rows, band_cuts, strict=True)]
+            )
             typical = np.array([self.state(int(c)).typical for c in band_cuts]) * h
             scales = np.maximum(projected, 0.2 * typical)
             usable = scales > 0
             errors = (actual[rows][usable] - projected[usable]) / scales[usable]
-        path = _paths(state, cut, horizon)[chosen]
+        path = weights @ _paths(state, cut, horizon)
         expected = float(path.sum())
         scale = max(expected, 0.2 * state.typical * horizon)
         alpha = (100 - band_percent) / 200.0
         if errors is not None and len(errors) >= MIN_CALIBRATION_CUTS:
             low_error, high_error = _conformal_quantiles(errors, alpha)
+            widening = band_widening(horizon)
+            low_error, high_error = low_error * widening, high_error * widening
             cuts = len(errors)
         else:
             # Not enough past outcomes: the day-to-day dispersion, as if days were independent,
@@ -250,15 +274,32 @@ class _Walk:
             cuts = 0 if errors is None else len(errors)
         low = max(0.0, expected + low_error * scale)
         high = max(low, expected + high_error * scale)
-        return path, low, high, names[chosen], cuts
+        return path, low, high, names[int(np.argmax(weights))], cuts
 
 
-def _choose(absolute: np.ndarray, past: np.ndarray, known: int, horizon: int) -> int:
-    """The candidate with the lowest mean absolute error over the last SELECTION_CUTS cuts up to ``known``."""
+COMBINE = "inverse"
+
+
+def _weights(absolute: np.ndarray, past: np.ndarray, known: int) -> np.ndarray:
+    """Weights of the candidates from their mean absolute errors over the last SELECTION_CUTS cuts up to
+    ``known``: all on the best one."""
+    count = absolute.shape[1]
     window = (past <= known) & (past > known - SELECTION_CUTS)
     if not window.any():
-        return 0
-    return int(np.argmin(absolute[window].mean(axis=0)))
+        return np.eye(count)[0]
+    mae = absolute[window].mean(axis=0)
+    if COMBINE == "select":
+        return np.eye(count)[int(np.argmin(mae))]
+    if COMBINE == "mean":
+        return np.full(count, 1.0 / count)
+    if COMBINE == "inverse":
+        inverse = 1.0 / np.maximum(mae, 1e-12) ** 2
+        return inverse / inverse.sum()
+    # "top2": the two best, equally
+    best = np.argsort(mae)[:2]
+    out = np.zeros(count)
+    out[best] = 0.5
+    return out
 
 
 def _conformal_quantiles(errors: np.ndarray, alpha: float) -> tuple[float, float]:
@@ -431,6 +472,7 @@ class BacktestResult:
 
 
 MIN_BACKTEST_HISTORY_DAYS = 28
+MAX_BACKTEST_HORIZON_DAYS = 366
 RUN_RATE_DAYS = 7
 
 
