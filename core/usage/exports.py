@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 import pandas as pd
 
 from core.ledger.views import LedgerLine
-from core.money import CREDIT_VALUE_USD, format_credits, format_usd, nanos_to_credits
+from core.money import CREDIT_VALUE_USD, format_credits, nanos_to_credits
 
 # Leading characters that make Excel, LibreOffice or Google Sheets read a cell as a formula.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -57,24 +57,45 @@ def _bucket_text(bucket: pd.Timestamp, granularity: str) -> str:
     return bucket.strftime("%Y-%m-%d") if granularity == "day" else bucket.strftime("%Y-%m-%d %H:00")
 
 
+def money_decimals(amounts_nanos: Iterable[int]) -> int:
+    """One precision for a column of money: two decimals unless a smaller amount would then read
+    as zero or lose most of its digits ($0.0046 makes the column show four: $84.3200, $0.0046)."""
+    smallest = min((abs(int(amount)) for amount in amounts_nanos if amount), default=0)
+    for decimals in range(2, 9):
+        unit = 10 ** (9 - decimals)
+        if smallest == 0 or smallest % unit == 0 or smallest >= 10 * unit:
+            return decimals
+    return 9
+
+
+def nanos_decimal(nanos: int) -> Decimal:
+    """Credits (or dollars: 1 credit = $1.00) as an exact Decimal with nine places, for tables."""
+    return Decimal(int(nanos)).scaleb(-9)
+
+
 def usage_table(frame: pd.DataFrame, *, granularity: str, group_label: str) -> pd.DataFrame:
-    """The usage frame as text for people, newest first (exact values, formatted)."""
+    """The usage frame for people, newest first: numbers stay numbers (int64 quantities and
+    events, exact Decimal dollars), so a table sorts them as numbers and formats them for display."""
     period = "Day" if granularity == "day" else "Hour"
+    # Money early: on a phone the first columns are the ones on screen.
+    columns = [period, group_label, "Spend", "Meter", "Quantity", "Unit", "Events"]
+    if group_label == "Meter":
+        columns.remove("Meter")
     if frame.empty:
-        return pd.DataFrame(columns=[period, group_label, "Meter", "Quantity", "Events", "Spend"])
+        return pd.DataFrame(columns=columns)
     ordered = frame.sort_values(["bucket", "group", "meter"], ascending=[False, True, True])
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             period: [_bucket_text(b, granularity) for b in ordered["bucket"]],
             group_label: list(ordered["group"]),
             "Meter": list(ordered["meter"]),
-            "Quantity": [
-                format_quantity(int(q), u) for q, u in zip(ordered["quantity"], ordered["unit"], strict=True)
-            ],
-            "Events": [f"{int(e):,}" for e in ordered["events"]],
-            "Spend": [format_usd(int(a)) for a in ordered["amount_nanos"]],
+            "Quantity": pd.Series(ordered["quantity"].tolist(), dtype="int64"),
+            "Unit": [plural(u, int(q)) for q, u in zip(ordered["quantity"], ordered["unit"], strict=True)],
+            "Events": pd.Series(ordered["events"].tolist(), dtype="int64"),
+            "Spend": pd.Series([nanos_decimal(a) for a in ordered["amount_nanos"]], dtype="object"),
         }
     )
+    return table[columns]
 
 
 def _is_number_text(value: object) -> bool:

@@ -9,6 +9,7 @@ would turn PostgreSQL NUMERIC sums into float64).
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
@@ -26,10 +27,15 @@ Granularity = Literal["day", "hour"]
 GroupBy = Literal["meter", "model", "project", "api_key"]
 
 GROUP_BY: dict[str, str] = {"meter": "Meter", "model": "Model", "project": "Project", "api_key": "API key"}
+# The dimensions usage can be filtered by (each a column of the rollups), with their labels.
+FILTER_DIMENSIONS: dict[str, str] = {"model": "Model", "project": "Project", "api_key": "API key"}
 # What an empty dimension value is called in charts and tables.
 NO_VALUE = "(none)"
+# Values to filter by, per dimension: ``{"model": ("atlas-large",)}``; a missing or empty entry is no filter.
+Filters = Mapping[str, Collection[str]]
+MAX_FILTER_VALUES = 200  # a limit on everything: values of one filter read or applied
 
-FRAME_COLUMNS = ("bucket", "group", "meter", "unit", "quantity", "amount_nanos", "events")
+FRAME_COLUMNS = ("bucket", "group", "meter", "meter_key", "unit", "quantity", "amount_nanos", "events")
 INT_COLUMNS = ("quantity", "amount_nanos", "events")
 
 
@@ -74,9 +80,25 @@ def _account_timezone(session: Session, account_id: str) -> str:
 def _empty_frame() -> pd.DataFrame:
     frame = pd.DataFrame({column: pd.Series(dtype="int64") for column in FRAME_COLUMNS})
     frame["bucket"] = pd.Series(dtype="datetime64[us]")
-    for column in ("group", "meter", "unit"):
+    for column in ("group", "meter", "meter_key", "unit"):
         frame[column] = pd.Series(dtype="object")
     return frame
+
+
+def _filter_clauses(table: type[UsageRollupDaily] | type[UsageRollupHourly], filters: Filters | None) -> list:
+    """WHERE clauses for ``filters``; "(none)" stands for the empty value, as the frames show it."""
+    clauses = []
+    for dimension, values in (filters or {}).items():
+        if dimension not in FILTER_DIMENSIONS:
+            raise ValidationError(f"filter by one of {', '.join(FILTER_DIMENSIONS)}", field=dimension)
+        wanted = sorted({str(value) for value in values})
+        if not wanted:
+            continue
+        if len(wanted) > MAX_FILTER_VALUES:
+            raise ValidationError(f"filter by at most {MAX_FILTER_VALUES} values", field=dimension)
+        stored = ["" if value == NO_VALUE else value for value in wanted]
+        clauses.append(getattr(table, dimension).in_(stored))
+    return clauses
 
 
 def usage_frame(
@@ -87,14 +109,16 @@ def usage_frame(
     end: date,
     granularity: Granularity = "day",
     group_by: GroupBy = "meter",
+    filters: Filters | None = None,
 ) -> pd.DataFrame:
     """Usage of ``account_id`` on local days ``start``..``end`` (inclusive), one row per
-    bucket, group and meter.
+    bucket, group and meter, only what matches ``filters`` (model, project, API key).
 
     Columns: ``bucket`` (naive local start of the day or hour), ``group`` (the meter's
-    display name, or the model/project/API key), ``meter``, ``unit``, and the exact int64
-    sums ``quantity``, ``amount_nanos`` and ``events``. Quantities of different meters are
-    never added together (they may have different units): ``meter`` is always a key.
+    display name, or the model/project/API key), ``meter`` (display name), ``meter_key``
+    (its name, e.g. ``input_tokens``), ``unit``, and the exact int64 sums ``quantity``,
+    ``amount_nanos`` and ``events``. Quantities of different meters are never added
+    together (they may have different units): ``meter`` is always a key.
     """
     if group_by not in GROUP_BY:
         raise ValidationError(f"group by one of {', '.join(GROUP_BY)}", field="group_by")
@@ -130,7 +154,7 @@ def usage_frame(
             func.sum(table.event_count).cast(BigInteger),
         )
         .join(Meter, Meter.id == table.meter_id)
-        .where(table.account_id == account_id, *where)
+        .where(table.account_id == account_id, *where, *_filter_clauses(table, filters))
         .group_by(bucket_column, group_column, Meter.name, Meter.display_name, Meter.unit)
         .order_by(bucket_column, group_column, Meter.name)
     )
@@ -142,6 +166,7 @@ def usage_frame(
     buckets: list[datetime] = []
     groups: list[str] = []
     meters: list[str] = []
+    meter_keys: list[str] = []
     units: list[str] = []
     quantities: list[int] = []
     amounts: list[int] = []
@@ -154,6 +179,7 @@ def usage_frame(
         meter_label = meter_display or meter_name
         groups.append(meter_label if group_by == "meter" else (group or NO_VALUE))
         meters.append(meter_label)
+        meter_keys.append(meter_name)
         units.append(unit)
         quantities.append(int(quantity))
         amounts.append(int(amount))
@@ -163,6 +189,7 @@ def usage_frame(
             "bucket": pd.to_datetime(pd.Series(buckets)).astype("datetime64[us]"),
             "group": pd.Series(groups, dtype="object"),
             "meter": pd.Series(meters, dtype="object"),
+            "meter_key": pd.Series(meter_keys, dtype="object"),
             "unit": pd.Series(units, dtype="object"),
             "quantity": pd.Series(quantities, dtype="int64"),
             "amount_nanos": pd.Series(amounts, dtype="int64"),
@@ -171,10 +198,80 @@ def usage_frame(
     )
     if granularity == "hour":
         # Two UTC hours can map onto one local hour when clocks go back: add them up.
-        frame = frame.groupby(["bucket", "group", "meter", "unit"], as_index=False, sort=True)[
+        frame = frame.groupby(["bucket", "group", "meter", "meter_key", "unit"], as_index=False, sort=True)[
             list(INT_COLUMNS)
         ].sum()
     return frame
+
+
+def dimension_values(session: Session, account_id: str, *, start: date, end: date) -> dict[str, list[str]]:
+    """The models, projects and API keys ``account_id`` used on days ``start``..``end``, by name
+    (an empty value as "(none)"): what the portal offers to filter by."""
+    values: dict[str, list[str]] = {}
+    for dimension in FILTER_DIMENSIONS:
+        column = getattr(UsageRollupDaily, dimension)
+        found = session.scalars(
+            select(column)
+            .where(
+                UsageRollupDaily.account_id == account_id,
+                UsageRollupDaily.usage_date >= start,
+                UsageRollupDaily.usage_date <= end,
+            )
+            .distinct()
+            .order_by(column)
+            .limit(MAX_FILTER_VALUES)
+        ).all()
+        values[dimension] = [value or NO_VALUE for value in found]
+    return values
+
+
+@dataclass(frozen=True)
+class MeterInUse:
+    name: str  # e.g. "input_tokens"
+    display: str  # e.g. "Input tokens"
+    unit: str  # singular, e.g. "token"
+
+
+def meters_used(session: Session, account_id: str, *, start: date, end: date) -> list[MeterInUse]:
+    """The meters ``account_id`` has usage on for days ``start``..``end``, by display name."""
+    rows = session.execute(
+        select(Meter.name, Meter.display_name, Meter.unit)
+        .join(UsageRollupDaily, UsageRollupDaily.meter_id == Meter.id)
+        .where(
+            UsageRollupDaily.account_id == account_id,
+            UsageRollupDaily.usage_date >= start,
+            UsageRollupDaily.usage_date <= end,
+        )
+        .distinct()
+    ).all()
+    meters = [MeterInUse(name, display or name, unit) for name, display, unit in rows]
+    return sorted(meters, key=lambda meter: meter.display)
+
+
+def last_usage_day(session: Session, account_id: str) -> date | None:
+    """The latest local day ``account_id`` has any usage on, or None if it never had any."""
+    return session.scalar(
+        select(func.max(UsageRollupDaily.usage_date)).where(UsageRollupDaily.account_id == account_id)
+    )
+
+
+def rank_groups(frame: pd.DataFrame, *, by: str = "amount_nanos") -> list[str]:
+    """Groups of a frame, largest total ``by`` first (ties by name)."""
+    if frame.empty:
+        return []
+    totals = frame.groupby("group", sort=False)[by].sum()
+    return [str(group) for group, _ in sorted(totals.items(), key=lambda item: (-int(item[1]), str(item[0])))]
+
+
+def fold_into_other(frame: pd.DataFrame, keep: Collection[str], *, label: str) -> pd.DataFrame:
+    """The frame with every group outside ``keep`` renamed ``label`` and summed (exact int64)."""
+    if frame.empty or set(frame["group"]) <= set(keep):
+        return frame
+    folded = frame.copy()
+    folded.loc[~folded["group"].isin(list(keep)), "group"] = label
+    return folded.groupby(["bucket", "group", "meter", "meter_key", "unit"], as_index=False, sort=True)[
+        list(INT_COLUMNS)
+    ].sum()
 
 
 def usage_totals(frame: pd.DataFrame) -> UsageTotals:

@@ -6,13 +6,14 @@ import csv
 import io
 from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pandas as pd
 import pytest
 
 from core.ledger import LedgerLine
 from core.usage import balance_history_frame, ledger_csv, usage_csv
-from core.usage.exports import csv_bytes, format_quantity, neutralize_formula, usage_table
+from core.usage.exports import csv_bytes, format_quantity, money_decimals, neutralize_formula, usage_table
 
 BIG = 2**53 + 1
 
@@ -44,16 +45,34 @@ def test_usage_csv_is_exact() -> None:
     assert rows[1]["amount_credits"] == "0.000000001"
 
 
-def test_usage_table_formats_with_units() -> None:
+def test_usage_table_keeps_numbers_as_numbers() -> None:
     table = usage_table(frame(), granularity="day", group_label="Meter")
     assert table.iloc[0].to_dict() == {
         "Day": "2026-11-21",
         "Meter": "Input tokens",
-        "Quantity": "1 token",
-        "Events": "1",
-        "Spend": "$0.000000001",
+        "Spend": Decimal("0.000000001"),
+        "Quantity": 1,
+        "Unit": "token",
+        "Events": 1,
     }
+    assert table.iloc[1]["Spend"] == Decimal("9007199.254740993")  # exact: no float on the way
+    assert str(table["Quantity"].dtype) == "int64"
     assert format_quantity(2_000_000, "token") == "2,000,000 tokens"
+
+
+@pytest.mark.parametrize(
+    ("amounts", "decimals"),
+    [
+        ([9_440_000_000, 84_320_000_000], 2),
+        ([84_320_000_000, 4_600_000], 4),  # $0.0046 beside $84.32: the whole column shows four
+        ([10_000_000], 2),  # $0.01 is exact with two
+        ([1], 9),
+        ([0, 0], 2),
+        ([-4_600_000, 1_000_000_000], 4),
+    ],
+)
+def test_one_precision_for_a_column_of_money(amounts: list[int], decimals: int) -> None:
+    assert money_decimals(amounts) == decimals
 
 
 def line(entry_id: int, amount: int, after: int) -> LedgerLine:

@@ -12,6 +12,7 @@ from core.db import unit_of_work
 from core.db.models import Meter, UsageRollupDaily, UsageRollupHourly
 from core.errors import NotFound, ValidationError
 from core.usage import spend_summary, usage_frame, usage_totals
+from core.usage.views import dimension_values, fold_into_other, last_usage_day, meters_used, rank_groups
 
 BIG = 2**53 + 1  # not representable as a float64: any float on the way would lose the 1
 
@@ -84,7 +85,17 @@ def seeded(engine: Engine, now: datetime) -> Engine:
 def test_by_day_by_meter_is_exact_int64(seeded: Engine) -> None:
     with unit_of_work(seeded) as session:
         frame = usage_frame(session, "acc_ny", start=date(2026, 11, 1), end=date(2026, 11, 20))
-    assert list(frame.columns) == ["bucket", "group", "meter", "unit", "quantity", "amount_nanos", "events"]
+    assert list(frame.columns) == [
+        "bucket",
+        "group",
+        "meter",
+        "meter_key",
+        "unit",
+        "quantity",
+        "amount_nanos",
+        "events",
+    ]
+    assert frame["meter_key"].tolist() == ["input_tokens", "requests", "input_tokens"]
     for column in ("quantity", "amount_nanos", "events"):
         assert str(frame[column].dtype) == "int64"
     first = frame.iloc[0]
@@ -168,3 +179,85 @@ def test_spend_summary_of_a_quiet_account_is_zero(seeded: Engine) -> None:
     with unit_of_work(seeded) as session:
         summary = spend_summary(session, "acc_ny", at=datetime(2026, 6, 15, tzinfo=UTC))
     assert (summary.period_amount_nanos, summary.today_amount_nanos) == (0, 0)
+
+
+def test_filters_keep_only_matching_usage(seeded: Engine) -> None:
+    with unit_of_work(seeded) as session:
+        large = usage_frame(
+            session, "acc_ny", start=date(2026, 11, 1), end=date(2026, 11, 20), filters={"model": ["large"]}
+        )
+        none = usage_frame(
+            session, "acc_ny", start=date(2026, 11, 1), end=date(2026, 11, 20), filters={"model": ["(none)"]}
+        )
+        both = usage_frame(
+            session,
+            "acc_ny",
+            start=date(2026, 11, 1),
+            end=date(2026, 11, 20),
+            group_by="model",
+            filters={"model": ["small", "large"], "project": ["p1"], "api_key": []},
+        )
+        hourly = usage_frame(
+            session,
+            "acc_ny",
+            start=date(2026, 11, 19),
+            end=date(2026, 11, 20),
+            granularity="hour",
+            filters={"model": ["small"]},
+        )
+    assert large["amount_nanos"].tolist() == [BIG]
+    assert none["group"].tolist() == ["requests"]  # an empty model reads, and filters, as "(none)"
+    assert sorted(set(both["group"])) == ["large", "small"]
+    assert hourly["quantity"].tolist() == [2_000]
+
+
+def test_bad_filters_are_validation_errors(seeded: Engine) -> None:
+    with unit_of_work(seeded) as session, pytest.raises(ValidationError) as error:
+        usage_frame(
+            session, "acc_ny", start=date(2026, 11, 1), end=date(2026, 11, 2), filters={"meter": ["x"]}
+        )
+    assert error.value.field == "meter"
+    with unit_of_work(seeded) as session, pytest.raises(ValidationError):
+        usage_frame(
+            session,
+            "acc_ny",
+            start=date(2026, 11, 1),
+            end=date(2026, 11, 2),
+            filters={"model": list(map(str, range(999)))},
+        )
+
+
+def test_what_the_filters_and_the_metric_switch_offer(seeded: Engine) -> None:
+    with unit_of_work(seeded) as session:
+        values = dimension_values(session, "acc_ny", start=date(2026, 11, 1), end=date(2026, 11, 20))
+        meters = meters_used(session, "acc_ny", start=date(2026, 11, 1), end=date(2026, 11, 20))
+        october = meters_used(session, "acc_ny", start=date(2026, 10, 1), end=date(2026, 10, 31))
+    assert values == {"model": ["(none)", "large", "small"], "project": ["p1"], "api_key": ["(none)"]}
+    assert [(m.name, m.display, m.unit) for m in meters] == [
+        ("input_tokens", "Input tokens", "token"),
+        ("requests", "requests", "request"),
+    ]
+    assert [m.name for m in october] == ["input_tokens"]
+
+
+def test_last_usage_day(seeded: Engine) -> None:
+    with unit_of_work(seeded) as session:
+        assert last_usage_day(session, "acc_ny") == date(2026, 11, 20)
+        assert last_usage_day(session, "acc_nobody") is None
+
+
+def test_top_groups_and_the_rest_as_other_stay_exact(seeded: Engine) -> None:
+    with unit_of_work(seeded) as session:
+        frame = usage_frame(
+            session, "acc_ny", start=date(2026, 11, 1), end=date(2026, 11, 20), group_by="model"
+        )
+    assert rank_groups(frame) == ["large", "(none)", "small"]
+    assert rank_groups(frame, by="quantity") == ["small", "large", "(none)"]
+    folded = fold_into_other(frame, ["large"], label="Other (2 more)")
+    assert sorted(set(folded["group"])) == ["Other (2 more)", "large"]
+    assert int(folded["amount_nanos"].sum()) == int(frame["amount_nanos"].sum())  # nothing lost
+    assert str(folded["amount_nanos"].dtype) == "int64"
+    # Meters stay apart inside "Other": tokens and requests are never added together.
+    other = folded[folded["group"] == "Other (2 more)"]
+    assert set(other["meter_key"]) == {"input_tokens", "requests"}
+    assert fold_into_other(frame, ["large", "small", "(none)"], label="Other") is frame

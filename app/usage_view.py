@@ -1,0 +1,106 @@
+"""What the Usage page shows, as a value that round-trips through the address's query string.
+
+``?range=7d&buckets=hour&stack=model&metric=output_tokens&model=atlas-large&model=atlas-mini``
+restores the same view for whoever opens the link (for their own account: the account
+in the link is checked against the viewer by the router). Values that do not parse fall
+back to the defaults, never to an error page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from core.usage import RANGE_PRESETS
+from core.usage.ranges import MAX_RANGE_DAYS
+from core.usage.views import FILTER_DIMENSIONS, GROUP_BY, MAX_FILTER_VALUES
+
+GRANULARITIES = {"day": "By day", "hour": "By hour"}
+DEFAULT_PRESET = "30d"
+SPEND = "spend"
+# The query-string keys the Usage page owns (the router owns "account").
+PARAMS = ("range", "from", "to", "buckets", "stack", "metric", *FILTER_DIMENSIONS)
+_METER_NAME = re.compile(r"^[a-z0-9_.:-]{1,64}$")
+MAX_VALUE_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class UsageView:
+    preset: str = DEFAULT_PRESET
+    custom: tuple[date, date] | None = None  # only for preset "custom"
+    buckets: str = "day"
+    stack: str = "meter"
+    metric: str = SPEND  # "spend" or a meter's name
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def active_filters(self) -> dict[str, tuple[str, ...]]:
+        return {dimension: values for dimension, values in self.filters.items() if values}
+
+    def without_filters(self) -> UsageView:
+        return replace(self, filters={})
+
+    def to_params(self) -> dict[str, str | list[str]]:
+        """The query string for this view; defaults are left out, so a plain link stays plain."""
+        params: dict[str, str | list[str]] = {}
+        if self.preset != DEFAULT_PRESET:
+            params["range"] = self.preset
+        if self.preset == "custom" and self.custom is not None:
+            params["from"], params["to"] = self.custom[0].isoformat(), self.custom[1].isoformat()
+        if self.buckets != "day":
+            params["buckets"] = self.buckets
+        if self.stack != "meter":
+            params["stack"] = self.stack
+        if self.metric != SPEND:
+            params["metric"] = self.metric
+        for dimension, values in self.active_filters().items():
+            params[dimension] = list(values)
+        return params
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Sequence[str]]) -> UsageView:
+        """The view a query string describes; anything unknown or malformed is the default."""
+
+        def first(key: str) -> str:
+            values = params.get(key) or ()
+            return str(values[0]) if values else ""
+
+        preset = first("range") if first("range") in RANGE_PRESETS else DEFAULT_PRESET
+        custom = None
+        if preset == "custom":
+            custom = _dates(first("from"), first("to"))
+            if custom is None:
+                preset = DEFAULT_PRESET
+        metric = first("metric")
+        filters = {
+            dimension: tuple(
+                dict.fromkeys(str(v)[:MAX_VALUE_LENGTH] for v in (params.get(dimension) or ()) if str(v))
+            )[:MAX_FILTER_VALUES]
+            for dimension in FILTER_DIMENSIONS
+        }
+        return cls(
+            preset=preset,
+            custom=custom,
+            buckets=first("buckets") if first("buckets") in GRANULARITIES else "day",
+            stack=first("stack") if first("stack") in GROUP_BY else "meter",
+            metric=metric if metric == SPEND or _METER_NAME.match(metric) else SPEND,
+            filters={dimension: values for dimension, values in filters.items() if values},
+        )
+
+
+def _dates(start: str, end: str) -> tuple[date, date] | None:
+    """Two ISO dates in order and at most ``MAX_RANGE_DAYS`` apart, or None."""
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError:
+        return None
+    if first > last:
+        first, last = last, first
+    if (last - first).days + 1 > MAX_RANGE_DAYS:
+        return None
+    return first, last
+
+
+def has_usage_params(params: Mapping[str, Sequence[str]]) -> bool:
+    return any(key in params for key in PARAMS)

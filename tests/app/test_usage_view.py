@@ -1,0 +1,61 @@
+"""The Usage page's view round-trips through the query string; junk falls back to defaults."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from app.usage_view import UsageView, has_usage_params
+
+
+def test_a_view_round_trips_through_the_query_string() -> None:
+    view = UsageView(
+        preset="custom",
+        custom=(date(2026, 9, 1), date(2026, 9, 30)),
+        buckets="hour",
+        stack="model",
+        metric="output_tokens",
+        filters={"model": ("atlas-large", "atlas-mini"), "api_key": ("key_prod_7f3a",)},
+    )
+    params = view.to_params()
+    assert params == {
+        "range": "custom",
+        "from": "2026-09-01",
+        "to": "2026-09-30",
+        "buckets": "hour",
+        "stack": "model",
+        "metric": "output_tokens",
+        "model": ["atlas-large", "atlas-mini"],
+        "api_key": ["key_prod_7f3a"],
+    }
+    as_lists = {key: value if isinstance(value, list) else [value] for key, value in params.items()}
+    assert UsageView.from_params(as_lists) == view
+
+
+def test_the_default_view_is_a_plain_link() -> None:
+    assert UsageView().to_params() == {}
+    assert not has_usage_params({"account": ["acc_x"]})
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"range": ["forever"]},
+        {"range": ["custom"], "from": ["2026-13-01"], "to": ["2026-01-01"]},
+        {"range": ["custom"], "from": ["2020-01-01"], "to": ["2026-01-01"]},  # past the 366-day limit
+        {"buckets": ["minute"], "stack": ["meter; drop table"], "metric": ["<script>"]},
+    ],
+)
+def test_junk_falls_back_to_the_defaults(params: dict[str, list[str]]) -> None:
+    view = UsageView.from_params(params)
+    assert view.preset == "30d" and view.custom is None
+    assert (view.buckets, view.stack, view.metric) == ("day", "meter", "spend")
+
+
+def test_custom_dates_in_the_wrong_order_are_swapped_and_filters_deduplicated() -> None:
+    view = UsageView.from_params(
+        {"range": ["custom"], "from": ["2026-09-30"], "to": ["2026-09-01"], "model": ["a", "a", "", "b"]}
+    )
+    assert view.custom == (date(2026, 9, 1), date(2026, 9, 30))
+    assert view.filters == {"model": ("a", "b")}
