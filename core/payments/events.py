@@ -168,7 +168,8 @@ def read_event(event: Mapping[str, Any]) -> EventFacts:
         return EventFacts(
             **common,
             kind="payment_succeeded",
-            amount_cents=_cents(obj, "amount_received"),
+            # Stripe always sends amount_received; localstripe has no such field (captured = amount).
+            amount_cents=_cents(obj, "amount_received" if "amount_received" in obj else "amount"),
             currency=_str(obj, "currency", required=True).lower(),
             card=card_from_charge(charge),
             receipt_url=_str(charge, "receipt_url"),

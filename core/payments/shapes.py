@@ -86,7 +86,8 @@ def payment_from_intent(intent: Mapping[str, Any]) -> Payment:
     return Payment(
         payment_intent_id=_id(intent),
         status=status,
-        amount_cents=_int(intent.get("amount_received"))
+        # Stripe always sends amount_received; localstripe has no such field (captured = amount).
+        amount_cents=_int(intent.get("amount_received", intent.get("amount")))
         if status == "succeeded"
         else _int(intent.get("amount")),
         currency=str(intent.get("currency") or "").lower(),
