@@ -22,7 +22,7 @@ fetch("/session/end", {method: "POST", credentials: "same-origin"});
 # Below Streamlit's mobile breakpoint the sidebar covers the page: close it once a page is picked.
 _CLOSE_SIDEBAR_ON_PICK = """<script>
 (() => {
-  const doc = window.parent.document || document;
+  const doc = document;
   if (doc.body.dataset.meterlineNav) return;
   doc.body.dataset.meterlineNav = "1";
   doc.addEventListener("click", (event) => {
@@ -34,6 +34,27 @@ _CLOSE_SIDEBAR_ON_PICK = """<script>
   });
 })();
 </script>"""
+
+
+# Streamlit's date field takes typed dates only once focus leaves it; Escape also applies them.
+# Make Enter do what Escape does there, so a typed range applies on Enter.
+_TYPED_DATES_ON_ENTER = """<script>
+(() => {
+  if (document.body.dataset.meterlineDates) return;
+  document.body.dataset.meterlineDates = "1";
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || !event.target.closest) return;
+    if (!event.target.closest('[data-testid="stDateInputField"]')) return;
+    event.preventDefault();
+    event.target.dispatchEvent(new KeyboardEvent("keydown", {key: "Escape", code: "Escape", bubbles: true}));
+  }, true);
+})();
+</script>"""
+
+
+def typed_dates_apply_on_enter() -> None:
+    """Date fields of this page apply typed dates when Enter is pressed."""
+    st.html(_TYPED_DATES_ON_ENTER, unsafe_allow_javascript=True, width="content")
 
 
 def keep_browser_session() -> None:

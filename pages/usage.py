@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
+from app.browser import typed_dates_apply_on_enter
 from app.charts import SPEND as SPEND_METRIC
 from app.charts import Metric, quantity_label, usage_chart
 from app.page import PageContext, ensure_still_signed_in, page_context, read, show_error
@@ -417,6 +418,8 @@ if custom:
     )
     if isinstance(picked, tuple) and len(picked) == 2:
         custom_dates = (picked[0], picked[1])
+    with row[1]:
+        typed_dates_apply_on_enter()
 if custom and custom_dates is None:
     st.info("Pick an end date too: a custom range needs a start and an end.")
     st.stop()
