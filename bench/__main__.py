@@ -2,8 +2,12 @@
 
 Parts (each prints its numbers and a summary table; nothing is asserted):
 
-    ingest   POST /api/v1/events throughput on PostgreSQL and SQLite (bench/ingest.py)
-             flags: --db postgres|sqlite|both --events N --batch N --duplicates F --clients N
+    ingest   POST /api/v1/events end to end against the bare database baseline (bench/ingest.py)
+             flags: --quick --db postgres|sqlite|both --shape bench|few|both --servers api1,api2,portal
+                    --events N --batch N --duplicates F --clients N --spread even|kernel
+                    --overlap-events N --no-overlap
+    latency  p50/p99 of GET /api/v1/accounts/{id}/balance over one kept-alive connection (bench/latency.py)
+             flags: --db postgres|sqlite --requests N --warmup N
     usage    30-day by-day-by-meter usage view on a 10M-event account (bench/usage_view.py)
              flags: --rebuild --events N --runs N --raw-runs N --no-sqlite --db NAME
     render   Usage page drawn in headless Chromium against the real portal (bench/page_render.py)
@@ -28,6 +32,7 @@ import time
 
 PARTS = {
     "ingest": "bench.ingest",
+    "latency": "bench.latency",
     "usage": "bench.usage_view",
     "render": "bench.page_render",
     "memory": "bench.memory",
@@ -65,7 +70,7 @@ def main(argv: list[str]) -> int:
         print(f"unknown part {argv[0]!r}; choose one of {', '.join(PARTS)}\n{__doc__}", file=sys.stderr)
         return 2
     ok = True
-    for part in ("ingest", "usage", "render", "memory"):
+    for part in ("ingest", "latency", "usage", "render", "memory"):
         part_argv = ["--rebuild"] if argv == ["--rebuild"] and part == "usage" else []
         ok = _run(part, part_argv) and ok
     return 0 if ok else 1

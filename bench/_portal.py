@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,16 +65,22 @@ class Portal:
 
 
 @contextmanager
-def run_portal(database_url: str, *, port: int | None = None) -> Iterator[Portal]:
-    """Start the portal on ``port`` (a free one by default); stop it (and only it) on exit."""
+def run_portal(
+    database_url: str, *, port: int | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[Portal]:
+    """Start the portal on ``port`` (a free one by default); stop it (and only it) on exit.
+
+    ``env`` adds to the server's environment (``METERLINE_API_TOKEN``, ``METERLINE_JOBS``…).
+    """
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="meterline-bench-"))
     config = ROOT / ".streamlit" / "config.toml"
     if config.exists():
         (workdir / ".streamlit").mkdir()
         shutil.copy(config, workdir / ".streamlit" / "config.toml")
-    env = dict(os.environ)
-    env.update({"DATABASE_URL": database_url, "METERLINE_ENV": "bench", "PYTHONUNBUFFERED": "1"})
+    server_env = dict(os.environ)
+    server_env.update({"DATABASE_URL": database_url, "METERLINE_ENV": "bench", "PYTHONUNBUFFERED": "1"})
+    server_env.update(env or {})
     log_path = workdir / "server.log"
     command = [
         str(STREAMLIT),
@@ -87,7 +94,9 @@ def run_portal(database_url: str, *, port: int | None = None) -> Iterator[Portal
         "false",
     ]
     with open(log_path, "wb") as server_log:
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=server_log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=workdir, env=server_env, stdout=server_log, stderr=subprocess.STDOUT
+        )
     portal = Portal(process, f"http://127.0.0.1:{port}", log_path)
     try:
         began = time.perf_counter()
@@ -102,6 +111,161 @@ def run_portal(database_url: str, *, port: int | None = None) -> Iterator[Portal
             process.kill()
             process.wait()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+METERLINE = ROOT / ".venv" / "bin" / "meterline"
+
+
+@contextmanager
+def run_api_server(
+    database_url: str, *, workers: int, env: Mapping[str, str] | None = None
+) -> Iterator[Portal]:
+    """``meterline api serve --workers N`` on a free port, every worker ready; stopped (only it) on exit.
+
+    The first answer only says that one worker listens: until the others have imported
+    everything, they would let it take every kept-alive connection. So this also waits
+    until each worker process is idle (its CPU time stops growing).
+    """
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="meterline-bench-api-"))
+    server_env = dict(os.environ)
+    server_env.update({"DATABASE_URL": database_url, "METERLINE_ENV": "bench", "PYTHONUNBUFFERED": "1"})
+    server_env.update(env or {})
+    log_path = workdir / "server.log"
+    command = [str(METERLINE), "api", "serve", "--workers", str(workers), "--port", str(port)]
+    command += ["--host", "127.0.0.1"]
+    with open(log_path, "wb") as server_log:
+        process = subprocess.Popen(
+            command,
+            cwd=workdir,
+            env=server_env,
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: its workers are stopped with it
+        )
+    server = Portal(process, f"http://127.0.0.1:{port}", log_path)
+    try:
+        began = time.perf_counter()
+        _wait_answering(server, "/api/v1/openapi.json")
+        _wait_workers_idle(server, workers)
+        log(
+            f"API up on {server.base_url} ({workers} worker(s), pid {server.pid}) "
+            f"in {time.perf_counter() - began:.1f} s"
+        )
+        yield server
+    finally:
+        _stop(process)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The worker processes of ``meterline api serve`` (spawned children), or ``[pid]`` with one worker."""
+    workers = []
+    for child in sorted(_children(pid)):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if b"spawn_main" in command:  # not multiprocessing's resource tracker, also a child
+            workers.append(child)
+    return workers or [pid]
+
+
+def _children(pid: int) -> set[int]:
+    return set(_children_by_parent().get(pid, []))
+
+
+def connections_per_worker(server: Portal) -> list[int]:
+    """How many established client connections each worker of ``server`` holds, worker by worker.
+
+    Workers share one listening socket and each connection stays with the worker that
+    accepted it: with kept-alive clients, this is how the load is split.
+    """
+    port = int(server.base_url.rsplit(":", 1)[1])
+    inodes = _established_socket_inodes(port)
+    counts = []
+    for pid in worker_pids(server.pid):
+        held = 0
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                try:
+                    target = os.readlink(fd)
+                except OSError:
+                    continue
+                if target.startswith("socket:[") and int(target[8:-1]) in inodes:
+                    held += 1
+        except (FileNotFoundError, PermissionError):
+            pass
+        counts.append(held)
+    return counts
+
+
+def _established_socket_inodes(local_port: int) -> set[int]:
+    """Inodes of the established TCP sockets whose local port is ``local_port`` (the server's side)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == local_port and fields[3] == "01":  # ESTABLISHED
+                inodes.add(int(fields[9]))
+    return inodes
+
+
+def command_cpu_seconds(name: str) -> float:
+    """User plus system CPU time of every process whose command is ``name`` (``postgres``: the server)."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+        if head.split("(", 1)[1] == name:
+            fields = tail.split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the group this bench started for it, nothing else
+        process.wait()
+
+
+def _wait_answering(server: Portal, path: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"the server exited at start:\n{server.log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{server.base_url}{path}", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server did not answer within {STARTUP_TIMEOUT_S} s")
+
+
+def _wait_workers_idle(server: Portal, workers: int, *, quiet_s: float = 0.3) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    before: dict[int, float] = {}
+    while time.monotonic() < deadline:
+        pids = worker_pids(server.pid) if workers > 1 else [server.pid]
+        now = {pid: process_tree_cpu_seconds(pid) for pid in pids}
+        if len(pids) >= workers and now == before:
+            return
+        before = now
+        time.sleep(quiet_s)
+    raise RuntimeError(f"the API workers did not settle within {STARTUP_TIMEOUT_S} s")
 
 
 def _wait_healthy(portal: Portal) -> None:
@@ -145,7 +309,7 @@ def process_tree_cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _descendants(pid: int) -> set[int]:
+def _children_by_parent() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -155,6 +319,11 @@ def _descendants(pid: int) -> set[int]:
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
         children.setdefault(int(fields[1]), []).append(int(entry.name))
+    return children
+
+
+def _descendants(pid: int) -> set[int]:
+    children = _children_by_parent()
     found: set[int] = set()
     stack = [pid]
     while stack:

@@ -23,10 +23,15 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile: the value ``share`` (0.99 for p99) of the runs were at or under."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
 def p95(values: list[float]) -> float:
     """95th percentile, nearest rank (the value 95 % of runs were at or under)."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+    return percentile(values, 0.95)
 
 
 def print_table(title: str, rows: list[Row]) -> None:
