@@ -2,8 +2,10 @@
 
 Four customers on the "standard" rate card, 90 days of usage with weekly seasonality:
 
-- **Brightpath AI** (``acc_brightpath``, a startup): burns credits fast and tops up
-  500 credits whenever its balance falls under 250; its launch promotion expired.
+- **Brightpath AI** (``acc_brightpath``, a startup): burns credits fast; bought its
+  starter pack by card (sandbox checkout, card saved) and its auto-recharge buys 500
+  credits whenever a day ends under 250 (real top-up records, see ``core.demo.payments``);
+  its launch promotion expired.
 - **Northwind Logistics** (``acc_northwind``, an enterprise): a large purchased grant
   plus promotional pilot credits that expire in four to five days.
 - **Quiet Harbor** (``acc_quietharbor``): dormant, no usage for the last 60 days.
@@ -35,6 +37,13 @@ from sqlalchemy.orm import Session
 from core.accounts import add_member, create_account, ensure_user
 from core.db import unit_of_work
 from core.db.models import Account
+from core.demo.payments import (
+    SeedClock,
+    buy_starter_pack,
+    demo_payments,
+    recharge_if_due,
+    turn_on_auto_recharge,
+)
 from core.errors import ValidationError
 from core.ledger import grant_credits
 from core.metering import ingest_events
@@ -57,8 +66,9 @@ OVERDRAWN = "acc_pixelforge"
 # A late delivery: Brightpath's events of a few hours, three days ago, arrive only now.
 LATE_DAYS_AGO = 3
 LATE_HOURS = range(13, 17)
-TOP_UP_BELOW_NANOS = credits_to_nanos(250)
-TOP_UP_NANOS = credits_to_nanos(500)
+# Brightpath's first purchase (checkout, card saved) and the page its return link points at.
+STARTER_PACK_BUYER = "maya@startup.example"
+DEMO_BUY_PAGE = f"http://localhost:8501/buy_credits?account={STARTUP}"
 
 
 @dataclass(frozen=True)
@@ -166,7 +176,6 @@ def planned_grants(days: int) -> list[PlannedGrant]:
     """The grants of the story, by day index (0 = the first day of history)."""
     last = days  # today
     return [
-        PlannedGrant(STARTUP, 0, 1_000, "purchased", "Starter pack", cost_basis_cents=100_000),
         PlannedGrant(
             STARTUP,
             0,
@@ -400,6 +409,11 @@ def seed_demo(
             )
         load_rate_card(session, dated_rate_card(first_day, now), at=setup_at)
         _create_people(session, setup_at)
+    # Brightpath signs up and buys its starter pack by card (saved), then turns auto-recharge on.
+    clock = SeedClock(setup_at)
+    payments = demo_payments(engine, clock)
+    buy_starter_pack(payments, account_id=STARTUP, buyer=STARTER_PACK_BUYER, page_url=DEMO_BUY_PAGE)
+    turn_on_auto_recharge(payments, account_id=STARTUP, owner=STARTER_PACK_BUYER)
 
     held_back: list[dict[str, object]] = []
     timezones = {profile.timezone for profile in PROFILES}
@@ -442,21 +456,11 @@ def seed_demo(
                     _ingest(session, part, at=part_at, story=story)
             if day_start + timedelta(days=1) >= now and held_back:
                 _ingest(session, held_back, at=now, story=story)
-            startup = session.get(Account, STARTUP)
-            assert startup is not None
-            if startup.balance_nanos < TOP_UP_BELOW_NANOS:
-                story.top_ups += 1
-                grant_credits(
-                    session,
-                    account_id=STARTUP,
-                    amount_nanos=TOP_UP_NANOS,
-                    source="purchased",
-                    at=at,
-                    cost_basis_cents=50_000,
-                    description="Auto-recharge: balance fell below 250 credits",
-                    idempotency_key=f"demo:{STARTUP}:topup:{day_index}",
-                    created_by="auto-recharge",
-                )
+        # The day's end: Brightpath's auto-recharge buys $500 when the balance is under 250 credits
+        # (a sandbox payment, credited by the webhook handler, like any other top-up).
+        clock.now = at
+        if recharge_if_due(payments, account_id=STARTUP):
+            story.top_ups += 1
 
     with unit_of_work(engine) as session:
         for account_id, balance in session.execute(

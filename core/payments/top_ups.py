@@ -123,8 +123,10 @@ def _open_top_up(
     return top_up
 
 
-def ensure_customer(engine: Engine, provider: PaymentProvider, *, account_id: str, clock: Clock) -> str:
-    """The provider's customer for the account, created on first use.
+def ensure_customer(
+    engine: Engine, provider: PaymentProvider, *, account_id: str, clock: Clock, email: str = ""
+) -> str:
+    """The provider's customer for the account, created on first use (with ``email``, else a payer's).
 
     The idempotency key is per account (not per top-up), so two first purchases racing
     each other get the same customer from the provider.
@@ -141,7 +143,7 @@ def ensure_customer(engine: Engine, provider: PaymentProvider, *, account_id: st
     customer_id = provider.create_customer(
         account_id=account_id,
         name=name,
-        email=emails[0] if emails else "",
+        email=email or (emails[0] if emails else ""),
         idempotency_key=f"account:{account_id}:customer",
     )
     with unit_of_work(engine, write=True) as session:
@@ -195,7 +197,7 @@ def start_checkout(
         top_up_id, state, url = top_up.id, top_up.state, top_up.checkout_url
     if state != states.CREATED or url:
         return _view(engine, top_up_id)  # the same click again: the same checkout
-    customer_id = ensure_customer(engine, provider, account_id=account_id, clock=clock)
+    customer_id = ensure_customer(engine, provider, account_id=account_id, clock=clock, email=actor.email)
     credits = format_credits(cents_to_nanos(amount_cents))
     session_made = provider.create_checkout_session(
         CheckoutRequest(

@@ -153,3 +153,33 @@ def test_one_late_delivery_and_nothing_else_late(seeded: Seeded) -> None:
         (STARTUP, NOW.date() - timedelta(days=3), NOW.date()),
     ]
     assert late[0][3] > 10
+
+
+def test_brightpath_top_ups_are_real_sandbox_top_ups_credited_once(seeded: Seeded) -> None:
+    """The starter pack was a checkout with the card saved; every auto top-up is a credited top-up record."""
+    from core.db.models import AutoRecharge, PaymentCard, TopUp
+
+    with unit_of_work(seeded.engine) as session:
+        top_ups = session.scalars(select(TopUp).where(TopUp.account_id == STARTUP).order_by(TopUp.id)).all()
+        purchased = session.scalars(select(CreditGrant).where(CreditGrant.source == "purchased"))
+        grants = {g.id: g for g in purchased}
+        cards = session.scalars(select(PaymentCard).where(PaymentCard.account_id == STARTUP)).all()
+        settings = session.get(AutoRecharge, STARTUP)
+    starter, *recharges = top_ups
+    assert (starter.kind, starter.state, starter.amount_cents, starter.provider) == (
+        "checkout",
+        "credited",
+        100_000,
+        "sandbox",
+    )
+    assert [c.last4 for c in cards] == ["4242"]
+    assert len(recharges) == seeded.story.top_ups >= 3
+    assert {(t.kind, t.state, t.amount_cents, t.card_last4) for t in recharges} == {
+        ("auto_recharge", "credited", 50_000, "4242")
+    }
+    for top_up in top_ups:
+        grant = grants[top_up.grant_id]
+        assert grant.idempotency_key == f"topup:{top_up.id}"
+        assert grant.cost_basis_cents == top_up.amount_cents
+        assert grant.amount_nanos == top_up.credits_nanos
+    assert settings is not None and settings.enabled and settings.in_flight_top_up_id is None

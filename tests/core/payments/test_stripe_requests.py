@@ -110,7 +110,7 @@ def test_checkout_session_request_field_by_field(engine: Engine, now: datetime) 
     ((method, headers, customer),) = client.calls("/v1/customers")
     assert method == "POST"
     assert headers["Idempotency-Key"] == f"account:{ACCOUNT}:customer"
-    assert customer == {"name": "Paying Co", "email": "bill@pay.test", "metadata[account_id]": ACCOUNT}
+    assert customer == {"name": "Paying Co", "email": "olga@pay.test", "metadata[account_id]": ACCOUNT}
 
     ((method, headers, fields),) = client.calls("/v1/checkout/sessions")
     assert method == "POST"
