@@ -1,16 +1,16 @@
 """Payments: buying credits through Stripe (or the sandbox), credited exactly once.
 
-    provider.py        the PaymentProvider interface; stripe_provider.py and sandbox.py implement it
-    states.py          the top-up state machine (pure)
-    top_ups.py         start a checkout, buy with a saved card, read back the real state
-    settle.py          fulfill_top_up and the rest of settling: fail, refund, dispute (under locks)
-    webhook.py         verify, record once, settle (POST /api/webhooks/stripe)
-    reconcile.py       settle what a lost webhook left open (meterline payments reconcile)
-    recharge.py        auto-recharge: settings, one run, the trigger after ingestion
-    recharge_policy.py its guardrails (pure): should it buy now, and if not, why not
-    views.py           what the Buy credits page reads
-    notify.py          in-app and email notices, support alerts
-    config.py          settings from the environment; runtime.py wires them into ``Payments``
+provider.py        the PaymentProvider interface; stripe_provider.py and sandbox.py implement it
+states.py          the top-up state machine (pure)
+top_ups.py         start a checkout, buy with a saved card, read back the real state
+settle.py          fulfill_top_up and the rest of settling: fail, refund, dispute (under locks)
+webhook.py         verify, record once, settle (POST /api/webhooks/stripe)
+reconcile.py       settle what a lost webhook left open (meterline payments reconcile)
+recharge.py        auto-recharge: settings, one run, the trigger after ingestion
+recharge_policy.py its guardrails (pure): should it buy now, and if not, why not
+views.py           what the Buy credits page reads
+notify.py          in-app and email notices, support alerts
+config.py          settings from the environment; runtime.py wires them into ``Payments``
 """
 
 from core.payments.config import PaymentConfig, TopUpLimits, format_cents, payment_config
