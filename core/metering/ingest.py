@@ -11,7 +11,6 @@ constraint on ``(account_id, event_id)`` stays as the safety net.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,8 +22,9 @@ from core.db.models import Account, IngestBatch, Meter
 from core.errors import ValidationError
 from core.ledger import deficit_of, load_usage_grants, lock_accounts, post_usage_batch
 from core.metering import store
-from core.metering.limits import EventKeys, StoredTotals, batch_fits, over_ceilings
+from core.metering.limits import StoredTotals, over_ceilings
 from core.metering.model import IngestResult, Rejection, ValidEvent
+from core.metering.plan import BatchPlan, build_plan, event_keys
 from core.metering.rater import current_rate_book, rate_events
 from core.metering.settings import MAX_EVENTS_PER_CALL, max_lateness
 from core.metering.validation import MeterInfo, Window, is_clean_text, validate_event
@@ -169,15 +169,15 @@ def ingest_events(
 
     stored_totals: StoredTotals | None = None
     batch_id: int | None = None
-    plan = _Plan()
+    plan = BatchPlan()
     while new:
         usage_dates = _local_dates(new, zones)
         rated = rate_events(session, new, usage_dates, accounts, book)
-        plan = _plan(new, usage_dates, rated, arrival_dates, received_at=now)
+        plan = build_plan(new, usage_dates, rated, arrival_dates, received_at=now)
         if stored_totals is not None or not plan.fits(deficits):
             # Some total is large: find the events that pass a ceiling, in request order, drop
             # them and rate the rest again (a dropped event changes later tier volumes).
-            keys = _event_keys(new, usage_dates, arrival_dates)
+            keys = event_keys(new, usage_dates, arrival_dates)
             amounts = [amount for amount, _ in rated]
             over = over_ceilings(new, amounts, keys, deficits=deficits, stored=stored_totals)
             if over:
@@ -197,7 +197,7 @@ def ingest_events(
             if not store.is_ceiling_error(error):
                 raise
             # A stored total would pass its ceiling: read them all (only now) and check exactly.
-            stored_totals = store.stored_totals(session, _event_keys(new, usage_dates, arrival_dates))
+            stored_totals = store.stored_totals(session, event_keys(new, usage_dates, arrival_dates))
     rejected.sort(key=lambda r: r.index)
     if batch_id is None:
         return IngestResult(batch_id=None, accepted=0, duplicates=duplicates, rejected=rejected)
@@ -222,116 +222,8 @@ def ingest_events(
     )
 
 
-def _event_keys(
-    events: Sequence[ValidEvent], usage_dates: Sequence[date], arrival_dates: dict[str, date]
-) -> list[EventKeys]:
-    """The stored totals each event adds to (the slow path of the ceiling checks)."""
-    keys = []
-    for event, usage_date in zip(events, usage_dates, strict=True):
-        dims = event.dimensions
-        where = (event.meter_id, dims.get("model", ""), dims.get("project", ""), dims.get("api_key", ""))
-        hour = event.occurred_at.replace(minute=0, second=0, microsecond=0)
-        arrived_on = arrival_dates[event.account_id]
-        keys.append(
-            EventKeys(
-                hourly=("hourly", event.account_id, hour, *where),
-                daily=("daily", event.account_id, usage_date, *where),
-                late=("late", event.account_id, usage_date, arrived_on) if usage_date < arrived_on else None,
-            )
-        )
-    return keys
-
-
-@dataclass
-class _Plan:
-    """The rows and sums one batch writes."""
-
-    rows: list[tuple[object, ...]] = field(default_factory=list)
-    hourly: store.Rollup = field(default_factory=dict)
-    daily: store.Rollup = field(default_factory=dict)
-    late: dict[tuple[str, date, date], list[int]] = field(default_factory=dict)
-    per_account: dict[str, int] = field(default_factory=dict)
-    largest_amount: int = 0
-
-    def fits(self, deficits: dict[str, int]) -> bool:
-        """True when the batch's own sums fit every ceiling (then no event needs checking)."""
-        return batch_fits(
-            largest_amount=self.largest_amount,
-            per_account=self.per_account,
-            deficits=deficits,
-            rollup_sums=(*self.hourly.values(), *self.daily.values()),
-            late_amounts=(amount for _, amount in self.late.values()),
-        )
-
-
-def _plan(
-    events: Sequence[ValidEvent],
-    usage_dates: Sequence[date],
-    rated: Sequence[tuple[int, int | None]],
-    arrival_dates: dict[str, date],
-    *,
-    received_at: datetime,
-) -> _Plan:
-    plan = _Plan()
-    per_account = plan.per_account
-    largest = 0
-    for event, usage_date, (amount, version_id) in zip(events, usage_dates, rated, strict=True):
-        dims = event.dimensions
-        model = dims.get("model", "")
-        project = dims.get("project", "")
-        api_key = dims.get("api_key", "")
-        plan.rows.append(
-            (
-                event.account_id,
-                event.event_id,
-                event.meter_id,
-                event.quantity,
-                event.occurred_at,
-                usage_date,
-                model,
-                project,
-                api_key,
-                dims,
-                amount,
-                version_id,
-                event.content_hash,
-                None,  # batch_id, known once the batch row is written
-                received_at,
-            )
-        )
-        store.add_to_rollup(
-            plan.hourly,
-            (
-                event.account_id,
-                event.occurred_at.replace(minute=0, second=0, microsecond=0),
-                event.meter_id,
-                model,
-                project,
-                api_key,
-            ),
-            event.quantity,
-            amount,
-        )
-        store.add_to_rollup(
-            plan.daily,
-            (event.account_id, usage_date, event.meter_id, model, project, api_key),
-            event.quantity,
-            amount,
-        )
-        per_account[event.account_id] = per_account.get(event.account_id, 0) + amount
-        if amount > largest:
-            largest = amount
-        arrived_on = arrival_dates[event.account_id]
-        if usage_date < arrived_on:
-            sums = plan.late.setdefault((event.account_id, usage_date, arrived_on), [0, 0])
-            sums[0] += 1
-            sums[1] += amount
-    plan.largest_amount = largest
-    return plan
-
-
 def _write(
-    session: Session, plan: _Plan, source: str, received_at: datetime, duplicates: int, rejected: int
+    session: Session, plan: BatchPlan, source: str, received_at: datetime, duplicates: int, rejected: int
 ) -> int:
     """Write the batch row, its events, rollups and late-usage rows; return the batch id."""
     batch = IngestBatch(

@@ -57,9 +57,7 @@ _BATCH = EVENT_COLUMNS.index("batch_id")
 assert EVENT_COLUMNS[-2:] == ("batch_id", "received_at")  # insert_events relies on it
 ROLLUP_COLUMNS = ("meter_id", "model", "project", "api_key", "quantity", "amount_nanos", "event_count")
 
-# (account_id, hour_start | usage_date, meter_id, model, project, api_key) -> [quantity, amount, count]
-RollupKey = tuple[str, Any, int, str, str, str]
-Rollup = dict[RollupKey, list[int]]
+Rollup = dict[tuple[Any, ...], list[int]]  # see core.metering.plan
 
 
 def _driver(session: Session) -> Any:
@@ -232,16 +230,6 @@ def upsert_rollups(session: Session, hourly: Rollup, daily: Rollup) -> None:
     """Add this batch's sums to the hourly (UTC hour) and daily (account-local date) rollups."""
     _upsert(session, "usage_rollup_hourly", "hour_start", hourly)
     _upsert(session, "usage_rollup_daily", "usage_date", daily)
-
-
-def add_to_rollup(rollup: Rollup, key: RollupKey, quantity: int, amount_nanos: int) -> None:
-    sums = rollup.get(key)
-    if sums is None:
-        rollup[key] = [quantity, amount_nanos, 1]
-    else:
-        sums[0] += quantity
-        sums[1] += amount_nanos
-        sums[2] += 1
 
 
 def record_late_usage(session: Session, late: dict[tuple[str, date, date], list[int]]) -> None:

@@ -1,0 +1,137 @@
+"""What one batch writes: its event rows, rollup sums, late-usage rows and debits. Pure.
+
+Built in one pass over the rated events (``build_plan``); the ceilings are checked on its
+sums (``BatchPlan.fits``) before anything is written, and per event (``event_keys``) only
+when some total is large.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from core.metering.limits import EventKeys, batch_fits
+from core.metering.model import ValidEvent
+
+# (account_id, hour_start | usage_date, meter_id, model, project, api_key) -> [quantity, amount, count]
+Rollup = dict[tuple[object, ...], list[int]]
+
+
+def add_to_rollup(rollup: Rollup, key: tuple[object, ...], quantity: int, amount_nanos: int) -> None:
+    sums = rollup.get(key)
+    if sums is None:
+        rollup[key] = [quantity, amount_nanos, 1]
+    else:
+        sums[0] += quantity
+        sums[1] += amount_nanos
+        sums[2] += 1
+
+
+def event_keys(
+    events: Sequence[ValidEvent], usage_dates: Sequence[date], arrival_dates: dict[str, date]
+) -> list[EventKeys]:
+    """The stored totals each event adds to (the slow path of the ceiling checks)."""
+    keys = []
+    for event, usage_date in zip(events, usage_dates, strict=True):
+        dims = event.dimensions
+        where = (event.meter_id, dims.get("model", ""), dims.get("project", ""), dims.get("api_key", ""))
+        hour = event.occurred_at.replace(minute=0, second=0, microsecond=0)
+        arrived_on = arrival_dates[event.account_id]
+        keys.append(
+            EventKeys(
+                hourly=("hourly", event.account_id, hour, *where),
+                daily=("daily", event.account_id, usage_date, *where),
+                late=("late", event.account_id, usage_date, arrived_on) if usage_date < arrived_on else None,
+            )
+        )
+    return keys
+
+
+@dataclass
+class BatchPlan:
+    """The rows and sums one batch writes."""
+
+    rows: list[tuple[object, ...]] = field(default_factory=list)
+    hourly: Rollup = field(default_factory=dict)
+    daily: Rollup = field(default_factory=dict)
+    late: dict[tuple[str, date, date], list[int]] = field(default_factory=dict)
+    per_account: dict[str, int] = field(default_factory=dict)
+    largest_amount: int = 0
+
+    def fits(self, deficits: dict[str, int]) -> bool:
+        """True when the batch's own sums fit every ceiling (then no event needs checking)."""
+        return batch_fits(
+            largest_amount=self.largest_amount,
+            per_account=self.per_account,
+            deficits=deficits,
+            rollup_sums=(*self.hourly.values(), *self.daily.values()),
+            late_amounts=(amount for _, amount in self.late.values()),
+        )
+
+
+def build_plan(
+    events: Sequence[ValidEvent],
+    usage_dates: Sequence[date],
+    rated: Sequence[tuple[int, int | None]],
+    arrival_dates: dict[str, date],
+    *,
+    received_at: datetime,
+) -> BatchPlan:
+    """Rows (``batch_id`` left as None) and sums of these rated events, in one pass."""
+    plan = BatchPlan()
+    per_account = plan.per_account
+    largest = 0
+    for event, usage_date, (amount, version_id) in zip(events, usage_dates, rated, strict=True):
+        dims = event.dimensions
+        model = dims.get("model", "")
+        project = dims.get("project", "")
+        api_key = dims.get("api_key", "")
+        plan.rows.append(
+            (
+                event.account_id,
+                event.event_id,
+                event.meter_id,
+                event.quantity,
+                event.occurred_at,
+                usage_date,
+                model,
+                project,
+                api_key,
+                dims,
+                amount,
+                version_id,
+                event.content_hash,
+                None,  # batch_id, known once the batch row is written
+                received_at,
+            )
+        )
+        add_to_rollup(
+            plan.hourly,
+            (
+                event.account_id,
+                event.occurred_at.replace(minute=0, second=0, microsecond=0),
+                event.meter_id,
+                model,
+                project,
+                api_key,
+            ),
+            event.quantity,
+            amount,
+        )
+        add_to_rollup(
+            plan.daily,
+            (event.account_id, usage_date, event.meter_id, model, project, api_key),
+            event.quantity,
+            amount,
+        )
+        per_account[event.account_id] = per_account.get(event.account_id, 0) + amount
+        if amount > largest:
+            largest = amount
+        arrived_on = arrival_dates[event.account_id]
+        if usage_date < arrived_on:
+            sums = plan.late.setdefault((event.account_id, usage_date, arrived_on), [0, 0])
+            sums[0] += 1
+            sums[1] += amount
+    plan.largest_amount = largest
+    return plan
