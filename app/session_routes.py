@@ -48,6 +48,7 @@ SERVER_PREFIXES = (
     "/session/",
     "/oauth2callback",
     "/.well-known/",
+    "/payments/",  # the sandbox's checkout and 3-D Secure pages (core.api.payments)
 )
 
 
