@@ -30,6 +30,7 @@ this module as integer nano-credits through one rounding function, ``nanos_from_
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -61,7 +62,7 @@ def band_widening(horizon_days: int) -> float:
 
 
 HISTORY_DAYS = LEVEL_WINDOW_DAYS + BAND_CUTS + SELECTION_CUTS + 2 * 31  # what a caller should pass at most
-TREND_DAMPING = 0.9
+TREND_DAMPING = 0.9  # the short trend's: it adds at most about 9 days' worth of its slope
 MAX_HORIZON_DAYS = 3_660
 
 # name -> (kind, parameter). "mean": mean of the last N deseasonalised days; "ewm": exponentially
@@ -73,6 +74,8 @@ CANDIDATES: dict[str, tuple[str, float]] = {
     "ewm25": ("ewm", 0.25),
     "trend": ("trend", 0.25),
 }
+_TRENDED = np.array([kind == "trend" for kind, _ in CANDIDATES.values()])
+_DAMPING = np.array([TREND_DAMPING if kind == "trend" else 0.0 for kind, _ in CANDIDATES.values()])
 
 
 def nanos_from_model(value: float) -> int:
@@ -147,13 +150,34 @@ class _State:
     scatter: float  # relative day-to-day dispersion (fallback band)
 
 
-def _state(y: np.ndarray) -> _State:
-    """Fit every candidate on the history ``y`` (the days before the cut)."""
+def _median(values: np.ndarray) -> float:
+    """Median of a short 1-D array (np.median's overhead is most of the time at these sizes)."""
+    ordered = np.sort(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return float(ordered[middle - 1] + ordered[middle]) / 2.0
+
+
+def _ewm_weights(alpha: float, length: int) -> np.ndarray:
+    """Exponential weights for the last ``length`` days, oldest first, summing to 1."""
+    weights = alpha * (1.0 - alpha) ** np.arange(length)[::-1]
+    return weights / weights.sum()
+
+
+_EWM_WEIGHTS = {
+    parameter: _ewm_weights(parameter, LEVEL_WINDOW_DAYS)
+    for kind, parameter in CANDIDATES.values()
+    if kind in ("ewm", "trend")
+}
+
+
+def _state(y: np.ndarray, factors: np.ndarray) -> _State:
+    """Fit every candidate on the history ``y`` (the days before the cut) with weekday ``factors``."""
     count = len(CANDIDATES)
     if len(y) == 0:
         zeros = np.zeros(count)
         return _State(np.ones(SEASON_DAYS), zeros, zeros, 0.0, 1.0)
-    factors = _seasonal_factors(y)
     window = y[-LEVEL_WINDOW_DAYS:]
     offset = len(y) - len(window)
     slot_factors = factors[(np.arange(len(window)) + offset) % SEASON_DAYS]
@@ -164,38 +188,47 @@ def _state(y: np.ndarray) -> _State:
         informative[:] = True
     deseasonalised = window[informative] / np.maximum(slot_factors[informative], MIN_SEASONAL_FACTOR)
     recent = deseasonalised[-ROBUST_WINDOW_DAYS:]
-    median = float(np.median(recent))
-    spread = float(np.median(np.abs(recent - median))) * 1.4826
+    median = _median(recent)
+    spread = _median(np.abs(recent - median)) * 1.4826
     if spread <= 0:
         spread = float(np.mean(np.abs(recent - median)))
     if spread > 0:
         deseasonalised = np.clip(deseasonalised, median - ROBUST_MADS * spread, median + ROBUST_MADS * spread)
+    length = len(deseasonalised)
+    running = np.concatenate(([0.0], np.cumsum(deseasonalised)))
+
+    def mean_of_last(days: int, skip: int = 0) -> float:
+        days = min(days, length - skip)
+        if days <= 0:
+            return 0.0
+        return float(running[length - skip] - running[length - skip - days]) / days
+
     levels = np.empty(count)
     trends = np.zeros(count)
     for index, (kind, parameter) in enumerate(CANDIDATES.values()):
         if kind == "mean":
-            levels[index] = deseasonalised[-int(parameter) :].mean()
+            levels[index] = mean_of_last(int(parameter))
             continue
-        weights = parameter * (1.0 - parameter) ** np.arange(len(deseasonalised))[::-1]
+        weights = _EWM_WEIGHTS[parameter][-length:]
         levels[index] = float(weights @ deseasonalised) / float(weights.sum())
-        if kind == "trend" and len(deseasonalised) >= 28:
-            trends[index] = (deseasonalised[-14:].mean() - deseasonalised[-28:-14].mean()) / 14.0
-    last = y[-ROBUST_WINDOW_DAYS:]
-    typical = float(last.mean())
-    mean_level = float(np.mean(deseasonalised[-ROBUST_WINDOW_DAYS:]))
-    scatter = float(np.std(deseasonalised[-ROBUST_WINDOW_DAYS:])) / mean_level if mean_level > 0 else 1.0
+        if kind == "trend" and length >= 28:
+            trends[index] = (mean_of_last(14) - mean_of_last(14, skip=14)) / 14.0
+    typical = float(y[-ROBUST_WINDOW_DAYS:].sum()) / min(len(y), ROBUST_WINDOW_DAYS)
+    mean_level = mean_of_last(ROBUST_WINDOW_DAYS)
+    scatter = float(recent.std()) / mean_level if mean_level > 0 else 1.0
     return _State(factors, levels, trends, typical, scatter)
 
 
+@functools.lru_cache(maxsize=64)
 def _damping(horizon: int) -> np.ndarray:
-    """Cumulative damped-trend multipliers for days 1..horizon: φ + φ² + … + φ^k."""
-    return np.cumsum(TREND_DAMPING ** np.arange(1, horizon + 1))
+    """Per candidate, cumulative damped-trend multipliers for days 1..horizon: φ + φ² + … + φ^k."""
+    return np.cumsum(_DAMPING[:, None] ** np.arange(1, horizon + 1)[None, :], axis=1)
 
 
 def _paths(state: _State, cut: int, horizon: int) -> np.ndarray:
     """Expected daily spend per candidate (rows) for the ``horizon`` days from ``cut`` (columns)."""
     seasonal = state.factors[(cut + np.arange(horizon)) % SEASON_DAYS]
-    levels = state.levels[:, None] + state.trends[:, None] * _damping(horizon)[None, :]
+    levels = state.levels[:, None] + state.trends[:, None] * _damping(horizon)
     return np.maximum(levels, 0.0) * seasonal[None, :]
 
 
@@ -206,13 +239,23 @@ class _Walk:
         self.y = y
         self.cumulative = np.concatenate([[0.0], np.cumsum(y)])
         self._states: dict[int, _State] = {}
+        self._factors: dict[int, np.ndarray] = {}
 
     def state(self, cut: int) -> _State:
         found = self._states.get(cut)
         if found is None:
-            start = max(0, cut - max(LEVEL_WINDOW_DAYS, SEASON_WEEKS * SEASON_DAYS))
+            start = max(0, cut - LEVEL_WINDOW_DAYS)
             start -= start % SEASON_DAYS  # weekday slots of the slice are then the series' own
-            found = self._states[cut] = _state(self.y[start:cut])
+            found = self._states[cut] = _state(self.y[start:cut], self.factors(cut))
+        return found
+
+    def factors(self, cut: int) -> np.ndarray:
+        """Weekday factors from the whole weeks before ``cut`` (estimated once a week: they move slowly)."""
+        boundary = cut - cut % SEASON_DAYS
+        found = self._factors.get(boundary)
+        if found is None:
+            start = max(0, boundary - SEASON_WEEKS * SEASON_DAYS)
+            found = self._factors[boundary] = _seasonal_factors(self.y[start:boundary])
         return found
 
     def outcome(self, cut: int, horizon: int) -> float:
@@ -243,6 +286,10 @@ class _Walk:
             sums = np.array([_paths(self.state(c), c, h).sum(axis=1) for c in past])
             actual = np.array([self.outcome(c, h) for c in past])
             absolute = np.abs(sums - actual[:, None])
+            if h < horizon:
+                # Learnt at a shorter horizon than asked: trends would be extrapolated further than
+                # they were ever checked, so only the level estimators take part.
+                absolute[:, _TRENDED] = np.inf
             weights = _weights(absolute, past, last)
             # The band learns from the whole procedure's honest errors: at each past cut, the
             # combination that cut would have made from the outcomes it knew.
@@ -261,8 +308,11 @@ class _Walk:
         alpha = (100 - band_percent) / 200.0
         if errors is not None and len(errors) >= MIN_CALIBRATION_CUTS:
             low_error, high_error = _conformal_quantiles(errors, alpha)
+            # Widen the spread around the typical error, not the typical error itself.
+            centre = _median(errors)
             widening = band_widening(horizon)
-            low_error, high_error = low_error * widening, high_error * widening
+            low_error = centre + (low_error - centre) * widening
+            high_error = centre + (high_error - centre) * widening
             cuts = len(errors)
         else:
             # Not enough past outcomes: the day-to-day dispersion, as if days were independent,
