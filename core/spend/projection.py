@@ -51,6 +51,7 @@ SELECTION_CUTS = 28  # recent past outcomes that choose the level estimator
 BAND_CUTS = 56  # past outcomes the band is calibrated on
 MIN_CALIBRATION_HISTORY_DAYS = 21  # a past cut needs this much history before it to count
 MIN_CALIBRATION_CUTS = 5  # fewer past outcomes than this: the band is not calibrated
+MIN_FALLBACK_SCATTER = 0.5  # an uncalibrated band assumes days vary at least ±50% (a day or two says little)
 DEFAULT_BAND_PERCENT = 80
 BAND_WIDENING_BASE = 1.0
 BAND_WIDENING_PER_DAY = 0.06
@@ -318,7 +319,7 @@ class _Walk:
             # Not enough past outcomes: the day-to-day dispersion, as if days were independent,
             # plus the level's own uncertainty; a rough band, reported as not calibrated.
             days = max(1, min(len(self.y[:cut]), ROBUST_WINDOW_DAYS))
-            spread = state.scatter * float(np.sqrt(1.0 / horizon + 1.0 / days))
+            spread = max(state.scatter, MIN_FALLBACK_SCATTER) * float(np.sqrt(1.0 / horizon + 1.0 / days))
             z = _normal_quantile(1.0 - alpha)
             low_error, high_error = -z * spread, z * spread
             cuts = 0 if errors is None else len(errors)
