@@ -1,30 +1,36 @@
-"""Balance & credits: the balance in credits and money, open grants, balance over time, the ledger."""
+"""Balance & credits: the live balance, open grants, the balance over time, the ledger by event."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from app.page import page_context, read, show_error
+from app.charts import ALARM_COLOR, PALETTE
+from app.page import PageContext, ensure_still_signed_in, page_context, read, show_error
 from core.accounts import AccountSummary
 from core.clock import system_clock
 from core.errors import BillingError
 from core.ledger import BalanceView, LedgerLine, balance_view, ledger_view
-from core.ledger.reasons import SOURCE_LABELS
+from core.ledger.events import LedgerEvent, ledger_events
+from core.ledger.reasons import GRANT_ISSUED, SOURCE_LABELS
 from core.ledger.service import GrantView
-from core.money import NANOS_PER_CREDIT, format_credits, format_usd
-from core.usage import balance_history_frame, ledger_csv
-from core.usage.exports import ledger_table
+from core.money import CREDIT_VALUE_USD, NANOS_PER_CREDIT, format_credits, format_usd
+from core.usage import SpendSummary, ledger_csv, spend_summary
+from core.usage.exports import money_decimals, nanos_decimal
 
+REFRESH_SECONDS = 5
 EXPIRY_WARNING_DAYS = 14
 LEDGER_LIMIT = 5_000
+HISTORY_DAYS = 90
 BUY_CREDITS_PAGE = str(Path(__file__).resolve().with_name("buy_credits.py"))
+LEDGER_KEY = "balance.ledger"
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class BalanceData:
     account: AccountSummary
     balance: BalanceView
     ledger: list[LedgerLine]
+    spend: SpendSummary
 
 
 def load(session: Session, account: AccountSummary, *, at: datetime) -> BalanceData:
@@ -39,35 +46,67 @@ def load(session: Session, account: AccountSummary, *, at: datetime) -> BalanceD
         account,
         balance_view(session, account.account_id, at=at),
         ledger_view(session, account.account_id, limit=LEDGER_LIMIT),
+        spend_summary(session, account.account_id, at=at),
     )
 
 
-def local(moment: datetime, timezone: str) -> str:
-    return pd.Timestamp(moment).tz_convert(timezone).strftime("%b %d, %Y %H:%M")
+def local(moment: datetime, timezone: str, fmt: str = "%b %d, %Y %H:%M") -> str:
+    """A moment in the account's zone, with the zone's short name: "Nov 24, 2026 16:00 PST"."""
+    shown = moment.astimezone(ZoneInfo(timezone))
+    return f"{shown.strftime(fmt)} {shown.strftime('%Z')}"
 
 
 def expiry_text(grant: GrantView, at: datetime, timezone: str) -> str:
     if grant.expires_at is None:
-        return "Never expires"
+        return "Never"
     days = (grant.expires_at - at).days
-    when = local(grant.expires_at, timezone)
+    when = local(grant.expires_at, timezone, "%b %d, %Y")
     if days < 1:
-        return f"{when} (expires within a day)"
-    return f"{when} (in {days} day{'s' if days != 1 else ''})"
+        return f"{when} · within a day"
+    return f"{when} · in {days} day{'s' if days != 1 else ''}"
+
+
+def expiring_soon(data: BalanceData, at: datetime) -> list[GrantView]:
+    return [
+        g
+        for g in data.balance.grants
+        if g.expires_at is not None and (g.expires_at - at).days < EXPIRY_WARNING_DAYS
+    ]
 
 
 def headline(data: BalanceData, at: datetime) -> None:
+    """The balance once, in credits; beside it what moves it. (Burn rate and days left, from the
+    spend-control work, belong in these columns too.)"""
     balance = data.balance
     tz = data.account.timezone
-    as_of = f"as of {local(at, tz)} {tz}"
-    left, right = st.columns(2)
-    left.metric(f"Balance ({as_of})", format_credits(balance.balance_nanos))
-    right.metric(f"Worth ({as_of}; 1 credit = $1.00)", format_usd(balance.balance_nanos))
+    first, second, third = st.columns(3)
+    worth = f"worth {format_usd(balance.balance_nanos)} at 1 credit = ${CREDIT_VALUE_USD}"
+    first.metric(
+        f"Balance, as of {local(at, tz, '%b %d %H:%M')}",
+        format_credits(balance.balance_nanos),
+        help=f"{worth}. Live: refreshes every {REFRESH_SECONDS} s.",
+    )
+    if CREDIT_VALUE_USD != 1:  # a credit worth other than $1: then the money figure says something
+        first.caption(worth)
+    summary = data.spend
+    second.metric(
+        f"Used this period, {summary.period.describe(with_year=False, zone_label=local(at, tz, '')[1:])}",
+        format_credits(summary.period_amount_nanos),
+        help="Usage charged to the balance since the start of the calendar month.",
+    )
+    soon = expiring_soon(data, at)
+    expiring = sum(g.remaining_nanos for g in soon)
+    third.metric(
+        f"Expiring within {EXPIRY_WARNING_DAYS} days",
+        format_credits(expiring) if soon else "None",
+        help="Credits of grants that expire soon: usage burns them first, what is left then is lost.",
+    )
     if balance.balance_nanos < 0 or balance.deficit_nanos < 0:
         owed = -min(balance.balance_nanos, balance.deficit_nanos)
         st.warning(
             f"Your balance is negative: {format_credits(owed)} ({format_usd(owed)}) of usage was not covered "
-            "by any credits. Usage keeps being recorded; the next top-up or grant pays this off first."
+            "by any credits. Usage keeps being recorded; the next top-up or grant pays this off first.",
+            icon=":material/error:",
         )
 
 
@@ -75,6 +114,16 @@ def buy_credits_button() -> None:
     """The way to the Buy credits page (top up now, or set up auto-recharge)."""
     if st.button("Buy credits", icon=":material/add_card:", type="primary", key="balance.buy"):
         st.switch_page(BUY_CREDITS_PAGE)
+
+
+def credits_column(
+    label: str, amounts_nanos: list[int], *, signed: bool = False
+) -> st.column_config.NumberColumn:
+    """Credits with one precision for the whole column, exact values in the CSV."""
+    decimals = money_decimals(amounts_nanos)
+    return st.column_config.NumberColumn(
+        label, format=f"%{'+' if signed else ''},.{decimals}f", help="Exact values in the CSV"
+    )
 
 
 def grants_section(data: BalanceData, at: datetime) -> None:
@@ -87,72 +136,203 @@ def grants_section(data: BalanceData, at: datetime) -> None:
         )
         return
     tz = data.account.timezone
-    for grant in grants:
-        if grant.expires_at is not None and (grant.expires_at - at).days < EXPIRY_WARNING_DAYS:
-            st.warning(
-                f"{format_credits(grant.remaining_nanos)} of {SOURCE_LABELS.get(grant.source, grant.source)} "
-                f"credits (grant #{grant.grant_id}) expire {expiry_text(grant, at, tz)}: "
-                "they are used first, but what is left then is lost."
-            )
+    for grant in expiring_soon(data, at):
+        st.warning(
+            f"{format_credits(grant.remaining_nanos)} of {SOURCE_LABELS.get(grant.source, grant.source)} "
+            f"credits (grant #{grant.grant_id}) expire on {local(grant.expires_at, tz)} "  # type: ignore[arg-type]
+            "— they are used first, but what is left then is lost.",
+            icon=":material/schedule:",
+        )
+    # Remaining and expiry first: on a phone the first columns are the ones on screen.
     table = pd.DataFrame(
         {
             "Grant": [f"#{g.grant_id}" for g in grants],
+            "Remaining (credits)": pd.Series(
+                [nanos_decimal(g.remaining_nanos) for g in grants], dtype="object"
+            ),
+            "Expires": [expiry_text(g, at, tz) for g in grants],
             "Source": [SOURCE_LABELS.get(g.source, g.source) for g in grants],
             "Description": [g.description for g in grants],
-            "Remaining": [format_credits(g.remaining_nanos) for g in grants],
-            "Original": [format_credits(g.amount_nanos) for g in grants],
-            "Added": [local(g.effective_at, tz) for g in grants],
-            "Expires": [expiry_text(g, at, tz) for g in grants],
+            "Original (credits)": pd.Series([nanos_decimal(g.amount_nanos) for g in grants], dtype="object"),
+            "Added": pd.to_datetime(pd.Series([g.effective_at for g in grants], dtype="object"), utc=True),
         }
     )
     st.caption("In the order usage burns them: priority, then soonest expiry, then oldest.")
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        key="balance.grants",
+        column_config={
+            "Remaining (credits)": credits_column("Remaining (credits)", [g.remaining_nanos for g in grants]),
+            "Original (credits)": credits_column("Original (credits)", [g.amount_nanos for g in grants]),
+            "Added": when_column(tz, "Added"),
+        },
+    )
 
 
-def history_chart(data: BalanceData) -> None:
-    st.subheader("Balance over time")
-    history = balance_history_frame(data.ledger)
-    if history.empty:
-        return
+def history_points(
+    lines: list[LedgerLine], *, at: datetime, days: int
+) -> tuple[datetime, list[tuple[datetime, int, str, bool]]]:
+    """(start, points): the balance after each entry in the window, from the balance it had when
+    the window opened to the balance now, so the line spans the whole window."""
+    ordered = sorted(lines, key=lambda line: line.entry_id)
+    start = at - timedelta(days=days)
+    before = [line for line in ordered if line.effective_at < start]
+    inside = [line for line in ordered if line.effective_at >= start]
+    points: list[tuple[datetime, int, str, bool]] = []
+    if before:
+        points.append((start, before[-1].balance_after_nanos, "Balance then", False))
+    elif inside:
+        start = inside[0].effective_at
+    points += [
+        (line.effective_at, line.balance_after_nanos, line.reason_label, line.reason == GRANT_ISSUED)
+        for line in inside
+    ]
+    if points:
+        points.append((at, points[-1][1], "Balance now", False))
+    return start, points
+
+
+def history_chart(data: BalanceData, at: datetime) -> None:
     tz = data.account.timezone
-    chart_data = pd.DataFrame(
+    start, points = history_points(data.ledger, at=at, days=HISTORY_DAYS)
+    if not points:
+        return
+    zone = ZoneInfo(tz)
+    since = start.astimezone(zone)
+    st.subheader(f"Balance over time — since {since:%b} {since.day}, {since.year} ({tz})")
+
+    def naive(moment: datetime) -> str:
+        # Wall-clock time in the account's zone, drawn on a UTC scale: no browser zone involved.
+        return moment.astimezone(zone).replace(tzinfo=None).isoformat() + "Z"
+
+    frame = pd.DataFrame(
         {
-            "at": history["at"].dt.tz_convert(tz).dt.tz_localize(None),
+            "at": [naive(point[0]) for point in points],
             # Float only as line height (chart geometry); tooltips show the exact value as text.
-            "credits": history["balance_nanos"] / NANOS_PER_CREDIT,
-            "balance": [format_credits(int(n)) for n in history["balance_nanos"]],
-            "change": history["reason_label"],
+            "credits": [point[1] / NANOS_PER_CREDIT for point in points],
+            "when": [local(point[0], tz) for point in points],
+            "balance": [format_credits(point[1]) for point in points],
+            "change": [point[2] for point in points],
+            "added": [point[3] for point in points],
         }
     )
-    line = (
-        alt.Chart(chart_data)
-        .mark_line(interpolate="step-after", point=True)
-        .encode(
-            x=alt.X("at:T", title=f"Time ({tz})"),
-            y=alt.Y("credits:Q", title="Balance (credits)"),
-            tooltip=[
-                alt.Tooltip("at:T", title="When", format="%b %d, %Y %H:%M"),
-                alt.Tooltip("change:N", title="Change"),
-                alt.Tooltip("balance:N", title="Balance after"),
-            ],
-        )
-        .properties(height=280)
+    x = alt.X(
+        "at:T",
+        title=f"Time ({tz})",
+        scale=alt.Scale(type="utc", domain=[naive(start), naive(at)]),
+        axis=alt.Axis(
+            format="%b %-d",
+            labelOverlap="greedy",
+            tickCount={"interval": "week", "step": 1} if (at - start).days > 20 else "day",
+        ),
     )
-    zero = alt.Chart(pd.DataFrame({"y": [0]})).mark_rule(strokeDash=[4, 4]).encode(y="y:Q")
-    st.altair_chart(line + zero, width="stretch")
+    tooltip = [
+        alt.Tooltip("when:N", title="When"),
+        alt.Tooltip("change:N", title="Change"),
+        alt.Tooltip("balance:N", title="Balance after"),
+    ]
+    base = alt.Chart(frame)
+    line = base.mark_line(interpolate="step-after", color=PALETTE[0]).encode(
+        x=x, y=alt.Y("credits:Q", title="Balance (credits)"), tooltip=tooltip
+    )
+    added = (
+        base.transform_filter("datum.added")
+        .mark_point(shape="triangle-up", filled=True, size=70, color=PALETTE[2])
+        .encode(x=x, y="credits:Q", tooltip=tooltip)
+    )
+    zero = alt.Chart(pd.DataFrame({"y": [0]})).mark_rule(strokeDash=[4, 4], color=ALARM_COLOR).encode(y="y:Q")
+    st.altair_chart((line + added + zero).properties(height=280), width="stretch")
+    st.caption("Triangles mark credits added. Below the dashed line the balance is negative.")
+
+
+def when_column(timezone: str, label: str = "When") -> st.column_config.DatetimeColumn:
+    """Real times (they sort as times), shown in the account's zone with its short name."""
+    return st.column_config.DatetimeColumn(label, format="MMM D, YYYY HH:mm z", timezone=timezone)
+
+
+def events_table(events: list[LedgerEvent]) -> pd.DataFrame:
+    # Money right after the time: on a phone the first columns are the ones on screen.
+    return pd.DataFrame(
+        {
+            "When": pd.to_datetime(pd.Series([e.effective_at for e in events], dtype="object"), utc=True),
+            "Change (credits)": pd.Series([nanos_decimal(e.change_nanos) for e in events], dtype="object"),
+            "What happened": [e.label for e in events],
+            "Balance after (credits)": pd.Series(
+                [nanos_decimal(e.balance_after_nanos) for e in events], dtype="object"
+            ),
+            "Reference": [e.reference_label for e in events],
+        }
+    )
+
+
+def event_details(event: LedgerEvent, timezone: str) -> None:
+    title = event.reference_label or event.label
+    st.markdown(f"**{title}** · {local(event.effective_at, timezone)} · {event.details}")
+    entries = list(event.entries)
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Credits from": [e.grant_label for e in entries],
+                "What happened": [e.reason_label for e in entries],
+                "Change (credits)": pd.Series(
+                    [nanos_decimal(e.amount_nanos) for e in entries], dtype="object"
+                ),
+                "Balance after (credits)": pd.Series(
+                    [nanos_decimal(e.balance_after_nanos) for e in entries], dtype="object"
+                ),
+                "Entry": pd.Series([e.entry_id for e in entries], dtype="int64"),
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        key="balance.event_entries",
+        column_config={
+            "Change (credits)": credits_column(
+                "Change (credits)", [e.amount_nanos for e in entries], signed=True
+            ),
+            "Balance after (credits)": credits_column(
+                "Balance after (credits)", [e.balance_after_nanos for e in entries]
+            ),
+            "Entry": st.column_config.NumberColumn("Entry", format="%d"),
+        },
+    )
 
 
 def ledger_section(data: BalanceData) -> None:
+    tz = data.account.timezone
     st.subheader("Ledger")
     st.caption(
-        "Every change to your balance, newest first. Usage is debited once per accepted batch of events; "
-        "entries are never edited — a correction is a new entry."
+        f"Every change to your balance, newest first, times in {tz}. Usage is charged once per batch of "
+        "events the API accepted. Select a row to see which grants it used. Entries are never edited: a "
+        "correction is a new entry."
     )
-    st.dataframe(ledger_table(data.ledger, timezone=data.account.timezone), hide_index=True, width="stretch")
+    events = ledger_events(data.ledger)
+    selection = st.dataframe(
+        events_table(events),
+        hide_index=True,
+        width="stretch",
+        key=LEDGER_KEY,
+        on_select="rerun",
+        selection_mode="single-row",
+        column_config={
+            "When": when_column(tz),
+            "Change (credits)": credits_column(
+                "Change (credits)", [e.change_nanos for e in events], signed=True
+            ),
+            "Balance after (credits)": credits_column(
+                "Balance after (credits)", [e.balance_after_nanos for e in events]
+            ),
+        },
+    )
+    rows = selection.selection.rows if selection else []
+    if rows and rows[0] < len(events):
+        event_details(events[rows[0]], tz)
     if len(data.ledger) >= LEDGER_LIMIT:
-        st.caption(f"Showing the latest {LEDGER_LIMIT:,} entries.")
+        st.caption(f"Showing the latest {LEDGER_LIMIT:,} entries; the CSV has the same.")
     st.download_button(
-        "Download ledger CSV (exact values)",
+        "Download ledger CSV (exact values, one row per entry)",
         ledger_csv(data.ledger),
         file_name=f"ledger_{data.account.account_id}.csv",
         mime="text/csv",
@@ -160,27 +340,32 @@ def ledger_section(data: BalanceData) -> None:
     )
 
 
+@st.fragment(run_every=timedelta(seconds=REFRESH_SECONDS))
+def live_balance(ctx: PageContext) -> None:
+    ensure_still_signed_in()
+    now = system_clock()
+    try:
+        data = read(ctx, lambda session, account: load(session, account, at=now))
+    except BillingError as error:
+        show_error(error)
+        return
+    as_of = f"as of {now.astimezone(UTC):%H:%M:%S} UTC"
+    st.caption(f"{data.account.name} · {as_of} · refreshes every {REFRESH_SECONDS} s")
+    headline(data, now)
+    buy_credits_button()
+    if not data.ledger:
+        st.info(
+            f"No credits yet and no usage charged for {data.account.name}. Buy credits, or ask your account "
+            "manager for a grant; your usage is then charged against them."
+        )
+        return
+    grants_section(data, now)
+    history_chart(data, now)
+    ledger_section(data)
+
+
 st.title("Balance & credits")
 context = page_context()
 if context is None:
     st.stop()
-now = system_clock()
-try:
-    balance_data = read(context, lambda session, account: load(session, account, at=now))
-except BillingError as error:
-    show_error(error)
-    st.stop()
-
-st.caption(f"{balance_data.account.name} · as of {now.astimezone(UTC):%H:%M:%S} UTC")
-headline(balance_data, now)
-buy_credits_button()
-if not balance_data.ledger:
-    st.info(
-        "No credits yet and no usage charged: this account's ledger is empty. "
-        "Buy credits or ask your account manager for a grant; usage sent to POST /api/v1/events "
-        "is charged against them."
-    )
-    st.stop()
-grants_section(balance_data, now)
-history_chart(balance_data)
-ledger_section(balance_data)
+live_balance(context)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Collection, Iterable, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import pandas as pd
@@ -182,8 +183,14 @@ def ledger_table(lines: Sequence[LedgerLine], *, timezone: str) -> pd.DataFrame:
     )
 
 
+def utc_seconds(moment: datetime) -> str:
+    """ISO 8601 in UTC to the second, "2026-11-20T06:59:59Z": what a ledger time means to a reader.
+    Truncated, never rounded, so an entry stays on its day (23:59:59.999999 is not the next day)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def ledger_csv(lines: Sequence[LedgerLine]) -> bytes:
-    """CSV of ledger lines, oldest first, exact values."""
+    """CSV of ledger lines, oldest first, exact values, one row per entry (the page groups them)."""
     header = [
         "entry_id",
         "effective_at_utc",
@@ -199,7 +206,7 @@ def ledger_csv(lines: Sequence[LedgerLine]) -> bytes:
     rows = (
         [
             line.entry_id,
-            line.effective_at.isoformat(),
+            utc_seconds(line.effective_at),
             line.reason,
             line.reason_label,
             "" if line.grant_id is None else line.grant_id,

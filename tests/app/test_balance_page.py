@@ -1,59 +1,74 @@
-"""Balance & credits page: balance in credits and money, grants with expiry warnings, ledger, deficit."""
+"""Balance & credits page: the balance once, grants with remaining and expiry, the ledger by
+event (numbers, times with zones, readable references), deficit, empty ledger."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from core.clock import system_clock
 from core.db import make_engine, unit_of_work
-from core.ledger import lock_accounts, post_usage
+from core.ledger import grant_credits, lock_accounts, post_usage
+from core.money import credits_to_nanos
 from tests.app.harness import metrics, open_page, page_text, signed_in, table
 from tests.app.seed import ALICE, BOB
 
+GRANTS, LEDGER = 0, 1
 
-def test_balance_in_credits_and_money(portal_url: str) -> None:
+
+def test_the_balance_is_shown_once_in_credits(portal_url: str) -> None:
     at = open_page(signed_in(ALICE), "balance")
     shown = metrics(at)
     # 100 purchased + 25 promotional - 19 of usage.
-    assert any(
-        label.startswith("Balance (as of") and value == "106.00 credits" for label, value in shown.items()
-    )
-    assert any("1 credit = $1.00" in label and value == "$106.00" for label, value in shown.items())
+    balance = next(label for label in shown if label.startswith("Balance, as of"))
+    assert shown[balance] == "106.00 credits"
+    assert "$106.00" not in shown.values()  # not the same figure twice while a credit is $1.00
+    assert any("worth $106.00 at 1 credit = $1.00" in (m.help or "") for m in at.metric)
+    assert shown["Expiring within 14 days"] == "6.00 credits"
+    assert any(label.startswith("Used this period") for label in shown)
 
 
 def test_grants_with_remaining_original_and_expiry_warning(portal_url: str) -> None:
     at = open_page(signed_in(ALICE), "balance")
-    grants = table(at, 0)
+    grants = table(at, GRANTS)
     # Promotional burns first (priority), so it is listed first and 19 of its 25 are spent.
-    assert [(g["Source"], g["Remaining"], g["Original"]) for g in grants] == [
-        ("Promotional", "6.00 credits", "25.00 credits"),
-        ("Purchased", "100.00 credits", "100.00 credits"),
+    assert [(g["Source"], g["Remaining (credits)"], g["Original (credits)"]) for g in grants] == [
+        ("Promotional", Decimal(6), Decimal(25)),
+        ("Purchased", Decimal(100), Decimal(100)),
     ]
-    assert "Never expires" in grants[1]["Expires"]
-    assert "(in 4 days)" in grants[0]["Expires"] or "(in 5 days)" in grants[0]["Expires"]
-    assert any("expire" in warning.value and "6.00 credits" in warning.value for warning in at.warning)
+    assert grants[1]["Expires"] == "Never"
+    assert "· in 4 days" in grants[0]["Expires"] or "· in 5 days" in grants[0]["Expires"]
+    columns = list(at.dataframe[GRANTS].value.columns)
+    assert columns[1:3] == ["Remaining (credits)", "Expires"]  # on screen on a phone
+    assert any("expire on" in warning.value and "6.00 credits" in warning.value for warning in at.warning)
 
 
-def test_ledger_explains_every_change(portal_url: str) -> None:
+def test_ledger_reads_as_events_with_zones_and_words(portal_url: str) -> None:
     at = open_page(signed_in(ALICE), "balance")
-    ledger = table(at, 1)
+    ledger = table(at, LEDGER)
     reasons = [row["What happened"] for row in ledger]
     assert reasons.count("Credits added") == 2
     assert "Usage" in reasons
-    assert ledger[0]["Balance after"] == "106.00 credits"
-    assert all(row["Credits from"] for row in ledger)
+    assert ledger[0]["Balance after (credits)"] == Decimal(106)
+    assert all(not row["Reference"].startswith(("batch:", "grant:")) for row in ledger)
+    assert any(row["Reference"].startswith("Usage batch ") for row in ledger)
+    assert "Credits from" not in ledger[0]  # which grant paid is a detail of the row, not a column
+    frame = at.dataframe[LEDGER].value
+    assert str(frame["When"].dtype).startswith("datetime64") and "UTC" in str(frame["When"].dtype)
+    assert sum(row["Change (credits)"] for row in ledger) == Decimal(106)
     assert any(button.label.startswith("Download ledger CSV") for button in at.get("download_button"))
 
 
-def test_negative_balance_is_explained(portal_url: str) -> None:
+def test_a_negative_balance_paid_off_reads_as_one_event(portal_url: str) -> None:
     engine = make_engine(portal_url)
+    now = system_clock()
     with unit_of_work(engine, write=True) as session:
         account = lock_accounts(session, ["acc_borealis"])["acc_borealis"]
         post_usage(
             session,
             account=account,
             amount_nanos=800 * 10**9,
-            at=system_clock() - timedelta(minutes=1),
+            at=now - timedelta(minutes=2),
             reference="batch:test",
         )
     engine.dispose()
@@ -63,10 +78,30 @@ def test_negative_balance_is_explained(portal_url: str) -> None:
     assert "negative" in warning and "next top-up" in warning
     assert "Acme" not in page_text(at)
 
+    engine = make_engine(portal_url)
+    with unit_of_work(engine, write=True) as session:
+        grant_credits(
+            session,
+            account_id="acc_borealis",
+            amount_nanos=credits_to_nanos("80"),
+            source="goodwill",
+            at=now - timedelta(minutes=1),
+        )
+    engine.dispose()
+    at.run()  # the live part reads again
+    ledger = table(at, LEDGER)
+    assert (
+        ledger[0]["What happened"] == "Credits added, 50.00 credits of them paying off the negative balance"
+    )
+    assert ledger[0]["Change (credits)"] == Decimal(80)
+    assert ledger[0]["Balance after (credits)"] == Decimal(30)
+    assert not any(row["Change (credits)"] == Decimal(50) for row in ledger)  # no +50 / -50 pair
+
 
 def test_empty_ledger_says_what_to_do(portal_url: str) -> None:
     at = signed_in(ALICE)
     at.selectbox(key="nav.account_pick").set_value("acc_globex").run()
     at = open_page(at, "balance")
     assert "0.00 credits" in metrics(at).values()
-    assert any("ledger is empty" in info.value for info in at.info)
+    assert any("No credits yet and no usage charged for Globex Labs" in info.value for info in at.info)
+    assert "POST /api/v1/events" not in page_text(at)
