@@ -26,7 +26,8 @@ ACCOUNT_PICK_KEY = "nav.account_pick"
 
 def customer_pages() -> list[st.Page]:
     return [
-        st.Page(PAGES / "usage.py", title="Usage", icon=":material/bar_chart:", default=True),
+        st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(PAGES / "usage.py", title="Usage", icon=":material/bar_chart:"),
         st.Page(PAGES / "balance.py", title="Balance & credits", icon=":material/account_balance_wallet:"),
         st.Page(PAGES / "buy_credits.py", title="Buy credits", icon=":material/add_card:"),
         st.Page(PAGES / "prices.py", title="Prices", icon=":material/sell:"),
