@@ -34,7 +34,7 @@ def test_demo_mode_says_so_and_lets_you_pick_a_seeded_user(portal_url: str) -> N
     picker.set_value(BOB)
     at.button[0].click().run()
     assert not at.exception
-    assert at.title[0].value == "Usage"
+    assert at.title[0].value == "Overview"
     assert "Borealis Bank" in page_text(at)
     assert "Demo mode" in page_text(at)  # the sidebar keeps saying so
     # The browser is asked to keep the session (a signed token in an HttpOnly cookie).
@@ -219,13 +219,13 @@ def test_signing_out_ends_the_session_in_the_other_tabs(portal_url: str) -> None
     first = signed_out().run()
     first.radio(key="signin.demo_pick").set_value(ALICE)
     first.button[0].click().run()
-    assert first.title[0].value == "Usage"
+    assert first.title[0].value == "Overview"
     # Another tab of the same browser: a session opened from the same cookie (same session id).
     second = signed_out()
     for key in ("auth.demo_email", "auth.session_id", "auth.session_until"):
         second.session_state[key] = first.session_state[key]
     second.run()
-    assert second.title[0].value == "Usage"
+    assert second.title[0].value == "Overview"
 
     first.sidebar.button[0].click().run()  # sign out in the first tab
     assert first.title[0].value == "Meterline"

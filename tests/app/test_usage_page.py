@@ -6,17 +6,24 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from streamlit.testing.v1 import AppTest
+
 from core.clock import system_clock
 from core.db import make_engine, unit_of_work
 from core.metering import ingest_events
-from tests.app.harness import metrics, page_text, signed_in, table
+from tests.app.harness import metrics, open_page, page_text, signed_in, table
 from tests.app.seed import ALICE, BOB, event
 
 TOTALS, DETAIL = 0, 1  # the page's two tables: totals per group, then per day (or hour)
 
 
+def usage_page(email: str) -> AppTest:
+    """Signed in (the portal lands on Overview), then on the Usage page."""
+    return open_page(signed_in(email), "usage")
+
+
 def test_usage_page_shows_spend_with_units_and_periods(portal_url: str) -> None:
-    at = signed_in(ALICE)
+    at = usage_page(ALICE)
     shown = metrics(at)
     # Acme: $6.00 today + $10.00 yesterday + $3.00 two days ago, all in the last 30 days.
     range_label = next(label for label in shown if label.startswith("Spent ") and "period" not in label)
@@ -33,7 +40,7 @@ def test_usage_page_shows_spend_with_units_and_periods(portal_url: str) -> None:
 
 
 def test_tables_hold_numbers_that_sort_as_numbers(portal_url: str) -> None:
-    at = signed_in(ALICE)
+    at = usage_page(ALICE)
     at.selectbox(key="usage.group_by").set_value("model").run()
     assert not at.exception
     rows = table(at, DETAIL)
@@ -55,7 +62,7 @@ def test_tables_hold_numbers_that_sort_as_numbers(portal_url: str) -> None:
 
 
 def test_usage_by_hour_today(portal_url: str) -> None:
-    at = signed_in(ALICE)
+    at = usage_page(ALICE)
     at.selectbox(key="usage.range").set_value("today")
     at.radio(key="usage.granularity").set_value("hour").run()
     assert not at.exception
@@ -65,7 +72,7 @@ def test_usage_by_hour_today(portal_url: str) -> None:
 
 
 def test_filters_by_model_project_and_api_key(portal_url: str) -> None:
-    at = signed_in(ALICE)
+    at = usage_page(ALICE)
     assert at.multiselect(key="usage.filter.model").options == ["(none)", "atlas-large", "atlas-small"]
     assert at.multiselect(key="usage.filter.project").options == ["chatbot", "search"]
     assert at.multiselect(key="usage.filter.api_key").options == ["(none)", "key_1", "key_2"]
@@ -92,7 +99,7 @@ def test_filters_by_model_project_and_api_key(portal_url: str) -> None:
 
 
 def test_metric_switch_shows_one_meter_in_its_unit(portal_url: str) -> None:
-    at = signed_in(ALICE)
+    at = usage_page(ALICE)
     show = at.selectbox(key="usage.metric")
     assert show.options == ["Spend (USD)", "Input tokens (tokens)", "Requests (requests)"]
     show.set_value("input_tokens").run()
@@ -109,6 +116,8 @@ def test_the_view_in_the_address_is_restored(portal_url: str) -> None:
     at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT)
     at.user = {"is_logged_in": True, "email": ALICE}
     at.query_params = {"range": "7d", "buckets": "hour", "stack": "project", "project": ["chatbot"]}
+    at.run()
+    at.switch_page("../pages/usage.py")  # the address names the Usage page (AppTest cannot set a path)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="usage.range").value == "7d"
@@ -128,20 +137,22 @@ def test_a_broken_address_falls_back_to_the_defaults(portal_url: str) -> None:
     at.user = {"is_logged_in": True, "email": ALICE}
     at.query_params = {"range": "forever", "buckets": "minute", "stack": "'; drop", "from": "2020-99-99"}
     at.run()
+    at.switch_page("../pages/usage.py")
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="usage.range").value == "30d"
     assert at.radio(key="usage.granularity").value == "day"
 
 
 def test_usage_csv_has_exact_values(portal_url: str) -> None:
-    at = signed_in(ALICE)
+    at = usage_page(ALICE)
     button = at.get("download_button")[0]
     assert "CSV" in button.label
     assert len(table(at, DETAIL)) == 3
 
 
 def test_an_account_that_never_had_usage_is_told_plainly(portal_url: str) -> None:
-    at = signed_in(ALICE)
+    at = usage_page(ALICE)
     at.selectbox(key="nav.account_pick").set_value("acc_globex").run()
     assert not at.exception
     text = page_text(at)
@@ -163,7 +174,7 @@ def test_a_dormant_account_sees_its_last_usage_and_one_click_shows_it(portal_url
             source="seed",
         )
     engine.dispose()
-    at = signed_in(ALICE)
+    at = usage_page(ALICE)
     at.selectbox(key="nav.account_pick").set_value("acc_globex").run()
     note = next(info.value for info in at.info if "No usage in" in info.value)
     assert "The last usage was on" in note and "60 days ago" in note
@@ -177,7 +188,7 @@ def test_a_dormant_account_sees_its_last_usage_and_one_click_shows_it(portal_url
 
 
 def test_each_account_sees_only_its_own_usage(portal_url: str) -> None:
-    at = signed_in(BOB)
+    at = usage_page(BOB)
     shown = metrics(at)
     assert "$27.00" in shown.values()
     text = page_text(at)
@@ -185,7 +196,7 @@ def test_each_account_sees_only_its_own_usage(portal_url: str) -> None:
 
 
 def test_custom_range_needs_both_dates(portal_url: str) -> None:
-    at = signed_in(ALICE)
+    at = usage_page(ALICE)
     at.selectbox(key="usage.range").set_value("custom").run()
     assert not at.exception
     today = system_clock().date()
@@ -197,7 +208,7 @@ def test_custom_range_needs_both_dates(portal_url: str) -> None:
 
 def test_late_events_are_noted_as_past_numbers_that_changed(portal_url: str) -> None:
     # The seed ingests Acme's events of yesterday and two days ago just now: they arrived late.
-    at = signed_in(ALICE)
+    at = usage_page(ALICE)
     notes = [info.value for info in at.info if "Past numbers changed" in info.value]
     assert len(notes) == 1
     assert "late event" in notes[0]

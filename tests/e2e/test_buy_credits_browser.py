@@ -61,7 +61,7 @@ def sign_in(page: Page, portal: Portal) -> None:
     page.wait_for_url(re.compile(r".*/oauth2/authorize.*"), timeout=TIMEOUT_MS)
     page.get_by_role("button", name=USER["sub"]).click()
     page.wait_for_url(re.compile(re.escape(portal.base_url) + r".*"), timeout=TIMEOUT_MS)
-    page.get_by_role("heading", name="Usage").wait_for(timeout=TIMEOUT_MS)
+    page.get_by_role("heading", name="Overview").wait_for(timeout=TIMEOUT_MS)  # the landing page
 
 
 BALANCE_LABEL = re.compile(r"^\s*Balance\b")  # "Balance (as of …)" / "Balance, as of …"

@@ -26,12 +26,17 @@ LIVE_UPDATE_TIMEOUT_S = 30
 
 
 def sign_in(page: Page, portal: Portal) -> None:
-    """Click the portal's sign-in button, pick the user on the provider's authorize form, land on Usage."""
+    """Click the portal's sign-in button, pick the user on the provider's authorize form, land on Overview."""
     page.goto(portal.base_url)
     page.get_by_role("button", name="Sign in", exact=True).click(timeout=SIGN_IN_TIMEOUT_MS)
     page.wait_for_url(re.compile(r".*/oauth2/authorize.*"), timeout=SIGN_IN_TIMEOUT_MS)
     page.get_by_role("button", name=USER["sub"]).click()
     page.wait_for_url(re.compile(re.escape(portal.base_url) + r".*"), timeout=SIGN_IN_TIMEOUT_MS)
+    page.get_by_role("heading", name="Overview").wait_for(timeout=SIGN_IN_TIMEOUT_MS)
+
+
+def open_usage(page: Page) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Usage", exact=True).click()
     page.get_by_role("heading", name="Usage").wait_for(timeout=SIGN_IN_TIMEOUT_MS)
 
 
@@ -63,6 +68,10 @@ def _balance_nanos(portal: Portal) -> int:
 
 def test_sign_in_shows_usage_chart_and_balance(page: Page, portal: Portal) -> None:
     sign_in(page, portal)
+    # The landing page: the projection and the runway, with their periods and units.
+    page.locator('[data-testid="stMetricLabel"]', has_text="Projected spend by").first.wait_for()
+    assert metric_value(page, "Projected spend by").startswith("$")
+    open_usage(page)
     chart = page.locator('[data-testid="stVegaLiteChart"]').first
     chart.locator("canvas, svg").first.wait_for(timeout=30_000)
     assert chart.is_visible()
@@ -77,6 +86,7 @@ def test_sign_in_shows_usage_chart_and_balance(page: Page, portal: Portal) -> No
 
 def test_events_posted_to_the_api_appear_on_the_open_usage_page(page: Page, portal: Portal) -> None:
     sign_in(page, portal)
+    open_usage(page)
     page.get_by_text(EVENTS_TEXT).first.wait_for()
     before = _events_shown(page)
     url_before = page.url
