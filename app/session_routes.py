@@ -8,9 +8,10 @@
   page it was on; the middleware keeps that page's path (``Referer``, same origin only) in a
   short-lived cookie and, when Streamlit's ``/oauth2callback`` sends the browser home,
   sends it back to that page instead.
-- A path of several segments (``/a/b/c``) would get the single-page app with its relative
-  asset links broken (a blank page): it is sent to ``/not-found?path=...``, which the
-  portal's router answers with a friendly page.
+- A page load of a path of several segments (``/a/b/c``) that no route serves would get
+  Streamlit's single-page app with its relative asset links broken (a blank page): it is
+  sent to ``/not-found?path=...``, which the portal's router answers with a friendly page.
+  Routes others add (``/payments/...``) are found in the app's router and left alone.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy import Engine
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.sessions import SESSION_COOKIE, end_session, read_token, session_secret
@@ -145,6 +146,23 @@ def session_routes(
     ]
 
 
+SPA_MOUNT_NAME = "static-assets"  # Streamlit's mount at "/" that answers any path with its app
+
+
+def _served_by_a_route(scope: Scope) -> bool:
+    """True when a route of the app (ours, or Streamlit's own but its single-page-app mount)
+    answers this path: such a path is not a portal page, whatever its depth."""
+    app = scope.get("app")
+    routes = getattr(getattr(app, "router", None), "routes", None) or []
+    for route in routes:
+        if getattr(route, "name", None) == SPA_MOUNT_NAME:
+            continue
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            return True
+    return False
+
+
 class PortalPathsMiddleware:
     """Deep links through OIDC sign-in, and a friendly answer for paths of several segments."""
 
@@ -161,7 +179,7 @@ class PortalPathsMiddleware:
             await self._remember_page(scope, receive, send, headers)
         elif path == CALLBACK_PATH:
             await self._return_to_page(scope, receive, send, headers)
-        elif self._is_deep_unknown_page(path, headers):
+        elif self._is_deep_unknown_page(path, headers) and not _served_by_a_route(scope):
             target = f"{NOT_FOUND_PATH}?path={quote(path[:MAX_NEXT_LENGTH], safe='/')}"
             await Response(status_code=302, headers={"location": target})(scope, receive, send)
         else:

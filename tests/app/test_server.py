@@ -60,3 +60,26 @@ def test_demo_token_is_printed_at_start(
     )
     server.api_token.clear()
     get_engine.clear()
+
+
+def test_the_portal_answers_unknown_paths_without_a_blank_page(
+    portal_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the real one-port app: API paths answer JSON, deep page paths go to the not-found page,
+    the session routes are mounted."""
+    monkeypatch.setenv("METERLINE_API_TOKEN", "test-token")
+    monkeypatch.setenv("METERLINE_JOBS", "off")
+    server = load_server()
+    try:
+        with TestClient(server.app, follow_redirects=False) as client:
+            missing = client.get("/api/v1/nope", headers={"Accept": "text/html"})
+            assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+            wrong = client.delete("/api/v1/events")
+            assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+            deep = client.get("/a/b/c", headers={"Accept": "text/html"})
+            assert deep.status_code == 302 and deep.headers["location"] == "/not-found?path=/a/b/c"
+            assert client.get("/_stcore/health").status_code == 200
+            assert client.post("/session/demo", content="x").status_code == 403  # same-origin only
+    finally:
+        Runtime._instance = None
+        server.api_token.clear()

@@ -36,10 +36,14 @@ def _streamlit_stand_in() -> list[Route]:
     async def spa(request: Request) -> Response:
         return HTMLResponse("<html>the portal</html>")
 
+    async def widget(request: Request) -> Response:
+        return HTMLResponse("a route of someone's")
+
     return [
         Route("/auth/login", login),
         Route("/oauth2callback", callback),
-        Route("/{path:path}", spa),
+        Route("/widgets/{kind}/{id}", widget),
+        Route("/{path:path}", spa, name="static-assets"),  # as Streamlit names its app's mount
     ]
 
 
@@ -150,7 +154,7 @@ def test_a_path_of_several_segments_goes_to_the_not_found_page(client: TestClien
 
 
 def test_server_paths_and_assets_pass_through(client: TestClient) -> None:
-    for path in ("/static/js/app.js", "/_stcore/health", "/api/v1/x/y"):
+    for path in ("/static/js/app.js", "/_stcore/health", "/api/v1/x/y", "/widgets/a/1"):
         assert client.get(path, headers={"Accept": "text/html"}).status_code == 200
     assert client.get("/a/b/c", headers={"Accept": "image/png"}).status_code == 200  # not a page load
 
