@@ -131,7 +131,9 @@ def _seasonal_factors(y: np.ndarray) -> np.ndarray:
     factors = factors / factors.mean()
     # Shrink each factor toward 1 by the noise of its estimate: a weekday shape that the weeks
     # disagree on is mostly noise, and multiplying by noise makes projections worse.
-    noise = ratios.var(axis=0, ddof=1) / usable
+    # Robust spread across weeks (MAD): one week with a spike must not flatten every weekday.
+    spread = 1.4826 * np.median(np.abs(ratios - np.median(ratios, axis=0)), axis=0)
+    noise = spread**2 / usable
     distance = (factors - 1.0) ** 2
     keep = np.clip(1.0 - noise / np.maximum(distance, 1e-12), 0.0, 1.0)
     factors = 1.0 + (factors - 1.0) * keep
