@@ -69,7 +69,7 @@ def read_daily_series(path: Path) -> DailySeries:
         raise ValueError(f"{path.name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
     by_day: dict[date, int] = {}
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, skipinitialspace=True)
         try:
             header = next(reader, None)
             if header is None:
