@@ -20,17 +20,18 @@ $(STAMP): pyproject.toml
 bootstrap: $(STAMP)
 
 migrate: bootstrap
-	$(BIN)/meterline db upgrade
+	@$(BIN)/meterline db upgrade
 
 seed: migrate
-	$(BIN)/meterline demo seed --if-empty
+	@$(BIN)/meterline demo seed --if-empty
 
 ## Serve the portal (pages + HTTP API) on http://localhost:$(PORT); seeds demo data on first start.
 # The demo's support agent (see README); set METERLINE_SUPPORT_EMAILS yourself to change it.
+# The server prints one start banner (URL, API token, sign-in, support agents, how to stop)
+# in place of Streamlit's own welcome message.
 run: export METERLINE_SUPPORT_EMAILS ?= support@meterline.example
 run: seed
-	@echo "Meterline: http://localhost:$(PORT)  (API: http://localhost:$(PORT)/api/v1/...)"
-	$(BIN)/streamlit run app/server.py --server.port $(PORT) --server.headless true
+	@$(BIN)/streamlit run app/server.py --server.port $(PORT) --server.headless true --logger.hideWelcomeMessage true
 
 ## The whole suite (SQLite always; PostgreSQL too when a server answers or TEST_DATABASE_URL is set).
 test: migrate

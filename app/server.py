@@ -34,18 +34,48 @@ def api_token() -> str:
     return server_token(get_engine())
 
 
-def announce_token() -> None:
-    """Print the generated demo token at start, so a newcomer can call the API straight away."""
+def announce_token() -> str | None:
+    """The token a newcomer calls the API with (for the start banner); None when it is set by
+    ``METERLINE_API_TOKEN`` or the database is not migrated yet. Production without the
+    variable refuses to start rather than serve a broken API."""
     if os.environ.get("METERLINE_API_TOKEN", "").strip():
-        return
+        return None
     try:
-        token = api_token()
+        return api_token()
     except TokenNotConfigured:
-        raise  # production without METERLINE_API_TOKEN: refuse to start rather than serve a broken API
+        raise
     except Exception as error:  # an unmigrated database: the API answers once it is migrated
         print(f"meterline: no API token yet ({error}); run `meterline db upgrade` first", file=sys.stderr)
-        return
-    print(f"meterline: demo mode API token (set METERLINE_API_TOKEN to choose your own): {token}", flush=True)
+        return None
+
+
+def start_banner(demo_token: str | None) -> str:
+    """One banner at start: where the portal is, how to call the API, who can sign in, how to stop."""
+    from streamlit import config
+
+    from app.auth import sign_in_mode, support_emails
+
+    url = f"http://localhost:{config.get_option('server.port')}"
+    if demo_token:
+        token = f"{demo_token}  (demo token; set METERLINE_API_TOKEN to choose your own)"
+    else:
+        token = "the value of METERLINE_API_TOKEN"
+    sign_in = {
+        "oidc": "your identity provider (.streamlit/secrets.toml [auth])",
+        "demo": "demo mode: pick a demo user on the sign-in screen",
+        "refused": "not possible: production without an [auth] section in .streamlit/secrets.toml",
+    }[sign_in_mode()]
+    agents = ", ".join(sorted(support_emails())) or "none (set METERLINE_SUPPORT_EMAILS)"
+    lines = [
+        f"Meterline is running at {url}",
+        f"  HTTP API:        {url}/api/v1/  (Authorization: Bearer <token>; see README)",
+        f"  API token:       {token}",
+        f"  Sign-in:         {sign_in}",
+        f"  Support agents:  {agents}",
+        "  Stop:            Ctrl+C",
+    ]
+    rule = "-" * max(len(line) for line in lines)
+    return "\n".join([rule, *lines, rule])
 
 
 @asynccontextmanager
@@ -54,6 +84,7 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
 
     ``METERLINE_JOBS=off`` leaves them to a separate ``meterline jobs run`` process.
     """
+    print(start_banner(DEMO_TOKEN), flush=True)
     if os.environ.get("METERLINE_JOBS", "on").strip().lower() in {"off", "0", "false", "no"}:
         yield
         return
@@ -65,7 +96,7 @@ async def lifespan(_app: st.App) -> AsyncIterator[None]:
 
 
 enable_tcp_nodelay()  # before Streamlit binds its socket: kept-alive calls answer in ~1 ms, not ~44
-announce_token()
+DEMO_TOKEN = announce_token()
 app = st.App(
     ENTRYPOINT,
     lifespan=lifespan,

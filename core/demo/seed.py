@@ -222,7 +222,7 @@ class SeedStory:
             lines.append(f"  {self.names[account_id]} ({account_id}): balance {format_credits(balance)}")
         users = ", ".join(email for email, _, _ in USERS)
         lines.append(f"  users: {users}")
-        lines.append(f"  support agent: {SUPPORT_EMAIL} (set METERLINE_SUPPORT_EMAILS={SUPPORT_EMAIL})")
+        lines.append(f"  support agent: {SUPPORT_EMAIL} (a support agent where METERLINE_SUPPORT_EMAILS lists it)")
         return "\n".join(lines)
 
 

@@ -46,18 +46,27 @@ def test_api_routes_answer_on_the_portal_app(portal_url: str, monkeypatch: pytes
     server.api_token.clear()
 
 
-def test_demo_token_is_printed_at_start(
+def test_one_start_banner_with_url_token_sign_in_and_how_to_stop(
     portal_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("METERLINE_API_TOKEN", raising=False)
     monkeypatch.delenv("METERLINE_ENV", raising=False)
+    monkeypatch.setenv("METERLINE_SUPPORT_EMAILS", "support@meterline.example")
+    monkeypatch.setenv("METERLINE_JOBS", "off")
     server = load_server()
     token = server.api_token()
     assert token.startswith("mtl_demo_")
-    assert (
-        f"demo mode API token (set METERLINE_API_TOKEN to choose your own): {token}"
-        in capsys.readouterr().out
-    )
+    try:
+        with TestClient(server.app):
+            pass  # the lifespan prints the banner as the server starts
+    finally:
+        Runtime._instance = None
+    out = capsys.readouterr().out
+    assert out.count("Meterline is running at http://localhost:") == 1
+    assert f"API token:       {token}  (demo token; set METERLINE_API_TOKEN to choose your own)" in out
+    assert "Sign-in:         demo mode" in out
+    assert "Support agents:  support@meterline.example" in out  # what make run sets, said once
+    assert "Stop:            Ctrl+C" in out
     server.api_token.clear()
     get_engine.clear()
 
