@@ -1,11 +1,23 @@
 """``ingest_events``: validate, rate, store, roll up and debit one batch of usage events.
 
 Everything happens in the caller's write transaction, so a crash leaves the batch wholly
-in or wholly out (DESIGN invariant 5) and the client can resend it. Idempotency
-(invariant 2): the batch's accounts are locked first (``lock_accounts``), then the
-``(account_id, event_id)`` pairs already stored are read in one query; under the lock no
-other writer can add them, so each new event is inserted exactly once. The unique
-constraint on ``(account_id, event_id)`` stays as the safety net.
+in or wholly out (DESIGN invariant 5) and the client can resend it.
+
+Two paths, one outcome:
+
+- **Lock first** (SQLite, whose write transaction holds the database lock anyway; and the
+  fallback on PostgreSQL): the batch's accounts are locked (``lock_accounts``), then the
+  ``(account_id, event_id)`` pairs already stored are read in one query; under the lock no
+  other writer can add them, so each new event is inserted exactly once (invariant 2).
+- **Lock late** (PostgreSQL): the events go in first through ``INSERT … ON CONFLICT DO
+  NOTHING`` (the unique index counts each once), and the accounts are locked only for what
+  must be serial: the rollup sums, late usage, the ledger debit and the commit. Batches of
+  the same accounts then overlap in everything else. What decides money is read again
+  under the lock (the clock, pricing, the rate book revision, tier volumes); anything this
+  path does not handle falls back to its savepoint and the lock-first path.
+
+Either way the moment a batch burns grants is read once its accounts are locked
+(invariant 9), and no total can overflow (``core.metering.limits``).
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.clock import Clock, fixed_clock
+from core.db import is_postgres
 from core.db.models import Account, IngestBatch, Meter
 from core.errors import ValidationError
 from core.ledger import deficit_of, load_usage_grants, lock_accounts, post_usage_batch
@@ -25,7 +38,7 @@ from core.metering import store
 from core.metering.limits import StoredTotals, over_ceilings
 from core.metering.model import IngestResult, Rejection, ValidEvent
 from core.metering.plan import BatchPlan, build_plan, event_keys
-from core.metering.rater import current_rate_book, rate_events
+from core.metering.rater import current_rate_book, rate_events, rate_events_tiered
 from core.metering.settings import MAX_EVENTS_PER_CALL, max_lateness
 from core.metering.validation import MeterInfo, Window, is_clean_text, validate_event
 
@@ -150,6 +163,13 @@ def ingest_events(
         else:
             valid.append(outcome)
 
+    if valid and is_postgres(session):
+        optimistic = _ingest_locking_late(
+            session, valid, rejected, read_clock=read_clock, arrived_at=arrived_at, source=source
+        )
+        if optimistic is not None:
+            return optimistic
+
     # Validation ran before taking the lock (it needs none): the critical section of two
     # writers for the same account is only what follows.
     accounts = lock_accounts(session, {e.account_id for e in valid})
@@ -218,6 +238,141 @@ def ingest_events(
         accepted=len(new),
         duplicates=duplicates,
         rejected=rejected,
+        amount_nanos=sum(plan.per_account.values()),
+    )
+
+
+def _pricing(accounts: dict[str, Account]) -> dict[str, tuple[object, ...]]:
+    """What rating and dating depend on, per account (compared before and after the lock)."""
+    return {a: (x.timezone, x.rate_card_id, x.override_rate_card_id) for a, x in accounts.items()}
+
+
+def _ingest_locking_late(
+    session: Session,
+    valid: list[ValidEvent],
+    rejected: list[Rejection],
+    *,
+    read_clock: Clock,
+    arrived_at: datetime,
+    source: str,
+) -> IngestResult | None:
+    """PostgreSQL: write the events first, lock the accounts only for the sums and the debit.
+
+    Batches of the same accounts then overlap in everything but their critical section
+    (rollups, late usage, ledger, commit) instead of queueing from the dedupe lookup on.
+    The unique index on ``(account_id, event_id)`` makes each event count once (a batch
+    inserting an event another is inserting waits for it, then sees a duplicate).
+
+    Under the lock, what decided money is read again: the clock (the batch burns then),
+    the accounts' rate cards and time zones, and the rate book revision; tiered prices
+    are rated again with the monthly volume as it is now. Amounts that changed are
+    updated in place, before any sum is taken. Whatever this path does not handle (a
+    ceiling, an account whose pricing changed) rolls back to its savepoint and returns
+    None: the caller then runs the path that locks first, from scratch.
+    """
+    new, duplicates, conflicts = _split_known(valid, {})  # twins within the batch
+    ids = sorted({event.account_id for event in new})
+    before = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(ids)))}
+    pricing_before = _pricing(before)
+    zones = _zones(before)
+    arrival_dates = {account_id: _local_date(arrived_at, zone) for account_id, zone in zones.items()}
+    usage_dates = _local_dates(new, zones)
+    book = current_rate_book(session)
+    rated, tiered = rate_events_tiered(session, new, usage_dates, before, book)
+    rows_plan = build_plan(new, usage_dates, rated, arrival_dates, received_at=arrived_at)
+    if not rows_plan.fits({}):
+        return None  # an event or the batch's own sums pass a ceiling: checked per event, locked
+
+    savepoint = session.begin_nested()
+    try:
+        batch = IngestBatch(
+            source=source, received_at=arrived_at, accepted_count=0, duplicate_count=0, rejected_count=0
+        )
+        session.add(batch)
+        session.flush()
+        inserted = store.insert_new_events_pg(session, rows_plan.rows, batch_id=batch.id)
+        if len(inserted) < len(new):
+            # Stored by someone else (committed: the insert waited for them): duplicate or conflict.
+            keep = [i for i, e in enumerate(new) if (e.account_id, e.event_id) in inserted]
+            missing = [e for e in new if (e.account_id, e.event_id) not in inserted]
+            stored = store.stored_hashes(session, ((e.account_id, e.event_id) for e in missing))
+            if len(stored) < len({(e.account_id, e.event_id) for e in missing}):
+                savepoint.rollback()  # not inserted, yet not stored: leave it to the locked path
+                return None
+            _, known_duplicates, known_conflicts = _split_known(missing, stored)
+            duplicates.extend(known_duplicates)
+            conflicts.extend(known_conflicts)
+            new = [new[i] for i in keep]
+            usage_dates = [usage_dates[i] for i in keep]
+            rated = [rated[i] for i in keep]
+        if not new:
+            savepoint.rollback()  # no empty batch row
+            return IngestResult(
+                batch_id=None,
+                accepted=0,
+                duplicates=duplicates,
+                rejected=sorted([*rejected, *conflicts], key=lambda r: r.index),
+            )
+
+        accounts = lock_accounts(session, {event.account_id for event in new})
+        now = read_clock()  # under the lock: the moment this batch burns and expires grants
+        if now.tzinfo is None:
+            raise ValueError("ingest_events needs an aware clock")
+        if any(_pricing(accounts)[a] != pricing_before[a] for a in accounts):
+            savepoint.rollback()
+            return None
+        book_now = current_rate_book(session)
+        if tiered or book_now.token != book.token:
+            rated_now = rate_events(session, new, usage_dates, accounts, book_now)
+            store.update_amounts(
+                session,
+                [
+                    (e.account_id, e.event_id, *now_rated)
+                    for e, was, now_rated in zip(new, rated, rated_now, strict=True)
+                    if was != now_rated
+                ],
+            )
+            rated = rated_now
+        grants = load_usage_grants(session, {e.account_id for e in new}, now)
+        deficits = {a: deficit_of(accounts[a], held) for a, held in grants.items()}
+        plan = build_plan(new, usage_dates, rated, arrival_dates, received_at=arrived_at)
+        if not plan.fits(deficits):
+            savepoint.rollback()
+            return None
+        try:
+            with session.begin_nested():
+                store.upsert_rollups(session, plan.hourly, plan.daily)
+                store.record_late_usage(session, plan.late)
+        except Exception as error:
+            if not store.is_ceiling_error(error):
+                raise
+            savepoint.rollback()
+            return None
+        all_rejected = sorted([*rejected, *conflicts], key=lambda r: r.index)
+        batch.accepted_count = len(new)
+        batch.duplicate_count = len(duplicates)
+        batch.rejected_count = len(all_rejected)
+        for account_id in {event.account_id for event in new}:
+            accounts[account_id].last_batch_id = batch.id
+        post_usage_batch(
+            session,
+            accounts=accounts,
+            amounts=plan.per_account,
+            at=now,
+            reference=f"batch:{batch.id}",
+            grants=grants,
+        )
+        session.flush()
+        savepoint.commit()
+    except BaseException:
+        if savepoint.is_active:
+            savepoint.rollback()
+        raise
+    return IngestResult(
+        batch_id=batch.id,
+        accepted=len(new),
+        duplicates=duplicates,
+        rejected=all_rejected,
         amount_nanos=sum(plan.per_account.values()),
     )
 

@@ -80,7 +80,19 @@ def rate_events(
     accounts: Mapping[str, Account],
     book: RateBook,
 ) -> list[tuple[int, int | None]]:
-    """``(amount_nanos, rate_card_version_id)`` for each event, in the order given.
+    """``(amount_nanos, rate_card_version_id)`` for each event (see ``rate_events_tiered``)."""
+    return rate_events_tiered(session, events, usage_dates, accounts, book)[0]
+
+
+def rate_events_tiered(
+    session: Session,
+    events: Sequence[ValidEvent],
+    usage_dates: Sequence[date],
+    accounts: Mapping[str, Account],
+    book: RateBook,
+) -> tuple[list[tuple[int, int | None]], bool]:
+    """``(amount_nanos, rate_card_version_id)`` for each event, in the order given, and
+    whether any price was tiered (its amount then depends on the stored monthly volume).
 
     Flat prices rate each event alone. Tiered prices need the account's volume of the
     meter earlier in the same account-local month: the usage already stored for that month
@@ -124,4 +136,4 @@ def rate_events(
                 assert quote is not None
                 results[position] = (rate_amount_nanos(quote, event.quantity, volumes[key]), quote.version_id)
             volumes[key] += event.quantity
-    return results
+    return results, bool(tiered)
