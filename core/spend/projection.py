@@ -53,8 +53,8 @@ MIN_CALIBRATION_HISTORY_DAYS = 21  # a past cut needs this much history before i
 MIN_CALIBRATION_CUTS = 5  # fewer past outcomes than this: the band is not calibrated
 MIN_FALLBACK_SCATTER = 0.5  # an uncalibrated band assumes days vary at least ±50% (a day or two says little)
 DEFAULT_BAND_PERCENT = 80
-BAND_WIDENING_BASE = 1.0
-BAND_WIDENING_PER_DAY = 0.06
+BAND_WIDENING_BASE = 0.9
+BAND_WIDENING_PER_DAY = 0.04
 
 
 def band_widening(horizon_days: int) -> float:
@@ -314,6 +314,9 @@ class _Walk:
             # Widen the spread around the typical error, not the typical error itself.
             centre = _median(errors)
             widening = band_widening(horizon)
+            if h < horizon:
+                # Learnt at a shorter horizon (little history): errors of a sum grow with its length.
+                widening *= float(np.sqrt(horizon / h))
             low_error = centre + (low_error - centre) * widening
             high_error = centre + (high_error - centre) * widening
             cuts = len(errors)
