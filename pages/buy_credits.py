@@ -308,7 +308,7 @@ def recharge_form(ctx: PageContext, payments: Payments, data: BuyData) -> None:
             value=_credits(view.threshold_nanos) if view.configured else "100",
         )
         amount = middle.text_input(
-            "buy this much (dollars)", value=_dollars(view.amount_cents) if view.configured else "200.00"
+            "Buy this much (dollars)", value=_dollars(view.amount_cents) if view.configured else "200.00"
         )
         monthly = right.text_input(
             "Monthly maximum (dollars)",

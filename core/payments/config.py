@@ -11,8 +11,7 @@
     METERLINE_TOP_UP_MAX      largest top-up in dollars (default 10000)
     METERLINE_TOP_UP_PRESETS  the preset amounts in dollars (default 10,25,50,100,250)
     METERLINE_RECHARGE_MAX_FAILURES  declines in a row before auto-recharge turns itself off (default 5)
-    SMTP_URL                  smtp://user:pass@host:port (or smtps://) to email customers; else in-app only
-    METERLINE_MAIL_FROM       the sender address (default billing@<smtp host>)
+    SMTP_URL                  smtp://user:pass@host:port (or smtps://, ?from=…) to email customers as well
 
 Without ``STRIPE_API_KEY`` payments run in the **sandbox** (like Stripe's test mode: a local
 checkout page, no money moves), except with ``METERLINE_ENV=production``, where buying is
@@ -96,7 +95,6 @@ class PaymentConfig:
     public_url: str = ""
     limits: TopUpLimits = TopUpLimits()
     smtp_url: str = ""
-    mail_from: str = ""
     recharge_max_failures: int = 5
 
     @property
@@ -146,6 +144,5 @@ def payment_config(env: Mapping[str, str] | None = None) -> PaymentConfig:
         public_url=env.get("METERLINE_PUBLIC_URL", "").strip().rstrip("/"),
         limits=_limits(env),
         smtp_url=env.get("SMTP_URL", "").strip(),
-        mail_from=env.get("METERLINE_MAIL_FROM", "").strip(),
         recharge_max_failures=int(failures),
     )

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import logging
 import os
-import smtplib
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from core.db.models import AuditLog, Membership, Notification, User
+from core.spend.channels import send_email, smtp_settings
 
 log = logging.getLogger("meterline.payments")
 
@@ -43,33 +41,16 @@ def _smtp_url() -> str:
     return os.environ.get("SMTP_URL", "").strip()
 
 
-def send_mail(smtp_url: str, mail: Mail, *, sender: str = "") -> None:
-    """Send one email through ``smtp://[user:pass@]host[:port]`` (or ``smtps://``)."""
-    parts = urlsplit(smtp_url)
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ValueError("SMTP_URL must look like smtp://user:password@host:587")
-    host = parts.hostname
-    message = EmailMessage()
-    message["From"] = sender or os.environ.get("METERLINE_MAIL_FROM", "").strip() or f"billing@{host}"
-    message["To"] = ", ".join(mail.to)
-    message["Subject"] = mail.subject
-    message.set_content(mail.body)
-    smtp_class = smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP
-    with smtp_class(host, parts.port or (465 if parts.scheme == "smtps" else 25), timeout=10) as smtp:
-        if parts.scheme == "smtp":
-            smtp.ehlo()
-            if smtp.has_extn("starttls"):
-                smtp.starttls()
-                smtp.ehlo()
-        if parts.username:
-            smtp.login(unquote(parts.username), unquote(parts.password or ""))
-        smtp.send_message(message)
-
-
 def _send_all(smtp_url: str, mails: list[Mail]) -> None:
+    """Send with the portal's one SMTP sender (``core.spend.channels``: STARTTLS, ``?from=``)."""
+    try:
+        settings = smtp_settings(smtp_url)
+    except ValueError:
+        log.exception("SMTP_URL cannot be read; payment emails not sent")
+        return
     for mail in mails:
         try:
-            send_mail(smtp_url, mail)
+            send_email(settings, ", ".join(mail.to), mail.subject, mail.body)
         except Exception:  # an email is a courtesy: the payment is already decided and stored
             log.exception("could not email %s about %r", ", ".join(mail.to), mail.subject)
 

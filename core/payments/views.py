@@ -128,7 +128,7 @@ def top_up_history(session: Session, account_id: str, *, limit: int = HISTORY_LI
 
 
 def saved_cards(session: Session, account_id: str, provider: str) -> list[Card]:
-    """Cards saved for this account with this provider, newest first."""
+    """Cards saved for this account with this provider, newest first; the same card saved twice once."""
     rows = session.scalars(
         select(PaymentCard)
         .where(
@@ -138,7 +138,12 @@ def saved_cards(session: Session, account_id: str, provider: str) -> list[Card]:
         )
         .order_by(PaymentCard.created_at.desc(), PaymentCard.id)
     )
-    return [Card(c.id, c.brand, c.last4, c.exp_month, c.exp_year) for c in rows]
+    cards: dict[tuple[str, str, int | None, int | None], Card] = {}
+    for c in rows:
+        cards.setdefault(
+            (c.brand, c.last4, c.exp_month, c.exp_year), Card(c.id, c.brand, c.last4, c.exp_month, c.exp_year)
+        )
+    return list(cards.values())
 
 
 def month_start(at: datetime, timezone: str) -> datetime:
