@@ -156,8 +156,16 @@ def ingest_events(
 
     valid: list[ValidEvent] = []
     rejected: list[Rejection] = []
+    seen_dimensions: set[tuple[object, ...]] = set()
     for index, raw in enumerate(raw_events):
-        outcome = validate_event(index, raw, meters=meters, account_ids=known_accounts, window=window)
+        outcome = validate_event(
+            index,
+            raw,
+            meters=meters,
+            account_ids=known_accounts,
+            window=window,
+            seen_dimensions=seen_dimensions,
+        )
         if isinstance(outcome, Rejection):
             rejected.append(outcome)
         else:

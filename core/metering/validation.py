@@ -177,11 +177,30 @@ def parse_timestamp(value: object) -> datetime:
         ) from None
 
 
-def _dimensions(value: object) -> dict[str, str]:
+def _dimensions(value: object, seen: set[tuple[object, ...]] | None = None) -> dict[str, str]:
+    """The event's dimensions, checked; ``seen`` remembers combinations already found valid.
+
+    A batch repeats few combinations (model, project, API key), so each is checked once.
+    """
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise _Invalid("dimensions", "not_an_object", "dimensions must be an object of strings")
+    if seen is not None:
+        try:
+            combination = tuple(value.items())
+        except TypeError:  # an unhashable value: checked below, and rejected
+            combination = None
+        if combination is not None and combination in seen:
+            return value
+        checked = _check_dimensions(value)
+        if combination is not None:
+            seen.add(combination)
+        return checked
+    return _check_dimensions(value)
+
+
+def _check_dimensions(value: dict[str, object]) -> dict[str, str]:
     if len(value) > MAX_DIMENSIONS:
         raise _Invalid("dimensions", "too_many", f"at most {MAX_DIMENSIONS} dimensions per event")
     for key, item in value.items():
@@ -205,7 +224,7 @@ def _dimensions(value: object) -> dict[str, str]:
                 "invalid_character",
                 f"dimension {key!r} contains a NUL character or invalid Unicode (a lone surrogate)",
             )
-    return value
+    return value  # type: ignore[return-value]
 
 
 def validate_event(
@@ -215,6 +234,7 @@ def validate_event(
     meters: Mapping[str, MeterInfo],
     account_ids: Container[str],
     window: Window,
+    seen_dimensions: set[tuple[object, ...]] | None = None,
 ) -> ValidEvent | Rejection:
     """Check one raw event against the catalogue (meters, accounts) and the time window."""
     if not isinstance(raw, dict):
@@ -232,7 +252,7 @@ def validate_event(
         meter_name = _string(raw, "meter", 64)
         quantity = _quantity(raw.get("quantity"))
         occurred_at = parse_timestamp(raw.get("timestamp"))
-        dims = _dimensions(raw.get("dimensions"))
+        dims = _dimensions(raw.get("dimensions"), seen_dimensions)
         if account_id not in account_ids:
             raise _Invalid("account_id", "unknown_account", f"account {account_id!r} does not exist")
         meter = meters.get(meter_name)
