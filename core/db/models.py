@@ -628,6 +628,7 @@ class AutoRecharge(Base):
     failures: Mapped[int] = mapped_column(default=0)  # declines in a row
     next_attempt_at: Mapped[datetime | None]  # backoff after a decline
     last_decision: Mapped[str] = mapped_column(String(500), default="")  # why it did (not) recharge
+    last_decision_code: Mapped[str] = mapped_column(String(20), default="")  # recharge_policy.Decision.code
     last_decision_at: Mapped[datetime | None]
     updated_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime]

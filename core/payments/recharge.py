@@ -92,6 +92,7 @@ def save_auto_recharge(
                 account_id=account_id,
                 failures=0,
                 last_decision="",
+                last_decision_code="",
                 created_at=at,
                 updated_by=actor.email,
                 updated_at=at,
@@ -169,6 +170,7 @@ def run_auto_recharge(payments: Payments, *, account_id: str, trigger: str = "in
         session.flush()
         settings.in_flight_top_up_id = top_up.id
         settings.last_decision = f"{decision.message} (top-up #{top_up.id}, {trigger})"
+        settings.last_decision_code = decision.code
         settings.last_decision_at = at
         request = charge_request(top_up, public_url=payments.config.public_url)
     top_up_id = request.top_up_id
@@ -202,13 +204,16 @@ def charge_request(top_up: TopUp, *, public_url: str) -> ChargeRequest:
 
 
 def _remember(session: Session, settings: AutoRecharge, decision: Decision, at: Any) -> None:
-    """Keep the latest "why not" for the page; tell the customer once when the monthly maximum stops it."""
+    """Keep the latest "why not" for the page; tell the customer once per reason (not once per batch)."""
     if decision.code == "above_threshold" or settings.last_decision == decision.message:
         return
-    was_capped = settings.last_decision.startswith("This month's auto-recharges")
+    repeated = settings.last_decision_code == decision.code
     settings.last_decision = decision.message
+    settings.last_decision_code = decision.code
     settings.last_decision_at = at
-    if decision.code == "monthly_max" and not was_capped:
+    if repeated:
+        return
+    if decision.code == "monthly_max":
         notify_customer(
             session,
             account_id=settings.account_id,

@@ -482,6 +482,7 @@ def _recharge_settled(session: Session, top_up: TopUp, *, succeeded: bool, at: d
         settings.failures = 0
         settings.next_attempt_at = None
         settings.last_decision = f"Recharged {format_cents(top_up.amount_cents)} (top-up #{top_up.id})."
+        settings.last_decision_code = "recharged"
         settings.last_decision_at = at
         return
     limit = payment_config().recharge_max_failures
@@ -509,5 +510,6 @@ def _recharge_settled(session: Session, top_up: TopUp, *, succeeded: bool, at: d
             f"try again after {settings.next_attempt_at:%b %d, %H:%M} UTC "
             f"(attempt {settings.failures + 1} of {limit})."
         )
+    settings.last_decision_code = "declined" if settings.enabled else "off"
     settings.last_decision_at = at
     notify_customer(session, account_id=top_up.account_id, title=title, body=body, at=at)

@@ -246,3 +246,20 @@ def test_an_unconfirmed_off_session_payment_is_canceled_after_a_day_and_counts_a
     assert (settings.in_flight_top_up_id, settings.failures) == (None, 1)
     with unit_of_work(engine) as session:
         assert session.scalar(select(func.count()).select_from(TopUp).where(TopUp.state == "credited")) == 0
+
+
+def test_a_persisting_deficit_is_told_once_not_once_per_batch(engine: Engine, now: datetime) -> None:
+    payments, clock = _setup(engine, now)
+    with unit_of_work(engine, write=True) as session:
+        session.get(AutoRecharge, ACCOUNT).enabled = False  # type: ignore[union-attr]
+    spend(engine, credits_to_nanos(200), clock())
+    with unit_of_work(engine, write=True) as session:
+        session.get(AutoRecharge, ACCOUNT).enabled = True  # type: ignore[union-attr]
+    for _ in range(3):
+        assert run_auto_recharge(payments, account_id=ACCOUNT).decision.code == "too_small"
+        spend(engine, credits_to_nanos(1), clock())  # the balance (and the message) moves each batch
+    assert _notes(engine).count("Auto-recharge cannot cover the balance") == 1
+    assert (
+        "-203.00 credits" in _settings(engine).last_decision
+        or "-202.00 credits" in _settings(engine).last_decision
+    )

@@ -153,6 +153,7 @@ def upgrade() -> None:
         sa.Column("failures", _int(), nullable=False),
         _at("next_attempt_at", nullable=True),
         sa.Column("last_decision", sa.String(length=500), nullable=False),
+        sa.Column("last_decision_code", sa.String(length=20), nullable=False),
         _at("last_decision_at", nullable=True),
         sa.Column("updated_by", sa.String(length=320), nullable=False),
         _at("created_at"),
