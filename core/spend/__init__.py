@@ -14,6 +14,10 @@ Pure engines beside their persistence, as in ``core.ledger``:
     authorize.py      the authorize decision (pure) and its in-process snapshots
     runtime.py        post-ingestion worker and authorizer beside a running API
     api.py            the ``POST /api/v1/authorize`` route
+    projection.py     where daily spend is heading, with a calibrated band; the backtest (pure)
+    runway.py         when the balance runs out, what expiring grants get used for (pure)
+    backtest.py       read a daily date,amount CSV for ``meterline spend backtest``
+    overview.py       the Overview page's read view (per account, project and meter)
 
 Import from the modules themselves; this package keeps no state.
 """

@@ -1,26 +1,37 @@
 """Spend projection: where daily spend is heading, with a calibrated band. Pure: no I/O, no clock.
 
-The model (chosen by backtest, see ``meterline spend backtest`` and the numbers in the closing
-note of the change that added it):
+The model, chosen by walk-forward backtests (``meterline spend backtest``; numbers below):
 
 1. **Weekly seasonality.** Each weekday's factor is the median, over the last eight whole
-   weeks, of that day's share of its week's mean; factors are shrunk toward 1 by how much they
-   disagree across weeks (a James-Stein-style shrink), so a noisy or intermittent series is not
-   given a weekly shape it does not have.
-2. **Robust level.** The history is divided by those factors and clipped at the median ± 4
-   MADs of its last 28 days, so one spike (a batch job, a viral day) or one outage does not
-   move the level much.
-3. **Candidates, chosen per series.** Five level estimators on that series: the mean of the
-   last 7 and of the last 28 days, exponentially weighted means (α = 0.1 and 0.25), and the
-   latter plus a damped trend (φ = 0.9). Each is walked forward over the series' own recent
-   past at the same horizon (every past day whose outcome is known, up to 56 of them); the one
-   with the lowest mean absolute error projects. A series whose level moves fast picks the
-   short window, a stable noisy one the long window, a growing one the trend.
-4. **Band, calibrated empirically** (split-conformal style): the chosen estimator's own errors
-   at those past cuts, relative to the projection, give the band's quantiles (10% and 90%
-   for an 80% band, with the finite-sample correction). No parametric formula is trusted;
-   with too little history for five past outcomes the band falls back to the day-to-day
-   dispersion and says it is not calibrated.
+   weeks, of that day's share of its week's mean, shrunk toward 1 by how much the weeks
+   disagree (a James-Stein-style shrink on a robust, MAD-based spread), so a noisy or
+   intermittent series is not given a weekly shape it does not have and one spiky week does
+   not flatten it. Factors are estimated once per week of history (they move slowly).
+   A weekday that is nearly always quiet (closed at weekends) is projected quiet and left
+   out of the level, instead of diluting it.
+2. **Robust level.** The history divided by those factors is clipped at the median ± 4 MADs
+   of its last 28 days: a spike (a batch job, a viral day) or an outage moves it little.
+3. **Candidates, combined per series.** Five level estimators: the mean of the last 7 and of
+   the last 28 days, exponentially weighted means (α = 0.1 and 0.25), and the latter plus a
+   damped trend (φ = 0.9, from the last four weeks). Each is walked forward over the series'
+   own recent past at the same horizon (the last 28 past days whose outcome is known); they
+   are averaged with weights 1/MAE². A series whose level moves fast leans on the short
+   window, a stable noisy one on the long one, a growing one on the trend. With too little
+   history to check a trend at the horizon asked, trends take no part.
+4. **Band, calibrated empirically** (split-conformal): the whole procedure's honest errors at
+   up to 56 past cuts (each cut combining only what it knew), relative to the projection, give
+   the quantiles (10% and 90% for an 80% band, finite-sample corrected). Past errors of
+   overlapping windows understate the next one, more so at long horizons: the spread around
+   the typical error is widened by 0.9 + 0.04 × horizon days (measured on synthetic series,
+   then checked on public ones), and by √(horizon / h) when it could only be learnt at a
+   shorter horizon h. With fewer than five past outcomes the band falls back to the day-to-day
+   dispersion (at least ±50%) and says it is not calibrated.
+
+Measured (month-end walk-forward, projection MAE ÷ run-rate MAE, geometric mean; band
+coverage of the 80% band): 18 synthetic series with weekly seasonality, trend changes, level
+shifts, spikes and zeros 0.82 (coverage 0.82); seven public daily series it was not tuned on
+(electricity demand, births, rail ridership, blog page views, flights, bank calls) 0.79
+(coverage 0.78), each below 1; the demo accounts together 0.75. ``--horizon 7``: 0.89 and 0.88.
 
 Floats live only inside the statistical model (numpy arrays in credits). Every figure leaves
 this module as integer nano-credits through one rounding function, ``nanos_from_model``
@@ -338,7 +349,7 @@ COMBINE = "inverse"
 
 def _weights(absolute: np.ndarray, past: np.ndarray, known: int) -> np.ndarray:
     """Weights of the candidates from their mean absolute errors over the last SELECTION_CUTS cuts up to
-    ``known``: all on the best one."""
+    ``known``. ``COMBINE`` "inverse" (1/MAE²) measured best; "select", "mean", "top2" were measured too."""
     count = absolute.shape[1]
     window = (past <= known) & (past > known - SELECTION_CUTS)
     if not window.any():
