@@ -22,6 +22,11 @@ DEFAULT_PRESET = "30d"
 SPEND = "spend"
 # The query-string keys the Usage page owns (the router owns "account").
 PARAMS = ("range", "from", "to", "buckets", "stack", "metric", *FILTER_DIMENSIONS)
+# The detail table's first columns, in pixels: the time, the group and the money fit a phone
+# (390 px) side by side, whatever the names in the data.
+PERIOD_WIDTH = {"Day": 100, "Hour": 130}
+GROUP_WIDTH = 130
+SPEND_WIDTH = 100
 _METER_NAME = re.compile(r"^[a-z0-9_.:-]{1,64}$")
 MAX_VALUE_LENGTH = 128
 

@@ -18,7 +18,16 @@ from app.charts import SPEND as SPEND_METRIC
 from app.charts import Metric, quantity_label, usage_chart
 from app.page import PageContext, ensure_still_signed_in, page_context, read, show_error
 from app.state import current_viewer
-from app.usage_view import GRANULARITIES, PARAMS, SPEND, UsageView, has_usage_params
+from app.usage_view import (
+    GRANULARITIES,
+    GROUP_WIDTH,
+    PARAMS,
+    PERIOD_WIDTH,
+    SPEND,
+    SPEND_WIDTH,
+    UsageView,
+    has_usage_params,
+)
 from core.accounts import AccountSummary
 from core.clock import system_clock
 from core.errors import BillingError
@@ -270,9 +279,11 @@ def empty_state(data: UsageData, view: UsageView, metric: Metric) -> None:
             st.rerun()
 
 
-def money_column(label: str, amounts_nanos: pd.Series, help_text: str) -> st.column_config.NumberColumn:
+def money_column(
+    label: str, amounts_nanos: pd.Series, help_text: str, *, width: int | None = None
+) -> st.column_config.NumberColumn:
     decimals = money_decimals(amounts_nanos)
-    return st.column_config.NumberColumn(label, format=f"$%,.{decimals}f", help=help_text)
+    return st.column_config.NumberColumn(label, format=f"$%,.{decimals}f", help=help_text, width=width)
 
 
 def in_sentence(label: str) -> str:
@@ -332,10 +343,15 @@ def detail_table(data: UsageData, *, view: UsageView, group_label: str) -> None:
         hide_index=True,
         width="stretch",
         column_config={
-            period: st.column_config.TextColumn(period, help=f"In {data.account.timezone}"),
+            period: st.column_config.TextColumn(
+                period, help=f"In {data.account.timezone}", width=PERIOD_WIDTH[period]
+            ),
+            group_label: st.column_config.TextColumn(group_label, width=GROUP_WIDTH),
             "Quantity": st.column_config.NumberColumn("Quantity", format="%,d"),
             "Events": st.column_config.NumberColumn("Events", format="%,d"),
-            "Spend": money_column("Spend", data.frame["amount_nanos"], "Exact values in the CSV"),
+            "Spend": money_column(
+                "Spend", data.frame["amount_nanos"], "Exact values in the CSV", width=SPEND_WIDTH
+            ),
         },
         key="usage.detail",
     )

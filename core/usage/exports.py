@@ -81,7 +81,7 @@ def usage_table(frame: pd.DataFrame, *, granularity: str, group_label: str) -> p
     # Money early: on a phone the first columns are the ones on screen.
     columns = [period, group_label, "Spend", "Meter", "Quantity", "Unit", "Events"]
     if group_label == "Meter":
-        columns.remove("Meter")
+        del columns[3]  # the group is the meter: one column of it
     if frame.empty:
         return pd.DataFrame(columns=columns)
     ordered = frame.sort_values(["bucket", "group", "meter"], ascending=[False, True, True])

@@ -56,6 +56,7 @@ def test_usage_table_keeps_numbers_as_numbers() -> None:
         "Events": 1,
     }
     assert table.iloc[1]["Spend"] == Decimal("9007199.254740993")  # exact: no float on the way
+    assert list(table.columns) == ["Day", "Meter", "Spend", "Quantity", "Unit", "Events"]  # money third
     assert str(table["Quantity"].dtype) == "int64"
     assert format_quantity(2_000_000, "token") == "2,000,000 tokens"
 
