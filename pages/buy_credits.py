@@ -151,6 +151,20 @@ def show_top_up(view: TopUpView, base: str) -> None:
             st.link_button("Open the secure checkout →", absolute(view.checkout_url, base), type="primary")
 
 
+def status_section(ctx: PageContext, base: str) -> None:
+    """The top-ups this session started or came back to: live while one is open, still once settled."""
+    ids = list(st.session_state.get(WATCH_KEY, []))
+    if not ids:
+        return
+    views = read(ctx, lambda s, a: [top_up_view(s, i, account_id=a.account_id) for i in ids])
+    if any(view.is_open for view in views):
+        live_status(ctx, base)
+        return
+    st.session_state.pop("buy.open_seen", None)
+    for view in views:
+        show_top_up(view, base)
+
+
 @st.fragment(run_every=2)
 def live_status(ctx: PageContext, base: str) -> None:
     """The top-ups this session waits on, as they are now; the page refreshes when one settles."""
@@ -364,7 +378,7 @@ st.caption(
     f"{buy_data.account.name} · balance {format_credits(buy_data.balance_nanos)} · 1 credit = $1.00 · "
     "credits are added once the payment has gone through"
 )
-live_status(context, base)
+status_section(context, base)
 if payments.provider is None:
     st.warning(
         "Buying credits is not set up on this server: an operator sets `STRIPE_API_KEY` and "

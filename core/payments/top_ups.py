@@ -15,10 +15,15 @@ provider and settles through ``core.payments.settle``, the same code the webhook
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy import Engine, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.accounts import require_access
@@ -147,18 +152,33 @@ def ensure_customer(
         idempotency_key=f"account:{account_id}:customer",
     )
     with unit_of_work(engine, write=True) as session:
-        row = session.get(PaymentCustomer, (account_id, provider.name))
-        if row is None:
-            session.add(
-                PaymentCustomer(
-                    account_id=account_id, provider=provider.name, customer_id=customer_id, created_at=clock()
-                )
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        # Two first purchases at once: one row wins, and the provider gave both the same customer.
+        session.execute(
+            insert(PaymentCustomer)
+            .values(
+                account_id=account_id, provider=provider.name, customer_id=customer_id, created_at=clock()
             )
-        elif row.customer_id:
-            customer_id = row.customer_id
-        else:
+            .on_conflict_do_nothing(index_elements=["account_id", "provider"])
+        )
+        row = session.get(PaymentCustomer, (account_id, provider.name), populate_existing=True)
+        assert row is not None
+        if not row.customer_id:
             row.customer_id = customer_id
-    return customer_id
+        return row.customer_id or customer_id
+
+
+T = TypeVar("T")
+
+
+def _write_once(engine: Engine, work: Callable[[Session], T]) -> T:
+    """``work`` in a write transaction; once more if a twin request (same request key) committed first."""
+    try:
+        with unit_of_work(engine, write=True) as session:
+            return work(session)
+    except IntegrityError:
+        with unit_of_work(engine, write=True) as session:
+            return work(session)  # now it finds the twin's top-up
 
 
 def _view(engine: Engine, top_up_id: int) -> TopUpView:
@@ -181,7 +201,8 @@ def start_checkout(
 ) -> TopUpView:
     """A top-up paid on the provider's checkout page (a new card); its ``checkout_url`` is where to go."""
     _check_mode(config)
-    with unit_of_work(engine, write=True) as session:
+
+    def open_it(session: Session) -> tuple[int, str, str]:
         top_up = _open_top_up(
             session,
             actor=actor,
@@ -194,7 +215,9 @@ def start_checkout(
             save_card=save_card,
             at_clock=clock,
         )
-        top_up_id, state, url = top_up.id, top_up.state, top_up.checkout_url
+        return top_up.id, top_up.state, top_up.checkout_url
+
+    top_up_id, state, url = _write_once(engine, open_it)
     if state != states.CREATED or url:
         return _view(engine, top_up_id)  # the same click again: the same checkout
     customer_id = ensure_customer(engine, provider, account_id=account_id, clock=clock, email=actor.email)
@@ -246,7 +269,8 @@ def buy_with_saved_card(
     succeeded.
     """
     _check_mode(config)
-    with unit_of_work(engine, write=True) as session:
+
+    def open_it(session: Session) -> tuple[int, str, ChargeRequest]:
         card = session.get(PaymentCard, card_id)
         if card is None or card.account_id != account_id or card.removed_at is not None:
             raise NotFound("that card is not saved for this account", field="card")
@@ -264,7 +288,6 @@ def buy_with_saved_card(
             card=card,
             at_clock=clock,
         )
-        top_up_id, state = top_up.id, top_up.state
         request = ChargeRequest(
             top_up_id=top_up.id,
             account_id=account_id,
@@ -276,6 +299,9 @@ def buy_with_saved_card(
             return_url=return_url(page_url, top_up.id),
             idempotency_key=f"topup:{top_up.id}:payment",
         )
+        return top_up.id, top_up.state, request
+
+    top_up_id, state, request = _write_once(engine, open_it)
     if state != states.CREATED:
         return refresh_top_up(engine, provider, top_up_id=top_up_id, clock=clock)
     payment = provider.charge_saved_card(request)

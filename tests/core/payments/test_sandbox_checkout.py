@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from core.db import unit_of_work
 from core.errors import Conflict, PermissionDenied, ValidationError
@@ -138,3 +138,36 @@ def test_amounts_outside_the_limits_are_refused(engine: Engine, now: datetime, c
         _checkout(payments, amount_cents=cents)
     assert refused.value.code == code
     assert refused.value.field == "amount"
+
+
+def test_the_same_click_from_two_workers_at_once_makes_one_top_up_and_one_customer(
+    engine: Engine, now: datetime
+) -> None:
+    import threading
+
+    from core.db.models import PaymentCustomer, TopUp
+
+    make_account(engine, now)
+    payments = sandbox(engine, MovableClock(now))
+    barrier = threading.Barrier(3)
+    views: list[object] = []
+    errors: list[BaseException] = []
+
+    def click() -> None:
+        try:
+            barrier.wait()
+            views.append(_checkout(payments))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=click) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert len({v.top_up_id for v in views}) == 1  # type: ignore[attr-defined]
+    assert len({v.checkout_url for v in views}) == 1  # type: ignore[attr-defined]
+    with unit_of_work(engine) as session:
+        assert len(session.scalars(select(TopUp)).all()) == 1
+        assert len(session.scalars(select(PaymentCustomer)).all()) == 1
