@@ -5,9 +5,9 @@ it goes, creates the top-up and marks it in flight in the same transaction (so a
 one recharge per account is ever in flight), then charges the saved card off-session
 outside any transaction and settles the answer like any other payment.
 
-The trigger (``RechargeTrigger``) runs after an ingestion batch has committed: one small
-query over the batch's accounts finds those that crossed their threshold, and their
-recharges run on a small background pool, never on the ingestion's request thread. The
+The trigger (``RechargeTrigger``) runs after an ingestion batch has committed: the request
+thread lists the batch's account ids and hands them to a small background pool, where one
+query finds those that crossed their threshold and their recharges run. The
 periodic job (``sweep_auto_recharges``) catches whatever a trigger missed (a restart, the
 CLI's ``ingest``, the end of a backoff).
 """
@@ -42,7 +42,7 @@ from core.payments.views import AutoRechargeView, auto_recharge_view, recharge_s
 
 log = logging.getLogger("meterline.payments")
 
-MAX_QUEUED = 100  # recharges waiting for the pool; past this the periodic sweep catches up
+MAX_QUEUED = 100  # batches waiting for the pool's check; past this the periodic sweep catches up
 TRIGGER_MAX_ACCOUNTS = 1_000  # a batch naming more accounts than this checks them all at once
 
 
@@ -280,7 +280,12 @@ def accounts_in(raw_events: Iterable[Any]) -> set[str] | None:
 
 
 class RechargeTrigger:
-    """Called after an ingestion batch commits: start the recharges it made due, in the background."""
+    """Called after an ingestion batch commits: check its accounts and recharge the due ones.
+
+    With an executor (the server) the request thread only lists the batch's account ids and
+    hands them over; the check (one query) and the recharges run on the pool. Without one
+    (tests, scripts) it all runs at once, in the caller's thread.
+    """
 
     def __init__(
         self,
@@ -292,39 +297,53 @@ class RechargeTrigger:
         self._payments = payments_provider
         self._executor = executor
         self._run = run or (lambda payments, account_id: run_auto_recharge(payments, account_id=account_id))
-        self._queued: set[str] = set()
+        self._running: set[str] = set()
+        self._queued = 0
         self._lock = threading.Lock()
 
     def __call__(self, raw_events: Iterable[Any]) -> list[str]:
-        """Check the batch's accounts; start their recharges; the accounts started. Never raises."""
+        """Hand the batch's accounts over (or, without a pool, recharge them now). Never raises."""
         try:
-            payments = self._payments()
-            if payments.provider is None:
-                return []
             accounts = accounts_in(raw_events)
-            with unit_of_work(payments.engine) as session:
-                due = accounts_to_recharge(session, accounts, at=payments.clock())
-            return [account_id for account_id in due if self._start(payments, account_id)]
+            if self._executor is None:
+                return self.check(accounts)
+            with self._lock:
+                if self._queued >= MAX_QUEUED:
+                    return []  # a backlog: the periodic sweep catches up
+                self._queued += 1
+            self._executor.submit(self._check_queued, accounts)
         except Exception:  # the batch is in: a failed check must not turn its answer into an error
             log.exception("auto-recharge check after ingestion failed; the periodic sweep will retry")
+        return []
+
+    def check(self, accounts: set[str] | None) -> list[str]:
+        """Recharge those of ``accounts`` that are due; the accounts a recharge ran for."""
+        payments = self._payments()
+        if payments.provider is None or accounts == set():
             return []
+        with unit_of_work(payments.engine) as session:
+            due = accounts_to_recharge(session, accounts, at=payments.clock())
+        started = []
+        for account_id in due:
+            with self._lock:
+                if account_id in self._running:
+                    continue  # another worker is on it
+                self._running.add(account_id)
+            try:
+                self._run(payments, account_id)
+                started.append(account_id)
+            except Exception:
+                log.exception("auto-recharge of %s failed; the periodic sweep will retry", account_id)
+            finally:
+                with self._lock:
+                    self._running.discard(account_id)
+        return started
 
-    def _start(self, payments: Payments, account_id: str) -> bool:
-        if self._executor is None:
-            self._guarded(payments, account_id)
-            return True
-        with self._lock:
-            if account_id in self._queued or len(self._queued) >= MAX_QUEUED:
-                return False
-            self._queued.add(account_id)
-        self._executor.submit(self._guarded, payments, account_id)
-        return True
-
-    def _guarded(self, payments: Payments, account_id: str) -> None:
+    def _check_queued(self, accounts: set[str] | None) -> None:
         try:
-            self._run(payments, account_id)
+            self.check(accounts)
         except Exception:
-            log.exception("auto-recharge of %s failed; the periodic sweep will retry", account_id)
+            log.exception("auto-recharge check after ingestion failed; the periodic sweep will retry")
         finally:
             with self._lock:
-                self._queued.discard(account_id)
+                self._queued -= 1

@@ -263,3 +263,24 @@ def test_a_persisting_deficit_is_told_once_not_once_per_batch(engine: Engine, no
         "-203.00 credits" in _settings(engine).last_decision
         or "-202.00 credits" in _settings(engine).last_decision
     )
+
+
+def test_with_a_pool_the_request_thread_only_hands_over_the_batch(engine: Engine, now: datetime) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    payments, clock = _setup(engine, now)
+    runs: list[str] = []
+    threads: list[str] = []
+
+    def run(p: Payments, account_id: str) -> None:
+        threads.append(threading.current_thread().name)
+        runs.append(account_id)
+        run_auto_recharge(p, account_id=account_id)
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="recharge-test") as pool:
+        trigger = RechargeTrigger(lambda: payments, executor=pool, run=run)
+        assert trigger(usage_events(1, clock())) == []  # returns at once
+        assert trigger([{"no": "account"}, "not even an object"]) == []
+    assert runs == [ACCOUNT]
+    assert all(name.startswith("recharge-test") for name in threads)
+    assert balance(engine) == credits_to_nanos(100)
