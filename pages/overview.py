@@ -53,7 +53,8 @@ def headline(data: Overview, zone: str) -> None:
     projection = data.projection
     so_far, last_day = period_words(data, zone)
     local = pd.Timestamp(data.as_of).tz_convert(data.timezone)
-    balance_col, runway_col, spent_col, projected_col = st.columns(4)
+    balance_col, runway_col = st.columns(2)
+    spent_col, projected_col = st.columns(2)
     balance_col.metric(
         f"Balance (as of {local:%b} {local.day}, {local:%H:%M} {zone})",
         format_credits(data.balance_nanos),
@@ -133,7 +134,7 @@ def chart(data: Overview, zone: str) -> alt.LayerChart:
         }
     )
     x = alt.X("day:O", sort=order, title=f"Day ({data.timezone})", axis=alt.Axis(labelAngle=0))
-    y_title = f"Spend this period, cumulative (USD, {zone})"
+    y_title = "Cumulative spend (USD)"
     tooltip = [
         alt.Tooltip("day:N", title="Day"),
         alt.Tooltip("actual_text:N", title="Spent so far"),
@@ -155,17 +156,19 @@ def chart(data: Overview, zone: str) -> alt.LayerChart:
     )
     layers: list[alt.Chart] = [band, actual, projected]
     rules = []
-    if data.balance_nanos > 0:
+    top = max(projection.high_nanos, projection.spent_nanos, 1)
+    if data.balance_nanos > 0 and projection.spent_nanos + data.balance_nanos <= top * 3 // 2:
         # Spending past this line uses up today's balance: where the projection crosses it, credits run out.
+        # Drawn only when it is near enough not to flatten the spend lines (the runway metric says it anyway).
         rules.append(
             (
-                "Credits run out here (spent so far + balance)",
+                "Balance used up",
                 projection.spent_nanos + data.balance_nanos,
                 "#59a14f",
             )
         )
     cap = data.limits.account_cap
-    if cap is not None:
+    if cap is not None and cap.limit_nanos <= top * 3:
         rules.append((f"Monthly cap ({cap.mode})", cap.limit_nanos, "#d62728"))
     if rules:
         rule_frame = pd.DataFrame(
@@ -278,16 +281,14 @@ def live_overview(ctx: PageContext) -> None:
         st.altair_chart(chart(view, zone), width="stretch")
         st.caption(
             f"Solid: spent so far ({so_far}). Dashed: projected, with its {view.projection.band_percent}% "
-            "band (shaded). The projection reads your recent daily spend and its weekly pattern."
+            "band (shaded). The projection reads your recent daily spend and its weekly pattern. "
+            "The green line, when shown, is where today's balance would be used up."
         )
-        project_col, meter_col = st.columns(2)
+        st.markdown("**By project**")
+        scope_table(view.by_project, "Project", view, zone)
+        st.markdown("**By meter**")
+        scope_table(view.by_meter, "Meter", view, zone)
         st.caption("Each project and meter is projected from its own daily spend: they need not add up.")
-        with project_col:
-            st.markdown("**By project**")
-            scope_table(view.by_project, "Project", view, zone)
-        with meter_col:
-            st.markdown("**By meter**")
-            scope_table(view.by_meter, "Meter", view, zone)
     limits_section(view, zone)
 
 
