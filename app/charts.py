@@ -266,7 +266,7 @@ def usage_chart(
                 title=group_label,
                 scale=alt.Scale(domain=ranked, range=[colors[g] for g in ranked]),
                 legend=alt.Legend(
-                    orient="bottom", direction="horizontal", columns=legend_columns(ranked), labelLimit=180
+                    orient="bottom", direction="horizontal", columns=legend_columns(ranked), labelLimit=150
                 ),
             ),
             order=alt.Order("rank:Q", sort="ascending"),
@@ -277,9 +277,9 @@ def usage_chart(
 
 
 def legend_columns(values: Sequence[str]) -> int:
-    """Columns of a legend below a chart: fewer when labels are long, so it fits a phone (390 px)."""
-    longest = max((len(value) for value in values), default=0)
-    return 2 if longest > 14 else 3
+    """Columns of the legend below a chart: two, so that it fits a phone (390 px) however long
+    the names; one when there is only one thing to name."""
+    return 1 if len(values) <= 1 else 2
 
 
 def quantity_label(meter_display: str, unit: str) -> str:

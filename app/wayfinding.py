@@ -36,7 +36,7 @@ def _not_found(home: st.Page) -> Callable[[], None]:
         asked = st.query_params.get("path") or f"/{requested_page_name() or ''}"
         st.title("Page not found")
         st.write("There is no page at this address:")
-        st.code(asked[:MAX_SHOWN_PATH], language=None)
+        st.text(asked[:MAX_SHOWN_PATH])  # plain text: whatever the address holds, nothing runs or renders
         st.write("The link may be old or mistyped. Everything in the portal is one click from the home page.")
         st.page_link(home, label=f"Go to {home.title}", icon=":material/home:")
 
