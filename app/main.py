@@ -10,6 +10,7 @@ from app.auth import Viewer, forget_sign_in, load_viewer, sign_out, unverified_s
 from app.browser import keep_browser_session, narrow_screen_sidebar
 from app.resources import get_engine
 from app.signin import render_email_unverified, render_sign_in
+from app.spend_ui import notification_badge
 from app.state import (
     ACCOUNT_KEY,
     account_from_link,
@@ -31,6 +32,8 @@ def customer_pages() -> list[st.Page]:
         st.Page(PAGES / "balance.py", title="Balance & credits", icon=":material/account_balance_wallet:"),
         st.Page(PAGES / "buy_credits.py", title="Buy credits", icon=":material/add_card:"),
         st.Page(PAGES / "prices.py", title="Prices", icon=":material/sell:"),
+        st.Page(PAGES / "alerts.py", title="Alerts", icon=":material/notifications:"),
+        st.Page(PAGES / "limits.py", title="Limits", icon=":material/speed:"),
     ]
 
 
@@ -76,6 +79,7 @@ def sidebar(viewer: Viewer) -> None:
         account = viewer.account(st.session_state[ACCOUNT_KEY]) if account_id else None
         if account is not None:
             st.caption(f"**{account.name}** · your role: {account.role} · times in {account.timezone}")
+            notification_badge(viewer.email, account.account_id)  # unread alert notifications
         st.caption(f"Signed in as {viewer.name} ({viewer.email})")
         if viewer.mode == "demo":
             st.caption(":orange[Demo mode: no sign-in provider configured]")
