@@ -123,3 +123,27 @@ def test_events_posted_to_the_api_appear_on_the_open_usage_page(page: Page, port
     assert shown == before + 25, f"the Usage page still shows {shown} events (was {before})"
     assert page.url == url_before  # no navigation or reload: the fragment refreshed itself
 
+
+def test_a_reload_keeps_the_oidc_session_and_the_page(page: Page, portal: Portal) -> None:
+    sign_in(page, portal)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Prices", exact=True).click()
+    page.get_by_role("heading", name="Prices").wait_for()
+    page.reload()
+    page.get_by_role("heading", name="Prices").wait_for(timeout=SIGN_IN_TIMEOUT_MS)
+    assert re.search(r"/prices\?(.*&)?account=acc_brightpath", page.url)
+    page.get_by_role("button", name="Sign out").wait_for()
+    assert page.get_by_role("button", name="Sign in", exact=True).count() == 0
+
+
+def test_a_deep_link_survives_oidc_sign_in(page: Page, portal: Portal) -> None:
+    """Signed out, a link to a view: sign in through the provider, land on that view."""
+    target = f"{portal.base_url}/usage?range=7d&stack=model&account={STARTUP}"
+    page.goto(target)
+    page.get_by_role("button", name="Sign in", exact=True).click(timeout=SIGN_IN_TIMEOUT_MS)
+    page.wait_for_url(re.compile(r".*/oauth2/authorize.*"), timeout=SIGN_IN_TIMEOUT_MS)
+    page.get_by_role("button", name=USER["sub"]).click()
+    page.get_by_role("heading", name="Usage").wait_for(timeout=SIGN_IN_TIMEOUT_MS)
+    page.get_by_role("heading", name=re.compile(r"^By day, by model — ")).wait_for()
+    assert page.url.startswith(f"{portal.base_url}/usage?")
+    assert "range=7d" in page.url and "stack=model" in page.url
+    assert page.get_by_role("combobox", name="Range").input_value() == "Last 7 days"
