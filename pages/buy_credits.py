@@ -362,7 +362,11 @@ st.title("Buy credits")
 context = page_context()
 if context is None:
     st.stop()
-payments = get_payments()
+try:
+    payments = get_payments()
+except BillingError as error:  # the server's payment settings cannot be read (see the README)
+    show_error(error)
+    st.stop()
 base = base_url(payments.config.public_url)
 handle_return(context, payments)
 now = system_clock()

@@ -31,6 +31,7 @@ from core.api.html_page import page as _page
 from core.api.sandbox_pages import sandbox_routes
 from core.db import unit_of_work
 from core.db.models import TopUp
+from core.errors import BillingError
 from core.payments import states
 from core.payments.provider import ProviderError
 from core.payments.runtime import Payments
@@ -67,6 +68,9 @@ def payment_routes(payments_provider: Callable[[], Payments]) -> list[BaseRoute]
             )
         except RequestError as error:
             return error.response()
+        except BillingError as error:  # the server's payment settings cannot be read: Stripe retries
+            log.error("webhook refused: %s", error.message)
+            return error_response(503, error.code, error.message, error.field)
         except OperationalError:
             log.exception("database unavailable during a webhook")
             return error_response(503, "unavailable", "the database is busy or unavailable; retry shortly")

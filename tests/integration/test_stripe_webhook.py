@@ -257,3 +257,21 @@ def test_the_sandbox_marks_every_page_as_sandbox(payments: Payments, engine: Eng
         text = client.get(path).text
     assert re.search(r"SANDBOX.*No real card is charged", text)
     assert json.dumps("x")  # the page is plain HTML: nothing to parse
+
+
+def test_unreadable_payment_settings_are_a_503_not_a_500(
+    payments: Payments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.payments.config import payment_config
+
+    monkeypatch.setenv("METERLINE_TOP_UP_MIN", "five")
+
+    def broken() -> Payments:
+        payment_config()  # raises ValidationError naming the variable
+        return payments
+
+    app = Starlette(routes=payment_routes(broken))
+    with TestClient(app) as client:
+        answer = _post(client, *signed(_unknown_event()))
+    assert answer.status_code == 503
+    assert answer.json()["error"]["field"] == "METERLINE_TOP_UP_MIN"
