@@ -437,8 +437,11 @@ if custom:
     with row[1]:
         typed_dates_apply_on_enter()
 if custom and custom_dates is None:
-    st.info("Pick an end date too: a custom range needs a start and an end.")
-    st.stop()
+    # Half picked (a start, no end yet): keep showing the last complete range meanwhile.
+    row[1].caption("Pick an end date too.")
+    shown_before = st.session_state.get(VIEW_KEY)
+    previous = shown_before.custom if isinstance(shown_before, UsageView) else None
+    custom_dates = previous or (today - timedelta(days=29), today)
 if custom_dates is not None and (custom_dates[1] - custom_dates[0]).days + 1 > MAX_RANGE_DAYS:
     st.warning(
         f"Pick at most {MAX_RANGE_DAYS} days: the range was cut to the last {MAX_RANGE_DAYS} days of it."

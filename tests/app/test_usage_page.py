@@ -204,6 +204,12 @@ def test_custom_range_needs_both_dates(portal_url: str) -> None:
     assert not at.exception
     assert any(label.startswith("Spent ") for label in metrics(at))
     assert at.query_params["to"] == today.isoformat()
+    # Half picked (a start, no end yet): the last complete range stays on screen meanwhile.
+    at.date_input(key="usage.custom").set_value((today - timedelta(days=3),)).run()
+    assert not at.exception
+    assert any("Pick an end date too" in caption.value for caption in at.caption)
+    assert any(label.startswith("Spent ") for label in metrics(at))
+    assert at.query_params["from"] == (today - timedelta(days=1)).isoformat()
 
 
 def test_late_events_are_noted_as_past_numbers_that_changed(portal_url: str) -> None:
