@@ -22,7 +22,7 @@ def _payments_for(key: str, _engine: Engine) -> Payments:
 def get_payments() -> Payments:
     """This process's payments, for its engine and its settings (see ``core.payments.config``)."""
     engine = get_engine()
-    return _payments_for(f"{engine.url!r}|{payment_config()!r}", engine)
+    return _payments_for(f"{id(engine)}|{engine.url!r}|{payment_config()!r}", engine)
 
 
 @st.cache_resource(show_spinner=False)

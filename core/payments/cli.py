@@ -35,6 +35,8 @@ def _reconcile(args: argparse.Namespace) -> int:
         if payments.provider is None:
             print("payments are not configured (set STRIPE_API_KEY): nothing to reconcile")
             return 0
+        if isinstance(payments.provider, SandboxProvider):  # its events delivered before the command exits
+            payments = sandbox_payments(engine, payments.config, delivery="sync")
         report = reconcile(payments, stale_after=timedelta(minutes=args.older_than))
     finally:
         engine.dispose()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.payments import get_payments
@@ -11,9 +13,25 @@ from core.clock import system_clock
 from core.db import make_engine, unit_of_work
 from core.db.models import Account, TopUp
 from core.ledger import lock_accounts, post_usage
+from core.payments import payment_config, sandbox_payments
 from core.payments.sandbox import CARD_SUCCEEDS, SandboxProvider
 from tests.app.harness import open_page, page_text, signed_in, table
 from tests.app.seed import ALICE, VIVIAN
+
+
+@pytest.fixture(autouse=True)
+def sandbox_events_at_once(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The portal's sandbox delivers its events now, not on a timer that could outlive the test."""
+    import app.payments
+
+    monkeypatch.setattr(
+        app.payments,
+        "payments_from_env",
+        lambda engine: sandbox_payments(engine, payment_config(), delivery="sync"),
+    )
+    app.payments._payments_for.clear()
+    yield
+    app.payments._payments_for.clear()
 
 
 def _balance(url: str, account_id: str = "acc_acme") -> int:
