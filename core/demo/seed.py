@@ -222,7 +222,9 @@ class SeedStory:
             lines.append(f"  {self.names[account_id]} ({account_id}): balance {format_credits(balance)}")
         users = ", ".join(email for email, _, _ in USERS)
         lines.append(f"  users: {users}")
-        lines.append(f"  support agent: {SUPPORT_EMAIL} (a support agent where METERLINE_SUPPORT_EMAILS lists it)")
+        lines.append(
+            f"  support agent: {SUPPORT_EMAIL} (a support agent where METERLINE_SUPPORT_EMAILS lists it)"
+        )
         return "\n".join(lines)
 
 
