@@ -58,10 +58,14 @@ def typed_dates_apply_on_enter() -> None:
 
 
 def keep_browser_session() -> None:
-    """Store a demo session token just minted in the browser's cookie, or remove it after sign-out."""
+    """Store a demo session token just minted in the browser's cookie, or remove it after sign-out.
+
+    Signed in, the script goes at the end of the sidebar, where it moves nothing on the page.
+    """
     token = st.session_state.pop(COOKIE_PENDING_KEY, None)
     if token:
-        st.html(_STORE_SESSION % json.dumps(token), unsafe_allow_javascript=True, width="content")
+        with st.sidebar:
+            st.html(_STORE_SESSION % json.dumps(token), unsafe_allow_javascript=True, width="content")
     elif st.session_state.pop(COOKIE_CLEAR_KEY, None):
         st.html(_CLEAR_SESSION, unsafe_allow_javascript=True, width="content")
 
