@@ -23,9 +23,11 @@ from core.db.models import (
     AlertFiring,
     AlertRule,
     AlertWebhook,
+    CreditGrant,
     Notification,
     SpendCap,
 )
+from core.ledger.engine import GrantBalance
 from core.money import format_usd
 from core.spend.crossing import Threshold, Transition, step
 from core.spend.measure import (
@@ -36,7 +38,6 @@ from core.spend.measure import (
     period_of,
     projected_period_spend,
     recent_total,
-    runway_days,
 )
 from core.spend.rules import describe_condition, format_value, threshold_of, unit_of
 
@@ -60,6 +61,7 @@ class _Measures:
     def __init__(self, session: Session, account: Account, at: datetime):
         self.session = session
         self.account = account
+        self.at = at
         self.period: Period = period_of(account.timezone, at)
         self._series: dict[Scope, dict[date, int]] = {}
 
@@ -72,6 +74,32 @@ class _Measures:
     def period_spend(self, scope: Scope) -> int:
         return sum(v for d, v in self.daily(scope).items() if self.period.start <= d <= self.period.end)
 
+    def runway_days(self, scope: Scope) -> int | None:
+        """Days until the balance runs out, as the Overview page shows them; None past the horizon."""
+        from core.spend.overview import account_runway  # numpy: loaded only when a rule needs it
+
+        if self.account.balance_nanos <= 0:
+            return 0
+        grants = self.session.scalars(
+            select(CreditGrant).where(
+                CreditGrant.account_id == self.account.id,
+                CreditGrant.expired.is_(False),
+                CreditGrant.remaining_nanos > 0,
+            )
+        )
+        runway = account_runway(
+            balance_nanos=self.account.balance_nanos,
+            grants=[
+                GrantBalance(g.id, g.priority, g.effective_at, g.expires_at, g.remaining_nanos)
+                for g in grants
+            ],
+            daily=self.daily(scope),
+            today=self.period.today,
+            at=self.at,
+            timezone=self.account.timezone,
+        )
+        return 0 if runway.already_out else runway.days
+
     def measure(self, rule: AlertRule) -> tuple[int | None, Threshold | None]:
         scope = Scope(rule.scope, rule.scope_value)
         if rule.kind == "balance_below":
@@ -81,9 +109,7 @@ class _Measures:
         if rule.kind == "projected_spend_above":
             return projected_period_spend(self.daily(scope), self.period), threshold_of(rule)
         if rule.kind == "runway_below":
-            return runway_days(
-                self.account.balance_nanos, self.daily(scope), self.period.today
-            ), threshold_of(rule)
+            return self.runway_days(scope), threshold_of(rule)
         if rule.kind == "spend_spike":
             daily = self.daily(scope)
             recent = recent_total(daily, self.period.today)

@@ -139,7 +139,7 @@ def run_rate_period_spend(daily: Mapping[date, int], period: Period) -> int:
 def runway_days(balance_nanos: int, daily: Mapping[date, int], today: date) -> int | None:
     """Whole days until the balance runs out at the recent daily rate; None when nothing is spent.
 
-    TODO(projection): use the projection engine's run-out date once ``core.spend.projection`` lands.
+    The naive figure; alerts and the Overview page use ``core.spend.overview.account_runway``.
     """
     if balance_nanos <= 0:
         return 0

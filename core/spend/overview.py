@@ -279,6 +279,31 @@ def limits_summary(session: Session, account_id: str, *, at: datetime) -> Limits
     return LimitsSummary(alerts, caps)
 
 
+def account_runway(
+    *,
+    balance_nanos: int,
+    grants: list[GrantBalance],
+    daily: Mapping[date, int],
+    today: date,
+    at: datetime,
+    timezone: str,
+) -> Runway:
+    """When the balance runs out: the projection engine's expected spend per day for
+    ``RUNWAY_HORIZON_DAYS`` from today, burned through the grants in burn order. The one
+    runway of the portal: the Overview page and the "runs out within N days" alert use it."""
+    history = daily_history(daily, before=today)
+    path = forecast_spend(history, RUNWAY_HORIZON_DAYS, first_day=today).daily_nanos
+    return project_runway(
+        balance_nanos=balance_nanos,
+        grants=grants,
+        expected_daily_nanos=path,
+        today=today,
+        now=at,
+        timezone=timezone,
+        spent_today_nanos=daily.get(today, 0),
+    )
+
+
 def overview(
     session: Session, account_id: str, *, at: datetime, band_percent: int = DEFAULT_BAND_PERCENT
 ) -> Overview:
@@ -292,21 +317,16 @@ def overview(
     projection = project_period(spend.total, today=today, band_percent=band_percent)
     balance = balance_view(session, account_id, at=at)
 
-    # The runway's horizon: the same engine, expected spend per day for RUNWAY_HORIZON_DAYS from today.
-    history = daily_history(spend.total, before=today)
-    path = forecast_spend(history, RUNWAY_HORIZON_DAYS, first_day=today).daily_nanos
-    grants = [
-        GrantBalance(g.grant_id, g.priority, g.effective_at, g.expires_at, g.remaining_nanos)
-        for g in balance.grants
-    ]
-    runway = project_runway(
+    runway = account_runway(
         balance_nanos=balance.balance_nanos,
-        grants=grants,
-        expected_daily_nanos=path,
+        grants=[
+            GrantBalance(g.grant_id, g.priority, g.effective_at, g.expires_at, g.remaining_nanos)
+            for g in balance.grants
+        ],
+        daily=spend.total,
         today=today,
-        now=at,
+        at=at,
         timezone=timezone,
-        spent_today_nanos=spend.total.get(today, 0),
     )
     outlook = {g.grant_id: g for g in runway.grants}
     expiring = tuple(
