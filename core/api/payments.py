@@ -110,6 +110,7 @@ def payment_routes(payments_provider: Callable[[], Payments]) -> list[BaseRoute]
             key=json.dumps(payments.config.publishable_key),
             secret=json.dumps(payment.action.client_secret),
             method=json.dumps(payment.action.payment_method_id),
+            confirm=json.dumps(payment.action.confirm),
             back=json.dumps(back),
         )
         body = (
@@ -138,12 +139,14 @@ def payment_routes(payments_provider: Callable[[], Payments]) -> list[BaseRoute]
 _STRIPE_JS = """
 (async () => {{
   const stripe = Stripe({key});
-  const secret = {secret}, method = {method}, back = {back};
+  const secret = {secret}, method = {method}, confirm = {confirm}, back = {back};
   let result;
-  if (stripe.handleNextAction) {{
+  if (confirm) {{  // an off-session payment the bank refused without the customer: confirm it with them
+    result = await stripe.confirmCardPayment(secret, {{payment_method: method}});
+  }} else if (stripe.handleNextAction) {{
     result = await stripe.handleNextAction({{clientSecret: secret}});
-  }} else {{
-    result = await stripe.confirmCardPayment(secret, method ? {{payment_method: method}} : undefined);
+  }} else {{  // older Stripe.js, and localstripe's stand-in
+    result = await stripe.confirmCardPayment(secret);
   }}
   if (result && result.error) {{
     document.getElementById("status").textContent = result.error.message || "The confirmation failed.";

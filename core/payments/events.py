@@ -160,6 +160,12 @@ def read_event(event: Mapping[str, Any]) -> EventFacts:
         common = {**base, "payment_intent_id": intent}
         if event_type == "payment_intent.payment_failed":
             code, message = _error(obj)
+            error = obj.get("last_payment_error")
+            if isinstance(error, Mapping) and error.get("code") == "authentication_required":
+                # Off-session and the bank wants the customer: it can still be confirmed with them.
+                return EventFacts(
+                    **common, kind="payment_pending", failure_code=code, failure_message=message
+                )
             return EventFacts(**common, kind="payment_failed", failure_code=code, failure_message=message)
         if obj.get("status") != "succeeded":
             raise MalformedEvent("payment_intent.succeeded with a status other than succeeded")

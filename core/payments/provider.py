@@ -94,6 +94,7 @@ class PaymentAction:
     redirect_url: str = ""  # send the browser here, or else
     client_secret: str = ""  # let Stripe.js handle the next action with this
     payment_method_id: str = ""
+    confirm: bool = False  # Stripe.js confirms it again with the card (off-session, authentication_required)
 
 
 @dataclass(frozen=True)

@@ -237,9 +237,12 @@ def fail_top_up(
 
 
 def mark_pending(
-    session: Session, *, top_up_id: int, payment_intent_id: str | None, action_url: str, at: datetime
+    session: Session, *, top_up_id: int, payment_intent_id: str | None, action_url: str | None, at: datetime
 ) -> bool:
-    """The provider has the payment and is waiting (for the bank, or for the customer's 3-D Secure)."""
+    """The provider has the payment and is waiting (for the bank, or for the customer's 3-D Secure).
+
+    ``action_url`` None leaves the one the top-up has (an event that knows no more than "waiting").
+    """
     top_up = lock_top_up(session, top_up_id)
     if top_up.state not in (states.CREATED, states.PENDING_PAYMENT):
         return False
@@ -247,6 +250,8 @@ def mark_pending(
         _set_state(top_up, states.PENDING_PAYMENT, at)
     if payment_intent_id and top_up.payment_intent_id is None:
         top_up.payment_intent_id = payment_intent_id
+    if action_url is None:
+        action_url = top_up.action_url
     asked_now = bool(action_url) and top_up.action_url != action_url
     top_up.action_url = action_url
     top_up.updated_at = at

@@ -37,8 +37,21 @@ def card_from_payment_method(method: Mapping[str, Any]) -> Card | None:
     )
 
 
+def _needs_customer(intent: Mapping[str, Any]) -> bool:
+    """Off-session and the bank wants the customer: Stripe leaves it ``requires_payment_method`` with
+    ``authentication_required``; the customer can still confirm it on session (Stripe.js)."""
+    error = intent.get("last_payment_error")
+    return (
+        intent.get("status") == "requires_payment_method"
+        and isinstance(error, Mapping)
+        and error.get("code") == "authentication_required"
+    )
+
+
 def _status(intent: Mapping[str, Any]) -> PaymentStatus:
     status = intent.get("status")
+    if _needs_customer(intent):
+        return "requires_action"
     if status == "succeeded":
         return "succeeded"
     if status in ("processing", "requires_capture"):
@@ -53,7 +66,7 @@ def _status(intent: Mapping[str, Any]) -> PaymentStatus:
 
 
 def _action(intent: Mapping[str, Any], method_id: str | None) -> PaymentAction | None:
-    if intent.get("status") != "requires_action":
+    if intent.get("status") != "requires_action" and not _needs_customer(intent):
         return None
     action = intent.get("next_action")
     redirect = ""
@@ -65,6 +78,7 @@ def _action(intent: Mapping[str, Any], method_id: str | None) -> PaymentAction |
         redirect_url=redirect,
         client_secret=str(intent.get("client_secret") or ""),
         payment_method_id=method_id or "",
+        confirm=_needs_customer(intent),
     )
 
 

@@ -161,13 +161,9 @@ class StripeProvider:
         message = error.user_message or "The card was declined."
         intent_obj = getattr(error.error, "payment_intent", None) if error.error is not None else None
         intent: Mapping[str, Any] | None = _dict(intent_obj) if intent_obj is not None else None
-        if intent is not None and code == "authentication_required":
-            # Off-session and the bank wants the customer: they confirm on our page with Stripe.js.
-            payment = payment_from_intent({**intent, "status": "requires_action"})
-            return payment
-        if intent is not None:
+        if intent is not None:  # authentication_required reads as requires_action (see shapes)
             payment = payment_from_intent(intent)
-            if payment.status == "failed":
+            if payment.status in ("failed", "requires_action"):
                 return payment
         return Payment(
             payment_intent_id=(intent or {}).get("id"),

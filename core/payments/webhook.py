@@ -211,7 +211,7 @@ def _apply(
         return f"top-up {top_up_id}: {fulfill_top_up(session, top_up_id=top_up_id, payment=received, at=at)}"
     if facts.kind == "payment_pending":
         mark_pending(
-            session, top_up_id=top_up_id, payment_intent_id=facts.payment_intent_id, action_url="", at=at
+            session, top_up_id=top_up_id, payment_intent_id=facts.payment_intent_id, action_url=None, at=at
         )
         return f"top-up {top_up_id}: pending"
     if facts.kind == "payment_failed":

@@ -145,3 +145,35 @@ def test_a_top_up_id_must_be_a_plain_number() -> None:
             _event("checkout.session.expired", {"id": "cs_1", "metadata": {"top_up_id": value}})
         )
         assert facts.top_up_id is None
+
+
+def test_off_session_authentication_required_waits_for_the_customer() -> None:
+    """Off session, a bank that wants the customer: requires_payment_method + authentication_required."""
+    from core.payments.shapes import payment_from_intent
+
+    intent = {
+        "id": "pi_1",
+        "status": "requires_payment_method",
+        "amount": 2000,
+        "currency": "usd",
+        "client_secret": "pi_1_secret_x",
+        "last_payment_error": {
+            "code": "authentication_required",
+            "message": "Authentication required.",
+            "payment_method": {"id": "pm_1"},
+        },
+    }
+    payment = payment_from_intent(intent)
+    assert payment.status == "requires_action"
+    assert payment.action is not None
+    assert (payment.action.client_secret, payment.action.payment_method_id, payment.action.confirm) == (
+        "pi_1_secret_x",
+        "pm_1",
+        True,
+    )
+    event = read_event(_event("payment_intent.payment_failed", intent))
+    assert (event.kind, event.failure_code) == ("payment_pending", "authentication_required")
+    declined = payment_from_intent(
+        {**intent, "last_payment_error": {"code": "card_declined", "message": "No."}}
+    )
+    assert declined.status == "failed" and declined.action is None
