@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -124,6 +125,17 @@ def sign_in_from_here(page: Page, email: str) -> None:
     page.get_by_role("button", name=SIGN_IN_BUTTON).click()
 
 
+def wait_for_session_cookie(context: Any, timeout_s: float = 30) -> dict[str, Any]:
+    """The page stores the session in the browser right after sign-in (a fetch): wait for it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        cookie = next((c for c in context.cookies() if c["name"] == "meterline_session"), None)
+        if cookie is not None:
+            return cookie
+        time.sleep(0.05)
+    raise AssertionError("the browser never got the session cookie")
+
+
 def sidebar_link(page: Page, title: str) -> None:
     page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
 
@@ -149,6 +161,8 @@ def test_a_reload_keeps_the_session_the_page_and_the_account(context: Any, demo_
     page.goto(demo_portal.base_url)
     sign_in_from_here(page, "sam@consulting.example")  # a member of two accounts
     heading(page, "Overview")
+    cookie = wait_for_session_cookie(context)
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     account = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
     account.click()
     page.get_by_role("option", name="Northwind Logistics").click()
@@ -163,8 +177,6 @@ def test_a_reload_keeps_the_session_the_page_and_the_account(context: Any, demo_
     page.get_by_text("Northwind Logistics").first.wait_for()
     page.get_by_role("button", name="Sign out").wait_for()
     assert page.get_by_role("button", name=SIGN_IN_BUTTON).count() == 0
-    cookie = next(c for c in context.cookies() if c["name"] == "meterline_session")
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
 
     other = context.new_page()  # a new tab of the same browser is signed in too
     other.goto(f"{demo_portal.base_url}/prices")
@@ -176,6 +188,7 @@ def test_signing_out_ends_the_session_in_every_tab(context: Any, demo_portal: Po
     first.goto(f"{demo_portal.base_url}/usage")
     sign_in_from_here(first, "leo@startup.example")
     heading(first, "Usage")
+    wait_for_session_cookie(context)  # then a second tab opens already signed in
     second = context.new_page()
     second.goto(f"{demo_portal.base_url}/usage")
     heading(second, "Usage")
