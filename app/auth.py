@@ -34,7 +34,7 @@ from core.accounts import AccountSummary, accounts_for_user, ensure_user
 from core.clock import system_clock
 from core.db import unit_of_work
 from core.db.models import Membership, User
-from core.demo.seed import DEMO_PERSONAS
+from core.demo.personas import DEMO_PERSONAS
 from core.sessions import (
     SESSION_COOKIE,
     cookie_session_id,

@@ -146,19 +146,6 @@ USERS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     ("ravi@pixelforge.example", "Ravi Menon", ((OVERDRAWN, "owner"),)),
 )
 
-# What signing in as each demo person shows, in one line, in the order the demo picker
-# offers them (the story's lead first).
-DEMO_PERSONAS: dict[str, str] = {
-    "maya@startup.example": "Brightpath AI's owner: a startup burning credits fast, topped up every week",
-    "leo@startup.example": "Brightpath AI's admin: the same account as Maya, from a second member",
-    "olivia@enterprise.example": "Northwind Logistics' owner: promotional credits that expire in a few days",
-    "victor@enterprise.example": "Northwind Logistics, read-only: what a viewer may and may not see",
-    "sam@consulting.example": "A consultant in two accounts: switches between Brightpath AI and Northwind",
-    "dana@quietharbor.example": "Quiet Harbor's owner: a dormant account, no usage for 60 days",
-    "ravi@pixelforge.example": "Pixel Forge's owner: image generation past its credits, a negative balance",
-    SUPPORT_EMAIL: "Meterline support agent: sees what the support console will let agents do",
-}
-
 
 @dataclass(frozen=True)
 class PlannedGrant:
