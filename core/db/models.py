@@ -649,3 +649,39 @@ class PaymentSandboxObject(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# --- support console (core.support) ---
+
+APPROVAL_STATES = ("pending", "approved", "rejected")
+
+
+class SupportApproval(Base):
+    """A support grant above the agent's limit, waiting for a second agent (who is never the requester)."""
+
+    __tablename__ = "support_approvals"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'approved', 'rejected')", name="state_known"),
+        CheckConstraint("amount_nanos > 0", name="amount_positive"),
+        Index("ix_support_approvals_state", "state", "id"),
+        Index("ix_support_approvals_account", "account_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    action: Mapped[str] = mapped_column(String(64))  # "grant_credits"
+    source: Mapped[str] = mapped_column(String(20))  # goodwill | promotional
+    amount_nanos: Mapped[int]
+    expires_at: Mapped[datetime | None]
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    requested_by: Mapped[str] = mapped_column(String(320))
+    requested_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(320))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("credit_grants.id"))
+
+
+# The support search finds an account by an API key prefix: the daily rollup holds each key once a day.
+Index("ix_usage_rollup_daily_api_key", UsageRollupDaily.api_key, UsageRollupDaily.account_id)

@@ -45,24 +45,25 @@ class ReconcileReport:
     errors: list[str] = field(default_factory=list)
 
 
-def reconcile(payments: Payments, *, stale_after: timedelta = STALE_AFTER) -> ReconcileReport:
-    """Ask the provider about every top-up open for longer than ``stale_after`` and settle it."""
+def reconcile(
+    payments: Payments, *, stale_after: timedelta = STALE_AFTER, account_id: str | None = None
+) -> ReconcileReport:
+    """Ask the provider about every top-up open for longer than ``stale_after`` and settle it
+    (only ``account_id``'s when given: the support console re-runs it for one account)."""
     report = ReconcileReport()
     provider = payments.provider
     if provider is None:
         return report
     now = payments.clock()
+    stmt = select(TopUp.id, TopUp.account_id, TopUp.state).where(
+        TopUp.state.in_(sorted(states.OPEN_STATES)),
+        TopUp.provider == provider.name,
+        TopUp.updated_at <= now - stale_after,
+    )
+    if account_id is not None:
+        stmt = stmt.where(TopUp.account_id == account_id)
     with unit_of_work(payments.engine) as session:
-        rows = session.execute(
-            select(TopUp.id, TopUp.account_id, TopUp.state)
-            .where(
-                TopUp.state.in_(sorted(states.OPEN_STATES)),
-                TopUp.provider == provider.name,
-                TopUp.updated_at <= now - stale_after,
-            )
-            .order_by(TopUp.id)
-            .limit(BATCH_LIMIT)
-        ).all()
+        rows = session.execute(stmt.order_by(TopUp.id).limit(BATCH_LIMIT)).all()
     for top_up_id, account_id, before in rows:
         report.checked += 1
         try:

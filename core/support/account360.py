@@ -1,0 +1,211 @@
+"""Account 360: one read of everything support needs to answer "why is my balance X?".
+
+``account_360`` gathers members, balance and grants, usage by day, top-ups, caps, alert
+rules and firings, pending approvals, and a timeline that joins ledger entries, top-ups,
+payment webhook events, alert firings and audit entries (support actions, payment
+alerts), newest first. Every part is bounded (``TIMELINE_LIMIT`` per source).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.db.models import (
+    Account,
+    AlertFiring,
+    AuditLog,
+    Membership,
+    PaymentCustomer,
+    PaymentEvent,
+    TopUp,
+    UsageRollupDaily,
+    User,
+)
+from core.errors import NotFound
+from core.ledger.service import GrantView
+from core.ledger.views import BalanceView, all_grants, balance_view, ledger_view
+from core.money import format_credits
+from core.payments.config import format_cents
+from core.payments.views import TopUpView, top_up_history
+from core.spend.alerts import FiringView, RuleView, firing_history, list_rules
+from core.spend.caps import CapView, list_caps
+from core.support.actions import ApprovalView, pending_approvals
+from core.support.agents import SUPPORT, Agent, require_agent
+
+TIMELINE_LIMIT = 200  # per source, before merging
+USAGE_DAYS = 30
+
+
+@dataclass(frozen=True)
+class MemberView:
+    email: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class UsageDay:
+    usage_date: date
+    amount_nanos: int
+    event_count: int
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    at: datetime
+    kind: str  # ledger | top-up | webhook | alert | support | payments
+    title: str
+    amount_nanos: int | None  # credits moved, when something moved
+    detail: str
+    actor: str = ""
+
+
+@dataclass(frozen=True)
+class Account360:
+    account_id: str
+    name: str
+    status: str
+    timezone: str
+    created_at: datetime
+    customer_ids: tuple[str, ...]
+    members: list[MemberView]
+    balance: BalanceView
+    grants: list[GrantView]  # every grant, newest first, spent and expired included
+    usage_by_day: list[UsageDay]  # the last ``USAGE_DAYS`` days with usage, oldest first
+    usage_total_nanos: int
+    top_ups: list[TopUpView]
+    caps: list[CapView]
+    rules: list[RuleView]
+    firings: list[FiringView]
+    approvals: list[ApprovalView]
+    timeline: list[TimelineItem]
+
+
+def _members(session: Session, account_id: str) -> list[MemberView]:
+    rows = session.execute(
+        select(User.email, User.display_name, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.account_id == account_id)
+        .order_by(User.email)
+    )
+    return [MemberView(email, name or email, role) for email, name, role in rows]
+
+
+def _usage(session: Session, account_id: str, at: datetime) -> list[UsageDay]:
+    since = (at - timedelta(days=USAGE_DAYS)).date()
+    rows = session.execute(
+        select(
+            UsageRollupDaily.usage_date,
+            func.sum(UsageRollupDaily.amount_nanos),
+            func.sum(UsageRollupDaily.event_count),
+        )
+        .where(UsageRollupDaily.account_id == account_id, UsageRollupDaily.usage_date >= since)
+        .group_by(UsageRollupDaily.usage_date)
+        .order_by(UsageRollupDaily.usage_date)
+    )
+    return [UsageDay(day, int(amount or 0), int(count or 0)) for day, amount, count in rows]
+
+
+def timeline(session: Session, account_id: str, *, limit: int = TIMELINE_LIMIT) -> list[TimelineItem]:
+    """Ledger entries, top-ups, webhook events, alert firings and audit entries, newest first."""
+    items: list[TimelineItem] = []
+    for line in ledger_view(session, account_id, limit=limit):
+        items.append(
+            TimelineItem(
+                line.effective_at,
+                "ledger",
+                f"{line.reason_label}: {line.grant_label}",
+                line.amount_nanos,
+                f"balance after {format_credits(line.balance_after_nanos)}"
+                + (f" · {line.memo}" if line.memo else ""),
+            )
+        )
+    top_ups = session.scalars(
+        select(TopUp).where(TopUp.account_id == account_id).order_by(TopUp.id.desc()).limit(limit)
+    ).all()
+    for top_up in top_ups:
+        items.append(
+            TimelineItem(
+                top_up.created_at,
+                "top-up",
+                f"Top-up #{top_up.id} started: {format_cents(top_up.amount_cents)} ({top_up.kind})",
+                None,
+                f"now {top_up.state}" + (f" · {top_up.note}" if top_up.note else ""),
+                top_up.created_by,
+            )
+        )
+    ids = [t.id for t in top_ups]
+    if ids:
+        events = session.scalars(
+            select(PaymentEvent)
+            .where(PaymentEvent.top_up_id.in_(ids))
+            .order_by(PaymentEvent.received_at.desc())
+            .limit(limit)
+        )
+        for event in events:
+            items.append(
+                TimelineItem(
+                    event.received_at,
+                    "webhook",
+                    f"{event.provider} event {event.type} (top-up #{event.top_up_id})",
+                    None,
+                    event.outcome,
+                )
+            )
+    firings = session.scalars(
+        select(AlertFiring)
+        .where(AlertFiring.account_id == account_id)
+        .order_by(AlertFiring.id.desc())
+        .limit(limit)
+    )
+    for firing in firings:
+        items.append(
+            TimelineItem(firing.at, "alert", f"Alert {firing.event}: {firing.subject}", None, firing.message)
+        )
+    audits = session.scalars(
+        select(AuditLog).where(AuditLog.account_id == account_id).order_by(AuditLog.id.desc()).limit(limit)
+    )
+    for entry in audits:
+        kind = "support" if entry.action.startswith("support.") else "payments"
+        items.append(TimelineItem(entry.created_at, kind, entry.action, None, entry.reason, entry.actor))
+    items.sort(key=lambda item: item.at, reverse=True)
+    return items[:limit]
+
+
+def account_360(session: Session, agent: Agent, account_id: str, *, at: datetime) -> Account360:
+    """Everything about one account, for a support agent (PermissionDenied for anyone else)."""
+    require_agent(agent, SUPPORT)
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id!r} does not exist", field="account_id")
+    usage = _usage(session, account_id, at)
+    customer_ids = tuple(
+        c
+        for c in session.scalars(
+            select(PaymentCustomer.customer_id).where(PaymentCustomer.account_id == account_id)
+        )
+        if c
+    )
+    return Account360(
+        account_id=account.id,
+        name=account.name,
+        status=account.status,
+        timezone=account.timezone,
+        created_at=account.created_at,
+        customer_ids=customer_ids,
+        members=_members(session, account_id),
+        balance=balance_view(session, account_id, at=at),
+        grants=all_grants(session, account_id),
+        usage_by_day=usage,
+        usage_total_nanos=sum(day.amount_nanos for day in usage),
+        top_ups=top_up_history(session, account_id),
+        caps=list_caps(session, account_id),
+        rules=list_rules(session, account_id),
+        firings=firing_history(session, account_id, limit=20),
+        approvals=pending_approvals(session, account_id=account_id),
+        timeline=timeline(session, account_id),
+    )

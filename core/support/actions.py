@@ -1,0 +1,608 @@
+"""What a support agent may do to an account, each through the core service that owns it.
+
+Every action takes the acting ``Agent`` first, checks its level here (not only in the
+pages: a customer or a plain ``support`` agent calling a forbidden action gets
+``PermissionDenied``), requires a reason, and writes an audit entry with the target and
+what it was before and after, in the caller's transaction, so the change and its record
+commit together.
+
+    grant_credits_as_agent   goodwill/promotional credits; above the agent's limit a pending
+                             approval instead, which another agent approves or rejects
+    approve_grant / reject_grant
+    void_grant_as_agent      takes back what is left of a goodwill or promotional grant
+    refund_top_up            support_admin: refunds through the provider, reverses the credits
+    set_cap_as_agent / lift_cap_as_agent    support_admin
+    suspend_account / reactivate_account    support_admin (authorize answers ``account_suspended``)
+    reconcile_account        re-asks the provider about the account's open top-ups
+    record_customer_view     the "view as customer" itself, audited
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.db import unit_of_work
+from core.db.models import Account, CreditGrant, SpendCap, SupportApproval, TopUp
+from core.errors import NotFound, PermissionDenied, ValidationError
+from core.ledger.service import GrantView, grant_credits, lock_accounts, void_grant
+from core.money import format_credits
+from core.payments import states
+from core.payments.config import format_cents
+from core.payments.reconcile import ReconcileReport, reconcile
+from core.payments.runtime import Payments
+from core.payments.settle import apply_refund, lock_top_up
+from core.spend.caps import CapView, delete_cap, set_cap
+from core.support.agents import SUPPORT, SUPPORT_ADMIN, Agent, SupportLimits, require_agent, support_limits
+from core.support.audit import record, required_reason
+
+SUPPORT_GRANT_SOURCES = ("goodwill", "promotional")
+ACCOUNT_STATUSES = ("active", "suspended")
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    approval_id: int
+    account_id: str
+    source: str
+    amount_nanos: int
+    expires_at: datetime | None
+    reason: str
+    state: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    grant_id: int | None
+
+
+@dataclass(frozen=True)
+class GrantOutcome:
+    """A grant made now, or a request waiting for a second agent."""
+
+    grant: GrantView | None
+    approval: ApprovalView | None
+
+    @property
+    def pending(self) -> bool:
+        return self.grant is None
+
+
+def _approval_view(row: SupportApproval) -> ApprovalView:
+    return ApprovalView(
+        approval_id=row.id,
+        account_id=row.account_id,
+        source=row.source,
+        amount_nanos=row.amount_nanos,
+        expires_at=row.expires_at,
+        reason=row.reason,
+        state=row.state,
+        requested_by=row.requested_by,
+        requested_at=row.requested_at,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        grant_id=row.grant_id,
+    )
+
+
+def _account(session: Session, account_id: str) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id!r} does not exist", field="account_id")
+    return account
+
+
+def _grant_facts(grant: GrantView) -> dict[str, Any]:
+    return {
+        "grant_id": grant.grant_id,
+        "source": grant.source,
+        "amount_nanos": grant.amount_nanos,
+        "remaining_nanos": grant.remaining_nanos,
+        "expires_at": grant.expires_at.isoformat() if grant.expires_at else None,
+    }
+
+
+def _check_grant_input(source: str, amount_nanos: int, expires_at: datetime | None, at: datetime) -> None:
+    if source not in SUPPORT_GRANT_SOURCES:
+        raise ValidationError("support grants are goodwill or promotional credits", field="source")
+    if not isinstance(amount_nanos, int) or isinstance(amount_nanos, bool) or amount_nanos <= 0:
+        raise ValidationError("amount must be a positive number of credits", field="amount")
+    if expires_at is not None and expires_at <= at:
+        raise ValidationError("expiry must be in the future", field="expires_at")
+
+
+def _issue(
+    session: Session,
+    *,
+    agent: Agent,
+    account_id: str,
+    amount_nanos: int,
+    source: str,
+    expires_at: datetime | None,
+    reason: str,
+    at: datetime,
+    approved_by: str | None = None,
+) -> GrantView:
+    balance_before = lock_accounts(session, [account_id])[account_id].balance_nanos
+    grant = grant_credits(
+        session,
+        account_id=account_id,
+        amount_nanos=amount_nanos,
+        source=source,
+        at=at,
+        expires_at=expires_at,
+        description=reason[:500],
+        created_by=agent.email if approved_by is None else f"{agent.email} (approved by {approved_by})",
+    )
+    balance_after = session.get(Account, account_id).balance_nanos  # type: ignore[union-attr]
+    record(
+        session,
+        agent=agent,
+        action="grant_credits",
+        account_id=account_id,
+        target=f"grant:{grant.grant_id}",
+        reason=reason,
+        at=at,
+        before={"balance_nanos": balance_before},
+        after={"balance_nanos": balance_after, **_grant_facts(grant)},
+        **({"approved_by": approved_by} if approved_by else {}),
+    )
+    return grant
+
+
+def grant_credits_as_agent(
+    session: Session,
+    agent: Agent,
+    *,
+    account_id: str,
+    amount_nanos: int,
+    reason: str,
+    at: datetime,
+    source: str = "goodwill",
+    expires_at: datetime | None = None,
+    limits: SupportLimits | None = None,
+) -> GrantOutcome:
+    """Grant credits now when within the agent's limit; otherwise ask a second agent (pending)."""
+    require_agent(agent, SUPPORT)
+    why = required_reason(reason)
+    _check_grant_input(source, amount_nanos, expires_at, at)
+    _account(session, account_id)
+    limits = limits or support_limits()
+    if amount_nanos <= limits.own_limit_nanos(agent):
+        return GrantOutcome(
+            _issue(
+                session,
+                agent=agent,
+                account_id=account_id,
+                amount_nanos=amount_nanos,
+                source=source,
+                expires_at=expires_at,
+                reason=why,
+                at=at,
+            ),
+            None,
+        )
+    row = SupportApproval(
+        account_id=account_id,
+        action="grant_credits",
+        source=source,
+        amount_nanos=amount_nanos,
+        expires_at=expires_at,
+        reason=why,
+        state="pending",
+        requested_by=agent.email,
+        requested_at=at,
+        decision_reason="",
+    )
+    session.add(row)
+    session.flush()
+    record(
+        session,
+        agent=agent,
+        action="grant_requested",
+        account_id=account_id,
+        target=f"approval:{row.id}",
+        reason=why,
+        at=at,
+        before=None,
+        after={"approval_id": row.id, "state": "pending", "amount_nanos": amount_nanos, "source": source},
+    )
+    return GrantOutcome(None, _approval_view(row))
+
+
+def _pending(session: Session, approval_id: int) -> SupportApproval:
+    row = session.scalar(select(SupportApproval).where(SupportApproval.id == approval_id).with_for_update())
+    if row is None:
+        raise NotFound(f"approval {approval_id} does not exist", field="approval_id")
+    if row.state != "pending":
+        raise ValidationError(
+            f"approval {approval_id} was already {row.state}", code="decided", field="approval_id"
+        )
+    return row
+
+
+def _check_second_agent(agent: Agent, row: SupportApproval, limits: SupportLimits) -> None:
+    if agent.email.strip().lower() == row.requested_by.strip().lower():
+        raise PermissionDenied("a second agent must decide: you asked for this grant", field="agent")
+    if row.amount_nanos > limits.support_grant_nanos:
+        require_agent(agent, SUPPORT_ADMIN)
+
+
+def approve_grant(
+    session: Session,
+    agent: Agent,
+    *,
+    approval_id: int,
+    at: datetime,
+    reason: str = "approved",
+    limits: SupportLimits | None = None,
+) -> GrantView:
+    """A second agent approves a pending grant: the credits are granted now, both agents audited."""
+    require_agent(agent, SUPPORT)
+    limits = limits or support_limits()
+    row = _pending(session, approval_id)
+    _check_second_agent(agent, row, limits)
+    why = (reason or "").strip() or "approved"
+    expires_at = row.expires_at if row.expires_at is None or row.expires_at > at else None
+    requester = Agent(row.requested_by, SUPPORT)
+    grant = _issue(
+        session,
+        agent=requester,
+        account_id=row.account_id,
+        amount_nanos=row.amount_nanos,
+        source=row.source,
+        expires_at=expires_at,
+        reason=row.reason,
+        at=at,
+        approved_by=agent.email,
+    )
+    row.state = "approved"
+    row.decided_by = agent.email
+    row.decided_at = at
+    row.decision_reason = why
+    row.grant_id = grant.grant_id
+    record(
+        session,
+        agent=agent,
+        action="grant_approved",
+        account_id=row.account_id,
+        target=f"approval:{row.id}",
+        reason=why,
+        at=at,
+        before={"state": "pending"},
+        after={"state": "approved", "grant_id": grant.grant_id},
+    )
+    return grant
+
+
+def reject_grant(
+    session: Session, agent: Agent, *, approval_id: int, reason: str, at: datetime
+) -> ApprovalView:
+    """A second agent turns a pending grant down (a reason required); nothing is granted."""
+    require_agent(agent, SUPPORT)
+    why = required_reason(reason)
+    row = _pending(session, approval_id)
+    if agent.email.strip().lower() == row.requested_by.strip().lower():
+        raise PermissionDenied(
+            "a second agent must decide: withdraw it by asking another agent", field="agent"
+        )
+    row.state = "rejected"
+    row.decided_by = agent.email
+    row.decided_at = at
+    row.decision_reason = why
+    record(
+        session,
+        agent=agent,
+        action="grant_rejected",
+        account_id=row.account_id,
+        target=f"approval:{row.id}",
+        reason=why,
+        at=at,
+        before={"state": "pending"},
+        after={"state": "rejected"},
+    )
+    session.flush()
+    return _approval_view(row)
+
+
+def pending_approvals(
+    session: Session, *, account_id: str | None = None, limit: int = 100
+) -> list[ApprovalView]:
+    """Grants waiting for a second agent, oldest first."""
+    stmt = select(SupportApproval).where(SupportApproval.state == "pending")
+    if account_id is not None:
+        stmt = stmt.where(SupportApproval.account_id == account_id)
+    return [_approval_view(r) for r in session.scalars(stmt.order_by(SupportApproval.id).limit(limit))]
+
+
+def void_grant_as_agent(
+    session: Session, agent: Agent, *, grant_id: int, reason: str, at: datetime
+) -> GrantView:
+    """Take back what is left of a goodwill or promotional grant (purchased credits go by refund)."""
+    require_agent(agent, SUPPORT)
+    why = required_reason(reason)
+    grant = session.get(CreditGrant, grant_id)
+    if grant is None:
+        raise NotFound(f"grant {grant_id} does not exist", field="grant_id")
+    if grant.source == "purchased":
+        raise ValidationError("purchased credits are reversed by refunding the top-up", field="grant_id")
+    if grant.expired:
+        raise ValidationError(f"grant {grant_id} has expired or was voided already", field="grant_id")
+    account_id = grant.account_id
+    balance_before = lock_accounts(session, [account_id])[account_id].balance_nanos
+    session.refresh(grant)
+    before = {"balance_nanos": balance_before, "remaining_nanos": grant.remaining_nanos}
+    view = void_grant(session, grant_id=grant_id, at=at, reason=why, actor=agent.email)
+    record(
+        session,
+        agent=agent,
+        action="void_grant",
+        account_id=account_id,
+        target=f"grant:{grant_id}",
+        reason=why,
+        at=at,
+        before=before,
+        after={"balance_nanos": _account(session, account_id).balance_nanos, "remaining_nanos": 0},
+    )
+    return view
+
+
+def set_account_status(
+    session: Session, agent: Agent, *, account_id: str, status: str, reason: str, at: datetime
+) -> str:
+    """Suspend or reactivate an account (support_admin); returns the status before."""
+    require_agent(agent, SUPPORT_ADMIN)
+    why = required_reason(reason)
+    if status not in ACCOUNT_STATUSES:
+        raise ValidationError("an account is active or suspended", field="status")
+    _account(session, account_id)
+    account = lock_accounts(session, [account_id])[account_id]
+    before = account.status
+    if before == status:
+        raise ValidationError(f"the account is {status} already", code="unchanged", field="status")
+    if before == "closed":
+        raise ValidationError("a closed account stays closed", field="status")
+    account.status = status
+    session.flush()
+    record(
+        session,
+        agent=agent,
+        action="suspend_account" if status == "suspended" else "reactivate_account",
+        account_id=account_id,
+        target=f"account:{account_id}",
+        reason=why,
+        at=at,
+        before={"status": before},
+        after={"status": status},
+    )
+    return before
+
+
+def suspend_account(session: Session, agent: Agent, *, account_id: str, reason: str, at: datetime) -> str:
+    return set_account_status(session, agent, account_id=account_id, status="suspended", reason=reason, at=at)
+
+
+def reactivate_account(session: Session, agent: Agent, *, account_id: str, reason: str, at: datetime) -> str:
+    return set_account_status(session, agent, account_id=account_id, status="active", reason=reason, at=at)
+
+
+def _cap_facts(cap: SpendCap | CapView | None) -> dict[str, Any] | None:
+    if cap is None:
+        return None
+    return {
+        "scope": cap.scope,
+        "scope_value": cap.scope_value,
+        "limit_nanos": cap.limit_nanos,
+        "mode": cap.mode,
+    }
+
+
+def _live_cap(session: Session, account_id: str, scope: str, scope_value: str) -> SpendCap | None:
+    return session.scalar(
+        select(SpendCap).where(
+            SpendCap.account_id == account_id,
+            SpendCap.scope == scope,
+            SpendCap.scope_value == scope_value.strip(),
+            SpendCap.deleted_at.is_(None),
+        )
+    )
+
+
+def set_cap_as_agent(
+    session: Session,
+    agent: Agent,
+    *,
+    account_id: str,
+    limit: str | Decimal | int,
+    mode: str,
+    reason: str,
+    at: datetime,
+    scope: str = "account",
+    scope_value: str = "",
+) -> CapView:
+    """Set or change a monthly cap on a customer's account (support_admin), with the old one audited."""
+    require_agent(agent, SUPPORT_ADMIN)
+    why = required_reason(reason)
+    _account(session, account_id)
+    before = _cap_facts(_live_cap(session, account_id, scope, scope_value if scope != "account" else ""))
+    view = set_cap(
+        session,
+        account_id=account_id,
+        scope=scope,
+        scope_value=scope_value,
+        limit=limit,
+        mode=mode,
+        actor=f"support:{agent.email}",
+        at=at,
+    )
+    record(
+        session,
+        agent=agent,
+        action="set_cap",
+        account_id=account_id,
+        target=f"cap:{view.cap_id}",
+        reason=why,
+        at=at,
+        before=before,
+        after=_cap_facts(view),
+    )
+    return view
+
+
+def lift_cap_as_agent(
+    session: Session, agent: Agent, *, account_id: str, cap_id: int, reason: str, at: datetime
+) -> None:
+    """Remove a cap (support_admin): authorize stops refusing on it from now."""
+    require_agent(agent, SUPPORT_ADMIN)
+    why = required_reason(reason)
+    cap = session.scalar(
+        select(SpendCap).where(
+            SpendCap.id == cap_id, SpendCap.account_id == account_id, SpendCap.deleted_at.is_(None)
+        )
+    )
+    before = _cap_facts(cap)
+    delete_cap(session, account_id=account_id, cap_id=cap_id, at=at)
+    record(
+        session,
+        agent=agent,
+        action="lift_cap",
+        account_id=account_id,
+        target=f"cap:{cap_id}",
+        reason=why,
+        at=at,
+        before=before,
+        after=None,
+    )
+
+
+@dataclass(frozen=True)
+class RefundDone:
+    top_up_id: int
+    refunded_cents: int  # by this refund
+    reversed_nanos: int  # credits taken back
+    spent_nanos: int  # refunded credits already used (not taken back)
+
+
+def refund_top_up(
+    payments: Payments,
+    agent: Agent,
+    *,
+    top_up_id: int,
+    reason: str,
+    amount_cents: int | None = None,
+) -> RefundDone:
+    """Refund a credited top-up through the provider (support_admin), then reverse its unspent credits.
+
+    The ledger side is ``core.payments.settle.apply_refund`` with the provider's running
+    refunded total: the provider's own refund event later finds it done and changes nothing.
+    """
+    require_agent(agent, SUPPORT_ADMIN)
+    why = required_reason(reason)
+    provider = payments.provider
+    refund = getattr(provider, "refund", None)
+    if provider is None or refund is None:
+        raise ValidationError(
+            "refunds from the console need the payments sandbox; refund in Stripe's dashboard "
+            "(its refund event reverses the credits)",
+            code="unsupported",
+            field="top_up",
+        )
+    with unit_of_work(payments.engine) as session:
+        top_up = session.get(TopUp, top_up_id)
+        if top_up is None:
+            raise NotFound(f"top-up {top_up_id} does not exist", field="top_up")
+        if top_up.state not in states.SETTLED_STATES or not top_up.payment_intent_id:
+            raise ValidationError(
+                f"top-up #{top_up_id} is {top_up.state}: only a paid one is refunded", field="top_up"
+            )
+        if top_up.provider != provider.name:
+            raise ValidationError(f"top-up #{top_up_id} was paid with {top_up.provider}", field="top_up")
+        intent_id = top_up.payment_intent_id
+        left = top_up.amount_cents - top_up.refunded_cents
+        before = {
+            "state": top_up.state,
+            "refunded_cents": top_up.refunded_cents,
+            "reversed_nanos": top_up.reversed_nanos,
+            "refund_spent_nanos": top_up.refund_spent_nanos,
+            "balance_nanos": _account(session, top_up.account_id).balance_nanos,
+        }
+    if amount_cents is not None and not 0 < amount_cents <= left:
+        raise ValidationError(f"refund between $0.01 and {format_cents(left)}", field="amount")
+    intent = refund(intent_id, amount_cents)
+    refunded_total = int(intent["latest_charge"]["amount_refunded"])
+    at = payments.clock()
+    with unit_of_work(payments.engine, write=True) as session:
+        # The provider's refund event may have settled it already (the sandbox delivers at once):
+        # apply_refund then changes nothing, and the effect is measured against ``before``.
+        apply_refund(session, top_up_id=top_up_id, refunded_cents_total=refunded_total, at=at)
+        top_up = lock_top_up(session, top_up_id)
+        session.refresh(top_up)
+        done = RefundDone(
+            top_up_id,
+            top_up.refunded_cents - before["refunded_cents"],
+            top_up.reversed_nanos - before["reversed_nanos"],
+            top_up.refund_spent_nanos - before["refund_spent_nanos"],
+        )
+        record(
+            session,
+            agent=agent,
+            action="refund_top_up",
+            account_id=top_up.account_id,
+            target=f"top_up:{top_up_id}",
+            reason=why,
+            at=at,
+            before=before,
+            after={
+                "state": top_up.state,
+                "refunded_cents": top_up.refunded_cents,
+                "balance_nanos": _account(session, top_up.account_id).balance_nanos,
+                "reversed_nanos": done.reversed_nanos,
+            },
+        )
+    return done
+
+
+def reconcile_account(payments: Payments, agent: Agent, *, account_id: str, reason: str) -> ReconcileReport:
+    """Ask the provider now about every open top-up of the account, and audit what changed."""
+    require_agent(agent, SUPPORT)
+    why = required_reason(reason)
+    with unit_of_work(payments.engine) as session:
+        _account(session, account_id)
+    report = reconcile(payments, stale_after=timedelta(0), account_id=account_id)
+    with unit_of_work(payments.engine, write=True) as session:
+        record(
+            session,
+            agent=agent,
+            action="reconcile_payments",
+            account_id=account_id,
+            target=f"account:{account_id}",
+            reason=why,
+            at=payments.clock(),
+            before={"open_top_ups": report.checked},
+            after={"changed": report.changed, "still_open": report.still_open, "errors": report.errors},
+        )
+    return report
+
+
+def record_customer_view(session: Session, agent: Agent, *, account_id: str, page: str, at: datetime) -> None:
+    """Audit that an agent looked at the customer's own pages ("view as customer")."""
+    require_agent(agent, SUPPORT)
+    _account(session, account_id)
+    record(
+        session,
+        agent=agent,
+        action="view_as_customer",
+        account_id=account_id,
+        target=f"page:{page}",
+        reason="view as customer",
+        at=at,
+    )
+
+
+def describe_amount(nanos: int) -> str:
+    return format_credits(nanos)

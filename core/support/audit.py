@@ -1,0 +1,138 @@
+"""The audit trail of support actions: written in the action's own transaction, never edited.
+
+Each entry: actor, action (``support.<verb>``), account, reason, time, and in ``details``
+the target and what it was ``before`` and ``after``. The ORM refuses to update or delete
+an audit entry (a listener below), so nothing in the app can rewrite history; the
+database administrator still can, which is outside the app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from core.db.models import AuditLog
+from core.errors import ValidationError
+from core.support.agents import Agent
+
+ACTION_PREFIX = "support."
+MAX_REASON = 2_000
+AUDIT_PAGE_LIMIT = 1_000
+
+
+class AuditImmutable(RuntimeError):
+    """Raised when code tries to change or delete an audit entry (a bug, never user input)."""
+
+
+@event.listens_for(AuditLog, "before_update")
+def _refuse_update(_mapper: Any, _connection: Any, target: AuditLog) -> None:
+    raise AuditImmutable(f"audit entry {target.id} cannot be edited")
+
+
+@event.listens_for(AuditLog, "before_delete")
+def _refuse_delete(_mapper: Any, _connection: Any, target: AuditLog) -> None:
+    raise AuditImmutable(f"audit entry {target.id} cannot be deleted")
+
+
+def required_reason(reason: str) -> str:
+    """The reason, stripped; a ValidationError when there is none."""
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationError("say why: a reason is required for every support action", field="reason")
+    if len(text) > MAX_REASON:
+        raise ValidationError(f"keep the reason under {MAX_REASON:,} characters", field="reason")
+    return text
+
+
+def record(
+    session: Session,
+    *,
+    agent: Agent,
+    action: str,
+    account_id: str | None,
+    target: str,
+    reason: str,
+    at: datetime,
+    before: Any = None,
+    after: Any = None,
+    **extra: Any,
+) -> AuditLog:
+    """Add an audit entry to the caller's transaction (it commits or rolls back with the action)."""
+    entry = AuditLog(
+        actor=agent.email,
+        action=(ACTION_PREFIX + action)[:64],
+        account_id=account_id,
+        reason=reason,
+        details={"target": target, "level": agent.level, "before": before, "after": after, **extra},
+        created_at=at,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    entry_id: int
+    at: datetime
+    actor: str
+    action: str
+    account_id: str | None
+    target: str
+    reason: str
+    before: Any
+    after: Any
+
+
+def _entry(row: AuditLog) -> AuditEntry:
+    details = row.details or {}
+    return AuditEntry(
+        entry_id=row.id,
+        at=row.created_at,
+        actor=row.actor,
+        action=row.action,
+        account_id=row.account_id,
+        target=str(details.get("target", "")),
+        reason=row.reason,
+        before=details.get("before"),
+        after=details.get("after"),
+    )
+
+
+def audit_entries(
+    session: Session,
+    *,
+    agent: str | None = None,
+    account_id: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = AUDIT_PAGE_LIMIT,
+) -> list[AuditEntry]:
+    """Audit entries, newest first, filtered by actor, account, action and time ``[since, until)``."""
+    stmt = select(AuditLog)
+    if agent:
+        stmt = stmt.where(AuditLog.actor == agent.strip().lower())
+    if account_id:
+        stmt = stmt.where(AuditLog.account_id == account_id.strip())
+    if action:
+        stmt = stmt.where(AuditLog.action == action)
+    if since is not None:
+        stmt = stmt.where(AuditLog.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditLog.created_at < until)
+    rows = session.scalars(stmt.order_by(AuditLog.id.desc()).limit(max(1, min(limit, AUDIT_PAGE_LIMIT))))
+    return [_entry(row) for row in rows]
+
+
+def audit_actions(session: Session) -> list[str]:
+    """Every action name in the log, for the filter."""
+    return sorted(session.scalars(select(AuditLog.action).distinct()))
+
+
+def audit_actors(session: Session) -> list[str]:
+    return sorted(session.scalars(select(AuditLog.actor).distinct()))
