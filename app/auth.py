@@ -6,7 +6,8 @@ the sign-in screen lets you pick a seeded user; that is refused when
 ``METERLINE_ENV=production``. A logged-in ``st.user`` counts as signed in either way.
 
 The support role never comes from the database: it comes from the ``roles`` claim of
-the ID token or from the ``METERLINE_SUPPORT_EMAILS`` allow-list.
+the ID token (``support`` or ``support_admin``) or from the ``METERLINE_SUPPORT_EMAILS`` and
+``METERLINE_SUPPORT_ADMIN_EMAILS`` allow-lists (``core.support.agents``).
 
 An ID token whose ``email_verified`` claim is false is not a sign-in: anyone can claim
 an address they do not own at some providers, so that email is never mapped to a user
@@ -44,6 +45,7 @@ from core.sessions import (
     session_ended,
     session_secret,
 )
+from core.support.agents import agent_level
 
 DEMO_EMAIL_KEY = "auth.demo_email"
 ENSURED_KEY = "auth.ensured_email"
@@ -68,6 +70,7 @@ class Viewer:
     is_support: bool
     accounts: tuple[AccountSummary, ...]
     mode: Mode
+    support_level: str | None = None  # "support" | "support_admin" (core.support.agents), None for a customer
 
     def account(self, account_id: str) -> AccountSummary | None:
         return next((a for a in self.accounts if a.account_id == account_id), None)
@@ -101,16 +104,15 @@ def sign_in_mode() -> Mode:
 
 
 def support_emails() -> frozenset[str]:
-    raw = os.environ.get("METERLINE_SUPPORT_EMAILS", "")
+    """Agents the allow-lists name: ``METERLINE_SUPPORT_EMAILS``, ``METERLINE_SUPPORT_ADMIN_EMAILS``."""
+    lists = ("METERLINE_SUPPORT_EMAILS", "METERLINE_SUPPORT_ADMIN_EMAILS")
+    raw = ",".join(os.environ.get(name, "") for name in lists)
     return frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
 
 
 def is_support(email: str, claims: Mapping[str, Any]) -> bool:
-    """Support comes from the ``roles`` claim (a list or a separated string) or the allow-list."""
-    roles = claims.get("roles") or []
-    if isinstance(roles, str):
-        roles = roles.replace(",", " ").split()
-    return SUPPORT_ROLE in roles or email.strip().lower() in support_emails()
+    """Support comes from the ``roles`` claim (a list or a separated string) or the allow-lists."""
+    return agent_level(email, claims) is not None
 
 
 def _user_claims() -> dict[str, Any]:
@@ -204,6 +206,7 @@ def load_viewer(engine: Engine) -> Viewer | None:
         is_support=is_support(email, claims),
         accounts=accounts,
         mode=mode,
+        support_level=agent_level(email, claims),
     )
 
 
@@ -248,7 +251,7 @@ def demo_users(engine: Engine) -> list[DemoUser]:
             email,
             names.get(email) or email,
             0,
-            DEMO_PERSONAS.get(email, "support agent: sees what the support console will do"),
+            DEMO_PERSONAS.get(email, "support agent: the support console"),
             is_support=True,
         )
         for email in agents

@@ -19,7 +19,7 @@ from app.state import (
     selected_account_id,
     set_viewer,
 )
-from app.wayfinding import render_support_console, with_not_found
+from app.wayfinding import with_not_found
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 ACCOUNT_PICK_KEY = "nav.account_pick"
@@ -37,9 +37,20 @@ def customer_pages() -> list[st.Page]:
     ]
 
 
-def support_pages() -> list[st.Page]:
-    """What a support agent gets besides the accounts they are a member of."""
-    return [st.Page(render_support_console, title="Support console", icon=":material/support_agent:")]
+def support_pages(*, default: bool = False) -> list[st.Page]:
+    """What a support agent gets besides the accounts they are a member of (the console is the
+    home page of an agent who is a member of none)."""
+    return [
+        st.Page(
+            PAGES / "support_search.py",
+            title="Support: find account",
+            icon=":material/support_agent:",
+            url_path="support",
+            default=default,
+        ),
+        st.Page(PAGES / "support_account.py", title="Support: account", icon=":material/account_box:"),
+        st.Page(PAGES / "support_audit.py", title="Support: audit log", icon=":material/history:"),
+    ]
 
 
 def signed_out_pages() -> list[st.Page]:
@@ -84,7 +95,7 @@ def sidebar(viewer: Viewer) -> None:
         if viewer.mode == "demo":
             st.caption(":orange[Demo mode: no sign-in provider configured]")
         if viewer.is_support:
-            st.caption("Support role: the support console arrives in a later release.")
+            st.caption(f"Support role: {(viewer.support_level or 'support').replace('_', ' ')}")
         if st.button("Sign out"):
             sign_out(viewer, get_engine())
             st.rerun()
@@ -95,7 +106,7 @@ def viewer_pages(viewer: Viewer) -> list[st.Page]:
     if viewer.accounts:
         return customer_pages() + (support_pages() if viewer.is_support else [])
     if viewer.is_support:
-        return support_pages()
+        return support_pages(default=True)
     return [st.Page(no_account, title="No account", url_path="no-account")]
 
 

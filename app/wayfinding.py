@@ -55,21 +55,3 @@ def with_not_found(pages: list[st.Page], *, home: st.Page) -> list[st.Page]:
     except StreamlitAPIException:
         return pages  # a name Streamlit cannot register: its own "not found" flash then
     return [*pages, missing]
-
-
-def render_support_console() -> None:
-    st.title("Support console")
-    st.info(
-        "You are signed in as a Meterline support agent. The support console arrives in a later "
-        "release; until then this page says what it will let you do.",
-        icon=":material/construction:",
-    )
-    st.markdown(
-        "- **Find any account** by name, id or a member's email, and open it.\n"
-        "- **See what the customer sees**: their usage, spend, balance, grants and ledger, with the "
-        "same numbers and time zones as their portal.\n"
-        "- **Act for them, on the record**: grant goodwill credits, correct an entry, extend a grant, "
-        "always with a reason; every change is written to the audit log with your name and the time.\n"
-        "- **Explain a charge**: trace a ledger entry to its usage batch and the prices in force then."
-    )
-    st.caption("Customers' accounts stay closed to you in the customer pages unless they make you a member.")

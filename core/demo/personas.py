@@ -14,5 +14,5 @@ DEMO_PERSONAS: dict[str, str] = {
     "sam@consulting.example": "A consultant in two accounts: switches between Brightpath AI and Northwind",
     "dana@quietharbor.example": "Quiet Harbor's owner: a dormant account, no usage for 60 days",
     "ravi@pixelforge.example": "Pixel Forge's owner: image generation past its credits, a negative balance",
-    SUPPORT_EMAIL: "Meterline support agent: sees what the support console will let agents do",
+    SUPPORT_EMAIL: "Meterline support agent: finds any account, grants credits with a reason, audit log",
 }

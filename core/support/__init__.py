@@ -30,7 +30,14 @@ from core.support.agents import (
     require_agent,
     support_limits,
 )
-from core.support.audit import AuditEntry, AuditImmutable, audit_actions, audit_actors, audit_entries
+from core.support.audit import (
+    AuditEntry,
+    AuditImmutable,
+    audit_actions,
+    audit_actors,
+    audit_csv,
+    audit_entries,
+)
 from core.support.search import AccountHit, search_accounts
 
 __all__ = [
@@ -51,6 +58,7 @@ __all__ = [
     "approve_grant",
     "audit_actions",
     "audit_actors",
+    "audit_csv",
     "audit_entries",
     "grant_credits_as_agent",
     "lift_cap_as_agent",

@@ -8,6 +8,7 @@ database administrator still can, which is outside the app.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -136,3 +137,27 @@ def audit_actions(session: Session) -> list[str]:
 
 def audit_actors(session: Session) -> list[str]:
     return sorted(session.scalars(select(AuditLog.actor).distinct()))
+
+
+AUDIT_CSV_HEADER = ("id", "time_utc", "actor", "action", "account_id", "target", "reason", "before", "after")
+
+
+def audit_csv(entries: list[AuditEntry]) -> bytes:
+    """The entries as CSV, every text cell safe to open in a spreadsheet (no formula runs)."""
+    from core.usage.exports import csv_bytes, utc_seconds
+
+    rows = [
+        (
+            entry.entry_id,
+            utc_seconds(entry.at),
+            entry.actor,
+            entry.action,
+            entry.account_id or "",
+            entry.target,
+            entry.reason,
+            "" if entry.before is None else json.dumps(entry.before, sort_keys=True),
+            "" if entry.after is None else json.dumps(entry.after, sort_keys=True),
+        )
+        for entry in entries
+    ]
+    return csv_bytes(AUDIT_CSV_HEADER, rows, numeric_columns={"id"})

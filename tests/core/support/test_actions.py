@@ -283,3 +283,23 @@ def test_audit_entries_cannot_be_edited_or_deleted_through_the_orm(engine: Engin
         assert session.scalar(select(func.count()).select_from(AuditLog)) == 1
         assert session.scalars(select(AuditLog.reason)).one() == "outage on Nov 19"
         assert session.scalar(select(func.count()).select_from(CreditGrant)) == 1
+
+
+def test_the_audit_csv_neutralises_formulas_and_filters_by_agent_and_action(
+    engine: Engine, now: datetime
+) -> None:
+    from core.support import audit_csv, audit_entries
+
+    make_account(engine, now)
+    _grant(engine, SAM, now, 5, reason='=HYPERLINK("http://evil")')
+    _grant(engine, PAT, now + timedelta(minutes=1), 6)
+    with unit_of_work(engine) as session:
+        mine = audit_entries(session, agent=SAM.email)
+        grants = audit_entries(session, action="support.grant_credits", since=now + timedelta(seconds=30))
+        everything = audit_entries(session, account_id=ACCOUNT)
+    assert [e.actor for e in mine] == [SAM.email]
+    assert [e.actor for e in grants] == [PAT.email]
+    assert [e.actor for e in everything] == [PAT.email, SAM.email]  # newest first
+    text = audit_csv(mine).decode()
+    assert text.splitlines()[0] == "id,time_utc,actor,action,account_id,target,reason,before,after"
+    assert "'=HYPERLINK" in text

@@ -1,0 +1,480 @@
+"""Support console: one account whole (the answer to "why is my balance X?"), and what to do about it.
+
+Every action asks for a reason and a confirmation, runs one core command with the agent,
+and lands in the audit log with the change; the page then shows the account again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from typing import TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from app.payments import get_payments
+from app.support_ui import SEARCH_PAGE, opened_account, require_console, support_read, support_write
+from core.clock import system_clock
+from core.errors import BillingError, ValidationError
+from core.money import credits_to_nanos, format_credits
+from core.payments.config import dollars_to_cents, format_cents
+from core.support import (
+    Account360,
+    Agent,
+    account_360,
+    approve_grant,
+    grant_credits_as_agent,
+    lift_cap_as_agent,
+    reactivate_account,
+    reconcile_account,
+    refund_top_up,
+    reject_grant,
+    set_cap_as_agent,
+    suspend_account,
+    void_grant_as_agent,
+)
+
+FLASH_KEY = "support_account.flash"
+T = TypeVar("T")
+
+
+def when(moment: datetime | None) -> str:
+    return "—" if moment is None else pd.Timestamp(moment).tz_convert("UTC").strftime("%Y-%m-%d %H:%M UTC")
+
+
+def act(command: Callable[[], T], done: str | Callable[[T], str]) -> None:
+    """Run a support command; on success remember what happened and show the account again."""
+    try:
+        result = command()
+    except BillingError as error:
+        st.error(
+            f"{error.message[:1].upper()}{error.message[1:]}."
+            + (f" (field: {error.field})" if error.field else "")
+        )
+        return
+    except ValueError as error:  # an amount that is not a number
+        st.error(str(error))
+        return
+    st.session_state[FLASH_KEY] = done if isinstance(done, str) else done(result)
+    st.rerun()
+
+
+def amount_nanos(text: str) -> int:
+    try:
+        return credits_to_nanos(text.strip() or "0")
+    except ValueError as error:
+        raise ValidationError(str(error), field="amount") from None
+
+
+def header(view: Account360) -> None:
+    st.title(view.name)
+    badge = {"active": ":green[active]", "suspended": ":red[suspended]"}.get(view.status, view.status)
+    ids = ", ".join(f"`{c}`" for c in view.customer_ids) or "no payment customer yet"
+    st.markdown(f"`{view.account_id}` · {badge} · times in {view.timezone} · Stripe customer: {ids}")
+    balance, usage, grants = st.columns(3)
+    balance.metric("Balance (credits; 1 credit = $1)", format_credits(view.balance.balance_nanos))
+    usage.metric("Usage, last 30 days (credits)", format_credits(view.usage_total_nanos))
+    grants.metric("Open grants", f"{len(view.balance.grants):,}")
+
+
+def timeline_section(view: Account360) -> None:
+    st.caption("Ledger entries, top-ups, payment webhooks, alerts and support actions, newest first (UTC).")
+    if not view.timeline:
+        st.info("Nothing has happened on this account yet.")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "When (UTC)": when(item.at),
+                    "Kind": item.kind,
+                    "What": item.title,
+                    "Credits": "" if item.amount_nanos is None else format_credits(item.amount_nanos),
+                    "Detail": item.detail,
+                    "By": item.actor,
+                }
+                for item in view.timeline
+            ]
+        ),
+        hide_index=True,
+        use_container_width=True,
+    )
+
+
+def grants_section(view: Account360) -> None:
+    if not view.grants:
+        st.info("No grants yet: the account has never had credits.")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "Grant": f"#{g.grant_id}",
+                    "Source": g.source,
+                    "Amount": format_credits(g.amount_nanos),
+                    "Left": format_credits(g.remaining_nanos),
+                    "Expires (UTC)": when(g.expires_at),
+                    "State": "expired or voided"
+                    if g.expired
+                    else ("spent" if g.remaining_nanos == 0 else "open"),
+                    "By": g.created_by,
+                    "Note": g.description,
+                }
+                for g in view.grants
+            ]
+        ),
+        hide_index=True,
+        use_container_width=True,
+    )
+
+
+def usage_section(view: Account360) -> None:
+    if not view.usage_by_day:
+        st.info("No usage in the last 30 days.")
+        return
+    frame = pd.DataFrame(
+        {
+            "day": [pd.Timestamp(d.usage_date) for d in view.usage_by_day],
+            "credits": [d.amount_nanos / 10**9 for d in view.usage_by_day],  # chart only; the table is exact
+        }
+    )
+    st.bar_chart(frame, x="day", y="credits", x_label="Day (account's time zone)", y_label="Credits spent")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "Day": d.usage_date.isoformat(),
+                    "Credits": format_credits(d.amount_nanos),
+                    "Events": d.event_count,
+                }
+                for d in reversed(view.usage_by_day)
+            ]
+        ),
+        hide_index=True,
+    )
+
+
+def payments_section(view: Account360) -> None:
+    if not view.top_ups:
+        st.info("No top-ups.")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "Top-up": f"#{t.top_up_id}",
+                    "State": t.state_label,
+                    "Paid": format_cents(t.amount_cents),
+                    "Credits": format_credits(t.credits_nanos),
+                    "Refunded": format_cents(t.refunded_cents),
+                    "Dispute": t.dispute_status or "",
+                    "Started (UTC)": when(t.created_at),
+                    "Note": t.note,
+                }
+                for t in view.top_ups
+            ]
+        ),
+        hide_index=True,
+        use_container_width=True,
+    )
+
+
+def members_and_limits(view: Account360) -> None:
+    st.subheader("Members")
+    st.dataframe(
+        pd.DataFrame([{"Email": m.email, "Name": m.name, "Role": m.role} for m in view.members]),
+        hide_index=True,
+    )
+    st.subheader("Caps")
+    if view.caps:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "Cap": f"#{c.cap_id}",
+                        "Scope": c.scope_label,
+                        "Monthly limit": format_credits(c.limit_nanos),
+                        "Mode": c.mode,
+                        "State": c.state,
+                    }
+                    for c in view.caps
+                ]
+            ),
+            hide_index=True,
+        )
+    else:
+        st.caption("No caps.")
+    st.subheader("Alert rules and recent firings")
+    st.caption(", ".join(f"{r.name} ({r.state})" for r in view.rules) or "No alert rules.")
+    if view.firings:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {"When (UTC)": when(f.at), "Event": f.event, "Subject": f.subject, "Message": f.message}
+                    for f in view.firings
+                ]
+            ),
+            hide_index=True,
+        )
+
+
+def approvals_section(agent: Agent, view: Account360) -> None:
+    for approval in view.approvals:
+        with st.container(border=True):
+            st.markdown(
+                f"**Awaiting a second agent:** {format_credits(approval.amount_nanos)} {approval.source}, "
+                f"asked by {approval.requested_by} on {when(approval.requested_at)}: “{approval.reason}”"
+            )
+            if approval.requested_by == agent.email:
+                st.caption("You asked for this grant: another agent approves or rejects it.")
+                continue
+            note = st.text_input("Your reason", key=f"support_account.decide_reason.{approval.approval_id}")
+            approve, reject = st.columns(2)
+            if approve.button("Approve", key=f"support_account.approve.{approval.approval_id}"):
+                act(
+                    lambda a=approval, n=note: support_write(
+                        lambda s: approve_grant(
+                            s, agent, approval_id=a.approval_id, at=system_clock(), reason=n or "approved"
+                        )
+                    ),
+                    f"Approved: {format_credits(approval.amount_nanos)} granted.",
+                )
+            if reject.button("Reject", key=f"support_account.reject.{approval.approval_id}"):
+                act(
+                    lambda a=approval, n=note: support_write(
+                        lambda s: reject_grant(
+                            s, agent, approval_id=a.approval_id, reason=n, at=system_clock()
+                        )
+                    ),
+                    "Rejected: nothing was granted.",
+                )
+
+
+def grant_form(agent: Agent, view: Account360) -> None:
+    with st.form("support_account.grant", clear_on_submit=False):
+        st.markdown("**Grant credits** (goodwill or promotional)")
+        amount = st.text_input("Credits", key="support_account.grant_amount", placeholder="25.00")
+        source = st.selectbox("Kind", ["goodwill", "promotional"], key="support_account.grant_source")
+        expiry = st.date_input("Expires on (UTC, optional)", value=None, key="support_account.grant_expiry")
+        reason = st.text_area(
+            "Reason (required; the customer may see it)", key="support_account.grant_reason"
+        )
+        confirm = st.checkbox("I confirm this grant", key="support_account.grant_confirm")
+        submitted = st.form_submit_button("Grant credits")
+    if submitted:
+        if not confirm:
+            st.error("Tick “I confirm this grant” first.")
+            return
+        expires_at = datetime.combine(expiry, time(0), tzinfo=UTC) if isinstance(expiry, date) else None
+
+        act(
+            lambda: support_write(
+                lambda s: grant_credits_as_agent(
+                    s,
+                    agent,
+                    account_id=view.account_id,
+                    amount_nanos=amount_nanos(amount),
+                    reason=reason,
+                    at=system_clock(),
+                    source=source,
+                    expires_at=expires_at,
+                )
+            ),
+            lambda outcome: (
+                "Above your limit: the grant awaits a second agent's approval."
+                if outcome.pending or outcome.grant is None
+                else f"Granted {format_credits(outcome.grant.amount_nanos)}, grant #{outcome.grant.grant_id}."
+            ),
+        )
+
+
+def void_form(agent: Agent, view: Account360) -> None:
+    open_grants = [
+        g for g in view.grants if not g.expired and g.source != "purchased" and g.remaining_nanos > 0
+    ]
+    with st.form("support_account.void"):
+        st.markdown("**Void a grant** (takes back what is left of it)")
+        grant_id = st.selectbox(
+            "Grant",
+            [g.grant_id for g in open_grants],
+            format_func=lambda gid: next(
+                f"#{g.grant_id} {g.source}: {format_credits(g.remaining_nanos)} left"
+                for g in open_grants
+                if g.grant_id == gid
+            ),
+            key="support_account.void_grant",
+        )
+        reason = st.text_area("Reason (required)", key="support_account.void_reason")
+        confirm = st.checkbox("I confirm voiding it", key="support_account.void_confirm")
+        submitted = st.form_submit_button("Void grant", disabled=not open_grants)
+    if submitted:
+        if not confirm:
+            st.error("Tick “I confirm voiding it” first.")
+            return
+        act(
+            lambda: support_write(
+                lambda s: void_grant_as_agent(
+                    s, agent, grant_id=int(grant_id), reason=reason, at=system_clock()
+                )
+            ),
+            f"Grant #{grant_id} voided.",
+        )
+
+
+def admin_forms(agent: Agent, view: Account360) -> None:
+    if not agent.is_admin:
+        st.caption("Refunds, caps and suspending accounts need the support admin role.")
+        return
+    paid = [
+        t for t in view.top_ups if t.state in ("credited", "refunded") and t.refunded_cents < t.amount_cents
+    ]
+    with st.form("support_account.refund"):
+        st.markdown("**Refund a top-up** (through the payment provider; unspent credits are taken back)")
+        top_up_id = st.selectbox(
+            "Top-up",
+            [t.top_up_id for t in paid],
+            format_func=lambda tid: next(
+                f"#{t.top_up_id}: {format_cents(t.amount_cents - t.refunded_cents)} refundable"
+                for t in paid
+                if t.top_up_id == tid
+            ),
+            key="support_account.refund_top_up",
+        )
+        dollars = st.text_input("Dollars (empty: all that is left)", key="support_account.refund_amount")
+        reason = st.text_area("Reason (required)", key="support_account.refund_reason")
+        confirm = st.checkbox("I confirm this refund", key="support_account.refund_confirm")
+        submitted = st.form_submit_button("Refund", disabled=not paid)
+    if submitted:
+        if not confirm:
+            st.error("Tick “I confirm this refund” first.")
+        else:
+            act(
+                lambda: refund_top_up(
+                    get_payments(),
+                    agent,
+                    top_up_id=int(top_up_id),
+                    reason=reason,
+                    amount_cents=dollars_to_cents(dollars) if dollars.strip() else None,
+                ),
+                f"Top-up #{top_up_id} refunded.",
+            )
+    with st.form("support_account.cap"):
+        st.markdown("**Set the account's monthly cap**")
+        limit = st.text_input("Monthly limit (credits)", key="support_account.cap_limit")
+        mode = st.selectbox("Mode", ["hard", "soft"], key="support_account.cap_mode")
+        reason = st.text_area("Reason (required)", key="support_account.cap_reason")
+        submitted = st.form_submit_button("Set cap")
+    if submitted:
+        act(
+            lambda: support_write(
+                lambda s: set_cap_as_agent(
+                    s,
+                    agent,
+                    account_id=view.account_id,
+                    limit=limit,
+                    mode=mode,
+                    reason=reason,
+                    at=system_clock(),
+                )
+            ),
+            "Cap set.",
+        )
+    if view.caps:
+        with st.form("support_account.lift"):
+            st.markdown("**Lift a cap**")
+            cap_id = st.selectbox(
+                "Cap",
+                [c.cap_id for c in view.caps],
+                format_func=lambda cid: next(
+                    f"#{c.cap_id} {c.scope_label}: {format_credits(c.limit_nanos)}"
+                    for c in view.caps
+                    if c.cap_id == cid
+                ),
+                key="support_account.lift_cap",
+            )
+            reason = st.text_area("Reason (required)", key="support_account.lift_reason")
+            submitted = st.form_submit_button("Lift cap")
+        if submitted:
+            act(
+                lambda: support_write(
+                    lambda s: lift_cap_as_agent(
+                        s,
+                        agent,
+                        account_id=view.account_id,
+                        cap_id=int(cap_id),
+                        reason=reason,
+                        at=system_clock(),
+                    )
+                ),
+                f"Cap #{cap_id} lifted.",
+            )
+    suspended = view.status == "suspended"
+    with st.form("support_account.status"):
+        st.markdown(
+            "**Reactivate the account**" if suspended else "**Suspend the account** (authorize refuses)"
+        )
+        reason = st.text_area("Reason (required)", key="support_account.status_reason")
+        confirm = st.checkbox("I confirm", key="support_account.status_confirm")
+        submitted = st.form_submit_button("Reactivate" if suspended else "Suspend")
+    if submitted:
+        if not confirm:
+            st.error("Tick “I confirm” first.")
+        else:
+            command = reactivate_account if suspended else suspend_account
+            act(
+                lambda: support_write(
+                    lambda s: command(s, agent, account_id=view.account_id, reason=reason, at=system_clock())
+                ),
+                "Account reactivated." if suspended else "Account suspended.",
+            )
+
+
+def reconcile_form(agent: Agent, view: Account360) -> None:
+    with st.form("support_account.reconcile"):
+        st.markdown("**Re-run payment reconciliation** (asks the provider about open top-ups now)")
+        reason = st.text_input("Reason (required)", key="support_account.reconcile_reason")
+        submitted = st.form_submit_button("Reconcile")
+    if submitted:
+        act(
+            lambda: reconcile_account(get_payments(), agent, account_id=view.account_id, reason=reason),
+            "Reconciliation ran; see the timeline.",
+        )
+
+
+agent = require_console()
+account_id = opened_account()
+if account_id is None:
+    st.title("Account")
+    st.info("Open an account from the search first.")
+    st.page_link(SEARCH_PAGE, label="Find an account", icon=":material/search:")
+    st.stop()
+try:
+    view = support_read(lambda session: account_360(session, agent, str(account_id), at=system_clock()))
+except BillingError as error:
+    st.error(error.message)
+    st.page_link(SEARCH_PAGE, label="Find an account", icon=":material/search:")
+    st.stop()
+
+if flash := st.session_state.pop(FLASH_KEY, None):
+    st.success(flash)
+header(view)
+approvals_section(agent, view)
+timeline_tab, grants_tab, usage_tab, payments_tab, more_tab, act_tab = st.tabs(
+    ["Timeline", "Grants", "Usage", "Top-ups", "Members, caps, alerts", "Act"]
+)
+with timeline_tab:
+    timeline_section(view)
+with grants_tab:
+    grants_section(view)
+with usage_tab:
+    usage_section(view)
+with payments_tab:
+    payments_section(view)
+with more_tab:
+    members_and_limits(view)
+with act_tab:
+    grant_form(agent, view)
+    void_form(agent, view)
+    reconcile_form(agent, view)
+    admin_forms(agent, view)

@@ -1,0 +1,50 @@
+"""Support console: find any account by what the customer can tell you, and open it."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.support_ui import open_account, require_console, support_read
+from core.money import format_credits
+from core.support import pending_approvals, search_accounts
+
+QUERY_KEY = "support_search.query"
+STATUS_BADGES = {"active": ":green[active]", "suspended": ":red[suspended]", "closed": ":gray[closed]"}
+
+agent = require_console()
+st.title("Support console")
+st.caption(f"Signed in as {agent.email} · level: {agent.level.replace('_', ' ')}")
+
+query = st.text_input(
+    "Find an account",
+    key=QUERY_KEY,
+    placeholder="Account name or id, member email, cus_…, pi_…, top-up #42, API key prefix",
+    help="Results update as you type (press Enter or leave the field).",
+)
+if query and len(query.strip()) >= 2:
+    hits = support_read(lambda session: search_accounts(session, query))
+    if not hits:
+        st.info(f"No account matches “{query.strip()}”. Try an email, an account id or a payment id.")
+    for hit in hits:
+        with st.container(border=True):
+            left, middle, right = st.columns([5, 3, 1], vertical_alignment="center")
+            left.markdown(f"**{hit.name}** · `{hit.account_id}`  \nmatched {hit.matched}: `{hit.detail}`")
+            status = STATUS_BADGES.get(hit.status, hit.status)
+            middle.markdown(f"{status} · balance **{format_credits(hit.balance_nanos)}**")
+            if right.button("Open", key=f"support_search.open.{hit.account_id}"):
+                open_account(hit.account_id)
+else:
+    st.caption("Type at least two characters.")
+
+waiting = support_read(lambda session: pending_approvals(session))
+if waiting:
+    st.subheader(f"Grants awaiting a second agent ({len(waiting)})")
+    for approval in waiting:
+        with st.container(border=True):
+            left, right = st.columns([6, 1], vertical_alignment="center")
+            left.markdown(
+                f"**{format_credits(approval.amount_nanos)}** {approval.source} for `{approval.account_id}`, "
+                f"asked by {approval.requested_by}: {approval.reason}"
+            )
+            if right.button("Review", key=f"support_search.review.{approval.approval_id}"):
+                open_account(approval.account_id)
