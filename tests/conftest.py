@@ -64,6 +64,15 @@ def postgres_url(worker_id: str) -> Iterator[str]:
 def _empty_postgres(engine: Engine) -> None:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
+        # A background thread of an earlier test (alert evaluation, authorize snapshots, the
+        # auto-recharge pool) may still hold a connection to this database: end it, or the
+        # TRUNCATE below and its queries deadlock.
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 

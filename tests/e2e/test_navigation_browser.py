@@ -219,6 +219,7 @@ def test_unknown_addresses_get_a_page_with_the_way_home(context: Any, demo_porta
     page.goto(demo_portal.base_url)
     sign_in_from_here(page, "maya@startup.example")
     heading(page, "Overview")
+    wait_for_session_cookie(context)  # a full page load before it is stored would sign out
     for path in ("/a/b/c", "/no-such-page"):
         page.goto(demo_portal.base_url + path)
         heading(page, "Page not found")
