@@ -106,9 +106,14 @@ def api_routes(
             # The clock, not a time: ingestion reads it again once the accounts are locked.
             result = ingest_events(session, raw_events, clock=clock, source="api")
         if result.batch_id is not None:
-            spend.after_ingest(raw_events)  # committed: alerts and authorize catch up off this thread
-            if after_ingest is not None:
-                after_ingest(raw_events)
+            # The batch is committed: whatever follows must not turn the answer into an error
+            # (a 500 would say "not stored" about stored events).
+            try:
+                spend.after_ingest(raw_events)  # alerts and authorize catch up off this thread
+                if after_ingest is not None:
+                    after_ingest(raw_events)
+            except Exception:
+                log.exception("post-ingestion hook failed after batch %s committed", result.batch_id)
         return result.to_dict()
 
     async def post_events(request: Request) -> Response:
