@@ -5,6 +5,7 @@
     meterline rates load FILE              load a TOML/YAML rate card (new versions only)
     meterline ledger check                 prove the ledger invariants; exit 1 on a problem
     meterline demo seed [--if-empty]       the demo story (90 days of usage, four accounts)
+    meterline demo seed --accounts N       N synthetic accounts instead (--days of usage each)
     meterline jobs run [--once]            periodic jobs (grant expiry) in their own process
     meterline payments reconcile           settle top-ups a lost webhook left open (also: alerts, sandbox)
     meterline spend backtest FILE.csv      walk a daily date,amount series: projection vs run rate
@@ -344,6 +345,17 @@ def _demo_seed(args: argparse.Namespace) -> int:
     from core.demo import seed_demo
 
     engine = make_engine()
+    if args.accounts is not None:
+        from core.demo.synthetic import seed_synthetic_accounts
+
+        try:
+            run = seed_synthetic_accounts(
+                engine, count=args.accounts, now=system_clock(), days=args.days, progress=True
+            )
+        finally:
+            engine.dispose()
+        print(f"added {run.accounts:,} synthetic accounts, {run.events:,} usage events, {run.seconds:.0f} s")
+        return 0
     try:
         if args.if_empty and _has_accounts(engine):
             print("demo seed skipped: the database already has accounts")
@@ -459,6 +471,12 @@ def build_parser() -> argparse.ArgumentParser:
     seed = demo.add_parser("seed", help="seed the demo accounts, users, prices and 90 days of usage")
     seed.add_argument("--if-empty", action="store_true", help="do nothing when accounts already exist")
     seed.add_argument("--days", type=int, default=90, help="days of usage history (default 90)")
+    seed.add_argument(
+        "--accounts",
+        type=int,
+        metavar="N",
+        help="instead of the story, add N synthetic accounts with --days of usage each (for benchmarks)",
+    )
     seed.set_defaults(run=_demo_seed)
 
     jobs = commands.add_parser("jobs", help="periodic jobs").add_subparsers(dest="action", required=True)
