@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -67,8 +69,36 @@ def verify(secret: str, header: str, body: bytes, *, now: int, tolerance_s: int 
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
+def private_targets_allowed() -> bool:
+    """Whether webhooks may reach loopback and private networks.
+
+    Refused in production (a customer's URL must not reach the server's own network:
+    server-side request forgery), allowed elsewhere (local receivers in development and
+    tests); ``METERLINE_WEBHOOKS_ALLOW_PRIVATE=1`` or ``0`` decides explicitly.
+    """
+    explicit = os.environ.get("METERLINE_WEBHOOKS_ALLOW_PRIVATE", "").strip().lower()
+    if explicit:
+        return explicit in {"1", "true", "yes", "on"}
+    return os.environ.get("METERLINE_ENV", "").strip().lower() != "production"
+
+
+def refuse_private_target(url: str) -> None:
+    """``DeliveryFailed`` when ``url``'s host resolves to a loopback, private or reserved address."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise DeliveryFailed(f"the host {host!r} does not resolve: {error}") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise DeliveryFailed(f"the host {host!r} is on a private or reserved network ({address})")
+
+
 def post_webhook(url: str, secret: str, payload: dict[str, Any], *, delivery_id: int, now: int) -> None:
     """POST the signed payload; a 2xx is success, anything else raises ``DeliveryFailed``."""
+    if not private_targets_allowed():
+        refuse_private_target(url)
     body = canonical_body(payload)
     headers = {
         "Content-Type": "application/json",
