@@ -30,6 +30,7 @@ seed: migrate
 # The server prints one start banner (URL, API token, sign-in, support agents, how to stop)
 # in place of Streamlit's own welcome message.
 run: export METERLINE_SUPPORT_EMAILS ?= support@meterline.example
+run: export METERLINE_SUPPORT_ADMIN_EMAILS ?= support-lead@meterline.example
 run: seed
 	@$(BIN)/streamlit run app/server.py --server.port $(PORT) --server.headless true --logger.hideWelcomeMessage true
 

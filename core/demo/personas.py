@@ -5,6 +5,7 @@ loading the seeder (``tests/core/demo/test_personas.py`` keeps it in step with t
 from __future__ import annotations
 
 SUPPORT_EMAIL = "support@meterline.example"
+SUPPORT_ADMIN_EMAIL = "support-lead@meterline.example"
 
 DEMO_PERSONAS: dict[str, str] = {
     "maya@startup.example": "Brightpath AI's owner: a startup burning credits fast, topped up every week",
@@ -15,4 +16,5 @@ DEMO_PERSONAS: dict[str, str] = {
     "dana@quietharbor.example": "Quiet Harbor's owner: a dormant account, no usage for 60 days",
     "ravi@pixelforge.example": "Pixel Forge's owner: image generation past its credits, a negative balance",
     SUPPORT_EMAIL: "Meterline support agent: finds any account, grants credits with a reason, audit log",
+    SUPPORT_ADMIN_EMAIL: "Meterline support admin: refunds, caps, suspensions; approves the pending grant",
 }

@@ -12,6 +12,12 @@ Four customers on the "standard" rate card, 90 days of usage with weekly seasona
 - **Pixel Forge** (``acc_pixelforge``): image generation past its credits: a negative
   balance that its next top-up pays off first.
 
+Work for the support console: Quiet Harbor's win-back promotion expired unused; the bank
+disputes Brightpath's starter pack today; and a support agent has asked for 250 goodwill
+credits for Pixel Forge, above the agent's limit, so the grant awaits a second agent
+(``support-lead@meterline.example``, a support admin where ``METERLINE_SUPPORT_ADMIN_EMAILS``
+lists it, as ``make run`` does).
+
 The rate card's launch version starts before the history; a price change 45 days ago
 makes grandfathering visible (older usage keeps the old price). Each simulated day's
 events are ingested in a few parts, each on the (account-local) day its events belong
@@ -36,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from core.accounts import add_member, create_account, ensure_user
 from core.db import unit_of_work
-from core.db.models import Account
+from core.db.models import Account, TopUp
 from core.demo.payments import (
     SeedClock,
     buy_starter_pack,
@@ -45,10 +51,14 @@ from core.demo.payments import (
     turn_on_auto_recharge,
 )
 from core.errors import ValidationError
-from core.ledger import grant_credits
+from core.ledger import expire_due_grants, grant_credits
 from core.metering import ingest_events
 from core.money import credits_to_nanos, format_credits
+from core.payments import Payments
+from core.payments.sandbox import SandboxProvider
 from core.rating import load_rate_card, read_rate_card_file
+from core.support.actions import grant_credits_as_agent
+from core.support.agents import SUPPORT, Agent, SupportLimits
 
 RATE_CARD_FILE = Path(__file__).with_name("rate_card.toml")
 DEFAULT_SEED = 2026
@@ -57,6 +67,9 @@ PRICE_CHANGE_DAYS_AGO = 45
 # Monday .. Sunday: customers' products are busier on weekdays.
 WEEKDAY_FACTOR = (1.0, 1.06, 1.1, 1.03, 0.9, 0.38, 0.32)
 SUPPORT_EMAIL = "support@meterline.example"
+SUPPORT_ADMIN_EMAIL = "support-lead@meterline.example"
+PENDING_GRANT_CREDITS = 250
+PENDING_GRANT_REASON = "Pixel Forge: images billed twice during the Nov 3 incident (ticket 4471)"
 
 STARTUP = "acc_brightpath"
 ENTERPRISE = "acc_northwind"
@@ -183,6 +196,14 @@ def planned_grants(days: int) -> list[PlannedGrant]:
             expires_in_days_from_now=5,
         ),
         PlannedGrant(DORMANT, 0, 100, "purchased", "Pilot pack", cost_basis_cents=10_000),
+        PlannedGrant(
+            DORMANT,
+            max(last - 50, 0),
+            40,
+            "promotional",
+            "Win-back offer: 40 credits to try the new models",
+            expires_in=timedelta(days=20),
+        ),
         PlannedGrant(OVERDRAWN, 0, 150, "purchased", "Starter pack", cost_basis_cents=15_000),
         PlannedGrant(OVERDRAWN, max(last - 40, 0), 25, "goodwill", "Sorry for the outage on the 3rd"),
     ]
@@ -211,6 +232,10 @@ class SeedStory:
         lines.append(f"  users: {users}")
         lines.append(
             f"  support agent: {SUPPORT_EMAIL} (a support agent where METERLINE_SUPPORT_EMAILS lists it)"
+        )
+        lines.append(
+            f"  support admin: {SUPPORT_ADMIN_EMAIL} (where METERLINE_SUPPORT_ADMIN_EMAILS lists it); "
+            f"a {PENDING_GRANT_CREDITS}-credit grant awaits approval"
         )
         return "\n".join(lines)
 
@@ -370,6 +395,31 @@ def _create_people(session: Session, at: datetime) -> None:
         for account_id, role in memberships:
             add_member(session, account_id=account_id, email=email, role=role, at=at)
     ensure_user(session, email=SUPPORT_EMAIL, at=at, display_name="Meterline Support")
+    ensure_user(session, email=SUPPORT_ADMIN_EMAIL, at=at, display_name="Meterline Support Lead")
+
+
+def _support_work(engine: Engine, payments: Payments, *, starter_pack_top_up: int, now: datetime) -> None:
+    """What the support agent finds waiting: an expired, unused promotion, a dispute, an approval."""
+    with unit_of_work(engine, write=True) as session:
+        expire_due_grants(session, at=now)  # Quiet Harbor's win-back offer, never used
+    with unit_of_work(engine) as session:
+        intent_id = session.scalar(select(TopUp.payment_intent_id).where(TopUp.id == starter_pack_top_up))
+    provider = payments.provider
+    assert isinstance(provider, SandboxProvider) and intent_id
+    provider.dispute(intent_id)  # the bank disputes it: charge.dispute.created -> the webhook handler
+    limits = SupportLimits(
+        support_grant_nanos=credits_to_nanos(100), approval_threshold_nanos=credits_to_nanos(1_000)
+    )
+    with unit_of_work(engine, write=True) as session:
+        grant_credits_as_agent(
+            session,
+            Agent(SUPPORT_EMAIL, SUPPORT),
+            account_id=OVERDRAWN,
+            amount_nanos=credits_to_nanos(PENDING_GRANT_CREDITS),
+            reason=PENDING_GRANT_REASON,
+            at=now,
+            limits=limits,
+        )
 
 
 def seed_demo(
@@ -401,7 +451,9 @@ def seed_demo(
     # Brightpath signs up and buys its starter pack by card (saved), then turns auto-recharge on.
     clock = SeedClock(setup_at)
     payments = demo_payments(engine, clock)
-    buy_starter_pack(payments, account_id=STARTUP, buyer=STARTER_PACK_BUYER, page_url=DEMO_BUY_PAGE)
+    starter_pack = buy_starter_pack(
+        payments, account_id=STARTUP, buyer=STARTER_PACK_BUYER, page_url=DEMO_BUY_PAGE
+    )
     turn_on_auto_recharge(payments, account_id=STARTUP, owner=STARTER_PACK_BUYER)
 
     held_back: list[dict[str, object]] = []
@@ -450,6 +502,9 @@ def seed_demo(
         clock.now = at
         if recharge_if_due(payments, account_id=STARTUP):
             story.top_ups += 1
+
+    clock.now = now
+    _support_work(engine, payments, starter_pack_top_up=starter_pack, now=now)
 
     with unit_of_work(engine) as session:
         for account_id, balance in session.execute(

@@ -183,3 +183,30 @@ def test_brightpath_top_ups_are_real_sandbox_top_ups_credited_once(seeded: Seede
         assert grant.cost_basis_cents == top_up.amount_cents
         assert grant.amount_nanos == top_up.credits_nanos
     assert settings is not None and settings.enabled and settings.in_flight_top_up_id is None
+
+
+def test_the_support_agent_finds_an_expired_unused_promotion_a_dispute_and_a_grant_to_approve(
+    seeded: Seeded,
+) -> None:
+    from core.db.models import SupportApproval, TopUp
+    from core.demo.seed import PENDING_GRANT_REASON, SUPPORT_EMAIL
+
+    with unit_of_work(seeded.engine) as session:
+        win_back = session.scalars(
+            select(CreditGrant).where(CreditGrant.account_id == DORMANT, CreditGrant.source == "promotional")
+        ).one()
+        expired_entry = session.scalar(
+            select(LedgerEntry.amount_nanos).where(
+                LedgerEntry.grant_id == win_back.id, LedgerEntry.reason == reasons.GRANT_EXPIRED
+            )
+        )
+        disputed = session.scalars(select(TopUp).where(TopUp.dispute_status != "")).all()
+        [approval] = session.scalars(select(SupportApproval)).all()
+    assert win_back.expired and expired_entry == -win_back.amount_nanos  # expired whole: never used
+    assert [(t.account_id, t.kind) for t in disputed] == [(STARTUP, "checkout")]
+    assert (approval.account_id, approval.state, approval.requested_by, approval.reason) == (
+        OVERDRAWN,
+        "pending",
+        SUPPORT_EMAIL,
+        PENDING_GRANT_REASON,
+    )
