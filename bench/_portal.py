@@ -366,8 +366,11 @@ def launch_browser(playwright):  # type: ignore[no-untyped-def]
 
 
 def open_sign_in(page, base_url: str, *, timeout_ms: int = 60_000) -> None:  # type: ignore[no-untyped-def]
-    """Open the portal's demo sign-in screen with the bench user picked."""
-    page.goto(base_url, wait_until="domcontentloaded")
+    """Open the portal's demo sign-in screen with the bench user picked.
+
+    At the Usage page's address: the portal lands on Overview, and a deep link survives sign-in.
+    """
+    page.goto(f"{base_url}/usage", wait_until="domcontentloaded")
     page.get_by_role("button", name=SIGN_IN_BUTTON).wait_for(state="visible", timeout=timeout_ms)
     # The picker is a list of radio options, one line per user (the demo story's first).
     page.locator('[data-testid="stRadio"] label', has_text=BENCH_USER).first.click()

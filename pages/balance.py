@@ -13,7 +13,8 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from app.charts import ALARM_COLOR, PALETTE
-from app.page import PageContext, ensure_still_signed_in, page_context, read, show_error
+from app.live import data_stamp, live_caption, watch_for_changes
+from app.page import PageContext, page_context, read, show_error
 from core.accounts import AccountSummary
 from core.clock import system_clock
 from core.errors import BillingError
@@ -25,7 +26,6 @@ from core.money import CREDIT_VALUE_USD, NANOS_PER_CREDIT, format_credits, forma
 from core.usage import SpendSummary, ledger_csv, spend_summary
 from core.usage.exports import money_decimals, nanos_decimal
 
-REFRESH_SECONDS = 5
 EXPIRY_WARNING_DAYS = 14
 LEDGER_LIMIT = 5_000
 HISTORY_DAYS = 90
@@ -84,7 +84,7 @@ def headline(data: BalanceData, at: datetime) -> None:
     first.metric(
         f"Balance, as of {local(at, tz, '%b %d %H:%M')}",
         format_credits(balance.balance_nanos),
-        help=f"{worth}. Live: refreshes every {REFRESH_SECONDS} s.",
+        help=f"{worth}. Live: updates by itself when usage or credits arrive.",
     )
     if CREDIT_VALUE_USD != 1:  # a credit worth other than $1: then the money figure says something
         first.caption(worth)
@@ -340,9 +340,7 @@ def ledger_section(data: BalanceData) -> None:
     )
 
 
-@st.fragment(run_every=timedelta(seconds=REFRESH_SECONDS))
 def live_balance(ctx: PageContext) -> None:
-    ensure_still_signed_in()
     now = system_clock()
     try:
         data = read(ctx, lambda session, account: load(session, account, at=now))
@@ -350,7 +348,7 @@ def live_balance(ctx: PageContext) -> None:
         show_error(error)
         return
     as_of = f"as of {now.astimezone(UTC):%H:%M:%S} UTC"
-    st.caption(f"{data.account.name} · {as_of} · refreshes every {REFRESH_SECONDS} s")
+    st.caption(live_caption(f"{data.account.name} · {as_of}"))
     headline(data, now)
     buy_credits_button()
     if not data.ledger:
@@ -368,4 +366,6 @@ st.title("Balance & credits")
 context = page_context()
 if context is None:
     st.stop()
+stamp = data_stamp(context)  # before reading: a change meanwhile shows at the next check
 live_balance(context)
+watch_for_changes(context, stamp)

@@ -3,12 +3,13 @@ balance and what to do, alerts and caps: where a customer lands."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app.live import data_stamp, live_caption, watch_for_changes
 from app.page import PageContext, page_context, read, show_error
 from core.clock import system_clock
 from core.errors import BillingError
@@ -16,7 +17,6 @@ from core.money import NANOS_PER_CREDIT, format_credits, format_usd
 from core.spend.overview import ChartDay, Overview, ScopeProjection, overview
 from core.usage.ranges import describe_dates, zone_abbreviation
 
-REFRESH_SECONDS = 30
 EMPTY_STATE = (
     "No usage in the last weeks, so there is nothing to project yet. Send usage events to "
     "`POST /api/v1/events` with your server token (see the README): the projection appears once "
@@ -256,7 +256,6 @@ def limits_section(data: Overview, zone: str) -> None:
         )
 
 
-@st.fragment(run_every=timedelta(seconds=REFRESH_SECONDS))
 def live_overview(ctx: PageContext) -> None:
     at = system_clock()
     try:
@@ -266,10 +265,8 @@ def live_overview(ctx: PageContext) -> None:
         return
     account, view = data
     zone = zone_abbreviation(view.timezone, at)
-    st.caption(
-        f"{account.name} · as of {at.astimezone(UTC):%H:%M:%S} UTC · days and the period in {view.timezone} "
-        f"· refreshes every {REFRESH_SECONDS} s"
-    )
+    as_of = f"as of {at.astimezone(UTC):%H:%M:%S} UTC"
+    st.caption(live_caption(f"{account.name} · {as_of} · days and the period in {view.timezone}"))
     negative_balance(view)
     headline(view, zone)
     expiring_section(view)
@@ -296,4 +293,6 @@ st.title("Overview")
 context = page_context()
 if context is None:
     st.stop()
+stamp = data_stamp(context)  # before reading: a change meanwhile shows at the next check
 live_overview(context)
+watch_for_changes(context, stamp)

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from app.browser import typed_dates_apply_on_enter
 from app.charts import SPEND as SPEND_METRIC
 from app.charts import Metric, quantity_label, usage_chart
-from app.page import PageContext, ensure_still_signed_in, page_context, read, show_error
+from app.live import data_stamp, live_caption, watch_for_changes
+from app.page import PageContext, page_context, read, show_error
 from app.state import current_viewer
 from app.usage_view import (
     GRANULARITIES,
@@ -59,7 +60,6 @@ from core.usage.views import (
     rank_groups,
 )
 
-REFRESH_SECONDS = 5
 LATE_NOTE_DAYS = 7  # late arrivals of the last week are worth a note
 TOP_GROUPS = 8  # groups drawn and totalled one by one; the rest are "Other"
 VIEW_KEY = "usage.view"  # the last view shown (kept while other pages are open)
@@ -364,18 +364,14 @@ def detail_table(data: UsageData, *, view: UsageView, group_label: str) -> None:
     )
 
 
-@st.fragment(run_every=timedelta(seconds=REFRESH_SECONDS))
 def live_usage(ctx: PageContext, view: UsageView, metric: Metric) -> None:
-    ensure_still_signed_in()
     at = system_clock()
     try:
         data = read(ctx, lambda session, account: load(session, account, at=at, view=view))
     except BillingError as error:
         show_error(error)
         return
-    st.caption(
-        f"{data.account.name} · as of {at.astimezone(UTC):%H:%M:%S} UTC · refreshes every {REFRESH_SECONDS} s"
-    )
+    st.caption(live_caption(f"{data.account.name} · as of {at.astimezone(UTC):%H:%M:%S} UTC"))
     metrics(data, filtered=bool(view.active_filters()))
     if data.late is not None:
         st.info(late_note(data.late), icon=":material/update:")
@@ -510,4 +506,6 @@ view = UsageView(
     filters={dimension: values for dimension, values in filters.items() if values},
 )
 remember_view(view)
+stamp = data_stamp(context)  # before reading: a change meanwhile shows at the next check
 live_usage(context, view, metric_options[view.metric])
+watch_for_changes(context, stamp)

@@ -1,0 +1,48 @@
+"""Live pages that cost almost nothing while nothing changes.
+
+A live page draws its data once per run, then a small fragment wakes every few seconds
+and reads the account's data version (``core.usage.version.data_version``: two index
+lookups) and its local date. Only when either moved (new usage, a grant, a top-up, an
+expiry, midnight in the account's zone) does it rerun the page, which reads and draws
+everything again. Twenty idle tabs thus cost twenty tiny queries every few seconds, not
+twenty recomputed pages. The watcher also notices a sign-out in another tab.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import streamlit as st
+
+from app.page import PageContext, ensure_still_signed_in, read
+from core.clock import system_clock
+from core.usage.ranges import account_today
+from core.usage.version import DataVersion, data_version
+
+WATCH_SECONDS = 5
+
+Stamp = tuple[DataVersion, date]
+
+
+def data_stamp(ctx: PageContext) -> Stamp:
+    """What the page shows depends on: the account's data version and its local date (access checked)."""
+    return read(
+        ctx,
+        lambda session, account: (
+            data_version(session, account.account_id),
+            account_today(account.timezone, system_clock()),
+        ),
+    )
+
+
+@st.fragment(run_every=timedelta(seconds=WATCH_SECONDS))
+def watch_for_changes(ctx: PageContext, shown: Stamp) -> None:
+    """Rerun the page once its data changed; otherwise do nothing (and draw nothing)."""
+    ensure_still_signed_in()
+    if data_stamp(ctx) != shown:
+        st.rerun(scope="app")
+
+
+def live_caption(updated: str) -> str:
+    """The words under a live page's title: when the numbers are from, how they stay current."""
+    return f"{updated} · updates by itself when new usage or credits arrive (checked every {WATCH_SECONDS} s)"
