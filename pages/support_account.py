@@ -98,7 +98,7 @@ def timeline_section(view: Account360) -> None:
             ]
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
 
 
@@ -125,7 +125,7 @@ def grants_section(view: Account360) -> None:
             ]
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
 
 
@@ -176,7 +176,7 @@ def payments_section(view: Account360) -> None:
             ]
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
 
 

@@ -65,7 +65,7 @@ else:
             ]
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
     st.download_button(
         f"Download {len(entries):,} entries (CSV)",
