@@ -14,25 +14,26 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from app.page import PageContext, ensure_still_signed_in, read
+from app.page import PageContext, ensure_still_signed_in
+from app.resources import get_engine
 from core.clock import system_clock
-from core.usage.ranges import account_today
-from core.usage.version import DataVersion, data_version
+from core.db import unit_of_work
+from core.usage.version import DataVersion
+from core.usage.version import data_stamp as version_stamp
 
 WATCH_SECONDS = 5
 
-Stamp = tuple[DataVersion, date]
+Stamp = tuple[DataVersion, date | None]
 
 
 def data_stamp(ctx: PageContext) -> Stamp:
-    """What the page shows depends on: the account's data version and its local date (access checked)."""
-    return read(
-        ctx,
-        lambda session, account: (
-            data_version(session, account.account_id),
-            account_today(account.timezone, system_clock()),
-        ),
-    )
+    """What the page shows depends on: the account's data version and its local date.
+
+    Read without an access check on purpose: it only decides whether to rerun the page, and
+    the rerun checks access before reading anything it shows.
+    """
+    with unit_of_work(get_engine()) as session:
+        return version_stamp(session, ctx.account_id, system_clock())
 
 
 @st.fragment(run_every=timedelta(seconds=WATCH_SECONDS))

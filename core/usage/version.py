@@ -8,10 +8,13 @@ grants, expiries), and reading it is two index lookups.
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.db.models import Account, LedgerEntry
+from core.usage.ranges import account_today
 
 DataVersion = tuple[int, int]
 
@@ -25,3 +28,17 @@ def data_version(session: Session, account_id: str) -> DataVersion:
     if row is None:
         return (0, 0)
     return (int(row[0] or 0), int(row[1] or 0))
+
+
+def data_stamp(session: Session, account_id: str, at: datetime) -> tuple[DataVersion, date | None]:
+    """The data version and the account's local date at ``at``, in one query: what a live page
+    shows depends on nothing else. It says whether to redraw, never what: no access check."""
+    last_entry = (
+        select(func.max(LedgerEntry.id)).where(LedgerEntry.account_id == account_id).scalar_subquery()
+    )
+    row = session.execute(
+        select(Account.last_batch_id, last_entry, Account.timezone).where(Account.id == account_id)
+    ).first()
+    if row is None:
+        return (0, 0), None
+    return (int(row[0] or 0), int(row[1] or 0)), account_today(row[2], at)

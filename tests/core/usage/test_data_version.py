@@ -47,3 +47,14 @@ def test_version_moves_with_usage_and_credits_and_only_then(engine: Engine, now:
 
 def test_unknown_account_has_version_zero(engine: Engine) -> None:
     assert _version(engine, "acc_nobody") == (0, 0)
+
+
+def test_stamp_is_the_version_and_the_local_date(engine: Engine, now: datetime) -> None:
+    from core.usage.version import data_stamp
+
+    seed_catalog(engine, now - timedelta(days=60), timezone="Asia/Tokyo")
+    with unit_of_work(engine) as session:
+        version, today = data_stamp(session, "acc_a", now)
+        assert version == data_version(session, "acc_a")
+        assert today == (now + timedelta(hours=9)).date()  # Tokyo is UTC+9
+        assert data_stamp(session, "acc_nobody", now) == ((0, 0), None)
