@@ -12,9 +12,10 @@ Four customers on the "standard" rate card, 90 days of usage with weekly seasona
 - **Pixel Forge** (``acc_pixelforge``): image generation past its credits: a negative
   balance that its next top-up pays off first.
 
-Work for the support console: Quiet Harbor's win-back promotion expired unused; the bank
-disputes Brightpath's starter pack today; and a support agent has asked for 250 goodwill
-credits for Pixel Forge, above the agent's limit, so the grant awaits a second agent
+Work for the support console: Quiet Harbor's win-back promotion expired unused, and the
+$20 of credits it bought today, after two dormant months, is disputed by the bank; and a
+support agent has asked for 250 goodwill credits for Pixel Forge, above the agent's
+limit, so the grant awaits a second agent
 (``support-lead@meterline.example``, a support admin where ``METERLINE_SUPPORT_ADMIN_EMAILS``
 lists it, as ``make run`` does).
 
@@ -54,8 +55,8 @@ from core.errors import ValidationError
 from core.ledger import expire_due_grants, grant_credits
 from core.metering import ingest_events
 from core.money import credits_to_nanos, format_credits
-from core.payments import Payments
-from core.payments.sandbox import SandboxProvider
+from core.payments import Actor, Payments, start_checkout
+from core.payments.sandbox import CARD_SUCCEEDS, SandboxProvider
 from core.rating import load_rate_card, read_rate_card_file
 from core.support.actions import grant_credits_as_agent
 from core.support.agents import SUPPORT, Agent, SupportLimits
@@ -69,6 +70,8 @@ WEEKDAY_FACTOR = (1.0, 1.06, 1.1, 1.03, 0.9, 0.38, 0.32)
 SUPPORT_EMAIL = "support@meterline.example"
 SUPPORT_ADMIN_EMAIL = "support-lead@meterline.example"
 PENDING_GRANT_CREDITS = 250
+DISPUTED_BUYER = "dana@quietharbor.example"
+DISPUTED_TOP_UP_CENTS = 2_000
 PENDING_GRANT_REASON = "Pixel Forge: images billed twice during the Nov 3 incident (ticket 4471)"
 
 STARTUP = "acc_brightpath"
@@ -398,15 +401,30 @@ def _create_people(session: Session, at: datetime) -> None:
     ensure_user(session, email=SUPPORT_ADMIN_EMAIL, at=at, display_name="Meterline Support Lead")
 
 
-def _support_work(engine: Engine, payments: Payments, *, starter_pack_top_up: int, now: datetime) -> None:
+def _support_work(engine: Engine, payments: Payments, *, now: datetime) -> None:
     """What the support agent finds waiting: an expired, unused promotion, a dispute, an approval."""
     with unit_of_work(engine, write=True) as session:
         expire_due_grants(session, at=now)  # Quiet Harbor's win-back offer, never used
-    with unit_of_work(engine) as session:
-        intent_id = session.scalar(select(TopUp.payment_intent_id).where(TopUp.id == starter_pack_top_up))
+    # Quiet Harbor, dormant for two months, buys $20 of credits by card; the bank disputes it.
     provider = payments.provider
-    assert isinstance(provider, SandboxProvider) and intent_id
-    provider.dispute(intent_id)  # the bank disputes it: charge.dispute.created -> the webhook handler
+    assert isinstance(provider, SandboxProvider)
+    view = start_checkout(
+        engine,
+        provider,
+        payments.config,
+        actor=Actor(DISPUTED_BUYER),
+        account_id=DORMANT,
+        amount_cents=DISPUTED_TOP_UP_CENTS,
+        save_card=False,
+        request_key="demo:quiet-harbor-top-up",
+        page_url=f"http://localhost:8501/buy_credits?account={DORMANT}",
+        clock=payments.clock,
+    )
+    with unit_of_work(engine) as session:
+        session_id = session.scalar(select(TopUp.checkout_session_id).where(TopUp.id == view.top_up_id))
+    assert session_id
+    intent_id = provider.pay_checkout(session_id, CARD_SUCCEEDS)["payment_intent"]
+    provider.dispute(str(intent_id))  # charge.dispute.created -> the webhook handler holds the credits
     limits = SupportLimits(
         support_grant_nanos=credits_to_nanos(100), approval_threshold_nanos=credits_to_nanos(1_000)
     )
@@ -451,9 +469,7 @@ def seed_demo(
     # Brightpath signs up and buys its starter pack by card (saved), then turns auto-recharge on.
     clock = SeedClock(setup_at)
     payments = demo_payments(engine, clock)
-    starter_pack = buy_starter_pack(
-        payments, account_id=STARTUP, buyer=STARTER_PACK_BUYER, page_url=DEMO_BUY_PAGE
-    )
+    buy_starter_pack(payments, account_id=STARTUP, buyer=STARTER_PACK_BUYER, page_url=DEMO_BUY_PAGE)
     turn_on_auto_recharge(payments, account_id=STARTUP, owner=STARTER_PACK_BUYER)
 
     held_back: list[dict[str, object]] = []
@@ -504,7 +520,7 @@ def seed_demo(
             story.top_ups += 1
 
     clock.now = now
-    _support_work(engine, payments, starter_pack_top_up=starter_pack, now=now)
+    _support_work(engine, payments, now=now)
 
     with unit_of_work(engine) as session:
         for account_id, balance in session.execute(

@@ -203,7 +203,7 @@ def test_the_support_agent_finds_an_expired_unused_promotion_a_dispute_and_a_gra
         disputed = session.scalars(select(TopUp).where(TopUp.dispute_status != "")).all()
         [approval] = session.scalars(select(SupportApproval)).all()
     assert win_back.expired and expired_entry == -win_back.amount_nanos  # expired whole: never used
-    assert [(t.account_id, t.kind) for t in disputed] == [(STARTUP, "checkout")]
+    assert [(t.account_id, t.kind, t.dispute_status) for t in disputed] == [(DORMANT, "checkout", "open")]
     assert (approval.account_id, approval.state, approval.requested_by, approval.reason) == (
         OVERDRAWN,
         "pending",
