@@ -14,10 +14,12 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from app.page import PageContext, ensure_still_signed_in
+from app.auth import SESSION_ID_KEY
+from app.page import PageContext
 from app.resources import get_engine
 from core.clock import system_clock
 from core.db import unit_of_work
+from core.sessions import session_ended
 from core.usage.version import DataVersion
 from core.usage.version import data_stamp as version_stamp
 
@@ -38,10 +40,16 @@ def data_stamp(ctx: PageContext) -> Stamp:
 
 @st.fragment(run_every=timedelta(seconds=WATCH_SECONDS))
 def watch_for_changes(ctx: PageContext, shown: Stamp) -> None:
-    """Rerun the page once its data changed; otherwise do nothing (and draw nothing)."""
-    ensure_still_signed_in()
-    if data_stamp(ctx) != shown:
-        st.rerun(scope="app")
+    """Rerun the page once its data changed or this browser signed out; otherwise do nothing.
+
+    One short read transaction per tick: the sign-out mark and the stamp together.
+    """
+    sid = st.session_state.get(SESSION_ID_KEY)
+    with unit_of_work(get_engine()) as session:
+        signed_out = bool(sid) and session_ended(session, str(sid))
+        stamp = version_stamp(session, ctx.account_id, system_clock())
+    if signed_out or stamp != shown:
+        st.rerun(scope="app")  # signed out: the whole app then shows the sign-in screen
 
 
 def live_caption(updated: str) -> str:
