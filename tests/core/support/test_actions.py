@@ -303,3 +303,17 @@ def test_the_audit_csv_neutralises_formulas_and_filters_by_agent_and_action(
     text = audit_csv(mine).decode()
     assert text.splitlines()[0] == "id,time_utc,actor,action,account_id,target,reason,before,after"
     assert "'=HYPERLINK" in text
+
+
+def test_a_look_at_the_customer_s_own_pages_is_audited_and_only_for_agents(
+    engine: Engine, now: datetime
+) -> None:
+    from core.support import record_customer_view
+
+    make_account(engine, now)
+    with unit_of_work(engine, write=True) as session:
+        record_customer_view(session, SAM, account_id=ACCOUNT, page="balance", at=now)
+    with unit_of_work(engine, write=True) as session, pytest.raises(PermissionDenied):
+        record_customer_view(session, "olga@pay.test", account_id=ACCOUNT, page="balance", at=now)  # type: ignore[arg-type]
+    [entry] = _audit(engine, "view_as_customer")
+    assert (entry.actor, entry.details["target"]) == (SAM.email, "page:balance")
