@@ -248,7 +248,13 @@ def approve_grant(
     row = _pending(session, approval_id)
     _check_second_agent(agent, row, limits)
     why = (reason or "").strip() or "approved"
-    expires_at = row.expires_at if row.expires_at is None or row.expires_at > at else None
+    if row.expires_at is not None and row.expires_at <= at:
+        raise ValidationError(
+            "the requested expiry has passed: reject this request and ask again",
+            code="expired",
+            field="expires_at",
+        )
+    expires_at = row.expires_at
     requester = Agent(row.requested_by, SUPPORT)
     grant = _issue(
         session,
