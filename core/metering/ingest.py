@@ -37,9 +37,9 @@ from core.ledger import deficit_of, load_usage_grants, lock_accounts, post_usage
 from core.metering import store
 from core.metering.limits import StoredTotals, over_ceilings
 from core.metering.model import IngestResult, Rejection, ValidEvent
-from core.metering.plan import BatchPlan, build_plan, event_keys
+from core.metering.plan import BatchPlan, build_plan, event_keys, event_rows
 from core.metering.rater import current_rate_book, rate_events, rate_events_tiered
-from core.metering.settings import MAX_EVENTS_PER_CALL, max_lateness
+from core.metering.settings import MAX_EVENT_AMOUNT_NANOS, MAX_EVENTS_PER_CALL, max_lateness
 from core.metering.validation import MeterInfo, Window, is_clean_text, validate_event
 
 SOURCES = ("api", "cli", "seed")
@@ -287,9 +287,9 @@ def _ingest_locking_late(
     usage_dates = _local_dates(new, zones)
     book = current_rate_book(session)
     rated, tiered = rate_events_tiered(session, new, usage_dates, before, book)
-    rows_plan = build_plan(new, usage_dates, rated, arrival_dates, received_at=arrived_at)
-    if not rows_plan.fits({}):
-        return None  # an event or the batch's own sums pass a ceiling: checked per event, locked
+    if max((amount for amount, _ in rated), default=0) > MAX_EVENT_AMOUNT_NANOS:
+        return None  # an event's amount cannot be stored: rejected per event on the locked path
+    rows = event_rows(new, usage_dates, rated, received_at=arrived_at)
 
     savepoint = session.begin_nested()
     try:
@@ -298,7 +298,7 @@ def _ingest_locking_late(
         )
         session.add(batch)
         session.flush()
-        inserted = store.insert_new_events_pg(session, rows_plan.rows, batch_id=batch.id)
+        inserted = store.insert_new_events_pg(session, rows, batch_id=batch.id)
         if len(inserted) < len(new):
             # Stored by someone else (committed: the insert waited for them): duplicate or conflict.
             keep = [i for i, e in enumerate(new) if (e.account_id, e.event_id) in inserted]
@@ -313,6 +313,7 @@ def _ingest_locking_late(
             new = [new[i] for i in keep]
             usage_dates = [usage_dates[i] for i in keep]
             rated = [rated[i] for i in keep]
+            rows = [rows[i] for i in keep]
         if not new:
             savepoint.rollback()  # no empty batch row
             return IngestResult(
@@ -343,7 +344,8 @@ def _ingest_locking_late(
             rated = rated_now
         grants = load_usage_grants(session, {e.account_id for e in new}, now)
         deficits = {a: deficit_of(accounts[a], held) for a, held in grants.items()}
-        plan = build_plan(new, usage_dates, rated, arrival_dates, received_at=arrived_at)
+        # The rows as inserted (their amounts may have been updated since: the sums take ``rated``).
+        plan = build_plan(new, usage_dates, rated, arrival_dates, received_at=arrived_at, rows=rows)
         if not plan.fits(deficits):
             savepoint.rollback()
             return None

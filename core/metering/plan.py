@@ -70,24 +70,18 @@ class BatchPlan:
         )
 
 
-def build_plan(
+def event_rows(
     events: Sequence[ValidEvent],
     usage_dates: Sequence[date],
     rated: Sequence[tuple[int, int | None]],
-    arrival_dates: dict[str, date],
     *,
     received_at: datetime,
-) -> BatchPlan:
-    """Rows (``batch_id`` left as None) and sums of these rated events, in one pass."""
-    plan = BatchPlan()
-    per_account = plan.per_account
-    largest = 0
+) -> list[tuple[object, ...]]:
+    """The ``usage_events`` rows of these rated events (``batch_id`` left as None)."""
+    rows = []
     for event, usage_date, (amount, version_id) in zip(events, usage_dates, rated, strict=True):
         dims = event.dimensions
-        model = dims.get("model", "")
-        project = dims.get("project", "")
-        api_key = dims.get("api_key", "")
-        plan.rows.append(
+        rows.append(
             (
                 event.account_id,
                 event.event_id,
@@ -95,9 +89,9 @@ def build_plan(
                 event.quantity,
                 event.occurred_at,
                 usage_date,
-                model,
-                project,
-                api_key,
+                dims.get("model", ""),
+                dims.get("project", ""),
+                dims.get("api_key", ""),
                 dims,
                 amount,
                 version_id,
@@ -106,32 +100,58 @@ def build_plan(
                 received_at,
             )
         )
-        add_to_rollup(
-            plan.hourly,
-            (
-                event.account_id,
-                event.occurred_at.replace(minute=0, second=0, microsecond=0),
-                event.meter_id,
-                model,
-                project,
-                api_key,
-            ),
-            event.quantity,
-            amount,
-        )
-        add_to_rollup(
-            plan.daily,
-            (event.account_id, usage_date, event.meter_id, model, project, api_key),
-            event.quantity,
-            amount,
-        )
-        per_account[event.account_id] = per_account.get(event.account_id, 0) + amount
+    return rows
+
+
+def build_plan(
+    events: Sequence[ValidEvent],
+    usage_dates: Sequence[date],
+    rated: Sequence[tuple[int, int | None]],
+    arrival_dates: dict[str, date],
+    *,
+    received_at: datetime,
+    rows: list[tuple[object, ...]] | None = None,
+) -> BatchPlan:
+    """Rows (``batch_id`` left as None; or ``rows`` when already built) and sums, in one pass."""
+    plan = BatchPlan()
+    plan.rows = rows if rows is not None else event_rows(events, usage_dates, rated, received_at=received_at)
+    per_account = plan.per_account
+    hourly = plan.hourly
+    daily = plan.daily
+    largest = 0
+    for row, (amount, _) in zip(plan.rows, rated, strict=True):
+        account_id, _, meter_id, quantity, occurred_at, usage_date, model, project, api_key = row[:9]
+        # The rollup sums, inline: this loop runs once per event.
+        key = (
+            account_id,
+            occurred_at.replace(minute=0, second=0, microsecond=0),
+            meter_id,
+            model,
+            project,
+            api_key,
+        )  # type: ignore[union-attr]
+        sums = hourly.get(key)
+        if sums is None:
+            hourly[key] = [quantity, amount, 1]
+        else:
+            sums[0] += quantity
+            sums[1] += amount
+            sums[2] += 1
+        key = (account_id, usage_date, meter_id, model, project, api_key)
+        sums = daily.get(key)
+        if sums is None:
+            daily[key] = [quantity, amount, 1]
+        else:
+            sums[0] += quantity
+            sums[1] += amount
+            sums[2] += 1
+        per_account[account_id] = per_account.get(account_id, 0) + amount  # type: ignore[index]
         if amount > largest:
             largest = amount
-        arrived_on = arrival_dates[event.account_id]
-        if usage_date < arrived_on:
-            sums = plan.late.setdefault((event.account_id, usage_date, arrived_on), [0, 0])
-            sums[0] += 1
-            sums[1] += amount
+        arrived_on = arrival_dates[account_id]  # type: ignore[index]
+        if usage_date < arrived_on:  # type: ignore[operator]
+            late = plan.late.setdefault((account_id, usage_date, arrived_on), [0, 0])  # type: ignore[arg-type]
+            late[0] += 1
+            late[1] += amount
     plan.largest_amount = largest
     return plan
