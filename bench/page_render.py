@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
             shared = browser.new_context(viewport=VIEWPORT)
             _one_load(browser, portal.base_url, shared)  # fills this context's HTTP cache
             for index in range(args.loads):
+                # A new session with a warm HTTP cache: the session cookie would sign it in at once.
+                shared.clear_cookies()
                 sample = _one_load(browser, portal.base_url, shared)
                 log(f"warm-cache load {index + 1}: {_describe(sample)}")
                 warm_samples.append(sample)
