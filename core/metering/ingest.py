@@ -333,6 +333,9 @@ def _ingest_locking_late(
         book_now = current_rate_book(session)
         if tiered or book_now.token != book.token:
             rated_now = rate_events(session, new, usage_dates, accounts, book_now)
+            if max((amount for amount, _ in rated_now), default=0) > MAX_EVENT_AMOUNT_NANOS:
+                savepoint.rollback()  # a new price makes an amount unstorable: per event, locked path
+                return None
             store.update_amounts(
                 session,
                 [
