@@ -187,12 +187,12 @@ def _dimensions(value: object, seen: set[tuple[object, ...]] | None = None) -> d
     if not isinstance(value, dict):
         raise _Invalid("dimensions", "not_an_object", "dimensions must be an object of strings")
     if seen is not None:
+        combination: tuple[object, ...] | None = tuple(value.items())
         try:
-            combination = tuple(value.items())
-        except TypeError:  # an unhashable value: checked below, and rejected
+            if combination in seen:
+                return value
+        except TypeError:  # an unhashable value (a list, an object): checked below, and rejected
             combination = None
-        if combination is not None and combination in seen:
-            return value
         checked = _check_dimensions(value)
         if combination is not None:
             seen.add(combination)

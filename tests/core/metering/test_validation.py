@@ -123,3 +123,29 @@ def test_rejection_keeps_the_event_id_for_the_client() -> None:
         "code": "must_be_non_negative",
         "message": "quantity cannot be negative",
     }
+
+
+def test_unhashable_dimension_values_are_rejected_not_a_crash() -> None:
+    # Found by the fuzz test: the per-batch cache of valid combinations hashed the values.
+    from datetime import UTC, datetime, timedelta
+
+    from core.metering.validation import MeterInfo, Window, validate_event
+
+    at = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    raw = {
+        "event_id": "e1",
+        "account_id": "acc_a",
+        "meter": "m",
+        "quantity": 1,
+        "timestamp": "2026-11-20T11:00:00Z",
+        "dimensions": {"": [], "x": {"y": 1}},
+    }
+    outcome = validate_event(
+        0,
+        raw,
+        meters={"m": MeterInfo(1, "m", frozenset())},
+        account_ids={"acc_a"},
+        window=Window.around(at, timedelta(days=35)),
+        seen_dimensions=set(),
+    )
+    assert (outcome.field, outcome.code) == ("dimensions.", "not_a_string")  # type: ignore[union-attr]
