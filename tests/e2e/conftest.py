@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,36 +124,25 @@ def _seed(database_url: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def portal(oidc_provider: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
-    """The portal on a free port, with OIDC sign-in against the mock and a seeded SQLite database."""
-    if not (REPO / "app" / "server.py").exists():
-        pytest.skip("app/server.py is not there yet")
-    work = tmp_path_factory.mktemp("portal")
-    database_url = f"sqlite:///{work / 'meterline.db'}"
-    _seed(database_url)
-    port = free_port()
+@contextmanager
+def run_portal(
+    work: Path, database_url: str, *, port: int, env: dict[str, str] | None = None, what: str = "the portal"
+) -> Iterator[Portal]:
+    """``streamlit run app/server.py`` on ``port``, working in ``work`` (the project's Streamlit
+    config copied into ``work/.streamlit``), with ``env`` on top of ours; stopped on exit."""
     streamlit_dir = work / ".streamlit"
-    streamlit_dir.mkdir()
+    streamlit_dir.mkdir(exist_ok=True)
     if (REPO / ".streamlit" / "config.toml").exists():
         shutil.copyfile(REPO / ".streamlit" / "config.toml", streamlit_dir / "config.toml")
-    (streamlit_dir / "secrets.toml").write_text(
-        "[auth]\n"
-        f'redirect_uri = "http://localhost:{port}/oauth2callback"\n'
-        'cookie_secret = "e2e-cookie-secret-that-is-long-enough-0123456789"\n'
-        'client_id = "meterline-e2e"\n'
-        'client_secret = "meterline-e2e-secret"\n'
-        f'server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"\n'
-        'client_kwargs = { scope = "openid email profile" }\n'
-    )
-    env = {
+    full_env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "METERLINE_API_TOKEN": API_TOKEN,
         "METERLINE_SUPPORT_EMAILS": "support@meterline.example",
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
-    env.pop("METERLINE_ENV", None)
+    full_env.pop("METERLINE_ENV", None)
     log = work / "streamlit.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -168,16 +158,39 @@ def portal(oidc_provider: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 "false",
             ],
             cwd=work,
-            env=env,
+            env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     base = f"http://localhost:{port}"
     try:
-        _wait_for(f"{base}/_stcore/health", process, log, "the portal")
+        _wait_for(f"{base}/_stcore/health", process, log, what)
         yield Portal(base, database_url, log)
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="module")
+def portal(oidc_provider: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
+    """The portal on a free port, with OIDC sign-in against the mock and a seeded SQLite database."""
+    if not (REPO / "app" / "server.py").exists():
+        pytest.skip("app/server.py is not there yet")
+    work = tmp_path_factory.mktemp("portal")
+    database_url = f"sqlite:///{work / 'meterline.db'}"
+    _seed(database_url)
+    port = free_port()
+    (work / ".streamlit").mkdir()
+    (work / ".streamlit" / "secrets.toml").write_text(
+        "[auth]\n"
+        f'redirect_uri = "http://localhost:{port}/oauth2callback"\n'
+        'cookie_secret = "e2e-cookie-secret-that-is-long-enough-0123456789"\n'
+        'client_id = "meterline-e2e"\n'
+        'client_secret = "meterline-e2e-secret"\n'
+        f'server_metadata_url = "{oidc_provider}/.well-known/openid-configuration"\n'
+        'client_kwargs = { scope = "openid email profile" }\n'
+    )
+    with run_portal(work, database_url, port=port) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

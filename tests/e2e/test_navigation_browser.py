@@ -11,10 +11,7 @@ for elements and states, never fixed sleeps.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +23,7 @@ import pytest
 
 from app.usage_view import GROUP_WIDTH, PERIOD_WIDTH, SPEND_WIDTH
 from core.demo.seed import ENTERPRISE, OVERDRAWN, STARTUP
-from tests.e2e.conftest import API_TOKEN, REPO, Portal, _bin, _seed, _stop, _wait_for, free_port
+from tests.e2e.conftest import API_TOKEN, Portal, _seed, free_port, run_portal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -43,44 +40,10 @@ def demo_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     work = tmp_path_factory.mktemp("demo_portal")
     database_url = f"sqlite:///{work / 'meterline.db'}"
     _seed(database_url)
-    (work / ".streamlit").mkdir()
-    if (REPO / ".streamlit" / "config.toml").exists():
-        shutil.copyfile(REPO / ".streamlit" / "config.toml", work / ".streamlit" / "config.toml")
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "METERLINE_API_TOKEN": API_TOKEN,
-        "METERLINE_SUPPORT_EMAILS": "support@meterline.example",
-        "METERLINE_JOBS": "off",
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("METERLINE_ENV", None)
-    log = work / "streamlit.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                _bin("streamlit"),
-                "run",
-                str(REPO / "app" / "server.py"),
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=work,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://localhost:{port}"
-    try:
-        _wait_for(f"{base}/_stcore/health", process, log, "the demo-mode portal")
-        yield Portal(base, database_url, log)
-    finally:
-        _stop(process)
+    with run_portal(
+        work, database_url, port=free_port(), env={"METERLINE_JOBS": "off"}, what="the demo-mode portal"
+    ) as running:
+        yield running
 
 
 def _context(

@@ -7,7 +7,6 @@ version was loaded.
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from core.money import NANOS_PER_CREDIT
 from core.rating import load_rate_card, rate_book_token
 from core.rating.book import REVISION_KEY
 from tests.core.metering.catalog_setup import NEW_PER_MILLION_NANOS, event, seed_catalog
+from tests.lock_waits import wait_until_blocked_or_done
 
 ONE_CREDIT_PER_MILLION_NANOS = NANOS_PER_CREDIT
 
@@ -99,24 +99,6 @@ def test_event_is_rated_at_the_version_in_force_at_its_own_timestamp(catalog: En
     assert at_the_change.amount_nanos == ONE_CREDIT_PER_MILLION_NANOS
 
 
-def _waiting_on_a_lock_or_done(engine: Engine, worker: threading.Thread) -> None:
-    """Return once ``worker`` has finished or waits on a row lock (deterministic: no sleeps to guess)."""
-    deadline = time.monotonic() + 30
-    with engine.connect() as conn:
-        while worker.is_alive():
-            waiting = conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-                )
-            ).scalar()
-            conn.rollback()
-            if waiting:
-                return
-            assert time.monotonic() < deadline, "the second load neither finished nor waited on a lock"
-            time.sleep(0.01)
-
-
 def test_a_load_committing_after_a_later_one_is_not_missed_by_the_cache(
     catalog: Engine, db_url: str, now: datetime
 ) -> None:
@@ -141,7 +123,7 @@ def test_a_load_committing_after_a_later_one_is_not_missed_by_the_cache(
         # change; now B waits for A's turn on the revision row instead).
         load_b_thread = threading.Thread(target=load_b)
         load_b_thread.start()
-        _waiting_on_a_lock_or_done(catalog, load_b_thread)
+        wait_until_blocked_or_done(catalog, load_b_thread)
         # A rating in between caches the book without A's version.
         with unit_of_work(catalog) as session_c:
             current_rate_book(session_c)
@@ -177,7 +159,7 @@ def test_two_first_loads_at_once_both_succeed(engine: Engine, db_url: str, now: 
         load_rate_card(session, new_version("third", now + timedelta(hours=1), "3.00"), at=now)
         worker = threading.Thread(target=load_other)
         worker.start()
-        _waiting_on_a_lock_or_done(engine, worker)
+        wait_until_blocked_or_done(engine, worker)
     worker.join(timeout=30)
 
     assert not worker.is_alive() and errors == []

@@ -7,12 +7,11 @@ already rated at the old price; the load refuses it, with ``allow_backdated`` to
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from core.accounts import create_account
 from core.db import unit_of_work
@@ -22,6 +21,7 @@ from core.metering import IngestResult, ingest_events
 from core.money import NANOS_PER_CREDIT
 from core.rating import load_rate_card
 from tests.core.metering.catalog_setup import event, seed_catalog
+from tests.lock_waits import wait_until_blocked_or_done
 
 SKIP_ON_SQLITE = "SQLite has one writer at a time (BEGIN IMMEDIATE): an ingest and a load cannot overlap"
 
@@ -144,24 +144,6 @@ def test_an_override_card_counts_the_usage_of_the_account_it_is_for(catalog: Eng
     assert versions_of(catalog, "acc_b-override") == 0
 
 
-def _wait_until_blocked_or_done(engine: Engine, worker: threading.Thread) -> None:
-    """Return once ``worker`` has finished or waits on a lock (polled, not guessed with a sleep)."""
-    deadline = time.monotonic() + 30
-    with engine.connect() as conn:
-        while worker.is_alive():
-            waiting = conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-                )
-            ).scalar()
-            conn.rollback()
-            if waiting:
-                return
-            assert time.monotonic() < deadline, "the worker neither finished nor waited on a lock"
-            time.sleep(0.01)
-
-
 def test_a_load_waits_for_an_ingest_holding_its_accounts_then_sees_that_usage(
     catalog: Engine, db_url: str, now: datetime
 ) -> None:
@@ -181,7 +163,7 @@ def test_a_load_waits_for_an_ingest_holding_its_accounts_then_sees_that_usage(
         ingest_events(session, [event("ahead", timestamp=stamp(now + timedelta(hours=20)))], at=now)
         worker = threading.Thread(target=load)
         worker.start()
-        _wait_until_blocked_or_done(catalog, worker)
+        wait_until_blocked_or_done(catalog, worker)
     worker.join(timeout=30)
 
     assert not worker.is_alive()
@@ -205,7 +187,7 @@ def test_an_ingest_waits_for_a_load_holding_its_accounts_then_rates_at_the_new_v
         load_rate_card(session, new_version(now + timedelta(hours=10)), at=now)
         worker = threading.Thread(target=send)
         worker.start()
-        _wait_until_blocked_or_done(catalog, worker)
+        wait_until_blocked_or_done(catalog, worker)
     worker.join(timeout=30)
 
     assert not worker.is_alive()
