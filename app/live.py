@@ -1,11 +1,12 @@
 """Live pages that cost almost nothing while nothing changes.
 
 A live page draws its data once per run, then a small fragment wakes every few seconds
-and reads the account's data version (``core.usage.version.data_version``: two index
-lookups) and its local date. Only when either moved (new usage, a grant, a top-up, an
-expiry, midnight in the account's zone) does it rerun the page, which reads and draws
-everything again. Twenty idle tabs thus cost twenty tiny queries every few seconds, not
-twenty recomputed pages. The watcher also notices a sign-out in another tab.
+and reads the account's data stamp (``core.usage.version.data_stamp``: its last batch,
+its last ledger entry and its local date, in one query). Only when the stamp moved (new
+usage, a grant, a top-up, an expiry, midnight in the account's zone) does it rerun the
+page, which reads and draws everything again. Twenty idle tabs thus cost twenty tiny
+queries every few seconds, not twenty recomputed pages. The watcher also notices a
+sign-out in another tab.
 """
 
 from __future__ import annotations

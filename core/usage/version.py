@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from core.db.models import Account, LedgerEntry
 from core.usage.ranges import account_today
@@ -19,12 +20,15 @@ from core.usage.ranges import account_today
 DataVersion = tuple[int, int]
 
 
+def _last_entry_id(account_id: str) -> ScalarSelect[int | None]:
+    return select(func.max(LedgerEntry.id)).where(LedgerEntry.account_id == account_id).scalar_subquery()
+
+
 def data_version(session: Session, account_id: str) -> DataVersion:
     """``(last batch id, last ledger entry id)`` of the account; ``(0, 0)`` when it has neither."""
-    last_entry = (
-        select(func.max(LedgerEntry.id)).where(LedgerEntry.account_id == account_id).scalar_subquery()
-    )
-    row = session.execute(select(Account.last_batch_id, last_entry).where(Account.id == account_id)).first()
+    row = session.execute(
+        select(Account.last_batch_id, _last_entry_id(account_id)).where(Account.id == account_id)
+    ).first()
     if row is None:
         return (0, 0)
     return (int(row[0] or 0), int(row[1] or 0))
@@ -33,11 +37,10 @@ def data_version(session: Session, account_id: str) -> DataVersion:
 def data_stamp(session: Session, account_id: str, at: datetime) -> tuple[DataVersion, date | None]:
     """The data version and the account's local date at ``at``, in one query: what a live page
     shows depends on nothing else. It says whether to redraw, never what: no access check."""
-    last_entry = (
-        select(func.max(LedgerEntry.id)).where(LedgerEntry.account_id == account_id).scalar_subquery()
-    )
     row = session.execute(
-        select(Account.last_batch_id, last_entry, Account.timezone).where(Account.id == account_id)
+        select(Account.last_batch_id, _last_entry_id(account_id), Account.timezone).where(
+            Account.id == account_id
+        )
     ).first()
     if row is None:
         return (0, 0), None
