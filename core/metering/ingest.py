@@ -33,7 +33,7 @@ from core.clock import Clock, fixed_clock
 from core.db import is_postgres
 from core.db.models import Account, IngestBatch, Meter
 from core.errors import ValidationError
-from core.ledger import deficit_of, load_usage_grants, lock_accounts, post_usage_batch
+from core.ledger import UsageGrants, deficit_of, load_usage_grants, lock_accounts, post_usage_batch
 from core.metering import store
 from core.metering.limits import StoredTotals, over_ceilings
 from core.metering.model import IngestResult, Rejection, ValidEvent
@@ -229,18 +229,7 @@ def ingest_events(
     rejected.sort(key=lambda r: r.index)
     if batch_id is None:
         return IngestResult(batch_id=None, accepted=0, duplicates=duplicates, rejected=rejected)
-    for account_id in {event.account_id for event in new}:
-        accounts[account_id].last_batch_id = batch_id  # the live pages' data version
-    # One debit per account, on the grants read under the lock.
-    post_usage_batch(
-        session,
-        accounts=accounts,
-        amounts=plan.per_account,
-        at=now,
-        reference=f"batch:{batch_id}",
-        grants=grants,
-    )
-    session.flush()
+    _debit(session, accounts, new, plan, batch_id=batch_id, at=now, grants=grants)
     return IngestResult(
         batch_id=batch_id,
         accepted=len(new),
@@ -248,6 +237,30 @@ def ingest_events(
         rejected=rejected,
         amount_nanos=sum(plan.per_account.values()),
     )
+
+
+def _debit(
+    session: Session,
+    accounts: dict[str, Account],
+    events: Sequence[ValidEvent],
+    plan: BatchPlan,
+    *,
+    batch_id: int,
+    at: datetime,
+    grants: UsageGrants,
+) -> None:
+    """One debit per account, on the grants read under the lock; stamp the accounts' data version."""
+    for account_id in {event.account_id for event in events}:
+        accounts[account_id].last_batch_id = batch_id  # the live pages' data version
+    post_usage_batch(
+        session,
+        accounts=accounts,
+        amounts=plan.per_account,
+        at=at,
+        reference=f"batch:{batch_id}",
+        grants=grants,
+    )
+    session.flush()
 
 
 def _pricing(accounts: dict[str, Account]) -> dict[str, tuple[object, ...]]:
@@ -365,17 +378,7 @@ def _ingest_locking_late(
         batch.accepted_count = len(new)
         batch.duplicate_count = len(duplicates)
         batch.rejected_count = len(all_rejected)
-        for account_id in {event.account_id for event in new}:
-            accounts[account_id].last_batch_id = batch.id
-        post_usage_batch(
-            session,
-            accounts=accounts,
-            amounts=plan.per_account,
-            at=now,
-            reference=f"batch:{batch.id}",
-            grants=grants,
-        )
-        session.flush()
+        _debit(session, accounts, new, plan, batch_id=batch.id, at=now, grants=grants)
         savepoint.commit()
     except BaseException:
         if savepoint.is_active:
