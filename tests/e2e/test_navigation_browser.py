@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from app.usage_view import GROUP_WIDTH, PERIOD_WIDTH, SPEND_WIDTH
 from core.demo.seed import ENTERPRISE, OVERDRAWN, STARTUP
@@ -186,7 +187,8 @@ def test_unknown_addresses_get_a_page_with_the_way_home(context: Any, demo_porta
     for path in ("/a/b/c", "/no-such-page"):
         page.goto(demo_portal.base_url + path)
         heading(page, "Page not found")
-        assert path in page.locator('[data-testid="stMain"]').inner_text()
+        # The heading comes first in the delta stream; the address follows it, so wait for it.
+        expect(page.locator('[data-testid="stMain"]')).to_contain_text(path)
     page.locator('[data-testid="stPageLink-NavLink"]', has_text="Go to Overview").click()
     heading(page, "Overview")
 

@@ -75,6 +75,7 @@ def test_sign_in_shows_usage_chart_and_balance(page: Page, portal: Portal) -> No
     chart = page.locator('[data-testid="stVegaLiteChart"]').first
     chart.locator("canvas, svg").first.wait_for(timeout=30_000)
     assert chart.is_visible()
+    page.get_by_text(EVENTS_TEXT).first.wait_for()
     assert _events_shown(page) > 0
 
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Balance & credits").click()
