@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import streamlit as st
+from st_keyup import st_keyup
 
 from app.support_ui import open_account, require_console, support_read
 from core.money import format_credits
 from core.support import pending_approvals, search_accounts
 
 QUERY_KEY = "support_search.query"
+SEARCH_DEBOUNCE_MS = 250
+MAX_QUERY_CHARS = 200
 STATUS_BADGES = {"active": ":green[active]", "suspended": ":red[suspended]", "closed": ":gray[closed]"}
 
 agent = require_console()
 st.title("Support console")
 st.caption(f"Signed in as {agent.email} · level: {agent.level.replace('_', ' ')}")
 
-query = st.text_input(
+# Results follow the typing: the field reports its value 250 ms after the last keystroke (or on Enter).
+query = st_keyup(
     "Find an account",
     key=QUERY_KEY,
+    debounce=SEARCH_DEBOUNCE_MS,
+    max_chars=MAX_QUERY_CHARS,
     placeholder="Account name or id, member email, cus_…, pi_…, top-up #42, API key prefix",
-    help="Results update as you type (press Enter or leave the field).",
 )
 if query and len(query.strip()) >= 2:
     hits = support_read(lambda session: search_accounts(session, query))

@@ -15,6 +15,7 @@ fast over many accounts (``bench/support_search.py`` measures it).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
@@ -44,9 +45,17 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _prefix_upper(prefix: str) -> str:
-    """The smallest string above every string starting with ``prefix`` (binary order)."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+def _prefix_upper(prefix: str) -> str | None:
+    """The smallest string above every string starting with ``prefix`` (code point order); None
+    when there is none (the prefix is all U+10FFFF, the last code point)."""
+    stem = prefix.rstrip(chr(sys.maxunicode))
+    return stem[:-1] + chr(ord(stem[-1]) + 1) if stem else None
+
+
+def _storable(text: str) -> bool:
+    """False for a NUL or a lone surrogate: no stored value holds one (ingestion refuses them),
+    and PostgreSQL cannot even be asked about them."""
+    return "\x00" not in text and not any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
 
 
 def _top_up_id(query: str) -> int | None:
@@ -59,7 +68,7 @@ def _top_up_id(query: str) -> int | None:
 def search_accounts(session: Session, query: str, limit: int = 20) -> list[AccountHit]:
     """Accounts matching ``query`` by any key above, best matches first, at most ``limit``."""
     text = (query or "").strip()[:MAX_QUERY]
-    if len(text) < 2:
+    if len(text) < 2 or not _storable(text):
         return []
     limit = max(1, min(limit, MAX_LIMIT))
     lower = text.lower()
@@ -122,10 +131,14 @@ def search_accounts(session: Session, query: str, limit: int = 20) -> list[Accou
     )
     # API keys are case-sensitive; a range on the indexed column finds every key with this prefix.
     # Rows come in key order from the index; a bounded read, deduplicated here.
+    upper = _prefix_upper(text)
+    in_range = UsageRollupDaily.api_key >= text
+    if upper is not None:
+        in_range = in_range & (UsageRollupDaily.api_key < upper)
     add(
         session.execute(
             select(UsageRollupDaily.account_id, UsageRollupDaily.api_key)
-            .where(UsageRollupDaily.api_key >= text, UsageRollupDaily.api_key < _prefix_upper(text))
+            .where(in_range)
             .order_by(UsageRollupDaily.api_key, UsageRollupDaily.account_id)
             .limit(limit * API_KEY_ROWS_PER_HIT)
         ),

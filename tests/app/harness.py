@@ -83,8 +83,9 @@ def page_text(at: AppTest) -> str:
                     continue
                 if value is None or callable(value):
                     continue
-                if hasattr(value, "to_csv"):
-                    parts.append(value.to_csv())
+                to_csv = getattr(value, "to_csv", None)  # a frame; an unknown element answers None
+                if callable(to_csv):
+                    parts.append(to_csv())
                 else:
                     parts.append(str(value))
     return "\n".join(parts)

@@ -3,6 +3,7 @@ with a reason, and see the grant in the account's timeline and in the audit log.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -37,9 +38,9 @@ def test_an_agent_finds_an_account_by_email_grants_credits_and_sees_it_in_the_ti
     sign_in_from_here(page, "support@meterline.example")
     heading(page, "Support console")
 
-    search = page.locator('input[aria-label="Find an account"]')
-    search.fill("olivia@enterprise.example")
-    search.press("Enter")
+    # Results follow the typing: no Enter, no leaving the field.
+    search = page.get_by_placeholder(re.compile(r"^Account name or id"))
+    search.press_sequentially("olivia@enterprise", delay=40)
     page.get_by_text("Northwind Logistics").first.wait_for(timeout=TIMEOUT_MS)
     page.get_by_role("button", name="Open").first.click()
     heading(page, "Northwind Logistics")

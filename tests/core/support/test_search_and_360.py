@@ -63,6 +63,25 @@ def test_search_finds_an_account_by_each_key(engine: Engine, now: datetime) -> N
     assert (hit.name, hit.status, hit.balance_nanos) == ("Paying Co", "active", -credits_to_nanos(1))
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["ab\x00cd", "acc_\ud800", "\U0010ffff\U0010ffff", "sk_live_\U0010ffff", "#" + "9" * 30, "x" * 5_000],
+)
+def test_a_hostile_query_finds_nothing_and_never_fails(engine: Engine, now: datetime, query: str) -> None:
+    """A NUL or a lone surrogate (PostgreSQL cannot be asked about them), the last code point (no
+    prefix range above it), an id past 64 bits, a very long paste: no match, no error."""
+    _with_api_key_usage(engine, now)
+    assert _hits(engine, query) == []
+
+
+def test_an_api_key_prefix_ending_in_the_last_code_point_still_bounds_its_range() -> None:
+    from core.support.search import _prefix_upper
+
+    assert _prefix_upper("sk_a") == "sk_b"
+    assert _prefix_upper("sk_a\U0010ffff") == "sk_b"
+    assert _prefix_upper("\U0010ffff") is None
+
+
 def test_search_finds_an_account_by_top_up_and_payment_id(engine: Engine, now: datetime) -> None:
     _payments, top_up_id, intent_id = _bought(engine, now)
     assert _hits(engine, f"#{top_up_id}") == [(ACCOUNT, "top-up")]
