@@ -13,11 +13,15 @@ from app.signin import render_email_unverified, render_sign_in
 from app.spend_ui import notification_badge
 from app.state import (
     ACCOUNT_KEY,
+    ACCOUNT_PARAM,
     account_from_link,
     clear_viewer,
+    open_customer_home,
     select_account,
     selected_account_id,
+    set_current_page,
     set_viewer,
+    view_as_from_link,
 )
 from app.wayfinding import with_not_found
 
@@ -73,10 +77,12 @@ def no_account() -> None:
     )
 
 
-def sidebar(viewer: Viewer) -> None:
+def sidebar(viewer: Viewer, *, viewed: str | None = None) -> None:
     with st.sidebar:
         account_id = selected_account_id(viewer)
-        if len(viewer.accounts) > 1:
+        if viewed is not None:
+            st.caption(f":orange[**Customer view** of `{viewed}`: read-only, audited]")
+        elif len(viewer.accounts) > 1:
             names = {a.account_id: a.name for a in viewer.accounts}
             ids = list(names)
             st.selectbox(
@@ -87,7 +93,7 @@ def sidebar(viewer: Viewer) -> None:
                 key=ACCOUNT_PICK_KEY,
                 on_change=lambda: select_account(st.session_state[ACCOUNT_PICK_KEY], in_link=True),
             )
-        account = viewer.account(st.session_state[ACCOUNT_KEY]) if account_id else None
+        account = viewer.account(st.session_state[ACCOUNT_KEY]) if account_id and viewed is None else None
         if account is not None:
             st.caption(f"**{account.name}** · your role: {account.role} · times in {account.timezone}")
             notification_badge(viewer.email, account.account_id)  # unread alert notifications
@@ -102,7 +108,9 @@ def sidebar(viewer: Viewer) -> None:
         narrow_screen_sidebar()
 
 
-def viewer_pages(viewer: Viewer) -> list[st.Page]:
+def viewer_pages(viewer: Viewer, *, viewing_as_customer: bool = False) -> list[st.Page]:
+    if viewing_as_customer:  # an agent sees the customer's pages (read-only) beside the console
+        return customer_pages() + support_pages()
     if viewer.accounts:
         return customer_pages() + (support_pages() if viewer.is_support else [])
     if viewer.is_support:
@@ -126,9 +134,17 @@ elif (viewer := load_viewer(get_engine())) is None:
     page = st.navigation(with_not_found(pages, home=pages[0]), position="hidden")
 else:
     set_viewer(viewer)
-    account_from_link(viewer)  # ?account=… picks that account if the viewer is a member of it
-    pages = viewer_pages(viewer)
-    page = st.navigation(with_not_found(pages, home=next((p for p in pages if p.url_path == ""), pages[0])))
-    sidebar(viewer)  # after st.navigation: links in it (st.page_link) may point at the pages
+    viewed = view_as_from_link(viewer)  # ?view_as=… : a support agent's read-only customer view
+    if viewed is None:
+        account_from_link(viewer)  # ?account=… picks that account if the viewer is a member of it
+    elif st.query_params.get(ACCOUNT_PARAM) != viewed:
+        st.query_params[ACCOUNT_PARAM] = viewed
+    pages = viewer_pages(viewer, viewing_as_customer=viewed is not None)
+    home = next((p for p in pages if p.url_path == ""), pages[0])
+    page = st.navigation(with_not_found(pages, home=home))
+    if viewed is not None and open_customer_home():
+        st.switch_page(home)  # "View as customer" was just clicked in the console
+    set_current_page(page.url_path or "overview")
+    sidebar(viewer, viewed=viewed)  # after st.navigation: links in it (st.page_link) may point at the pages
 keep_browser_session()
 page.run()

@@ -13,12 +13,24 @@ from typing import TypeVar
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from app.auth import session_still_open
+from app.auth import Viewer, session_still_open
 from app.resources import get_engine
-from app.state import current_viewer, foreign_account_link, selected_account_id
+from app.state import (
+    current_page,
+    current_viewer,
+    end_view_as,
+    foreign_account_link,
+    mark_view_recorded,
+    selected_account_id,
+    view_recorded,
+    viewing_as,
+)
+from app.support_ui import open_account
 from core.accounts import AccountSummary, require_access
+from core.clock import system_clock
 from core.db import unit_of_work
 from core.errors import BillingError, NotFound, PermissionDenied
+from core.support import Agent, record_customer_view
 
 T = TypeVar("T")
 
@@ -33,6 +45,10 @@ class PageContext:
     email: str
     is_support: bool
     account_id: str
+    read_only: bool = False  # a support agent viewing the account as its customer: nothing is written
+
+
+READ_ONLY_HELP = "Read-only: you are viewing this account as its customer. Act from the support console."
 
 
 def page_context() -> PageContext | None:
@@ -41,6 +57,9 @@ def page_context() -> PageContext | None:
     if viewer is None:
         st.warning("You are signed out. Reload the page to sign in again.")
         return None
+    viewed = viewing_as()
+    if viewed is not None:
+        return customer_view_context(viewer, viewed)
     account_id = selected_account_id(viewer)
     if account_id is None:
         st.info("You are not a member of any account yet. Ask an owner of your organisation to invite you.")
@@ -54,6 +73,34 @@ def page_context() -> PageContext | None:
             icon=":material/link_off:",
         )
     return PageContext(viewer.email, viewer.is_support, account_id)
+
+
+def customer_view_context(viewer: Viewer, account_id: str) -> PageContext | None:
+    """A support agent's read-only view of the account's own page, under a banner; the first
+    view of each page in this customer view is written to the audit log before anything shows."""
+    agent = Agent(viewer.email, viewer.support_level or "support")  # type: ignore[arg-type]
+    page = current_page()
+    try:
+        with unit_of_work(get_engine(), write=True) as session:
+            account = require_access(session, email=viewer.email, account_id=account_id, is_support=True)
+            recording = not view_recorded(page)
+            if recording:
+                record_customer_view(session, agent, account_id=account_id, page=page, at=system_clock())
+    except BillingError as error:
+        show_error(error)
+        return None
+    if recording:
+        mark_view_recorded(page)  # committed: later reruns of this page add nothing
+    with st.container(border=True):
+        text, back = st.columns([5, 1], vertical_alignment="center")
+        text.markdown(
+            f":material/visibility: **Viewing {account.name} as the customer sees it.** "
+            "Read-only: nothing here can be changed. Each page you open is recorded in the audit log."
+        )
+        if back.button("Back to the console", key="view_as.exit", icon=":material/support_agent:"):
+            end_view_as()
+            open_account(account_id)
+    return PageContext(viewer.email, True, account_id, read_only=True)
 
 
 def ensure_still_signed_in() -> None:

@@ -15,6 +15,7 @@ from app.resources import get_engine
 from core.accounts import AccountSummary, require_access
 from core.clock import system_clock
 from core.db import unit_of_work
+from core.errors import PermissionDenied
 from core.spend.deliveries import deliver_due
 from core.spend.evaluate import evaluate_accounts
 from core.spend.notifications import unread_count
@@ -32,6 +33,8 @@ def can_edit(account: AccountSummary) -> bool:
 
 def write(ctx: PageContext, command: Callable[[Session, AccountSummary], T]) -> T:
     """Run ``command`` in a write transaction after checking, in it, that the person is an owner or admin."""
+    if ctx.read_only:
+        raise PermissionDenied("a customer view is read-only; act from the support console", field="role")
     with unit_of_work(get_engine(), write=True) as session:
         account = require_access(session, email=ctx.email, account_id=ctx.account_id, min_role="admin")
         return command(session, account)

@@ -70,3 +70,82 @@ def clear_viewer() -> None:
 def current_viewer() -> Viewer | None:
     viewer = st.session_state.get(VIEWER_KEY)
     return viewer if isinstance(viewer, Viewer) else None
+
+
+# "View as customer": a support agent sees an account's own pages, read-only. The account is in
+# the session and mirrored in the address (``?view_as=acc_…``) so a reload keeps the view.
+VIEW_AS_KEY = "nav.view_as"
+VIEW_AS_PARAM = "view_as"
+VIEWED_PAGES_KEY = "nav.view_as_recorded"  # pages whose view is already in the audit log
+PAGE_KEY = "nav.current_page"  # the url path of the page this run shows
+
+
+VIEW_AS_OPEN_KEY = "nav.view_as_open"  # the next run opens the customer's home page
+
+
+VIEW_AS_ENDED_KEY = "nav.view_as_ended"  # the view this session left: a stale address does not reopen it
+
+
+def start_view_as(account_id: str, *, open_home: bool = True) -> None:
+    st.session_state.pop(VIEW_AS_ENDED_KEY, None)
+    st.session_state[VIEW_AS_KEY] = account_id
+    st.session_state[VIEWED_PAGES_KEY] = set()
+    st.session_state[VIEW_AS_OPEN_KEY] = open_home
+    st.query_params[VIEW_AS_PARAM] = account_id
+
+
+def open_customer_home() -> bool:
+    """True once after a customer view started from the console: the router opens its home page."""
+    return bool(st.session_state.pop(VIEW_AS_OPEN_KEY, False))
+
+
+def end_view_as() -> None:
+    st.session_state[VIEW_AS_ENDED_KEY] = st.session_state.pop(VIEW_AS_KEY, None)
+    st.session_state.pop(VIEWED_PAGES_KEY, None)
+    st.query_params.pop(VIEW_AS_PARAM, None)
+    st.query_params.pop(ACCOUNT_PARAM, None)
+
+
+def view_as_from_link(viewer: Viewer) -> str | None:
+    """The account a support agent is viewing as its customer, or None.
+
+    Only an agent's session honours it: for anyone else the address's ``view_as`` is dropped.
+    """
+    if not viewer.is_support:
+        st.session_state.pop(VIEW_AS_KEY, None)
+        st.query_params.pop(VIEW_AS_PARAM, None)
+        return None
+    linked = st.query_params.get(VIEW_AS_PARAM)
+    if linked and linked == st.session_state.get(VIEW_AS_ENDED_KEY):
+        st.query_params.pop(VIEW_AS_PARAM, None)  # the address still names the view just left
+        linked = None
+    if linked and linked != st.session_state.get(VIEW_AS_KEY):
+        start_view_as(linked, open_home=False)  # a reload or a shared link: a new, audited view
+    chosen = st.session_state.get(VIEW_AS_KEY)
+    if chosen and st.query_params.get(VIEW_AS_PARAM) != chosen:
+        st.query_params[VIEW_AS_PARAM] = chosen
+    return str(chosen) if chosen else None
+
+
+def viewing_as() -> str | None:
+    """The account this run shows as its customer sees it (set by the router), or None."""
+    chosen = st.session_state.get(VIEW_AS_KEY)
+    viewer = current_viewer()
+    return str(chosen) if chosen and viewer is not None and viewer.is_support else None
+
+
+def view_recorded(page: str) -> bool:
+    """Whether this customer view's visit to ``page`` is already in the audit log."""
+    return page in st.session_state.get(VIEWED_PAGES_KEY, set())
+
+
+def mark_view_recorded(page: str) -> None:
+    st.session_state.setdefault(VIEWED_PAGES_KEY, set()).add(page)
+
+
+def set_current_page(url_path: str) -> None:
+    st.session_state[PAGE_KEY] = url_path
+
+
+def current_page() -> str:
+    return str(st.session_state.get(PAGE_KEY) or "overview")

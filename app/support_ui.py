@@ -46,8 +46,9 @@ def require_console() -> Agent:
 
 
 def open_account(account_id: str) -> None:
+    """Show the account in the console; the new address names it and nothing else (no customer view)."""
     st.session_state[OPEN_KEY] = account_id
-    st.switch_page(ACCOUNT_PAGE)
+    st.switch_page(ACCOUNT_PAGE, query_params={OPEN_PARAM: account_id})
 
 
 def opened_account() -> str | None:

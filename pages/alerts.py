@@ -11,7 +11,7 @@ import streamlit as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.page import PageContext, page_context, read, show_error
+from app.page import READ_ONLY_HELP, PageContext, page_context, read, show_error
 from app.resources import get_engine
 from app.spend_ui import can_edit, evaluate_and_send, write
 from core.accounts import AccountSummary
@@ -90,7 +90,7 @@ def notification_centre(ctx: PageContext, data: AlertsData) -> None:
     for note in data.notifications[:10]:
         marker = ":red[**New**] · " if note.unread else ""
         st.markdown(f"{marker}**{note.title}** · {local(note.created_at, tz)}  \n{note.body}")
-    if unread and st.button(f"Mark {len(unread)} as read", key="alerts.mark_read"):
+    if unread and not ctx.read_only and st.button(f"Mark {len(unread)} as read", key="alerts.mark_read"):
         top = max(n.notification_id for n in data.notifications)
         with unit_of_work(get_engine(), write=True) as session:
             mark_read(session, email=ctx.email, account_id=ctx.account_id, up_to_id=top, at=system_clock())
@@ -454,6 +454,8 @@ notification_centre(context, alerts_data)
 rules_table(alerts_data)
 if can_edit(alerts_data.account):
     edit_section(context, alerts_data)
+elif context.read_only:
+    st.caption(READ_ONLY_HELP)
 else:
     st.caption(
         f"Your role ({alerts_data.account.role}) can see alert rules; owners and admins can change them."

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from app.page import PageContext, page_context, read, show_error
+from app.page import READ_ONLY_HELP, PageContext, page_context, read, show_error
 from app.payments import get_payments
 from app.payments_ui import (
     HISTORY_COLUMNS,
@@ -368,7 +368,8 @@ except BillingError as error:  # the server's payment settings cannot be read (s
     show_error(error)
     st.stop()
 base = base_url(payments.config.public_url)
-handle_return(context, payments)
+if not context.read_only:
+    handle_return(context, payments)  # back from Stripe: the customer's own session settles it
 now = system_clock()
 try:
     buy_data = read(context, lambda session, account: load(session, account, payments, now))
@@ -388,6 +389,8 @@ if payments.provider is None:
         "Buying credits is not set up on this server: an operator sets `STRIPE_API_KEY` and "
         "`STRIPE_WEBHOOK_SECRET` (see the README)."
     )
+elif context.read_only:
+    st.info(READ_ONLY_HELP)
 elif may_buy:
     buy_section(context, payments, buy_data, base)
 else:

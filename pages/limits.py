@@ -10,7 +10,7 @@ import streamlit as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.page import PageContext, page_context, read, show_error
+from app.page import READ_ONLY_HELP, PageContext, page_context, read, show_error
 from app.spend_ui import can_edit, evaluate_and_send, write
 from core.accounts import AccountSummary
 from core.clock import system_clock
@@ -211,6 +211,8 @@ if flash_message:
 caps_section(limits_data)
 if can_edit(limits_data.account):
     edit_caps(context, limits_data)
+elif context.read_only:
+    st.caption(READ_ONLY_HELP)
 else:
     st.caption(f"Your role ({limits_data.account.role}) can see caps; owners and admins can change them.")
 overdraft_section(context, limits_data)

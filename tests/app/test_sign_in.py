@@ -115,7 +115,9 @@ def test_no_support_role_by_default(portal_url: str) -> None:
 def test_support_agent_without_memberships_lands_in_the_console(portal_url: str) -> None:
     at = signed_in("agent@meterline.test", roles=["support"])
     assert at.title[0].value == "Support console"
-    assert at.text_input(key="support_search.query").label == "Find an account"
+    [search] = [n for n in at.main.children.values() if getattr(n, "type", "") == "bidi_component"]
+    assert search.proto.component_name == "st_keyup"  # the search box, answering as the agent types
+    assert '"label": "Find an account"' in search.proto.json
 
 
 UNVERIFIED_MESSAGE = (
