@@ -63,3 +63,37 @@ def test_an_agent_finds_an_account_by_email_grants_credits_and_sees_it_in_the_ti
     heading(page, "Audit log")
     grid_cell(page, "support.grant_credits").wait_for(state="attached", timeout=TIMEOUT_MS)
     grid_cell(page, REASON).wait_for(state="attached", timeout=TIMEOUT_MS)
+
+
+def test_an_agent_views_an_account_as_its_customer_read_only_and_goes_back(
+    context: Any, demo_portal: Portal
+) -> None:
+    page = context.new_page()
+    page.goto(demo_portal.base_url)
+    sign_in_from_here(page, "support@meterline.example")
+    heading(page, "Support console")
+    page.get_by_placeholder(re.compile(r"^Account name or id")).press_sequentially("Pixel", delay=40)
+    page.get_by_text("Pixel Forge").first.wait_for(timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="Open").first.click()
+    heading(page, "Pixel Forge")
+
+    page.get_by_role("button", name="View as customer").click()
+    heading(page, "Overview")
+    banner = page.get_by_text("Viewing Pixel Forge as the customer sees it")
+    banner.wait_for(timeout=TIMEOUT_MS)
+    assert "view_as=" in page.url
+
+    page.reload()  # a reload keeps the customer view (the address names it)
+    heading(page, "Overview")
+    banner.wait_for(timeout=TIMEOUT_MS)
+
+    sidebar_link(page, "Buy credits")
+    heading(page, "Buy credits")
+    page.get_by_text("Read-only: you are viewing this account as its customer").first.wait_for()
+    assert page.get_by_role("button", name=re.compile(r"^(Continue to payment|Pay )")).count() == 0
+
+    page.get_by_role("button", name="Back to the console").click()
+    heading(page, "Pixel Forge")
+    page.wait_for_url(re.compile(r"^(?!.*view_as=).*open=acc_"))
+    wait_idle(page)
+    assert page.get_by_text("as the customer sees it").count() == 0
