@@ -92,7 +92,7 @@ def customer_view_context(viewer: Viewer, account_id: str) -> PageContext | None
     if recording:
         mark_view_recorded(page)  # committed: later reruns of this page add nothing
     with st.container(border=True):
-        text, back = st.columns([5, 1], vertical_alignment="center")
+        text, back = st.columns([3, 1], vertical_alignment="center")
         text.markdown(
             f":material/visibility: **Viewing {account.name} as the customer sees it.** "
             "Read-only: nothing here can be changed. Each page you open is recorded in the audit log."

@@ -144,7 +144,9 @@ def chart(data: Overview, zone: str) -> alt.LayerChart:
     band = (
         alt.Chart(frame)
         .mark_area(opacity=0.25, color="#4e79a7")
-        .encode(x=x, y=alt.Y("low:Q", title=y_title), y2="high:Q", tooltip=tooltip)
+        .encode(
+            x=x, y=alt.Y("low:Q", title=y_title, axis=alt.Axis(format="$,.2~f")), y2="high:Q", tooltip=tooltip
+        )
     )
     actual = (
         alt.Chart(frame).mark_line(point=True, color="#2f4b7c").encode(x=x, y="actual:Q", tooltip=tooltip)
