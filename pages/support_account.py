@@ -19,9 +19,12 @@ from core.clock import system_clock
 from core.errors import BillingError, ValidationError
 from core.money import credits_to_nanos, format_credits
 from core.payments.config import dollars_to_cents, format_cents
+from core.payments.notify import PAYING_ROLES
 from core.support import (
     Account360,
     Agent,
+    ReceiptResent,
+    RefundDone,
     account_360,
     approve_grant,
     grant_credits_as_agent,
@@ -30,10 +33,12 @@ from core.support import (
     reconcile_account,
     refund_top_up,
     reject_grant,
+    resend_receipt,
     set_cap_as_agent,
     suspend_account,
     void_grant_as_agent,
 )
+from core.support.actions import RECEIPT_STATES
 
 FLASH_KEY = "support_account.flash"
 T = TypeVar("T")
@@ -357,7 +362,7 @@ def admin_forms(agent: Agent, view: Account360) -> None:
                     reason=reason,
                     amount_cents=dollars_to_cents(dollars) if dollars.strip() else None,
                 ),
-                f"Top-up #{top_up_id} refunded.",
+                refund_message,
             )
     with st.form("support_account.cap"):
         st.markdown("**Set the account's monthly cap**")
@@ -430,6 +435,72 @@ def admin_forms(agent: Agent, view: Account360) -> None:
             )
 
 
+def refund_message(done: RefundDone) -> str:
+    if not done.refunded_cents:
+        return f"Top-up #{done.top_up_id} was refunded already (same request): nothing more was refunded."
+    said = (
+        f"Refunded {format_cents(done.refunded_cents)} of top-up #{done.top_up_id} through the payment "
+        f"provider: {format_credits(done.reversed_nanos)} taken back."
+    )
+    if done.spent_nanos:
+        said += (
+            f" {format_credits(done.spent_nanos)} of it were already used and stay used; "
+            "the customer and support were told."
+        )
+    return said + " With Stripe the money reaches the card in 5–10 business days."
+
+
+def receipt_message(sent: ReceiptResent) -> str:
+    to = ", ".join(sent.recipients)
+    if sent.repeated and len(sent.repeated) == len(sent.recipients):
+        return f"The receipt for top-up #{sent.top_up_id} had just gone to {to}: nothing was sent again."
+    if sent.sent_by == "stripe":
+        return (
+            f"Stripe is emailing the receipt for top-up #{sent.top_up_id} to {to}. If it has not arrived "
+            "in a few minutes, check the address with the customer (and their spam folder)."
+        )
+    if sent.sent_by == "portal":
+        return f"Receipt for top-up #{sent.top_up_id} emailed to {to}."
+    link = f" Send the customer its link yourself: {sent.receipt_url}" if sent.receipt_url else ""
+    return f"Recorded, but not emailed: this server has no SMTP_URL.{link}"
+
+
+def receipt_form(agent: Agent, view: Account360) -> None:
+    paid = [t for t in view.top_ups if t.state in RECEIPT_STATES]
+    payers = ", ".join(m.email for m in view.members if m.role in PAYING_ROLES) or "nobody"
+    with st.form("support_account.receipt"):
+        st.markdown("**Resend a receipt** (of a paid top-up; Stripe emails it, or the portal in the sandbox)")
+        top_up_id = st.selectbox(
+            "Top-up",
+            [t.top_up_id for t in paid],
+            format_func=lambda tid: next(
+                f"#{t.top_up_id}: {format_cents(t.amount_cents)} paid {when(t.credited_at or t.created_at)}"
+                for t in paid
+                if t.top_up_id == tid
+            ),
+            key="support_account.receipt_top_up",
+        )
+        email = st.text_input(
+            f"Send to (empty: the owners, admins and billing members: {payers})",
+            key="support_account.receipt_email",
+        )
+        reason = st.text_area("Reason (required)", key="support_account.receipt_reason")
+        confirm = st.checkbox("I confirm sending this receipt", key="support_account.receipt_confirm")
+        submitted = st.form_submit_button("Resend receipt", disabled=not paid)
+    if not paid:
+        st.caption("No paid top-ups yet: nothing has a receipt.")
+    if submitted:
+        if not confirm:
+            st.error("Tick “I confirm sending this receipt” first.")
+        else:
+            act(
+                lambda: resend_receipt(
+                    get_payments(), agent, top_up_id=int(top_up_id), reason=reason, email=email or None
+                ),
+                receipt_message,
+            )
+
+
 def reconcile_form(agent: Agent, view: Account360) -> None:
     with st.form("support_account.reconcile"):
         st.markdown("**Re-run payment reconciliation** (asks the provider about open top-ups now)")
@@ -477,4 +548,5 @@ with act_tab:
     grant_form(agent, view)
     void_form(agent, view)
     reconcile_form(agent, view)
+    receipt_form(agent, view)
     admin_forms(agent, view)

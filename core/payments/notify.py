@@ -77,6 +77,15 @@ def _queue(session: Session, mail: Mail) -> None:
     session.info[_OUTBOX].append(mail)
 
 
+def email_after_commit(session: Session, mail: Mail) -> bool:
+    """Send ``mail`` once the session's transaction commits; False when it will not be sent
+    (no ``SMTP_URL``, or nobody to send it to)."""
+    if not mail.to or not _smtp_url():
+        return False
+    _queue(session, mail)
+    return True
+
+
 def billing_emails(session: Session, account_id: str) -> tuple[str, ...]:
     """The people who may pay for the account (owners, admins, billing members)."""
     rows = session.scalars(

@@ -129,6 +129,24 @@ class Checkout:
     payment: Payment | None = None
 
 
+@dataclass(frozen=True)
+class RefundMade:
+    """A refund the provider made (or had made already with the same idempotency key)."""
+
+    refund_id: str
+    refunded_cents_total: int  # the payment's running refunded total, this refund included
+
+
+@dataclass(frozen=True)
+class ReceiptSent:
+    """A payment's receipt, addressed again."""
+
+    email: str
+    receipt_url: str = ""
+    emailed_by_provider: bool = False  # True: the provider emails it (Stripe); else the portal must
+    repeated: bool = False  # True: this idempotency key was seen already, nothing new was sent
+
+
 class PaymentProvider(Protocol):
     """Stripe, or the sandbox that behaves like Stripe's test mode."""
 
@@ -153,3 +171,13 @@ class PaymentProvider(Protocol):
     def retrieve_payment(self, payment_intent_id: str) -> Payment: ...
 
     def cancel_payment(self, payment_intent_id: str, *, idempotency_key: str) -> Payment: ...
+
+    def refund_payment(
+        self, payment_intent_id: str, *, amount_cents: int | None, idempotency_key: str
+    ) -> RefundMade:
+        """Refund ``amount_cents`` (None: all that is left) of a succeeded payment, once per key."""
+        ...
+
+    def send_receipt(self, payment_intent_id: str, *, email: str, idempotency_key: str) -> ReceiptSent:
+        """Address the payment's receipt to ``email`` (Stripe emails it when the address is set)."""
+        ...

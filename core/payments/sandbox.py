@@ -42,6 +42,8 @@ from core.payments.provider import (
     CheckoutSession,
     Payment,
     ProviderError,
+    ReceiptSent,
+    RefundMade,
 )
 from core.payments.shapes import checkout_from_session, payment_from_intent
 
@@ -405,20 +407,58 @@ class SandboxProvider:
 
     def refund(self, payment_intent_id: str, amount_cents: int | None = None) -> dict[str, Any]:
         """Refund part or all of a succeeded payment (as from Stripe's dashboard): ``charge.refunded``."""
+        return self._refund(payment_intent_id, amount_cents, None)
+
+    def _refund(self, payment_intent_id: str, amount_cents: int | None, key: str | None) -> dict[str, Any]:
+        """The refund itself; with ``key``, once per key (the same key again changes nothing)."""
 
         def refund(data: dict[str, Any]) -> list[str]:
             charge = data.get("latest_charge")
             if data["status"] != "succeeded" or not isinstance(charge, dict):
                 raise ValidationError("only a succeeded payment can be refunded", field="payment_intent")
+            made = data["_sandbox"].setdefault("refunds", {})
+            if key is not None and key in made:
+                return []
             left = int(charge["amount"]) - int(charge["amount_refunded"])
             amount = left if amount_cents is None else amount_cents
             if not 0 < amount <= left:
                 raise ValidationError(f"refund between 1 and {left} cents", field="amount")
             charge["amount_refunded"] = int(charge["amount_refunded"]) + amount
             charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+            made[key or f"dashboard:{len(made)}"] = self._id("re", None if key is None else f"refund:{key}")
             return ["charge.refunded"]
 
         return self._update(payment_intent_id, "payment_intent", refund)
+
+    def refund_payment(
+        self, payment_intent_id: str, *, amount_cents: int | None, idempotency_key: str
+    ) -> RefundMade:
+        intent = self._refund(payment_intent_id, amount_cents, idempotency_key)
+        return RefundMade(
+            refund_id=str(intent["_sandbox"]["refunds"][idempotency_key]),
+            refunded_cents_total=int(intent["latest_charge"]["amount_refunded"]),
+        )
+
+    def send_receipt(self, payment_intent_id: str, *, email: str, idempotency_key: str) -> ReceiptSent:
+        """Record the receipt as addressed to ``email`` (the sandbox emails nothing: the portal does)."""
+        repeated = False
+
+        def address(data: dict[str, Any]) -> list[str]:
+            nonlocal repeated
+            charge = data.get("latest_charge")
+            if data["status"] != "succeeded" or not isinstance(charge, dict):
+                raise ValidationError("only a succeeded payment has a receipt", field="payment_intent")
+            sent = data["_sandbox"].setdefault("receipts", [])
+            repeated = any(item["key"] == idempotency_key for item in sent)
+            if not repeated:
+                sent.append({"email": email, "key": idempotency_key, "at": int(self.clock().timestamp())})
+                charge["receipt_email"] = email
+            return []
+
+        intent = self._update(payment_intent_id, "payment_intent", address)
+        return ReceiptSent(
+            email=email, receipt_url=str(intent["latest_charge"].get("receipt_url") or ""), repeated=repeated
+        )
 
     def dispute(self, payment_intent_id: str, *, close_as: str | None = None) -> dict[str, Any]:
         """Open a dispute on a payment (``charge.dispute.created``), or close it as ``won`` / ``lost``."""

@@ -7,6 +7,10 @@ charges twice. Parameters stay within what both Stripe and localstripe accept: a
 PaymentIntent is confirmed from the server without a ``return_url``, so a bank that asks
 for 3-D Secure answers ``requires_action`` with ``use_stripe_sdk`` and the customer
 completes it on Meterline's page with Stripe.js.
+
+A refund also carries its idempotency key in its metadata (``meterline_key``) and is looked
+up by it before a new one is made: Stripe forgets idempotency keys after 24 hours, and a
+retry from the same state a day later must still not refund twice.
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ from core.payments.provider import (
     CheckoutSession,
     Payment,
     ProviderError,
+    ReceiptSent,
+    RefundMade,
 )
 from core.payments.shapes import checkout_from_session, payment_from_intent
 
 _PAYMENT_EXPAND = ["latest_charge", "payment_method"]
+_REFUND_KEY = "meterline_key"  # refund metadata: the idempotency key it was made with
 _SESSION_EXPAND = ["payment_intent", "payment_intent.latest_charge", "payment_intent.payment_method"]
 
 
@@ -194,3 +201,59 @@ class StripeProvider:
         except stripe.StripeError as error:
             raise _provider_error(error) from error
         return self.retrieve_payment(payment_intent_id)
+
+    def _latest_charge(self, payment_intent_id: str) -> dict[str, Any]:
+        intent = _dict(
+            self._client.v1.payment_intents.retrieve(payment_intent_id, params={"expand": ["latest_charge"]})
+        )
+        charge = intent.get("latest_charge")
+        if not isinstance(charge, dict):
+            raise ProviderError(f"Stripe: payment {payment_intent_id} has no charge (it did not succeed)")
+        return charge
+
+    def _refund_made_with(self, payment_intent_id: str, idempotency_key: str) -> str | None:
+        """The id of the payment's refund made with this key, if there is one."""
+        refunds = self._client.v1.refunds.list(params={"payment_intent": payment_intent_id, "limit": 100})
+        for refund in refunds.auto_paging_iter():
+            if (_dict(refund).get("metadata") or {}).get(_REFUND_KEY) == idempotency_key:
+                return str(refund.id)
+        return None
+
+    def refund_payment(
+        self, payment_intent_id: str, *, amount_cents: int | None, idempotency_key: str
+    ) -> RefundMade:
+        params: dict[str, Any] = {
+            "payment_intent": payment_intent_id,
+            "metadata": {_REFUND_KEY: idempotency_key},
+        }
+        if amount_cents is not None:
+            params["amount"] = amount_cents
+        try:
+            refund_id = self._refund_made_with(payment_intent_id, idempotency_key)
+            if refund_id is None:
+                refund = self._client.v1.refunds.create(
+                    params=params,  # type: ignore[arg-type]
+                    options={"idempotency_key": idempotency_key},
+                )
+                refund_id = str(refund.id)
+            charge = self._latest_charge(payment_intent_id)
+        except stripe.StripeError as error:
+            raise _provider_error(error) from error
+        return RefundMade(refund_id, int(charge.get("amount_refunded") or 0))
+
+    def send_receipt(self, payment_intent_id: str, *, email: str, idempotency_key: str) -> ReceiptSent:
+        try:
+            charge = self._latest_charge(payment_intent_id)
+            updated = self._client.v1.charges.update(
+                str(charge["id"]),
+                params={"receipt_email": email},
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as error:
+            raise _provider_error(error) from error
+        data = _dict(updated)
+        return ReceiptSent(
+            email=str(data.get("receipt_email") or email),
+            receipt_url=str(data.get("receipt_url") or ""),
+            emailed_by_provider=True,
+        )

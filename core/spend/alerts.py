@@ -34,6 +34,11 @@ MAX_MONEY_NANOS = 10**18
 _EMAIL = re.compile(r"^[^@\s,;<>\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 
 
+def is_email_address(text: str) -> bool:
+    """True for one plain address (``name@host.tld``), the shape every email field here accepts."""
+    return bool(_EMAIL.match(text))
+
+
 @dataclass(frozen=True)
 class RuleInput:
     """What a customer fills in. Money is credits (1 credit = $1) as a string or Decimal."""

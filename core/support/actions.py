@@ -10,7 +10,10 @@ commit together.
                              approval instead, which another agent approves or rejects
     approve_grant / reject_grant
     void_grant_as_agent      takes back what is left of a goodwill or promotional grant
-    refund_top_up            support_admin: refunds through the provider, reverses the credits
+    refund_top_up            support_admin: refunds through the provider (Stripe or the sandbox),
+                             reverses the unspent credits
+    resend_receipt           addresses a paid top-up's receipt again (Stripe emails it; with the
+                             sandbox the portal does, when SMTP_URL is set)
     set_cap_as_agent / lift_cap_as_agent    support_admin
     suspend_account / reactivate_account    support_admin (authorize answers ``account_suspended``)
     reconcile_account        re-asks the provider about the account's open top-ups
@@ -19,6 +22,7 @@ commit together.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,18 +32,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db import unit_of_work
-from core.db.models import Account, CreditGrant, SpendCap, SupportApproval, TopUp
+from core.db.models import Account, AuditLog, CreditGrant, SpendCap, SupportApproval, TopUp
 from core.errors import NotFound, PermissionDenied, ValidationError
 from core.ledger.service import GrantView, grant_credits, lock_accounts, void_grant
 from core.money import format_credits
 from core.payments import states
 from core.payments.config import format_cents
+from core.payments.notify import Mail, billing_emails, email_after_commit
+from core.payments.provider import PaymentProvider
 from core.payments.reconcile import ReconcileReport, reconcile
 from core.payments.runtime import Payments
 from core.payments.settle import apply_refund, lock_top_up
+from core.spend.alerts import is_email_address
 from core.spend.caps import CapView, delete_cap, set_cap
 from core.support.agents import SUPPORT, SUPPORT_ADMIN, Agent, SupportLimits, require_agent, support_limits
-from core.support.audit import record, required_reason
+from core.support.audit import ACTION_PREFIX, record, required_reason
 
 SUPPORT_GRANT_SOURCES = ("goodwill", "promotional")
 ACCOUNT_STATUSES = ("active", "suspended")
@@ -494,6 +501,25 @@ class RefundDone:
     spent_nanos: int  # refunded credits already used (not taken back)
 
 
+def _provider(payments: Payments) -> PaymentProvider:
+    if payments.provider is None:
+        raise ValidationError(
+            "payments are off on this server (set STRIPE_API_KEY): nothing can be refunded or sent",
+            code="payments_off",
+            field="top_up",
+        )
+    return payments.provider
+
+
+def refund_key(top_up_id: int, refunded_cents_before: int, amount_cents: int) -> str:
+    """The refund's idempotency key: the same state and amount make the same key.
+
+    A double click, a retry after a lost answer, or two agents acting on the same state
+    all ask the provider with one key, so the payment is refunded once.
+    """
+    return f"topup:{top_up_id}:refund:{refunded_cents_before}:{amount_cents}"
+
+
 def refund_top_up(
     payments: Payments,
     agent: Agent,
@@ -504,20 +530,14 @@ def refund_top_up(
 ) -> RefundDone:
     """Refund a credited top-up through the provider (support_admin), then reverse its unspent credits.
 
-    The ledger side is ``core.payments.settle.apply_refund`` with the provider's running
-    refunded total: the provider's own refund event later finds it done and changes nothing.
+    The amount (all that is left when None) and the refunded total before it make the
+    idempotency key (``refund_key``). The ledger side is ``core.payments.settle.apply_refund``
+    with the provider's running refunded total: a refund event that arrives later (Stripe's,
+    or the sandbox's at once) finds it done and changes nothing.
     """
     require_agent(agent, SUPPORT_ADMIN)
     why = required_reason(reason)
-    provider = payments.provider
-    refund = getattr(provider, "refund", None)
-    if provider is None or refund is None:
-        raise ValidationError(
-            "refunds from the console need the payments sandbox; refund in Stripe's dashboard "
-            "(its refund event reverses the credits)",
-            code="unsupported",
-            field="top_up",
-        )
+    provider = _provider(payments)
     with unit_of_work(payments.engine) as session:
         top_up = session.get(TopUp, top_up_id)
         if top_up is None:
@@ -537,10 +557,17 @@ def refund_top_up(
             "refund_spent_nanos": top_up.refund_spent_nanos,
             "balance_nanos": _account(session, top_up.account_id).balance_nanos,
         }
+    if left <= 0:
+        raise ValidationError(f"top-up #{top_up_id} is refunded in full already", field="top_up")
     if amount_cents is not None and not 0 < amount_cents <= left:
         raise ValidationError(f"refund between $0.01 and {format_cents(left)}", field="amount")
-    intent = refund(intent_id, amount_cents)
-    refunded_total = int(intent["latest_charge"]["amount_refunded"])
+    amount = left if amount_cents is None else amount_cents
+    made = provider.refund_payment(
+        intent_id,
+        amount_cents=amount,
+        idempotency_key=refund_key(top_up_id, before["refunded_cents"], amount),
+    )
+    refunded_total = made.refunded_cents_total
     at = payments.clock()
     with unit_of_work(payments.engine, write=True) as session:
         # The provider's refund event may have settled it already (the sandbox delivers at once):
@@ -568,9 +595,152 @@ def refund_top_up(
                 "refunded_cents": top_up.refunded_cents,
                 "balance_nanos": _account(session, top_up.account_id).balance_nanos,
                 "reversed_nanos": done.reversed_nanos,
+                "refund_id": made.refund_id,
             },
         )
     return done
+
+
+RECEIPT_STATES = frozenset({states.PAID, *states.SETTLED_STATES})  # the money was taken: a receipt exists
+MAX_RECEIPT_RECIPIENTS = 10
+
+
+@dataclass(frozen=True)
+class ReceiptResent:
+    top_up_id: int
+    recipients: tuple[str, ...]
+    sent_by: str  # "stripe": Stripe emails it; "portal": the portal emails it; "": recorded, not emailed
+    receipt_url: str
+    repeated: tuple[str, ...] = ()  # addresses this same resend had reached already (a double click)
+
+
+def _receipt_recipient(email: str) -> str:
+    text = email.strip().lower()
+    if not is_email_address(text):
+        raise ValidationError(
+            f"{email.strip()!r} is not an email address: give one, or leave it empty for the account's "
+            "owners, admins and billing members",
+            code="invalid_email",
+            field="email",
+        )
+    return text
+
+
+def _resends_so_far(session: Session, account_id: str, top_up_id: int) -> int:
+    rows = session.scalars(
+        select(AuditLog.details).where(
+            AuditLog.account_id == account_id, AuditLog.action == ACTION_PREFIX + "resend_receipt"
+        )
+    )
+    return sum(1 for details in rows if (details or {}).get("target") == f"top_up:{top_up_id}")
+
+
+def receipt_key(top_up_id: int, resends_before: int, email: str) -> str:
+    """The resend's idempotency key: one per (top-up, resends before it, address)."""
+    digest = hashlib.sha256(email.encode()).hexdigest()[:16]
+    return f"topup:{top_up_id}:receipt:{resends_before}:{digest}"
+
+
+def _receipt_mail(top_up: TopUp, recipients: tuple[str, ...], receipt_url: str, public_url: str) -> Mail:
+    paid_on = (top_up.credited_at or top_up.created_at).strftime("%Y-%m-%d")
+    lines = [
+        f"Receipt for Meterline top-up #{top_up.id}",
+        "",
+        f"Paid: {format_cents(top_up.amount_cents)} ({top_up.currency.upper()}) on {paid_on} (UTC)",
+        f"Credits: {format_credits(top_up.credits_nanos)}",
+    ]
+    if top_up.card_last4:
+        lines.append(f"Card: {(top_up.card_brand or 'card').title()} ending {top_up.card_last4}")
+    if top_up.refunded_cents:
+        lines.append(f"Refunded: {format_cents(top_up.refunded_cents)}")
+    if receipt_url.startswith("/") and public_url:
+        receipt_url = public_url + receipt_url
+    if receipt_url.startswith("http"):
+        lines += ["", f"View it online: {receipt_url}"]
+    subject = f"Meterline: receipt for top-up #{top_up.id} ({format_cents(top_up.amount_cents)})"
+    return Mail(recipients, subject, "\n".join(lines))
+
+
+def resend_receipt(
+    payments: Payments,
+    agent: Agent,
+    *,
+    top_up_id: int,
+    reason: str,
+    email: str | None = None,
+) -> ReceiptResent:
+    """Send a paid top-up's receipt again (support): to ``email``, else the account's paying members.
+
+    With Stripe, the charge's ``receipt_email`` is set to each address (Stripe emails a
+    receipt when it is set); with the sandbox the portal emails it after the audit entry
+    commits, when ``SMTP_URL`` is set. Each address carries an idempotency key made from
+    the resends before this one, so a double click or a retry sends once.
+    """
+    require_agent(agent, SUPPORT)
+    why = required_reason(reason)
+    explicit = _receipt_recipient(email) if email and email.strip() else None
+    provider = _provider(payments)
+    with unit_of_work(payments.engine) as session:
+        top_up = session.get(TopUp, top_up_id)
+        if top_up is None:
+            raise NotFound(f"top-up {top_up_id} does not exist", field="top_up")
+        if top_up.state not in RECEIPT_STATES or not top_up.payment_intent_id:
+            raise ValidationError(
+                f"top-up #{top_up_id} is {states.LABELS.get(top_up.state, top_up.state).lower()}: "
+                "only a paid top-up has a receipt",
+                code="not_paid",
+                field="top_up",
+            )
+        if top_up.provider != provider.name:
+            raise ValidationError(f"top-up #{top_up_id} was paid with {top_up.provider}", field="top_up")
+        account_id = top_up.account_id
+        intent_id = top_up.payment_intent_id
+        stored_url = top_up.receipt_url
+        recipients = (explicit,) if explicit else billing_emails(session, account_id)[:MAX_RECEIPT_RECIPIENTS]
+        if not recipients:
+            raise ValidationError(
+                "the account has no owner, admin or billing member to send it to: give an email",
+                code="no_recipient",
+                field="email",
+            )
+        resends_before = _resends_so_far(session, account_id, top_up_id)
+    sent = [
+        provider.send_receipt(
+            intent_id, email=address, idempotency_key=receipt_key(top_up_id, resends_before, address)
+        )
+        for address in recipients
+    ]
+    receipt_url = next((r.receipt_url for r in sent if r.receipt_url), stored_url)
+    fresh = tuple(r.email for r in sent if not r.repeated)
+    repeated = tuple(r.email for r in sent if r.repeated)
+    at = payments.clock()
+    with unit_of_work(payments.engine, write=True) as session:
+        top_up = lock_top_up(session, top_up_id)
+        if all(r.emailed_by_provider for r in sent):
+            sent_by = provider.name
+        elif fresh and email_after_commit(
+            session, _receipt_mail(top_up, fresh, receipt_url, payments.config.public_url)
+        ):
+            sent_by = "portal"
+        else:
+            sent_by = ""
+        record(
+            session,
+            agent=agent,
+            action="resend_receipt",
+            account_id=account_id,
+            target=f"top_up:{top_up_id}",
+            reason=why,
+            at=at,
+            before={"state": top_up.state, "resends": resends_before},
+            after={
+                "recipients": list(recipients),
+                "sent_by": sent_by or ("nobody: SMTP_URL is not set" if fresh else "nobody: sent already"),
+                "repeated": list(repeated),
+                "receipt_url": receipt_url,
+            },
+        )
+    return ReceiptResent(top_up_id, recipients, sent_by, receipt_url, repeated)
 
 
 def reconcile_account(payments: Payments, agent: Agent, *, account_id: str, reason: str) -> ReconcileReport:

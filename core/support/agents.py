@@ -5,7 +5,8 @@ claim of the ID token) or from the allow-lists in the environment, as the portal
 support flag always has.
 
     support        reads every account; goodwill or promotional grants up to the support limit;
-                   voids grants; re-runs payment reconciliation; approves nothing above its limit
+                   voids grants; re-runs payment reconciliation; resends receipts; approves
+                   nothing above its limit
     support_admin  everything above, plus refunds, cap changes, suspending and reactivating
                    accounts, grants up to the approval threshold, and approving others' grants
 

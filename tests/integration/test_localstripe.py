@@ -2,25 +2,20 @@
 3-D Secure), refunds, and localstripe's own signed webhook deliveries into our route.
 
 localstripe always writes /tmp/localstripe.pickle, so one instance runs at a time on this machine:
-the module holds an exclusive file lock while its instance runs (another xdist worker, or another
-test run, waits for it), and ``--dist loadscope`` keeps the module on one worker. Data is flushed
-with ``DELETE /_config/data`` before each test. Our webhook route is served by uvicorn on a free
-port, registered with ``POST /_config/webhooks/<id>``.
+the module holds an exclusive file lock while its instance runs (``tests.localstripe_server``;
+another xdist worker, or another test run, waits for it), and ``--dist loadscope`` keeps the module
+on one worker. Data is flushed with ``DELETE /_config/data`` before each test. Our webhook route is
+served by uvicorn on a free port, registered with ``POST /_config/webhooks/<id>``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,18 +28,15 @@ from starlette.applications import Starlette
 from core.api.payments import WEBHOOK_PATH, payment_routes
 from core.clock import system_clock
 from core.db import unit_of_work
-from core.db.models import PaymentCard, PaymentEvent
+from core.db.models import PaymentEvent
 from core.money import credits_to_nanos
 from core.payments import Payments, buy_with_saved_card, run_auto_recharge, save_auto_recharge
 from core.payments.config import PaymentConfig
 from core.payments.sandbox import sign
 from core.payments.stripe_provider import StripeProvider
-from core.payments.top_ups import ensure_customer
 from tests.core.payments.helpers import ACCOUNT, OWNER, SECRET, balance, ledger_ok, make_account, top_up_row
+from tests.localstripe_server import API_KEY, flush, free_port, run_localstripe, saved_card, sdk
 
-LOCK_FILE = Path("/tmp/meterline-localstripe.lock")
-LOCK_WAIT_S = 600
-API_KEY = "sk_test_meterline"
 PUBLISHABLE_KEY = "pk_test_meterline"
 PAGE = "http://127.0.0.1/buy_credits?account=acc_pay"
 DELIVERY_WAIT_S = 15
@@ -52,60 +44,9 @@ DELIVERY_WAIT_S = 15
 pytestmark = pytest.mark.xdist_group("localstripe")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _lock() -> Any:
-    handle = LOCK_FILE.open("w")
-    deadline = time.monotonic() + LOCK_WAIT_S
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return handle
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                handle.close()
-                pytest.fail("another localstripe kept the lock for 10 minutes")
-            time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = Path(sys.executable).parent / "localstripe"
-    if not binary.exists():
-        pytest.skip("localstripe is not installed in this environment (pip install -e '.[dev]')")
-    handle = _lock()
-    port = _free_port()
-    log = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(binary), "--port", str(port), "--from-scratch"], stdout=out, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"localstripe exited:\n{log.read_text()[-2000:]}")
-            try:
-                httpx.get(f"{base}/v1/customers", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+    yield from run_localstripe(tmp_path_factory)
 
 
 @dataclass
@@ -119,7 +60,7 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def receiver(localstripe: str) -> Iterator[Receiver]:
-    port = _free_port()
+    port = free_port()
     holder = Receiver(f"http://127.0.0.1:{port}")
 
     def current() -> Payments:
@@ -145,7 +86,7 @@ def receiver(localstripe: str) -> Iterator[Receiver]:
 
 @pytest.fixture
 def payments(engine: Engine, now: datetime, localstripe: str, receiver: Receiver) -> Iterator[Payments]:
-    assert httpx.delete(f"{localstripe}/_config/data").status_code == 200
+    flush(localstripe)
     make_account(engine, system_clock())
     config = PaymentConfig(
         mode="stripe",
@@ -163,32 +104,11 @@ def payments(engine: Engine, now: datetime, localstripe: str, receiver: Receiver
 
 
 def _sdk(localstripe: str) -> stripe.StripeClient:
-    return stripe.StripeClient(API_KEY, base_addresses={"api": localstripe})
+    return sdk(localstripe)
 
 
 def _saved_card(payments: Payments, localstripe: str, number: str) -> str:
-    """What Checkout with "save card" leaves behind: a card attached to the account's customer."""
-    customer = ensure_customer(payments.engine, payments.provider, account_id=ACCOUNT, clock=system_clock)  # type: ignore[arg-type]
-    client = _sdk(localstripe)
-    method = client.v1.payment_methods.create(
-        params={"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}
-    )
-    client.v1.payment_methods.attach(method.id, params={"customer": customer})
-    with unit_of_work(payments.engine, write=True) as session:
-        session.add(
-            PaymentCard(
-                id=method.id,
-                account_id=ACCOUNT,
-                provider="stripe",
-                customer_id=customer,
-                brand="visa",
-                last4=number[-4:],
-                exp_month=12,
-                exp_year=2030,
-                created_at=system_clock(),
-            )
-        )
-    return str(method.id)
+    return saved_card(payments, localstripe, ACCOUNT, number)
 
 
 def _buy(payments: Payments, card: str, cents: int = 2_500, key: str = "k") -> Any:
