@@ -340,7 +340,8 @@ def _ingest_locking_late(
         now = read_clock()  # under the lock: the moment this batch burns and expires grants
         if now.tzinfo is None:
             raise ValueError("ingest_events needs an aware clock")
-        if any(_pricing(accounts)[a] != pricing_before[a] for a in accounts):
+        pricing_now = _pricing(accounts)  # once: per account inside the any() made it quadratic
+        if any(pricing_now[a] != pricing_before[a] for a in accounts):
             savepoint.rollback()
             return None
         book_now = current_rate_book(session)
