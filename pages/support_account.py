@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from app.payments import get_payments
+from app.state import start_view_as
 from app.support_ui import SEARCH_PAGE, opened_account, require_console, support_read, support_write
 from core.clock import system_clock
 from core.errors import BillingError, ValidationError
@@ -77,6 +78,14 @@ def header(view: Account360) -> None:
     badge = {"active": ":green[active]", "suspended": ":red[suspended]"}.get(view.status, view.status)
     ids = ", ".join(f"`{c}`" for c in view.customer_ids) or "no payment customer yet"
     st.markdown(f"`{view.account_id}` · {badge} · times in {view.timezone} · Stripe customer: {ids}")
+    if st.button(
+        "View as customer",
+        icon=":material/visibility:",
+        key="support_account.view_as",
+        help="The customer's own pages, read-only; each page you open is recorded in the audit log.",
+    ):
+        start_view_as(view.account_id)  # the router then opens the customer's Overview
+        st.rerun()
     balance, usage, grants = st.columns(3)
     balance.metric("Balance (credits; 1 credit = $1)", format_credits(view.balance.balance_nanos))
     usage.metric("Usage, last 30 days (credits)", format_credits(view.usage_total_nanos))
