@@ -37,6 +37,9 @@ MAX_NEXT_LENGTH = 2000
 LOGIN_PATH = "/auth/login"
 CALLBACK_PATH = "/oauth2callback"
 NOT_FOUND_PATH = "/not-found"
+# The home page's own name: Streamlit serves the default page at "/" only, and would answer its
+# name with the home page under a "Page not found" flash; the address is sent home instead.
+HOME_ALIASES = frozenset({"/overview"})
 # Paths that are not portal pages: never a sign-in return target, never "not found" here.
 SERVER_PREFIXES = (
     "/api/",
@@ -179,6 +182,10 @@ class PortalPathsMiddleware:
             await self._remember_page(scope, receive, send, headers)
         elif path == CALLBACK_PATH:
             await self._return_to_page(scope, receive, send, headers)
+        elif path.rstrip("/") in HOME_ALIASES and "text/html" in headers.get("accept", ""):
+            query = scope.get("query_string", b"").decode("latin-1")
+            home = "/" + (f"?{query}" if query else "")
+            await Response(status_code=302, headers={"location": home})(scope, receive, send)
         elif self._is_deep_unknown_page(path, headers) and not _served_by_a_route(scope):
             target = f"{NOT_FOUND_PATH}?path={quote(path[:MAX_NEXT_LENGTH], safe='/')}"
             await Response(status_code=302, headers={"location": target})(scope, receive, send)

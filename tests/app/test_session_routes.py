@@ -153,6 +153,17 @@ def test_a_path_of_several_segments_goes_to_the_not_found_page(client: TestClien
     assert answer.headers["location"] == f"/not-found?path={quote(path, safe='/')}"
 
 
+@pytest.mark.parametrize(
+    ("path", "home"), [("/overview", "/"), ("/overview/?account=acc_a", "/?account=acc_a")]
+)
+def test_the_home_pages_own_name_goes_home_with_its_query(client: TestClient, path: str, home: str) -> None:
+    answer = client.get(path, headers={"Accept": "text/html"})
+    assert answer.status_code == 302 and answer.headers["location"] == home
+    assert (
+        client.get("/overview", headers={"Accept": "application/json"}).status_code == 200
+    )  # not a page load
+
+
 def test_server_paths_and_assets_pass_through(client: TestClient) -> None:
     for path in ("/static/js/app.js", "/_stcore/health", "/api/v1/x/y", "/widgets/a/1"):
         assert client.get(path, headers={"Accept": "text/html"}).status_code == 200

@@ -191,6 +191,12 @@ def test_unknown_addresses_get_a_page_with_the_way_home(context: Any, demo_porta
         expect(page.locator('[data-testid="stMain"]')).to_contain_text(path)
     page.locator('[data-testid="stPageLink-NavLink"]', has_text="Go to Overview").click()
     heading(page, "Overview")
+    # The home page's own name leads home (Streamlit serves the default page at "/" only).
+    page.goto(f"{demo_portal.base_url}/overview?account={STARTUP}")
+    heading(page, "Overview")
+    assert page.url == f"{demo_portal.base_url}/?account={STARTUP}"
+    wait_idle(page)
+    assert page.get_by_text("Page not found").count() == 0
 
 
 def test_a_link_with_range_and_grouping_restores_the_view(context: Any, demo_portal: Portal) -> None:
