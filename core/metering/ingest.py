@@ -40,7 +40,7 @@ from core.metering.model import IngestResult, Rejection, ValidEvent
 from core.metering.plan import BatchPlan, build_plan, event_keys, event_rows
 from core.metering.rater import current_rate_book, rate_events, rate_events_tiered
 from core.metering.settings import MAX_EVENT_AMOUNT_NANOS, MAX_EVENTS_PER_CALL, max_lateness
-from core.metering.validation import MeterInfo, Window, is_clean_text, validate_event
+from core.metering.validation import MeterInfo, Window, is_clean_text, validate_events
 
 SOURCES = ("api", "cli", "seed")
 _UTC_NAMES = {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z"}
@@ -58,9 +58,10 @@ def _candidate_account_ids(raw_events: Sequence[object]) -> set[str]:
     for raw in raw_events:
         if isinstance(raw, dict):
             account_id = raw.get("account_id")
-            if isinstance(account_id, str) and 0 < len(account_id) <= 64 and is_clean_text(account_id):
+            if isinstance(account_id, str):
                 ids.add(account_id)
-    return ids
+    # A batch repeats few accounts: check each distinct one once.
+    return {a for a in ids if 0 < len(a) <= 64 and is_clean_text(a)}
 
 
 def _existing_accounts(session: Session, candidates: set[str]) -> set[str]:
@@ -154,22 +155,7 @@ def ingest_events(
     meters = _load_meters(session)
     known_accounts = _existing_accounts(session, _candidate_account_ids(raw_events))
 
-    valid: list[ValidEvent] = []
-    rejected: list[Rejection] = []
-    seen_dimensions: set[tuple[object, ...]] = set()
-    for index, raw in enumerate(raw_events):
-        outcome = validate_event(
-            index,
-            raw,
-            meters=meters,
-            account_ids=known_accounts,
-            window=window,
-            seen_dimensions=seen_dimensions,
-        )
-        if isinstance(outcome, Rejection):
-            rejected.append(outcome)
-        else:
-            valid.append(outcome)
+    valid, rejected = validate_events(raw_events, meters=meters, account_ids=known_accounts, window=window)
 
     if valid and is_postgres(session):
         optimistic = _ingest_locking_late(

@@ -149,3 +149,84 @@ def test_unhashable_dimension_values_are_rejected_not_a_crash() -> None:
         seen_dimensions=set(),
     )
     assert (outcome.field, outcome.code) == ("dimensions.", "not_a_string")  # type: ignore[union-attr]
+
+
+def test_batch_validation_gives_the_outcome_of_each_event_alone() -> None:
+    # validate_events takes a short path for the common event: it must never change an outcome.
+    import random
+    from decimal import Decimal
+
+    from core.metering.validation import validate_events
+
+    meters = {
+        **METERS,
+        "requests": MeterInfo(2, "requests", frozenset()),
+        "b\x00d": MeterInfo(3, "b\x00d", frozenset()),
+    }
+    accounts = {"acc_a", "acc_b", "x" * 70}
+    choices: dict[str, list[object]] = {
+        "event_id": ["e1", "", None, 5, "é", "a\x00", "\ud800", "x" * 128, "x" * 129, ["l"]],
+        "account_id": ["acc_a", "acc_b", "acc_c", "", None, 3, "x" * 70, "acc\x00", "\udfff", ["l"]],
+        "meter": ["input_tokens", "requests", "b\x00d", "nope", None, 1, ["l"]],
+        "quantity": [
+            0,
+            1,
+            10**18,
+            10**18 + 1,
+            -1,
+            True,
+            1.0,
+            1.5,
+            Decimal("2.0"),
+            Decimal("2.5"),
+            "1",
+            2**70,
+        ],
+        "timestamp": [
+            "2026-11-20T11:00:00Z",
+            "2026-11-20T11:00:00.123456+02:00",
+            "2026-11-20T11:00:00",
+            "2026-11-21T12:00:01Z",
+            "2026-10-16T11:59:59Z",
+            "2026-10-16T12:00:00Z",
+            "not a timestamp at all",
+            "9999-12-31T23:00:00-05:00",
+            5,
+        ],
+        "dimensions": [
+            None,
+            {},
+            {"model": "m"},
+            {"model": "m", "zz": "é"},
+            {"zz": "é", "model": "m"},
+            {"model": 3},
+            {"model": ["x"]},
+            {"model": "\x00"},
+            {"k\udc00": "v"},
+            {f"k{i}": "v" for i in range(33)},
+            {"model": "x" * 129},
+            "model",
+        ],
+    }
+    rng = random.Random(20261120)
+    events: list[object] = []
+    for _ in range(5_000):
+        event = {}
+        for name, values in choices.items():
+            draw = rng.random()
+            if draw < 0.03:
+                continue  # the field is missing
+            event[name] = values[0] if draw < 0.7 else rng.choice(values)
+        events.append(event if rng.random() > 0.01 else rng.choice([["e1"], "e1", None, 5]))
+
+    valid, rejected = validate_events(events, meters=meters, account_ids=accounts, window=WINDOW)
+
+    seen: set[tuple[object, ...]] = set()
+    alone = [
+        validate_event(i, e, meters=meters, account_ids=accounts, window=WINDOW, seen_dimensions=seen)
+        for i, e in enumerate(events)
+    ]
+    together = sorted([*valid, *rejected], key=lambda outcome: outcome.index)
+    assert together == alone
+    assert [type(outcome) for outcome in together] == [type(outcome) for outcome in alone]
+    assert len(valid) > 1_000 and len(rejected) > 1_000  # both paths ran, on both outcomes

@@ -1,0 +1,146 @@
+"""Where one batch's Python time goes: in-process ingestion on a scratch PostgreSQL database.
+
+    .venv/bin/python -m bench.ingest_profile [--shape bench|few|both] [--batches N] [--pyinstrument]
+
+Less noisy than throughput on a shared machine: each of ``--batches`` batches of 1,000
+events (the bench's own shapes and 5 % resends, ``bench.ingest.make_workload``) is parsed
+from its request body and ingested in one write transaction, as the HTTP route does; each
+stage is timed by wrapping the function that does it, and the median per batch printed.
+``--pyinstrument`` prints one profile of the later batches instead of the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from typing import Any
+from unittest import mock
+
+from bench._scratch import ScratchDatabases
+from bench.ingest import make_workload
+
+# (module, attribute, stage): the functions whose time makes up a stage (a function called
+# inside another timed one counts in the outer stage); "other" is the rest.
+STAGES = [
+    ("core.api.body", "loads_exact", "parse"),
+    ("core.metering.ingest", "validate_events", "validate"),
+    ("core.metering.ingest", "rate_events_tiered", "rate"),
+    ("core.metering.ingest", "rate_events", "rate"),
+    ("core.metering.ingest", "event_rows", "rows"),
+    ("core.metering.store", "insert_new_events_pg", "copy + insert"),
+    ("core.metering.store", "stored_hashes", "dedupe lookup"),
+    ("core.metering.ingest", "lock_accounts", "lock"),
+    ("core.metering.ingest", "load_usage_grants", "grants"),
+    ("core.metering.ingest", "build_plan", "sums (Python)"),
+    ("core.metering.store", "upsert_rollups", "rollup upserts"),
+    ("core.metering.store", "record_late_usage", "late usage"),
+    ("core.metering.ingest", "_debit", "debit + flush"),
+]
+
+
+def _timed(
+    stage: str, fn: Callable[..., Any], totals: dict[str, float], depth: list[int]
+) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if depth[0]:  # already inside a timed stage (rate_events calls rate_events_tiered)
+            return fn(*args, **kwargs)
+        depth[0] += 1
+        began, began_cpu = time.perf_counter(), time.thread_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            totals[stage] += time.perf_counter() - began
+            totals[f"{stage} cpu"] += time.thread_time() - began_cpu
+            depth[0] -= 1
+
+    return wrapper
+
+
+def run(shape: str, batches: int, profile: bool) -> None:
+    import importlib
+
+    from core.api.body import parse_events
+    from core.db import make_engine, unit_of_work
+    from core.metering import ingest_events
+
+    now = datetime.now(UTC)
+    workload = make_workload(shape, batches * 1000, 1000, 0.05, now)
+    with ScratchDatabases(now) as scratch:
+        engine = make_engine(scratch.postgres("profile"))
+        try:
+            per_batch: list[dict[str, float]] = []
+            profiler = None
+            if profile:
+                from pyinstrument import Profiler
+
+                profiler = Profiler(interval=0.0005)
+            for number, body in enumerate(workload.bodies):
+                totals: dict[str, float] = defaultdict(float)
+                depth = [0]
+                with ExitStack() as patches:
+                    for module_name, attribute, stage in STAGES:
+                        module = importlib.import_module(module_name)
+                        original = getattr(module, attribute, None)
+                        if original is not None:  # stages named after older or newer code are skipped
+                            wrapped = _timed(stage, original, totals, depth)
+                            patches.enter_context(mock.patch.object(module, attribute, wrapped))
+                    if profiler is not None and number >= batches // 2:
+                        profiler.start()
+                    began, began_cpu = time.perf_counter(), time.thread_time()
+                    raw = parse_events(body)
+                    with unit_of_work(engine, write=True) as session:
+                        result = ingest_events(session, raw, at=now, source="api")
+                        committing, committing_cpu = time.perf_counter(), time.thread_time()
+                    totals["commit"] = time.perf_counter() - committing
+                    totals["commit cpu"] = time.thread_time() - committing_cpu
+                    totals["total"] = time.perf_counter() - began
+                    totals["total cpu"] = time.thread_time() - began_cpu
+                    if profiler is not None and profiler.is_running:
+                        profiler.stop()
+                assert result.batch_id is not None, result
+                if number >= 2:  # the first batches warm caches (rate book, prepared statements)
+                    per_batch.append(totals)
+            if profiler is not None:
+                print(profiler.output_text(unicode=True, color=False, show_all=False))
+                return
+        finally:
+            engine.dispose()
+    stages = ["parse", *dict.fromkeys(s for _, _, s in STAGES[1:]), "commit"]
+    print(
+        f"\n{shape} shape, median of {len(per_batch)} batches of 1,000 events (ms: wall, CPU):"
+    )
+
+    def median_ms(key: str) -> float:
+        return statistics.median(t.get(key, 0.0) for t in per_batch) * 1000
+
+    accounted = [0.0, 0.0]
+    for stage in stages:
+        wall, cpu = median_ms(stage), median_ms(f"{stage} cpu")
+        accounted[0] += wall
+        accounted[1] += cpu
+        print(f"  {stage:16s} {wall:6.1f} {cpu:6.1f}")
+    total, total_cpu = median_ms("total"), median_ms("total cpu")
+    print(f"  {'other':16s} {total - accounted[0]:6.1f} {total_cpu - accounted[1]:6.1f}")
+    print(f"  {'total':16s} {total:6.1f} {total_cpu:6.1f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", choices=["bench", "few", "both"], default="both")
+    parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--pyinstrument", action="store_true")
+    args = parser.parse_args(argv)
+    shapes = (
+        ["bench", "few keys"] if args.shape == "both" else [{"few": "few keys"}.get(args.shape, args.shape)]
+    )
+    for shape in shapes:
+        run(shape, args.batches, args.pyinstrument)
+
+
+if __name__ == "__main__":
+    main()
