@@ -25,6 +25,7 @@ from core.api.payments import payment_routes
 from core.api.tcp import enable_tcp_nodelay
 from core.clock import system_clock
 from core.jobs import start_background_jobs
+from core.spend.runtime import SpendRuntime
 
 ENTRYPOINT = Path(__file__).resolve().parent / "main.py"
 
@@ -94,31 +95,37 @@ def warm_up_charts() -> None:
 
 @asynccontextmanager
 async def lifespan(_app: st.App) -> AsyncIterator[None]:
-    """Warm the chart library, and run the periodic jobs beside the server unless they run elsewhere.
+    """Warm the chart library, and run the periodic jobs beside the server unless they run elsewhere;
+    at shutdown, write the authorize refusals tallied since the last flush.
 
     ``METERLINE_JOBS=off`` leaves the jobs to a separate ``meterline jobs run`` process.
     """
     print(start_banner(DEMO_TOKEN), flush=True)
     threading.Thread(target=warm_up_charts, name="meterline-warm-up", daemon=True).start()
-    if os.environ.get("METERLINE_JOBS", "on").strip().lower() in {"off", "0", "false", "no"}:
-        yield
-        return
-    stop = start_background_jobs(get_engine())
+    jobs_off = os.environ.get("METERLINE_JOBS", "on").strip().lower() in {"off", "0", "false", "no"}
+    stop = None if jobs_off else start_background_jobs(get_engine())
     try:
         yield
     finally:
-        stop.set()
+        if stop is not None:
+            stop.set()
+        SPEND.authorizer.flush()
 
 
 enable_tcp_nodelay()  # before uvicorn serves on Streamlit's socket: kept-alive calls ~1 ms, not ~44
 DEMO_TOKEN = announce_token()
+SPEND = SpendRuntime(get_engine, clock=system_clock)  # authorize snapshots and refusals, spend alerts
 app = st.App(
     ENTRYPOINT,
     lifespan=lifespan,
     routes=[
         *payment_routes(get_payments),  # POST /api/webhooks/stripe (before the API's /api/ fallback), sandbox
         *api_routes(
-            get_engine, token_provider=api_token, clock=system_clock, after_ingest=recharge_trigger()
+            get_engine,
+            token_provider=api_token,
+            clock=system_clock,
+            after_ingest=recharge_trigger(),
+            spend=SPEND,
         ),  # after_ingest: starts the auto-recharges a batch made due, off the request thread
         *session_routes(get_engine),  # demo-mode session cookie, sign-out everywhere
     ],

@@ -194,6 +194,39 @@ def payments_section(view: Account360) -> None:
     )
 
 
+def local_minute(moment: datetime, timezone: str) -> str:
+    return pd.Timestamp(moment).tz_convert(timezone).strftime("%Y-%m-%d %H:%M")
+
+
+def refusals_section(view: Account360) -> None:
+    st.subheader("Recent authorize refusals (last 7 days)")
+    st.caption(
+        "Requests `POST /api/v1/authorize` said no to, counted per minute, reason, project and meter "
+        "(newest first, 50 rows at most; written within a second of the refusal)."
+    )
+    if not view.refusals:
+        st.info("No refused requests in the last 7 days.")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    f"Minute ({view.timezone})": local_minute(r.minute, view.timezone),
+                    "Reason": r.reason_label,
+                    "Project": r.project or "—",
+                    "Meter": r.meter or "—",
+                    "Refused": r.count,
+                    "Last estimated cost": format_credits(r.last_cost_nanos),
+                    "Room left then": format_credits(r.last_remaining_nanos),
+                }
+                for r in view.refusals
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
 def members_and_limits(view: Account360) -> None:
     st.subheader("Members")
     st.dataframe(
@@ -540,8 +573,8 @@ if flash := st.session_state.pop(FLASH_KEY, None):
     st.success(flash)
 header(view)
 approvals_section(agent, view)
-timeline_tab, grants_tab, usage_tab, payments_tab, more_tab, act_tab = st.tabs(
-    ["Timeline", "Grants", "Usage", "Top-ups", "Members, caps, alerts", "Act"]
+timeline_tab, grants_tab, usage_tab, refusals_tab, payments_tab, more_tab, act_tab = st.tabs(
+    ["Timeline", "Grants", "Usage", "API refusals", "Top-ups", "Members, caps, alerts", "Act"]
 )
 with timeline_tab:
     timeline_section(view)
@@ -549,6 +582,8 @@ with grants_tab:
     grants_section(view)
 with usage_tab:
     usage_section(view)
+with refusals_tab:
+    refusals_section(view)
 with payments_tab:
     payments_section(view)
 with more_tab:

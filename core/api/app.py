@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from core.api.routes import api_routes
 from core.clock import Clock, system_clock
+from core.spend.runtime import SpendRuntime
 
 
 def create_api_app(engine: Engine, token: str, clock: Clock = system_clock) -> Starlette:
-    """The API on ``engine`` with a fixed server ``token``."""
-    return Starlette(routes=api_routes(lambda: engine, token_provider=lambda: token, clock=clock))
+    """The API on ``engine`` with a fixed server ``token``; ``app.state.spend`` is its spend runtime.
+
+    Its lifespan writes the authorize refusals still tallied when it shuts down."""
+    spend = SpendRuntime(lambda: engine, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        spend.authorizer.flush()
+
+    app = Starlette(
+        routes=api_routes(lambda: engine, token_provider=lambda: token, clock=clock, spend=spend),
+        lifespan=lifespan,
+    )
+    app.state.spend = spend
+    return app

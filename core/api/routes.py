@@ -71,11 +71,13 @@ def api_routes(
     token_provider: Callable[[], str],
     clock: Clock = system_clock,
     after_ingest: Callable[[list[Any]], object] | None = None,
+    spend: SpendRuntime | None = None,
 ) -> list[BaseRoute]:
     """The API's routes; ``engine_provider`` and ``token_provider`` are called per request.
 
     ``after_ingest`` runs with a batch's raw events once it has committed (the auto-recharge
-    check); it must be quick and never raise.
+    check); it must be quick and never raise. ``spend`` is the caller's spend runtime, so that
+    its lifespan can write the authorize refusals still tallied at shutdown (one is made if not).
     """
 
     def guarded(handler: Handler) -> Handler:
@@ -98,7 +100,8 @@ def api_routes(
 
         return endpoint
 
-    spend = SpendRuntime(engine_provider, clock=clock)  # authorize snapshots, post-ingestion alerts
+    if spend is None:
+        spend = SpendRuntime(engine_provider, clock=clock)  # authorize snapshots, post-ingestion alerts
 
     def ingest(body: bytes) -> dict[str, object]:
         raw_events = parse_events(body)  # parsing 8 MiB of JSON would stall the event loop too

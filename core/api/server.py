@@ -21,6 +21,7 @@ from core.api.tcp import enable_tcp_nodelay
 from core.api.tokens import server_token
 from core.clock import system_clock
 from core.db import make_engine
+from core.spend.runtime import SpendRuntime
 
 APP_FACTORY = "core.api.server:build_app"
 
@@ -30,14 +31,16 @@ def build_app() -> Starlette:
     enable_tcp_nodelay()  # before this worker's uvicorn starts serving on the shared socket
     engine = make_engine()
     token = server_token(engine)
+    spend = SpendRuntime(lambda: engine, clock=system_clock)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
+        spend.authorizer.flush()  # the authorize refusals tallied since the last half-second flush
         engine.dispose()
 
     return Starlette(
-        routes=api_routes(lambda: engine, token_provider=lambda: token, clock=system_clock),
+        routes=api_routes(lambda: engine, token_provider=lambda: token, clock=system_clock, spend=spend),
         lifespan=lifespan,
     )
 

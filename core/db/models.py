@@ -497,6 +497,39 @@ class NotificationRead(Base):
     updated_at: Mapped[datetime]
 
 
+REFUSAL_REASONS = ("hard_cap_reached", "insufficient_credits", "account_suspended")
+
+
+class AuthorizeRefusal(Base):
+    """How often ``POST /api/v1/authorize`` said no to an account in one UTC minute, for one reason,
+    project and meter ('' when the request named none), with the last refused request's figures.
+
+    Tallied in memory by each API process and added here every half second (``core.spend.refusals``);
+    kept 30 days. No foreign key to ``accounts``: a refusal names an account that existed when it
+    was refused, and a row that could not be written would hold back every tally behind it.
+    """
+
+    __tablename__ = "authorize_refusals"
+    __table_args__ = (
+        # Its index, led by (account_id, minute), is the one that reads an account's newest rows.
+        UniqueConstraint("account_id", "minute", "reason", "project", "meter"),
+        CheckConstraint(f"reason IN {REFUSAL_REASONS!r}", name="reason_known"),
+        CheckConstraint("count > 0", name="count_positive"),
+        Index("ix_authorize_refusals_minute", "minute"),  # retention deletes by age alone
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    minute: Mapped[datetime]  # UTC, truncated to the minute
+    reason: Mapped[str] = mapped_column(String(32))
+    project: Mapped[str] = mapped_column(String(128), default="")
+    meter: Mapped[str] = mapped_column(String(64), default="")
+    count: Mapped[int]
+    last_at: Mapped[datetime]
+    last_cost_nanos: Mapped[int]  # the estimated cost of the last refused request
+    last_remaining_nanos: Mapped[int]  # the headroom authorize answered it with
+
+
 # --- Payments (issue 7): top-ups, Stripe customers and cards, webhook events, auto-recharge ---
 
 TOP_UP_STATES = ("created", "pending_payment", "paid", "credited", "failed", "canceled", "refunded")

@@ -5,7 +5,8 @@ Body: ``{"account_id": "acc_x", "project": "copilot", "meter": "input_tokens",
 decimal **string of credits** (1 credit = $1, up to 9 decimals) or an **integer of
 nano-credits** (10^9 per credit); a JSON number with a fraction is refused (422). Answer:
 ``{"allowed", "reason", "remaining", "remaining_nanos", "resets_at"}``. A fresh snapshot
-answers without touching the database or the thread pool.
+answers without touching the database or the thread pool. A refusal is counted in memory and
+written in bulk by a background thread (``Authorizer.note_refusal``; the support console shows them).
 """
 
 from __future__ import annotations
@@ -134,6 +135,9 @@ def authorize_route(runtime: SpendRuntime, guarded: Callable[[Handler], Handler]
             snapshot = await run_in_threadpool(authorizer.load, account_id)
         if snapshot is None:
             raise NotFound(f"account {account_id!r} does not exist", field="account_id")
-        return APIJSONResponse(answer(decide(snapshot, project=project, meter=meter, cost_nanos=cost)))
+        decision = decide(snapshot, project=project, meter=meter, cost_nanos=cost)
+        if not decision.allowed:  # counted in memory; the authorizer's thread writes the counts
+            authorizer.note_refusal(account_id, decision, project=project, meter=meter, cost_nanos=cost)
+        return APIJSONResponse(answer(decision))
 
     return Route("/api/v1/authorize", guarded(authorize), methods=["POST"])

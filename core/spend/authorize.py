@@ -8,6 +8,11 @@ memory: a background thread reloads every account asked about in the last minute
 read again on the spot), and ingestion in this process refreshes its accounts right after its
 commit. So authorize sees new spend within a second, and a hot request reads no database.
 
+A refusal is counted in memory (``note_refusal``: a dict under a lock, no I/O) and the same
+thread adds the counts to ``authorize_refusals`` every cycle (``flush``, one upsert; see
+``core.spend.refusals``) and once more before it stops; it runs whenever refusals wait to be
+written, and a failed flush keeps them for the next cycle. The API's lifespan flushes at shutdown.
+
 Reasons, in the order they are checked:
 
 - ``account_suspended``: the account is not active (suspended or closed);
@@ -33,6 +38,7 @@ from core.clock import Clock, system_clock
 from core.db import unit_of_work
 from core.db.models import Account, Meter, SpendCap, SpendSettings, UsageRollupDaily
 from core.spend.measure import period_of
+from core.spend.refusals import RefusalKey, RefusalTally, add_refusals
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +205,8 @@ class Authorizer:
         self._meters: frozenset[str] = frozenset()
         self._meters_at = float("-inf")
         self._thread: threading.Thread | None = None
+        self._refusals = RefusalTally()
+        self._flush_lock = threading.Lock()  # one flush at a time: the thread's, a test's, shutdown's
 
     # The request path: no I/O when the snapshot is fresh.
     def fresh(self, account_id: str) -> AccountSnapshot | None:
@@ -214,6 +222,50 @@ class Authorizer:
         if time.monotonic() - self._meters_at > self.max_age_s:
             return None if name not in self._meters else True
         return name in self._meters
+
+    def note_refusal(
+        self, account_id: str, decision: Decision, *, project: str | None, meter: str | None, cost_nanos: int
+    ) -> None:
+        """Count a refused request (the request path: no I/O); the background thread writes it."""
+        if decision.allowed or decision.reason is None:
+            return
+        at = self._clock()
+        key = RefusalKey(
+            account_id, at.replace(second=0, microsecond=0), decision.reason, project or "", meter or ""
+        )
+        with self._refusals.lock:
+            self._refusals.note(key, at, cost_nanos, decision.remaining_nanos)
+            # Read under the tally's lock: the thread decides to stop under it too, when the tally is empty.
+            thread = self._thread
+            start = thread is None or not thread.is_alive()
+        if start:
+            self._ensure_refresher()
+
+    def pending_refusals(self) -> int:
+        """How many tallied keys wait to be written (tests, diagnostics)."""
+        return len(self._refusals)
+
+    def flush(self) -> int:
+        """Write the refusals tallied so far; returns the keys written (0 when it failed: they are
+        kept for the next flush, and the failure is logged). Safe from any thread."""
+        with self._flush_lock:
+            taken, dropped = self._refusals.take()
+            if dropped:
+                log.warning("authorize refusals: %d not counted, the tally was full", dropped)
+            if not taken:
+                return 0
+            try:
+                with unit_of_work(self._engine_provider(), write=True) as session:
+                    add_refusals(session, taken)
+            except Exception:  # the database may be restarting: keep the counts for the next cycle
+                lost = self._refusals.put_back(taken)
+                log.exception(
+                    "writing %d authorize refusal counts failed; kept for the next try%s",
+                    len(taken),
+                    f" ({lost} oldest dropped past the bound)" if lost else "",
+                )
+                return 0
+            return len(taken)
 
     def load_meters(self) -> frozenset[str]:
         with unit_of_work(self._engine_provider()) as session:
@@ -253,7 +305,8 @@ class Authorizer:
             self._thread.start()
 
     def _refresh_loop(self) -> None:
-        """Reload every recently asked account every ``refresh_s``; stop once nobody asks."""
+        """Reload every recently asked account every ``refresh_s`` and write the refusals tallied
+        meanwhile; stop once nobody asks and every refusal is written."""
         while True:
             time.sleep(self.refresh_s)
             now = time.monotonic()
@@ -263,11 +316,16 @@ class Authorizer:
                         self._asked_at.pop(account_id, None)
                         self._snapshots.pop(account_id, None)
                 active = [a for a in self._asked_at if a in self._snapshots]
-                if not active:
+            if active:
+                try:
+                    self.refresh(active)
+                    self.load_meters()
+                except Exception:  # the database may be restarting: the request path reads it itself then
+                    log.exception("authorize snapshot refresh failed; retrying")
+            self.flush()  # logs a failure and keeps the tally: this thread then stays to retry
+            if active:
+                continue
+            with self._lock, self._refusals.lock:  # a request asking or refusing meanwhile keeps it going
+                if not len(self._refusals) and not any(a in self._snapshots for a in self._asked_at):
                     self._thread = None
                     return
-            try:
-                self.refresh(active)
-                self.load_meters()
-            except Exception:  # the database may be restarting: the request path reads it itself then
-                log.exception("authorize snapshot refresh failed; retrying")

@@ -1,8 +1,9 @@
 """Account 360: one read of everything support needs to answer "why is my balance X?".
 
 ``account_360`` gathers members, balance and grants, usage by day, top-ups, caps, alert
-rules and firings, pending approvals, and a timeline that joins ledger entries, top-ups,
-payment webhook events, alert firings and audit entries (support actions, payment
+rules and firings, pending approvals, the recent authorize refusals (per minute, reason,
+project and meter: "why was my request refused?"), and a timeline that joins ledger entries,
+top-ups, payment webhook events, alert firings and audit entries (support actions, payment
 alerts), newest first. Every part is bounded (``TIMELINE_LIMIT`` per source).
 """
 
@@ -33,6 +34,7 @@ from core.payments.config import format_cents
 from core.payments.views import TopUpView, top_up_history
 from core.spend.alerts import FiringView, RuleView, firing_history, list_rules
 from core.spend.caps import CapView, list_caps
+from core.spend.refusals import RefusalView, recent_refusals
 from core.support.actions import ApprovalView, pending_approvals
 from core.support.agents import SUPPORT, Agent, require_agent
 
@@ -83,6 +85,7 @@ class Account360:
     firings: list[FiringView]
     approvals: list[ApprovalView]
     timeline: list[TimelineItem]
+    refusals: list[RefusalView]  # authorize refusals of the last 7 days, newest minute first (50 at most)
 
 
 def _members(session: Session, account_id: str) -> list[MemberView]:
@@ -208,4 +211,5 @@ def account_360(session: Session, agent: Agent, account_id: str, *, at: datetime
         firings=firing_history(session, account_id, limit=20),
         approvals=pending_approvals(session, account_id=account_id),
         timeline=timeline(session, account_id),
+        refusals=recent_refusals(session, account_id, at=at),
     )
