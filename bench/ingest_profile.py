@@ -27,7 +27,6 @@ from bench.ingest import make_workload
 # (module, attribute, stage): the functions whose time makes up a stage (a function called
 # inside another timed one counts in the outer stage); "other" is the rest.
 STAGES = [
-    ("core.api.body", "loads_exact", "parse"),
     ("core.metering.ingest", "validate_events", "validate"),
     ("core.metering.ingest", "rate_events_tiered", "rate"),
     ("core.metering.ingest", "rate_events", "rate"),
@@ -37,25 +36,51 @@ STAGES = [
     ("core.metering.ingest", "lock_accounts", "lock"),
     ("core.metering.ingest", "load_usage_grants", "grants"),
     ("core.metering.ingest", "build_plan", "sums (Python)"),
+    ("core.metering.ingest", "account_sums", "sums (Python)"),
     ("core.metering.store", "upsert_rollups", "rollup upserts"),
+    ("core.metering.store", "roll_up_incoming_pg", "rollup upserts"),
     ("core.metering.store", "record_late_usage", "late usage"),
     ("core.metering.ingest", "_debit", "debit + flush"),
 ]
 
 
+def _backend_cpu_s(pid: int) -> float:
+    """CPU time of one PostgreSQL backend (ns resolution: /proc/PID/schedstat), 0 when unreadable."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stat:
+            return int(stat.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class _Clocks:
+    """Wall time, this thread's CPU and the session's PostgreSQL backend's CPU, read together."""
+
+    def __init__(self) -> None:
+        self.backend_pid = 0
+
+    def read(self) -> tuple[float, float, float]:
+        return time.perf_counter(), time.thread_time(), _backend_cpu_s(self.backend_pid)
+
+    def add(self, totals: dict[str, float], stage: str, began: tuple[float, float, float]) -> None:
+        now = self.read()
+        totals[stage] += now[0] - began[0]
+        totals[f"{stage} cpu"] += now[1] - began[1]
+        totals[f"{stage} pg"] += now[2] - began[2]
+
+
 def _timed(
-    stage: str, fn: Callable[..., Any], totals: dict[str, float], depth: list[int]
+    stage: str, fn: Callable[..., Any], totals: dict[str, float], depth: list[int], clocks: _Clocks
 ) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if depth[0]:  # already inside a timed stage (rate_events calls rate_events_tiered)
             return fn(*args, **kwargs)
         depth[0] += 1
-        began, began_cpu = time.perf_counter(), time.thread_time()
+        began = clocks.read()
         try:
             return fn(*args, **kwargs)
         finally:
-            totals[stage] += time.perf_counter() - began
-            totals[f"{stage} cpu"] += time.thread_time() - began_cpu
+            clocks.add(totals, stage, began)
             depth[0] -= 1
 
     return wrapper
@@ -63,6 +88,8 @@ def _timed(
 
 def run(shape: str, batches: int, profile: bool) -> None:
     import importlib
+
+    from sqlalchemy import event
 
     from core.api.body import parse_events
     from core.db import make_engine, unit_of_work
@@ -72,6 +99,12 @@ def run(shape: str, batches: int, profile: bool) -> None:
     workload = make_workload(shape, batches * 1000, 1000, 0.05, now)
     with ScratchDatabases(now) as scratch:
         engine = make_engine(scratch.postgres("profile"))
+        clocks = _Clocks()
+
+        @event.listens_for(engine, "checkout")
+        def _checked_out(dbapi_connection: Any, *_: Any) -> None:
+            clocks.backend_pid = dbapi_connection.info.backend_pid
+
         try:
             per_batch: list[dict[str, float]] = []
             profiler = None
@@ -87,19 +120,20 @@ def run(shape: str, batches: int, profile: bool) -> None:
                         module = importlib.import_module(module_name)
                         original = getattr(module, attribute, None)
                         if original is not None:  # stages named after older or newer code are skipped
-                            wrapped = _timed(stage, original, totals, depth)
+                            wrapped = _timed(stage, original, totals, depth, clocks)
                             patches.enter_context(mock.patch.object(module, attribute, wrapped))
                     if profiler is not None and number >= batches // 2:
                         profiler.start()
-                    began, began_cpu = time.perf_counter(), time.thread_time()
+                    began = clocks.read()
                     raw = parse_events(body)
+                    clocks.add(totals, "parse", began)
                     with unit_of_work(engine, write=True) as session:
+                        session.connection()  # checked out: the backend is known from here on
+                        began = (began[0], began[1], clocks.read()[2])
                         result = ingest_events(session, raw, at=now, source="api")
-                        committing, committing_cpu = time.perf_counter(), time.thread_time()
-                    totals["commit"] = time.perf_counter() - committing
-                    totals["commit cpu"] = time.thread_time() - committing_cpu
-                    totals["total"] = time.perf_counter() - began
-                    totals["total cpu"] = time.thread_time() - began_cpu
+                        committing = clocks.read()
+                    clocks.add(totals, "commit", committing)
+                    clocks.add(totals, "total", began)
                     if profiler is not None and profiler.is_running:
                         profiler.stop()
                 assert result.batch_id is not None, result
@@ -110,23 +144,23 @@ def run(shape: str, batches: int, profile: bool) -> None:
                 return
         finally:
             engine.dispose()
-    stages = ["parse", *dict.fromkeys(s for _, _, s in STAGES[1:]), "commit"]
+    stages = ["parse", *dict.fromkeys(s for _, _, s in STAGES), "commit"]
     print(
-        f"\n{shape} shape, median of {len(per_batch)} batches of 1,000 events (ms: wall, CPU):"
+        f"\n{shape} shape, median of {len(per_batch)} batches of 1,000 events "
+        "(ms: wall; CPU of this thread; CPU of its PostgreSQL backend):"
     )
 
     def median_ms(key: str) -> float:
         return statistics.median(t.get(key, 0.0) for t in per_batch) * 1000
 
-    accounted = [0.0, 0.0]
+    accounted = [0.0, 0.0, 0.0]
     for stage in stages:
-        wall, cpu = median_ms(stage), median_ms(f"{stage} cpu")
-        accounted[0] += wall
-        accounted[1] += cpu
-        print(f"  {stage:16s} {wall:6.1f} {cpu:6.1f}")
-    total, total_cpu = median_ms("total"), median_ms("total cpu")
-    print(f"  {'other':16s} {total - accounted[0]:6.1f} {total_cpu - accounted[1]:6.1f}")
-    print(f"  {'total':16s} {total:6.1f} {total_cpu:6.1f}")
+        figures = [median_ms(stage), median_ms(f"{stage} cpu"), median_ms(f"{stage} pg")]
+        accounted = [a + f for a, f in zip(accounted, figures, strict=True)]
+        print(f"  {stage:16s}" + "".join(f" {f:6.1f}" for f in figures))
+    total = [median_ms("total"), median_ms("total cpu"), median_ms("total pg")]
+    print(f"  {'other':16s}" + "".join(f" {t - a:6.1f}" for t, a in zip(total, accounted, strict=True)))
+    print(f"  {'total':16s}" + "".join(f" {t:6.1f}" for t in total))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,7 +37,7 @@ from core.ledger import UsageGrants, deficit_of, load_usage_grants, lock_account
 from core.metering import store
 from core.metering.limits import StoredTotals, over_ceilings
 from core.metering.model import IngestResult, Rejection, ValidEvent
-from core.metering.plan import BatchPlan, build_plan, event_keys, event_rows
+from core.metering.plan import BatchPlan, account_sums, build_plan, event_keys, event_rows
 from core.metering.rater import current_rate_book, rate_events, rate_events_tiered
 from core.metering.settings import MAX_EVENT_AMOUNT_NANOS, MAX_EVENTS_PER_CALL, max_lateness
 from core.metering.validation import MeterInfo, Window, is_clean_text, validate_events
@@ -348,19 +348,19 @@ def _ingest_locking_late(
         grants = load_usage_grants(session, {e.account_id for e in new}, now)
         deficits = {a: deficit_of(accounts[a], held) for a, held in grants.items()}
         # The rows as inserted (their amounts may have been updated since: the sums take ``rated``).
-        plan = build_plan(new, usage_dates, rated, arrival_dates, received_at=arrived_at, rows=rows)
+        plan = account_sums(new, rated, rows)
         if not plan.fits(deficits):
             savepoint.rollback()
             return None
         try:
-            with session.begin_nested():
-                store.upsert_rollups(session, plan.hourly, plan.daily)
-                store.record_late_usage(session, plan.late)
+            # The database sums the rollups and late usage from the rows it holds (one statement).
+            rolled_up = store.roll_up_incoming_pg(session, arrival_dates)
         except Exception as error:
             if not store.is_ceiling_error(error):
                 raise
             savepoint.rollback()
             return None
+        assert rolled_up == len(new), (rolled_up, len(new))
         all_rejected = sorted([*rejected, *conflicts], key=lambda r: r.index)
         batch.accepted_count = len(new)
         batch.duplicate_count = len(duplicates)

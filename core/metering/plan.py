@@ -58,6 +58,9 @@ class BatchPlan:
     late: dict[tuple[str, date, date], list[int]] = field(default_factory=dict)
     per_account: dict[str, int] = field(default_factory=dict)
     largest_amount: int = 0
+    # ``[quantity, amount]`` of the whole batch, when the database sums the rollups and late
+    # usage (``account_sums``): each of those sums is a part of it (all parts are non-negative).
+    whole: list[int] | None = None
 
     def fits(self, deficits: dict[str, int]) -> bool:
         """True when the batch's own sums fit every ceiling (then no event needs checking)."""
@@ -65,7 +68,7 @@ class BatchPlan:
             largest_amount=self.largest_amount,
             per_account=self.per_account,
             deficits=deficits,
-            rollup_sums=(*self.hourly.values(), *self.daily.values()),
+            rollup_sums=(*self.hourly.values(), *self.daily.values(), *([self.whole] if self.whole else [])),
             late_amounts=(amount for _, amount in self.late.values()),
         )
 
@@ -154,4 +157,27 @@ def build_plan(
             late[0] += 1
             late[1] += amount
     plan.largest_amount = largest
+    return plan
+
+
+def account_sums(
+    events: Sequence[ValidEvent], rated: Sequence[tuple[int, int | None]], rows: list[tuple[object, ...]]
+) -> BatchPlan:
+    """The plan of a batch whose rollups and late usage the database sums from its rows.
+
+    Python sums only what it needs: each account's amount (its debit), the largest amount,
+    and the batch's whole quantity and amount, which bound every rollup and late-usage sum
+    for ``BatchPlan.fits`` (hourly, daily and late stay empty).
+    """
+    plan = BatchPlan(rows=rows)
+    per_account = plan.per_account
+    quantity = amount_total = largest = 0
+    for event, (amount, _) in zip(events, rated, strict=True):
+        per_account[event.account_id] = per_account.get(event.account_id, 0) + amount
+        quantity += event.quantity
+        amount_total += amount
+        if amount > largest:
+            largest = amount
+    plan.largest_amount = largest
+    plan.whole = [quantity, amount_total]
     return plan

@@ -10,9 +10,10 @@ because the ORM's per-row work would cost more than the database does:
 - SQLite: ``executemany`` of prepared statements; datetimes are written in SQLAlchemy's
   SQLite format (naive UTC ``YYYY-MM-DD HH:MM:SS.ffffff``) so the ORM reads them back.
 
-Rollups are aggregated in Python first, then upserted with ``INSERT … ON CONFLICT DO
-UPDATE`` adding quantity, amount and event count; keys are sorted so that writers touching
-the same rows take their row locks in the same order.
+Rollups are upserted with ``INSERT … ON CONFLICT DO UPDATE`` adding quantity, amount and
+event count, keys sorted so that writers touching the same rows take their row locks in
+the same order. On PostgreSQL's lock-late path the database sums them from the batch's
+rows in a temporary table (``roll_up_incoming_pg``); otherwise Python sums them first.
 """
 
 from __future__ import annotations
@@ -158,7 +159,10 @@ def _copy_rows(cursor: Any, table: str, rows: Sequence[tuple[Any, ...]], batch_i
 
 
 # A batch's events land here first (PostgreSQL, the optimistic path): one per connection,
-# emptied by every commit, never logged (a temporary table).
+# never logged (a temporary table). Once the batch's events are in ``usage_events`` it holds
+# exactly those this batch inserted, with their final amounts, until ``roll_up_incoming_pg``
+# takes them out; every other way out of that path rolls back the savepoint that put them
+# in, and every commit empties it anyway.
 _INCOMING = "meterline_incoming_events"
 _INCOMING_DDL = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} (account_id text, event_id text, meter_id int8, "
@@ -178,6 +182,9 @@ def insert_new_events_pg(
     concurrent transaction is inserting makes this one wait for it to end (then it is a
     duplicate, or ours if that one rolled back). Rows go in key order, so two batches
     sharing events wait for each other in one direction only: they cannot deadlock.
+
+    The same statement drops the events not inserted from the temporary table: what stays
+    there is this batch's, for ``roll_up_incoming_pg``.
     """
     if not rows:
         return set()
@@ -186,31 +193,89 @@ def insert_new_events_pg(
         cursor.execute(_INCOMING_DDL)
         _copy_rows(cursor, _INCOMING, rows, batch_id)
         cursor.execute(
-            f"INSERT INTO usage_events ({columns}) SELECT {columns} FROM {_INCOMING} "
+            f"WITH inserted AS (INSERT INTO usage_events ({columns}) SELECT {columns} FROM {_INCOMING} "
             "ORDER BY account_id, event_id ON CONFLICT (account_id, event_id) DO NOTHING "
-            "RETURNING account_id, event_id"
+            "RETURNING account_id, event_id), "
+            f"not_inserted AS (DELETE FROM {_INCOMING} i WHERE NOT EXISTS (SELECT FROM inserted n "
+            "WHERE n.account_id = i.account_id AND n.event_id = i.event_id)) "
+            "SELECT account_id, event_id FROM inserted"
         )
         inserted = {(account_id, event_id) for account_id, event_id in cursor.fetchall()}
-        cursor.execute(f"TRUNCATE {_INCOMING}")
     return inserted
+
+
+def _rollup_upsert_sql(table: str, period_column: str, period: str) -> str:
+    keys = ("account_id", period_column, "meter_id", "model", "project", "api_key")
+    sums = ("quantity", "amount_nanos", "event_count")
+    update = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
+    return (
+        f"INSERT INTO {table} ({', '.join((*keys, *sums))}) "
+        f"SELECT account_id, {period}, meter_id, model, project, api_key, "
+        "sum(quantity), sum(amount_nanos), count(*) FROM batch "
+        "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6 "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {update}"
+    )
+
+
+# One statement, one round trip: the batch's events leave the temporary table and their
+# sums go to the hourly (UTC hour) and daily (account-local date) rollups and to late usage
+# (events dated before the day their account received them). ``sum`` is exact (numeric): a
+# total that does not fit, or that passes a CHECK ceiling, fails the statement.
+_ROLL_UP_INCOMING = (
+    f"WITH batch AS (DELETE FROM {_INCOMING} RETURNING account_id, occurred_at, usage_date, meter_id, "
+    "model, project, api_key, quantity, amount_nanos), "
+    "hourly AS ("
+    + _rollup_upsert_sql(
+        "usage_rollup_hourly",
+        "hour_start",
+        "date_trunc('hour', occurred_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+    )
+    + "), daily AS ("
+    + _rollup_upsert_sql("usage_rollup_daily", "usage_date", "usage_date")
+    + "), late AS (INSERT INTO late_usage (account_id, usage_date, received_date, event_count, amount_nanos) "
+    "SELECT b.account_id, b.usage_date, a.arrived_on, count(*), sum(b.amount_nanos) FROM batch b "
+    "JOIN (SELECT key, value::date AS arrived_on FROM json_each_text(%s::json)) a ON a.key = b.account_id "
+    "WHERE b.usage_date < a.arrived_on "
+    "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 ON CONFLICT (account_id, usage_date, received_date) DO UPDATE SET "
+    "event_count = late_usage.event_count + excluded.event_count, "
+    "amount_nanos = late_usage.amount_nanos + excluded.amount_nanos) "
+    "SELECT count(*) FROM batch"
+)
+
+
+def roll_up_incoming_pg(session: Session, arrival_dates: dict[str, date]) -> int:
+    """PostgreSQL: add the events left by ``insert_new_events_pg`` to the rollups and late usage.
+
+    ``arrival_dates`` is each account's local date of arrival: an event dated earlier is
+    late usage. Returns how many events were rolled up; the temporary table is then empty.
+    The sums are taken by the database, from the rows as stored (``update_amounts`` keeps
+    the temporary table's amounts in step).
+    """
+    payload = json.dumps({account_id: day.isoformat() for account_id, day in arrival_dates.items()})
+    with _driver(session).cursor() as cursor:
+        cursor.execute(_ROLL_UP_INCOMING, (payload,))
+        (count,) = cursor.fetchone()
+    return count
 
 
 def update_amounts(session: Session, changes: Sequence[tuple[str, str, int, int | None]]) -> None:
     """Set ``(account_id, event_id) -> (amount_nanos, rate_card_version_id)`` of stored events.
 
     For events inserted before their amount could be final (a tiered price, or a rate card
-    loaded while the batch waited for its accounts' lock), still inside the same transaction.
+    loaded while the batch waited for its accounts' lock), still inside the same transaction;
+    the temporary table the rollups are summed from is updated alike.
     """
     if not changes:
         return
     payload = json.dumps([list(change) for change in changes])
     with _driver(session).cursor() as cursor:
-        cursor.execute(
-            "UPDATE usage_events u SET amount_nanos = (c->>2)::bigint, "
-            "rate_card_version_id = (c->>3)::bigint FROM json_array_elements(%s::json) AS c "
-            "WHERE u.account_id = c->>0 AND u.event_id = c->>1",
-            (payload,),
-        )
+        for table in ("usage_events", _INCOMING):  # the stored events, and the rollups' copy
+            cursor.execute(
+                f"UPDATE {table} u SET amount_nanos = (c->>2)::bigint, "
+                "rate_card_version_id = (c->>3)::bigint FROM json_array_elements(%s::json) AS c "
+                "WHERE u.account_id = c->>0 AND u.event_id = c->>1",
+                (payload,),
+            )
 
 
 def insert_events(session: Session, rows: Sequence[tuple[Any, ...]], *, batch_id: int) -> None:

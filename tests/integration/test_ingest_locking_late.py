@@ -12,12 +12,15 @@ import threading
 import tomllib
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from core.db import unit_of_work
-from core.db.models import Account, RateCard, UsageEvent
+from core.db.models import Account, LateUsage, RateCard, UsageEvent, UsageRollupDaily, UsageRollupHourly
 from core.ledger import check_ledger
 from core.metering import IngestResult, ingest_events
+from core.metering import ingest as ingest_module
 from core.money import NANOS_PER_CREDIT
 from core.rating import load_rate_card
 from tests.core.metering.catalog_setup import event, seed_catalog
@@ -96,3 +99,48 @@ def test_tiered_prices_come_out_as_if_batches_ran_one_after_another(engine: Engi
         report = check_ledger(session)
     assert report.ok, report.problems
     assert total == 1_000 * NANOS_PER_CREDIT + 600 * NANOS_PER_CREDIT // 10
+
+
+def test_rollups_add_the_amounts_rated_again_under_the_lock(
+    engine: Engine, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lock-late path sums the rollups in the database from the rows it inserted: when a
+    # batch that committed meanwhile moved a tier, the amounts rated again must be the ones summed.
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite takes the database lock first: no batch can commit in between")
+    seed_catalog(engine, now - timedelta(days=60), accounts=("acc_a",))
+    with unit_of_work(engine, write=True) as session:
+        load_rate_card(session, tomllib.loads(TIERED), at=now - timedelta(days=50), allow_backdated=True)
+        account = session.get(Account, "acc_a")
+        assert account is not None
+        account.rate_card_id = session.scalar(select(RateCard.id).where(RateCard.key == "tiered"))
+
+    real_lock_accounts = ingest_module.lock_accounts
+    calls: list[set[str]] = []
+
+    def another_batch_commits_first(session: Session, account_ids: set[str]) -> object:
+        calls.append(account_ids)
+        if len(calls) == 1:  # 800 images at 1.00, committed before the late batch takes its lock
+            with unit_of_work(engine, write=True) as other:
+                batch = [event(f"first-{i}", meter="images", quantity=100) for i in range(8)]
+                assert ingest_events(other, batch, at=now).accepted == 8
+        return real_lock_accounts(session, account_ids)
+
+    monkeypatch.setattr(ingest_module, "lock_accounts", another_batch_commits_first)
+    late = [
+        event(f"late-{i}", meter="images", quantity=100, timestamp="2026-11-18T11:00:00Z") for i in range(4)
+    ]
+    with unit_of_work(engine, write=True) as session:
+        result = ingest_events(session, late, at=now)
+
+    # Rated before the lock at 400 x 1.00; under it, after the first 800: 200 x 1.00 + 200 x 0.10.
+    assert result.amount_nanos == 220 * NANOS_PER_CREDIT
+    with unit_of_work(engine) as session:
+        events_total = session.scalar(select(func.sum(UsageEvent.amount_nanos)))
+        hourly_total = session.scalar(select(func.sum(UsageRollupHourly.amount_nanos)))
+        daily_total = session.scalar(select(func.sum(UsageRollupDaily.amount_nanos)))
+        late_total = session.scalar(select(func.sum(LateUsage.amount_nanos)))
+        report = check_ledger(session)
+    assert events_total == hourly_total == daily_total == 1_020 * NANOS_PER_CREDIT
+    assert late_total == 220 * NANOS_PER_CREDIT
+    assert report.ok, report.problems

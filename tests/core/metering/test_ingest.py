@@ -142,7 +142,8 @@ def test_crash_mid_batch_leaves_nothing_and_resend_works(
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("power cut while rolling up")
 
-    monkeypatch.setattr(metering_store, "upsert_rollups", crash)
+    monkeypatch.setattr(metering_store, "upsert_rollups", crash)  # SQLite; PostgreSQL's lock-first path
+    monkeypatch.setattr(metering_store, "roll_up_incoming_pg", crash)  # PostgreSQL's lock-late path
     with pytest.raises(RuntimeError, match="power cut"):
         ingest(catalog, events, now)
     monkeypatch.undo()
