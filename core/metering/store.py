@@ -83,13 +83,16 @@ def stored_hashes(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tup
         return {}
     driver = _driver(session)
     if _is_postgres(session):
+        # One probe of the unique index per key, whatever the table's statistics say: a join
+        # let the planner, on a young table whose statistics lag, scan every stored event.
         with driver.cursor() as cursor:
             cursor.execute(
-                "SELECT u.account_id, u.event_id, u.content_hash FROM json_array_elements(%s::json) AS k "
-                "JOIN usage_events u ON u.account_id = k->>0 AND u.event_id = k->>1",
+                "SELECT k.a, k.e, (SELECT u.content_hash FROM usage_events u "
+                "WHERE u.account_id = k.a AND u.event_id = k.e) "
+                "FROM (SELECT j->>0 AS a, j->>1 AS e FROM json_array_elements(%s::json) AS j) AS k",
                 (json.dumps(keys),),
             )
-            return {(a, e): h for a, e, h in cursor.fetchall()}
+            return {(a, e): h for a, e, h in cursor.fetchall() if h is not None}
     by_account: dict[str, list[str]] = {}
     for account_id, event_id in keys:
         by_account.setdefault(account_id, []).append(event_id)
