@@ -64,10 +64,11 @@ def _candidate_account_ids(raw_events: Sequence[object]) -> set[str]:
     return {a for a in ids if 0 < len(a) <= 64 and is_clean_text(a)}
 
 
-def _existing_accounts(session: Session, candidates: set[str]) -> set[str]:
+def _existing_accounts(session: Session, candidates: set[str]) -> dict[str, Account]:
+    """The accounts among ``candidates``, as they are now (not locked: the lock comes later)."""
     if not candidates:
-        return set()
-    return set(session.scalars(select(Account.id).where(Account.id.in_(sorted(candidates)))))
+        return {}
+    return {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(sorted(candidates))))}
 
 
 def _split_known(
@@ -159,7 +160,13 @@ def ingest_events(
 
     if valid and is_postgres(session):
         optimistic = _ingest_locking_late(
-            session, valid, rejected, read_clock=read_clock, arrived_at=arrived_at, source=source
+            session,
+            valid,
+            rejected,
+            known_accounts,
+            read_clock=read_clock,
+            arrived_at=arrived_at,
+            source=source,
         )
         if optimistic is not None:
             return optimistic
@@ -258,6 +265,7 @@ def _ingest_locking_late(
     session: Session,
     valid: list[ValidEvent],
     rejected: list[Rejection],
+    known_accounts: dict[str, Account],
     *,
     read_clock: Clock,
     arrived_at: datetime,
@@ -278,8 +286,8 @@ def _ingest_locking_late(
     None: the caller then runs the path that locks first, from scratch.
     """
     new, duplicates, conflicts = _split_known(valid, {})  # twins within the batch
-    ids = sorted({event.account_id for event in new})
-    before = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(ids)))}
+    # As read before validation (``known_accounts``): pricing is read again under the lock.
+    before = {account_id: known_accounts[account_id] for account_id in {event.account_id for event in new}}
     pricing_before = _pricing(before)
     zones = _zones(before)
     arrival_dates = {account_id: _local_date(arrived_at, zone) for account_id, zone in zones.items()}
@@ -322,6 +330,14 @@ def _ingest_locking_late(
                 rejected=sorted([*rejected, *conflicts], key=lambda r: r.index),
             )
 
+        # The counts are final (what follows either succeeds or falls back): written before the
+        # lock, so that the critical section has one statement less.
+        all_rejected = sorted([*rejected, *conflicts], key=lambda r: r.index)
+        batch.accepted_count = len(new)
+        batch.duplicate_count = len(duplicates)
+        batch.rejected_count = len(all_rejected)
+        session.flush()
+
         accounts = lock_accounts(session, {event.account_id for event in new})
         now = read_clock()  # under the lock: the moment this batch burns and expires grants
         if now.tzinfo is None:
@@ -361,10 +377,6 @@ def _ingest_locking_late(
             savepoint.rollback()
             return None
         assert rolled_up == len(new), (rolled_up, len(new))
-        all_rejected = sorted([*rejected, *conflicts], key=lambda r: r.index)
-        batch.accepted_count = len(new)
-        batch.duplicate_count = len(duplicates)
-        batch.rejected_count = len(all_rejected)
         _debit(session, accounts, new, plan, batch_id=batch.id, at=now, grants=grants)
         savepoint.commit()
     except BaseException:

@@ -398,13 +398,6 @@ def _short_path(
         dims = dimensions
     else:
         return None
-    return ValidEvent(
-        index=index,
-        event_id=event_id,
-        account_id=account_id,
-        meter_id=meter.meter_id,
-        quantity=quantity,
-        occurred_at=occurred_at,
-        dimensions=dims,
-        content_hash=_hash(account_id, meter_name, quantity, occurred_at.isoformat(), sorted_dims),
-    )
+    content_hash = _hash(account_id, meter_name, quantity, occurred_at.isoformat(), sorted_dims)
+    # Positional (half the cost of keywords, once per event): the order of ValidEvent's fields.
+    return ValidEvent(index, event_id, account_id, meter.meter_id, quantity, occurred_at, dims, content_hash)
