@@ -25,6 +25,7 @@ JSON only (a producer adding a tag must not lose usage); ``model``, ``project`` 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -282,6 +283,13 @@ def validate_event(
     )
 
 
+# What ``datetime.isoformat()`` writes for a UTC time (no fraction when the microseconds are
+# zero), so that a timestamp matching it is its own canonical text (a third of the cost).
+_ISOFORMAT_UTC = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.(?!000000)[0-9]{6})?\+00:00"
+)
+
+
 def _passes_string_checks(value: str, max_length: int) -> bool:
     return 0 < len(value) <= max_length and is_clean_text(value)
 
@@ -398,6 +406,8 @@ def _short_path(
         dims = dimensions
     else:
         return None
-    content_hash = _hash(account_id, meter_name, quantity, occurred_at.isoformat(), sorted_dims)
+    # The hash takes the time's text as isoformat() gives it in UTC: most clients send it so.
+    utc_text = timestamp if _ISOFORMAT_UTC.fullmatch(timestamp) else occurred_at.isoformat()
+    content_hash = _hash(account_id, meter_name, quantity, utc_text, sorted_dims)
     # Positional (half the cost of keywords, once per event): the order of ValidEvent's fields.
     return ValidEvent(index, event_id, account_id, meter.meter_id, quantity, occurred_at, dims, content_hash)

@@ -184,6 +184,12 @@ def test_batch_validation_gives_the_outcome_of_each_event_alone() -> None:
         ],
         "timestamp": [
             "2026-11-20T11:00:00Z",
+            "2026-11-20T11:00:00+00:00",  # as isoformat() writes it: its own canonical text
+            "2026-11-20T11:00:00.123456+00:00",
+            "2026-11-20T11:00:00.000000+00:00",  # isoformat() drops a zero fraction
+            "2026-11-20T11:00:00.120+00:00",
+            "2026-11-20t11:00:00+00:00",
+            "2026-11-20 11:00:00+00:00",
             "2026-11-20T11:00:00.123456+02:00",
             "2026-11-20T11:00:00",
             "2026-11-21T12:00:01Z",
