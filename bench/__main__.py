@@ -16,8 +16,8 @@ Parts (each prints its numbers and a summary table; nothing is asserted):
              flags: --sessions N --hold SECONDS --rebuild --events N --db NAME
     authorize  POST /api/v1/authorize p50/p99 at 1,000 req/s over kept-alive connections (bench/authorize.py)
              flags: --url URL --token T --account ID --rate N --seconds S --connections N
-    support  search_accounts over 10,000 synthetic accounts, p95 <= 200 ms (bench/support_search.py)
-             flags: --accounts N --days N --runs N --rebuild --db NAME
+    support  search_accounts over 10,000 synthetic accounts x 90 days, p95 <= 200 ms (bench/support_search.py)
+             flags: --accounts N --days N --runs N --rebuild --database postgres|sqlite|both --db NAME
 
 usage, render and memory share one generated PostgreSQL database (``meterline_bench_usage``
 on ``$BENCH_PG_ADMIN_URL``, default postgresql://postgres@127.0.0.1:5432/postgres), built
