@@ -92,7 +92,7 @@ def test_ledger_check_reports_no_false_problem_while_writers_commit(engine: Engi
     assert not errors, errors
 
     false_alarms = [(i, report.problems[:3]) for i, report in enumerate(reports) if not report.ok]
-    assert not false_alarms, f"{len(false_alarms)} of {len(reports)} checks found problems: {false_alarms[:3]}"
+    assert not false_alarms, f"{len(false_alarms)} of {len(reports)} checks: problems {false_alarms[:3]}"
     # The checks really ran while the ledger moved: later checks saw batches the first did not.
     assert reports[-1].batches_checked > reports[0].batches_checked
     final = run_ledger_check(engine)
