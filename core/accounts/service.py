@@ -30,6 +30,25 @@ class AccountSummary:
     role: str  # the viewer's role in it ("support" for an agent)
 
 
+MAX_ACCOUNT_ID = 64  # the accounts table's id column
+
+
+def find_account(session: Session, account_id: object) -> Account | None:
+    """The account with this id, or None, also for an id no account can have (empty, longer
+    than the column, a NUL or a lone surrogate): those never reach the database, which could
+    not even be asked about the last two (an address's ``?account=`` can hold anything)."""
+    if not isinstance(account_id, str) or not 0 < len(account_id) <= MAX_ACCOUNT_ID:
+        return None
+    if "\x00" in account_id or any(0xD800 <= ord(ch) <= 0xDFFF for ch in account_id):
+        return None
+    return session.get(Account, account_id)
+
+
+def shown_id(account_id: str) -> str:
+    """An account id as an error message may quote it: at most the column's length."""
+    return repr(account_id if len(account_id) <= MAX_ACCOUNT_ID else account_id[:MAX_ACCOUNT_ID] + "…")
+
+
 def create_account(
     session: Session,
     *,
@@ -127,19 +146,22 @@ def require_access(
     Support agents may read any account; their writes are checked by the support
     console's own commands, which audit them.
     """
-    account = session.get(Account, account_id)
+    account = find_account(session, account_id)
     if is_support and min_role == "viewer":
         if account is None:
-            raise NotFound(f"account {account_id!r} does not exist", field="account_id")
+            raise NotFound(f"account {shown_id(account_id)} does not exist", field="account_id")
         return AccountSummary(account.id, account.name, account.status, account.timezone, "support")
+    # The same answer whether the account exists or not: other customers' ids are not revealed.
+    not_a_member = PermissionDenied("you are not a member of this account", field="account_id")
+    if account is None:
+        raise not_a_member
     row = session.execute(
         select(Membership.role)
         .join(User, User.id == Membership.user_id)
         .where(User.email == email.strip().lower(), Membership.account_id == account_id)
     ).first()
-    # Same answer whether the account exists or not: do not reveal other customers' ids.
-    if account is None or row is None:
-        raise PermissionDenied("you are not a member of this account", field="account_id")
+    if row is None:
+        raise not_a_member
     if ROLE_RANK[row.role] < ROLE_RANK[min_role]:
         raise PermissionDenied(f"this needs the {min_role} role or higher; you are {row.role}", field="role")
     return AccountSummary(account.id, account.name, account.status, account.timezone, row.role)

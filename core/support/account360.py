@@ -15,8 +15,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.accounts.service import find_account, shown_id
 from core.db.models import (
-    Account,
     AlertFiring,
     AuditLog,
     Membership,
@@ -182,9 +182,9 @@ def timeline(session: Session, account_id: str, *, limit: int = TIMELINE_LIMIT) 
 def account_360(session: Session, agent: Agent, account_id: str, *, at: datetime) -> Account360:
     """Everything about one account, for a support agent (PermissionDenied for anyone else)."""
     require_agent(agent, SUPPORT)
-    account = session.get(Account, account_id)
+    account = find_account(session, account_id)
     if account is None:
-        raise NotFound(f"account {account_id!r} does not exist", field="account_id")
+        raise NotFound(f"account {shown_id(account_id)} does not exist", field="account_id")
     usage = _usage(session, account_id, at)
     customer_ids = tuple(
         c

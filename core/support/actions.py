@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.accounts.service import find_account, shown_id
 from core.db import unit_of_work
 from core.db.models import Account, AuditLog, CreditGrant, SpendCap, SupportApproval, TopUp
 from core.errors import NotFound, PermissionDenied, ValidationError
@@ -98,9 +99,9 @@ def _approval_view(row: SupportApproval) -> ApprovalView:
 
 
 def _account(session: Session, account_id: str) -> Account:
-    account = session.get(Account, account_id)
+    account = find_account(session, account_id)
     if account is None:
-        raise NotFound(f"account {account_id!r} does not exist", field="account_id")
+        raise NotFound(f"account {shown_id(account_id)} does not exist", field="account_id")
     return account
 
 

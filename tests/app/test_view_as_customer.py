@@ -101,3 +101,20 @@ def test_a_customer_of_the_account_is_not_disturbed_by_the_agent_viewing_it(port
     at = signed_in(BOB)
     assert BANNER not in page_text(at)
     assert at.title[0].value == "Overview"
+
+
+@pytest.mark.parametrize("param", ["view_as", "open"])
+@pytest.mark.parametrize("value", ["acc\x00x", "x" * 5_000])
+def test_a_hostile_account_id_in_the_address_is_not_found(portal_url: str, param: str, value: str) -> None:
+    """A NUL (PostgreSQL cannot even be asked about it) or a pasted novel: "does not exist", no error."""
+    at = AppTest.from_file(str(MAIN), default_timeout=60)
+    at.user = {"is_logged_in": True, "email": AGENT, "roles": ["support"]}
+    at.query_params[param] = value
+    at.run()
+    if param == "open":
+        open_page(at, "support_account")
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [e.value for e in at.error]
+    assert any("does not exist" in text for text in shown), shown
+    assert all(len(text) < 400 for text in shown), shown  # the id is not echoed whole
+    assert _views() == []

@@ -70,3 +70,17 @@ def test_email_case_does_not_matter(seeded: Engine) -> None:
         assert (
             require_access(session, email=" Alice@ACME.test ", account_id="acc_acme").name == "Acme Robotics"
         )
+
+
+@pytest.mark.parametrize("account_id", ["acc\x00x", "acc_\ud800", "", "x" * 5_000])
+def test_an_impossible_account_id_is_refused_without_a_query(engine: Engine, account_id: str) -> None:
+    """A NUL or a lone surrogate (PostgreSQL cannot even be asked), empty, or past the column."""
+    from core.accounts import require_access
+    from core.errors import NotFound, PermissionDenied
+
+    with unit_of_work(engine) as session:
+        with pytest.raises(PermissionDenied):
+            require_access(session, email="someone@example.test", account_id=account_id)
+        with pytest.raises(NotFound) as found:
+            require_access(session, email="agent@example.test", account_id=account_id, is_support=True)
+    assert len(found.value.message) < 120
