@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from core.metering.validation import is_clean_text
 from core.usage import RANGE_PRESETS
 from core.usage.ranges import MAX_RANGE_DAYS
 from core.usage.views import FILTER_DIMENSIONS, GROUP_BY, MAX_FILTER_VALUES
@@ -80,7 +81,11 @@ class UsageView:
         metric = first("metric")
         filters = {
             dimension: tuple(
-                dict.fromkeys(str(v)[:MAX_VALUE_LENGTH] for v in (params.get(dimension) or ()) if str(v))
+                dict.fromkeys(
+                    str(v)[:MAX_VALUE_LENGTH]
+                    for v in (params.get(dimension) or ())
+                    if str(v) and is_clean_text(str(v))  # no stored value holds a NUL or a lone surrogate
+                )
             )[:MAX_FILTER_VALUES]
             for dimension in FILTER_DIMENSIONS
         }

@@ -102,7 +102,8 @@ def mode_banner(payments: Payments) -> None:
 def handle_return(ctx: PageContext, payments: Payments) -> None:
     """Back from the checkout (or the bank): ask the provider what happened, never take the link's word."""
     raw = str(st.query_params.get("top_up", ""))
-    if not raw.isdigit() or payments.provider is None:
+    # ASCII digits that fit a 64-bit id: anything else in the address is not one of our top-ups.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18) or payments.provider is None:
         return
     top_up_id = int(raw)
     checked = st.session_state.setdefault(RETURNED_KEY, set())

@@ -59,3 +59,9 @@ def test_custom_dates_in_the_wrong_order_are_swapped_and_filters_deduplicated() 
     )
     assert view.custom == (date(2026, 9, 1), date(2026, 9, 30))
     assert view.filters == {"model": ("a", "b")}
+
+
+def test_a_filter_value_no_stored_value_can_hold_is_dropped() -> None:
+    """A NUL or a lone surrogate would reach the database's query (PostgreSQL refuses both)."""
+    view = UsageView.from_params({"project": ["ok", "bad\x00", "bad\ud800"], "model": ["\x00"]})
+    assert view.filters == {"project": ("ok",)}
