@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from core.metering.validation import is_clean_text
+from core.text import is_clean_text
 from core.usage import RANGE_PRESETS
 from core.usage.ranges import MAX_RANGE_DAYS
 from core.usage.views import FILTER_DIMENSIONS, GROUP_BY, MAX_FILTER_VALUES

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from core.db.models import ROLES, Account, Membership, RateCard, User
 from core.errors import NotFound, PermissionDenied, ValidationError
+from core.text import is_clean_text
 
 # What each role may do, from most to least powerful.
 ROLE_RANK = {"owner": 4, "admin": 3, "billing": 2, "viewer": 1}
@@ -39,7 +40,7 @@ def find_account(session: Session, account_id: object) -> Account | None:
     not even be asked about the last two (an address's ``?account=`` can hold anything)."""
     if not isinstance(account_id, str) or not 0 < len(account_id) <= MAX_ACCOUNT_ID:
         return None
-    if "\x00" in account_id or any(0xD800 <= ord(ch) <= 0xDFFF for ch in account_id):
+    if not is_clean_text(account_id):
         return None
     return session.get(Account, account_id)
 

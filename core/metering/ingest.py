@@ -40,7 +40,8 @@ from core.metering.model import IngestResult, Rejection, ValidEvent
 from core.metering.plan import BatchPlan, account_sums, build_plan, event_keys, event_rows
 from core.metering.rater import current_rate_book, rate_events, rate_events_tiered
 from core.metering.settings import MAX_EVENT_AMOUNT_NANOS, MAX_EVENTS_PER_CALL, max_lateness
-from core.metering.validation import MeterInfo, Window, is_clean_text, validate_events
+from core.metering.validation import MeterInfo, Window, validate_events
+from core.text import is_clean_text
 
 SOURCES = ("api", "cli", "seed")
 _UTC_NAMES = {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z"}

@@ -42,6 +42,7 @@ from core.metering.settings import (
     MAX_FUTURE,
     MAX_QUANTITY,
 )
+from core.text import is_clean_text
 
 COLUMN_DIMENSIONS = ("model", "project", "api_key")
 
@@ -91,19 +92,6 @@ def _hash(
     """``content_hash`` from its parts already made canonical (the UTC time's text, the sorted items)."""
     canonical = orjson.dumps([account_id, meter, quantity, utc_iso, sorted_dims])
     return hashlib.blake2b(canonical, digest_size=16).hexdigest()
-
-
-def is_clean_text(text: str) -> bool:
-    """No NUL, and encodable as UTF-8 (no lone surrogate)."""
-    if "\x00" in text:
-        return False
-    if text.isascii():
-        return True
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _string(raw: Mapping[str, object], field: str, max_length: int) -> str:

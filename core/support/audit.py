@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from core.db.models import AuditLog
 from core.errors import ValidationError
 from core.support.agents import Agent
+from core.text import clean_text
 
 ACTION_PREFIX = "support."
 MAX_REASON = 2_000
@@ -41,7 +42,7 @@ def _refuse_delete(_mapper: Any, _connection: Any, target: AuditLog) -> None:
 
 def required_reason(reason: str) -> str:
     """The reason, stripped; a ValidationError when there is none."""
-    text = (reason or "").strip()
+    text = clean_text((reason or "").strip(), field="reason")
     if not text:
         raise ValidationError("say why: a reason is required for every support action", field="reason")
     if len(text) > MAX_REASON:

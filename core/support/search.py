@@ -22,6 +22,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from core.db.models import Account, Membership, PaymentCustomer, TopUp, UsageRollupDaily, User
+from core.text import is_clean_text
 
 MAX_QUERY = 200
 MAX_LIMIT = 100
@@ -52,12 +53,6 @@ def _prefix_upper(prefix: str) -> str | None:
     return stem[:-1] + chr(ord(stem[-1]) + 1) if stem else None
 
 
-def _storable(text: str) -> bool:
-    """False for a NUL or a lone surrogate: no stored value holds one (ingestion refuses them),
-    and PostgreSQL cannot even be asked about them."""
-    return "\x00" not in text and not any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
-
-
 def _top_up_id(query: str) -> int | None:
     text = query.removeprefix("#")
     if text.isdigit() and len(text) <= 18:
@@ -68,7 +63,7 @@ def _top_up_id(query: str) -> int | None:
 def search_accounts(session: Session, query: str, limit: int = 20) -> list[AccountHit]:
     """Accounts matching ``query`` by any key above, best matches first, at most ``limit``."""
     text = (query or "").strip()[:MAX_QUERY]
-    if len(text) < 2 or not _storable(text):
+    if len(text) < 2 or not is_clean_text(text):  # no stored value holds a NUL or a lone surrogate
         return []
     limit = max(1, min(limit, MAX_LIMIT))
     lower = text.lower()
