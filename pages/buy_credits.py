@@ -1,4 +1,5 @@
-"""Buy credits: top up by card (secure checkout, or one click with a saved card), auto-recharge, history."""
+"""Buy credits: top up by card (secure checkout, or one click with a saved card), remove a saved card,
+auto-recharge, history."""
 
 from __future__ import annotations
 
@@ -40,18 +41,22 @@ from core.payments import (
     describe,
     format_cents,
     refresh_top_up,
+    remove_saved_card,
     save_auto_recharge,
     saved_cards,
     start_checkout,
     top_up_history,
     top_up_view,
 )
+from core.payments.cards import CARD_REMOVED
 from core.payments.config import dollars_to_cents
 from core.payments.notify import PAYING_ROLES
 from core.payments.views import AutoRechargeView, find_open_top_up
 
 WATCH_KEY = "buy.watch"  # top-ups this session waits on (started here, or returned to)
 RETURNED_KEY = "buy.returned"  # return links already checked with the provider
+REMOVE_KEY = "buy.remove"  # (where, card id) whose removal waits for the second click
+REMOVED_KEY = "buy.removed"  # what the last removal did, shown once after the rerun
 NEW_CARD = "A new card (secure checkout)"
 
 
@@ -269,6 +274,43 @@ def buy_section(ctx: PageContext, payments: Payments, data: BuyData, base: str) 
                 st.rerun()
     except BillingError as error:
         show_error(error)
+    if method != NEW_CARD:
+        remove_card(ctx, payments, data, data.cards[options.index(method)], where="buy")
+
+
+def remove_card(ctx: PageContext, payments: Payments, data: BuyData, card: Card, *, where: str) -> None:
+    """A "Remove this card" button, then a second click to confirm; the outcome shows at the top."""
+    if st.session_state.get(REMOVE_KEY) != (where, card.payment_method_id):
+        if st.button("Remove this card", key=f"buy.remove.{where}", icon=":material/delete:"):
+            st.session_state[REMOVE_KEY] = (where, card.payment_method_id)
+            st.rerun()
+        return
+    recharge = data.recharge
+    pays_recharge = recharge.enabled and recharge.card_id == card.payment_method_id
+    st.warning(
+        f"Remove {card.label}? It is detached from your account at the payment provider and cannot be "
+        "charged from the portal again; the next top-up goes through the secure checkout."
+        + (" Auto-recharge pays with this card, so it will be turned off." if pays_recharge else "")
+    )
+    confirm, keep = st.columns(2)
+    if keep.button("Keep the card", key=f"buy.remove_keep.{where}"):
+        st.session_state.pop(REMOVE_KEY, None)
+        st.rerun()
+    if not confirm.button("Yes, remove this card", key=f"buy.remove_confirm.{where}", type="primary"):
+        return
+    st.session_state.pop(REMOVE_KEY, None)
+    try:
+        removal = remove_saved_card(
+            payments,
+            actor=Actor(ctx.email, ctx.is_support),
+            account_id=ctx.account_id,
+            card_id=card.payment_method_id,
+        )
+    except BillingError as error:
+        show_error(error)
+        return
+    st.session_state[REMOVED_KEY] = removal.message
+    st.rerun()  # the card is gone from the lists: the page offers the secure checkout
 
 
 def _dollars(cents: int) -> str:
@@ -292,6 +334,8 @@ def recharge_status(data: BuyData) -> None:
             f"{format_cents(view.monthly_max_cents)} maximum.",
             icon=":material/autorenew:",
         )
+    elif view.last_decision_code == CARD_REMOVED:
+        st.warning(view.last_decision, icon=":material/credit_card_off:")
     else:
         st.info("Auto-recharge is **off**. " + ("" if view.now.code == "off" else view.now.message))
     with st.expander("Why didn't it recharge?", expanded=view.enabled and view.now.code != "above_threshold"):
@@ -315,6 +359,10 @@ def recharge_form(ctx: PageContext, payments: Payments, data: BuyData) -> None:
         return
     labels = [c.label for c in data.cards]
     current = next((i for i, c in enumerate(data.cards) if c.payment_method_id == view.card_id), 0)
+    paying = next((c for c in data.cards if c.payment_method_id == view.card_id), None)
+    if paying is not None:
+        st.caption(f"Auto-recharge pays with {paying.label}.")
+        remove_card(ctx, payments, data, paying, where="recharge")
     with st.form("buy.recharge_form"):
         enabled = st.toggle("Auto-recharge on", value=view.enabled)
         left, middle, right = st.columns(3)
@@ -384,6 +432,9 @@ st.caption(
     f"{buy_data.account.name} · balance {format_credits(buy_data.balance_nanos)} · 1 credit = $1.00 · "
     "credits are added once the payment has gone through"
 )
+removed_message = st.session_state.pop(REMOVED_KEY, None)
+if removed_message and not context.read_only:
+    st.success(removed_message, icon=":material/check_circle:")
 status_section(context, base)
 if payments.provider is None:
     st.warning(
@@ -401,7 +452,7 @@ else:
 
 st.subheader("Auto-recharge")
 recharge_status(buy_data)
-if may_buy and payments.provider is not None:
+if may_buy and payments.provider is not None and not context.read_only:
     recharge_form(context, payments, buy_data)
 
 st.subheader("Purchase history")

@@ -9,10 +9,12 @@ reconcile.py       settle what a lost webhook left open (meterline payments reco
 recharge.py        auto-recharge: settings, one run, the trigger after ingestion
 recharge_policy.py its guardrails (pure): should it buy now, and if not, why not
 views.py           what the Buy credits page reads
+cards.py           remove a saved card (detach it, stop offering it, auto-recharge off if it paid with it)
 notify.py          in-app and email notices, support alerts
 config.py          settings from the environment; runtime.py wires them into ``Payments``
 """
 
+from core.payments.cards import CardRemoval, remove_saved_card
 from core.payments.config import PaymentConfig, TopUpLimits, format_cents, payment_config
 from core.payments.provider import Card, PaymentProvider, ProviderError
 from core.payments.recharge import RechargeTrigger, run_auto_recharge, save_auto_recharge
@@ -33,6 +35,7 @@ from core.payments.webhook import WebhookReply, receive_webhook
 __all__ = [
     "Actor",
     "Card",
+    "CardRemoval",
     "PaymentConfig",
     "PaymentProvider",
     "PaymentReceived",
@@ -54,6 +57,7 @@ __all__ = [
     "receive_webhook",
     "reconcile",
     "refresh_top_up",
+    "remove_saved_card",
     "run_auto_recharge",
     "sandbox_payments",
     "save_auto_recharge",

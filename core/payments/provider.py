@@ -181,3 +181,8 @@ class PaymentProvider(Protocol):
     def send_receipt(self, payment_intent_id: str, *, email: str, idempotency_key: str) -> ReceiptSent:
         """Address the payment's receipt to ``email`` (Stripe emails it when the address is set)."""
         ...
+
+    def detach_payment_method(self, payment_method_id: str, *, idempotency_key: str) -> bool:
+        """Detach a saved card from its customer for good: True if detached now, False if it was
+        detached (or gone) already, which counts as done."""
+        ...

@@ -32,6 +32,7 @@ from core.db.models import Account, AutoRecharge, PaymentCard, TopUp
 from core.errors import NotFound, ValidationError
 from core.money import cents_to_nanos
 from core.payments import states
+from core.payments.cards import CARD_REMOVED
 from core.payments.notify import audit, notify_customer
 from core.payments.provider import ChargeRequest, ProviderError
 from core.payments.recharge_policy import Decision, check_settings, decide
@@ -109,6 +110,8 @@ def save_auto_recharge(
         if turned_on:  # a fresh start: the customer fixed the card or accepts the risk again
             settings.failures = 0
             settings.next_attempt_at = None
+        if settings.last_decision_code == CARD_REMOVED:  # the settings now say what holds
+            settings.last_decision_code = ""
         audit(
             session,
             actor=actor.email,

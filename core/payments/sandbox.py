@@ -295,6 +295,25 @@ class SandboxProvider:
 
         return payment_from_intent(self._update(payment_intent_id, "payment_intent", cancel))
 
+    def detach_payment_method(self, payment_method_id: str, *, idempotency_key: str) -> bool:
+        """Detach the card from its customer (it cannot be charged again); False if it was already."""
+        detached_now = False
+
+        def detach(data: dict[str, Any]) -> list[str]:
+            nonlocal detached_now
+            if data.get("customer") is None:
+                return []
+            detached_now = True
+            data["customer"] = None
+            data["_sandbox"]["detached"] = {"key": idempotency_key, "at": int(self.clock().timestamp())}
+            return ["payment_method.detached"]
+
+        try:
+            self._update(payment_method_id, "payment_method", detach)
+        except NotFound:
+            return False  # as Stripe's resource_missing: nothing left to detach
+        return detached_now
+
     # --- what Stripe's pages and dashboard do (the sandbox pages and tests call these) ---
 
     def save_test_card(self, customer_id: str, number: str = CARD_SUCCEEDS, *, key: str | None = None) -> str:

@@ -11,6 +11,10 @@ completes it on Meterline's page with Stripe.js.
 A refund also carries its idempotency key in its metadata (``meterline_key``) and is looked
 up by it before a new one is made: Stripe forgets idempotency keys after 24 hours, and a
 retry from the same state a day later must still not refund twice.
+
+Detaching a saved card that Stripe no longer has (``resource_missing``, or 404) or that is no
+longer attached (Stripe answers an ``invalid_request_error``; the card as it is then says
+``customer: null``) counts as done: the customer's wish, a card that cannot be charged, holds.
 """
 
 from __future__ import annotations
@@ -257,3 +261,27 @@ class StripeProvider:
             receipt_url=str(data.get("receipt_url") or ""),
             emailed_by_provider=True,
         )
+
+    def detach_payment_method(self, payment_method_id: str, *, idempotency_key: str) -> bool:
+        try:
+            self._client.v1.payment_methods.detach(
+                payment_method_id, options={"idempotency_key": idempotency_key}
+            )
+        except stripe.InvalidRequestError as error:
+            if error.code == "resource_missing" or error.http_status == 404:
+                return False
+            if self._detached_already(payment_method_id):
+                return False  # detached before: Stripe refuses to detach it twice
+            raise _provider_error(error) from error
+        except stripe.StripeError as error:
+            raise _provider_error(error) from error
+        return True
+
+    def _detached_already(self, payment_method_id: str) -> bool:
+        try:
+            method = _dict(self._client.v1.payment_methods.retrieve(payment_method_id))
+        except stripe.InvalidRequestError as error:
+            return error.code == "resource_missing" or error.http_status == 404
+        except stripe.StripeError:
+            return False
+        return not method.get("customer")

@@ -205,6 +205,7 @@ class AutoRechargeView:
     last_decision: str
     last_decision_at: datetime | None
     now: Decision  # what it would do right now, and why
+    last_decision_code: str = ""  # e.g. "card_removed": removing its card turned it off
 
 
 def auto_recharge_view(
@@ -245,6 +246,7 @@ def auto_recharge_view(
         last_decision=settings.last_decision,
         last_decision_at=settings.last_decision_at,
         now=decide(snapshot, at),
+        last_decision_code=settings.last_decision_code,
     )
 
 

@@ -1,9 +1,11 @@
-"""Buy credits page: what an amount buys, checkout, the return page asks the provider, roles, history."""
+"""Buy credits page: what an amount buys, checkout, the return page asks the provider, roles, history,
+removing a saved card."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -11,12 +13,14 @@ from sqlalchemy import select
 from app.payments import get_payments
 from core.clock import system_clock
 from core.db import make_engine, unit_of_work
-from core.db.models import Account, TopUp
+from core.db.models import Account, AuditLog, AutoRecharge, PaymentCard, TopUp
 from core.ledger import lock_accounts, post_usage
-from core.payments import payment_config, sandbox_payments
+from core.money import credits_to_nanos
+from core.payments import Actor, payment_config, sandbox_payments, save_auto_recharge
 from core.payments.sandbox import CARD_SUCCEEDS, SandboxProvider
+from core.payments.top_ups import ensure_customer
 from tests.app.harness import open_page, page_text, signed_in, table
-from tests.app.seed import ALICE, VIVIAN
+from tests.app.seed import ALICE, BOB, VIVIAN
 
 
 @pytest.fixture(autouse=True)
@@ -140,3 +144,109 @@ def test_balance_page_has_a_buy_credits_button(portal_url: str) -> None:
     at.button(key="balance.buy").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Buy credits"
+
+
+def _save_card(
+    url: str, *, account_id: str = "acc_acme", owner: str = ALICE, auto_recharge: bool = True
+) -> str:
+    """A card saved at an earlier checkout, and (optionally) auto-recharge paying with it."""
+    engine = make_engine(url)
+    try:
+        payments = sandbox_payments(engine, payment_config(), delivery="sync")
+        provider = payments.provider
+        assert isinstance(provider, SandboxProvider)
+        customer = ensure_customer(engine, provider, account_id=account_id, clock=system_clock)
+        card_id = provider.save_test_card(customer, CARD_SUCCEEDS)
+        with unit_of_work(engine, write=True) as session:
+            session.add(
+                PaymentCard(
+                    id=card_id,
+                    account_id=account_id,
+                    provider="sandbox",
+                    customer_id=customer,
+                    brand="visa",
+                    last4="4242",
+                    exp_month=12,
+                    exp_year=2030,
+                    created_at=system_clock(),
+                )
+            )
+        if auto_recharge:
+            save_auto_recharge(
+                payments,
+                actor=Actor(owner),
+                account_id=account_id,
+                enabled=True,
+                threshold_nanos=credits_to_nanos(10),
+                amount_cents=10_000,
+                monthly_max_cents=50_000,
+                card_id=card_id,
+            )
+        return card_id
+    finally:
+        engine.dispose()
+
+
+def test_owner_removes_the_saved_card_then_the_page_offers_checkout(portal_url: str) -> None:
+    _save_card(portal_url)
+    at = open_page(signed_in(ALICE), "buy_credits")
+    assert at.radio(key="buy.method").value == "Visa •••• 4242, expires 12/30"
+    assert at.button(key="buy.go").label == "Pay $10.00 with Visa •••• 4242, expires 12/30"
+    assert at.button(key="buy.remove.buy").label == "Remove this card"
+    assert (
+        at.button(key="buy.remove.recharge").label == "Remove this card"
+    )  # the card auto-recharge pays with
+
+    at.button(key="buy.remove.buy").click().run()  # the first click only asks
+    assert not at.exception, [e.value for e in at.exception]
+    warning = " ".join(w.value for w in at.warning)
+    assert "Remove Visa •••• 4242, expires 12/30?" in warning
+    assert "Auto-recharge pays with this card, so it will be turned off." in warning
+    at.button(key="buy.remove_keep.buy").click().run()  # changed their mind: still saved
+    assert at.radio(key="buy.method").options[0].startswith("Visa •••• 4242")
+
+    at.button(key="buy.remove.buy").click().run()
+    at.button(key="buy.remove_confirm.buy").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    success = " ".join(s.value for s in at.success)
+    assert "Visa •••• 4242 was removed" in success
+    assert "Auto-recharge was turned off because it paid with this card." in success
+    assert at.radio(key="buy.method").options == ["A new card (secure checkout)"]
+    assert at.button(key="buy.go").label == "Continue to payment · $10.00"
+    assert "buy.remove.buy" not in [b.key for b in at.button]
+    assert any("Auto-recharge was turned off because the card it paid with" in w.value for w in at.warning)
+    assert "first buy with a new card" in page_text(at)
+
+    engine = make_engine(portal_url)
+    with unit_of_work(engine) as session:
+        (entry,) = session.scalars(select(AuditLog).where(AuditLog.action == "payments.remove_card")).all()
+        assert _recharge_enabled(session) is False
+    assert entry.actor == ALICE and entry.account_id == "acc_acme"
+    engine.dispose()
+
+    at.run()  # the success message is said once
+    assert not any("was removed" in s.value for s in at.success)
+
+
+def _recharge_enabled(session: Any) -> bool | None:
+    settings = session.get(AutoRecharge, "acc_acme")
+    return None if settings is None else bool(settings.enabled)
+
+
+def test_a_viewer_is_not_offered_to_remove_the_card(portal_url: str) -> None:
+    _save_card(portal_url)
+    at = open_page(signed_in(VIVIAN), "buy_credits")
+    assert not [b.key for b in at.button if str(b.key).startswith("buy.remove")]
+
+
+def test_a_support_agent_viewing_as_the_customer_is_not_offered_to_remove_the_card(portal_url: str) -> None:
+    _save_card(portal_url, account_id="acc_borealis", owner=BOB)
+    at = signed_in("agent@meterline.test", roles=["support"])
+    at.query_params["open"] = "acc_borealis"
+    open_page(at, "support_account")
+    at.button(key="support_account.view_as").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    at = open_page(at, "buy_credits")
+    assert "Read-only: you are viewing this account as its customer" in page_text(at)
+    assert not [b.key for b in at.button if str(b.key).startswith("buy.remove")]
+    assert "Remove this card" not in [b.label for b in at.button]

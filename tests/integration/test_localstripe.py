@@ -30,7 +30,13 @@ from core.clock import system_clock
 from core.db import unit_of_work
 from core.db.models import PaymentEvent
 from core.money import credits_to_nanos
-from core.payments import Payments, buy_with_saved_card, run_auto_recharge, save_auto_recharge
+from core.payments import (
+    Payments,
+    buy_with_saved_card,
+    remove_saved_card,
+    run_auto_recharge,
+    save_auto_recharge,
+)
 from core.payments.config import PaymentConfig
 from core.payments.sandbox import sign
 from core.payments.stripe_provider import StripeProvider
@@ -273,3 +279,35 @@ def test_a_refund_made_in_stripe_reverses_the_credits(
     assert (row.state, row.refunded_cents, row.reversed_nanos) == ("credited", 1_000, credits_to_nanos(10))
     assert balance(payments.engine) == credits_to_nanos(15)
     ledger_ok(payments.engine)
+
+
+def test_removing_a_saved_card_detaches_it_in_stripe_and_turns_auto_recharge_off(
+    payments: Payments, localstripe: str
+) -> None:
+    card = _saved_card(payments, localstripe, "4242424242424242")
+    customer_id = _customer(payments)
+    save_auto_recharge(
+        payments,
+        actor=OWNER,
+        account_id=ACCOUNT,
+        enabled=True,
+        threshold_nanos=credits_to_nanos(10),
+        amount_cents=2_000,
+        monthly_max_cents=10_000,
+        card_id=card,
+    )
+    client = _sdk(localstripe)
+    assert client.v1.payment_methods.retrieve(card).customer == customer_id
+
+    removal = remove_saved_card(payments, actor=OWNER, account_id=ACCOUNT, card_id=card)
+    assert removal.auto_recharge_turned_off and len(removal.removed) == 1
+    # POST /v1/payment_methods/{id}/detach: localstripe detaches it as Stripe does.
+    assert client.v1.payment_methods.retrieve(card).customer is None
+    assert run_auto_recharge(payments, account_id=ACCOUNT).decision.code == "off"
+    assert remove_saved_card(payments, actor=OWNER, account_id=ACCOUNT).removed == ()
+    provider = payments.provider
+    assert isinstance(provider, StripeProvider)
+    # A card Stripe does not have (localstripe: a 404 without a code) counts as detached.
+    assert provider.detach_payment_method("pm_not_there", idempotency_key="k") is False
+    # Unlike Stripe, localstripe detaches a detached card again without an error.
+    assert provider.detach_payment_method(card, idempotency_key="k2") is True
