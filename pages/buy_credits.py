@@ -360,9 +360,8 @@ def recharge_form(ctx: PageContext, payments: Payments, data: BuyData) -> None:
     labels = [c.label for c in data.cards]
     current = next((i for i, c in enumerate(data.cards) if c.payment_method_id == view.card_id), 0)
     paying = next((c for c in data.cards if c.payment_method_id == view.card_id), None)
-    if paying is not None:
+    if paying is not None:  # removed under "Pay with" above: one place to manage a card
         st.caption(f"Auto-recharge pays with {paying.label}.")
-        remove_card(ctx, payments, data, paying, where="recharge")
     with st.form("buy.recharge_form"):
         enabled = st.toggle("Auto-recharge on", value=view.enabled)
         left, middle, right = st.columns(3)
