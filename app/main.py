@@ -81,7 +81,9 @@ def sidebar(viewer: Viewer, *, viewed: str | None = None) -> None:
     with st.sidebar:
         account_id = selected_account_id(viewer)
         if viewed is not None:
-            st.caption(f":orange[**Customer view** of `{viewed}`: read-only, audited]")
+            # The account's name is in the page's banner, once the account is known to exist;
+            # the address's raw value is not echoed here.
+            st.caption(":orange[**Customer view**: read-only, each page audited]")
         elif len(viewer.accounts) > 1:
             names = {a.account_id: a.name for a in viewer.accounts}
             ids = list(names)
