@@ -42,6 +42,12 @@ from core.support import (
 from core.support.actions import RECEIPT_STATES
 
 FLASH_KEY = "support_account.flash"
+# The confirmation boxes' labels (an unticked box is named in the message that asks for it).
+GRANT_CONFIRM = "I confirm this grant"
+VOID_CONFIRM = "I confirm voiding it"
+REFUND_CONFIRM = "I confirm this refund"
+STATUS_CONFIRM = "I confirm"
+RECEIPT_CONFIRM = "I confirm sending this receipt"
 T = TypeVar("T")
 
 
@@ -71,6 +77,18 @@ def amount_nanos(text: str) -> int:
         return credits_to_nanos(text.strip() or "0")
     except ValueError as error:
         raise ValidationError(str(error), field="amount") from None
+
+
+def pick(label: str, choices: dict[int, str], *, key: str) -> int | None:
+    """A select box over ids, each shown by its label (the first preselected; None when empty)."""
+    return st.selectbox(label, list(choices), format_func=choices.__getitem__, key=key)
+
+
+def confirmed(ticked: bool, box_label: str) -> bool:
+    """True when the confirmation box was ticked; otherwise says to tick it (by its own label)."""
+    if not ticked:
+        st.error(f"Tick “{box_label}” first.")
+    return ticked
 
 
 def header(view: Account360) -> None:
@@ -307,11 +325,10 @@ def grant_form(agent: Agent, view: Account360) -> None:
         reason = st.text_area(
             "Reason (required; the customer may see it)", key="support_account.grant_reason"
         )
-        confirm = st.checkbox("I confirm this grant", key="support_account.grant_confirm")
+        confirm = st.checkbox(GRANT_CONFIRM, key="support_account.grant_confirm")
         submitted = st.form_submit_button("Grant credits")
     if submitted:
-        if not confirm:
-            st.error("Tick “I confirm this grant” first.")
+        if not confirmed(confirm, GRANT_CONFIRM):
             return
         expires_at = datetime.combine(expiry, time(0), tzinfo=UTC) if isinstance(expiry, date) else None
 
@@ -342,22 +359,19 @@ def void_form(agent: Agent, view: Account360) -> None:
     ]
     with st.form("support_account.void"):
         st.markdown("**Void a grant** (takes back what is left of it)")
-        grant_id = st.selectbox(
+        grant_id = pick(
             "Grant",
-            [g.grant_id for g in open_grants],
-            format_func=lambda gid: next(
-                f"#{g.grant_id} {g.source}: {format_credits(g.remaining_nanos)} left"
+            {
+                g.grant_id: f"#{g.grant_id} {g.source}: {format_credits(g.remaining_nanos)} left"
                 for g in open_grants
-                if g.grant_id == gid
-            ),
+            },
             key="support_account.void_grant",
         )
         reason = st.text_area("Reason (required)", key="support_account.void_reason")
-        confirm = st.checkbox("I confirm voiding it", key="support_account.void_confirm")
+        confirm = st.checkbox(VOID_CONFIRM, key="support_account.void_confirm")
         submitted = st.form_submit_button("Void grant", disabled=not open_grants)
     if submitted:
-        if not confirm:
-            st.error("Tick “I confirm voiding it” first.")
+        if not confirmed(confirm, VOID_CONFIRM):
             return
         act(
             lambda: support_write(
@@ -378,34 +392,29 @@ def admin_forms(agent: Agent, view: Account360) -> None:
     ]
     with st.form("support_account.refund"):
         st.markdown("**Refund a top-up** (through the payment provider; unspent credits are taken back)")
-        top_up_id = st.selectbox(
+        top_up_id = pick(
             "Top-up",
-            [t.top_up_id for t in paid],
-            format_func=lambda tid: next(
-                f"#{t.top_up_id}: {format_cents(t.amount_cents - t.refunded_cents)} refundable"
+            {
+                t.top_up_id: f"#{t.top_up_id}: {format_cents(t.amount_cents - t.refunded_cents)} refundable"
                 for t in paid
-                if t.top_up_id == tid
-            ),
+            },
             key="support_account.refund_top_up",
         )
         dollars = st.text_input("Dollars (empty: all that is left)", key="support_account.refund_amount")
         reason = st.text_area("Reason (required)", key="support_account.refund_reason")
-        confirm = st.checkbox("I confirm this refund", key="support_account.refund_confirm")
+        confirm = st.checkbox(REFUND_CONFIRM, key="support_account.refund_confirm")
         submitted = st.form_submit_button("Refund", disabled=not paid)
-    if submitted:
-        if not confirm:
-            st.error("Tick “I confirm this refund” first.")
-        else:
-            act(
-                lambda: refund_top_up(
-                    get_payments(),
-                    agent,
-                    top_up_id=int(top_up_id),
-                    reason=reason,
-                    amount_cents=dollars_to_cents(dollars) if dollars.strip() else None,
-                ),
-                refund_message,
-            )
+    if submitted and confirmed(confirm, REFUND_CONFIRM):
+        act(
+            lambda: refund_top_up(
+                get_payments(),
+                agent,
+                top_up_id=int(top_up_id),
+                reason=reason,
+                amount_cents=dollars_to_cents(dollars) if dollars.strip() else None,
+            ),
+            refund_message,
+        )
     with st.form("support_account.cap"):
         st.markdown("**Set the account's monthly cap**")
         limit = st.text_input("Monthly limit (credits)", key="support_account.cap_limit")
@@ -430,14 +439,12 @@ def admin_forms(agent: Agent, view: Account360) -> None:
     if view.caps:
         with st.form("support_account.lift"):
             st.markdown("**Lift a cap**")
-            cap_id = st.selectbox(
+            cap_id = pick(
                 "Cap",
-                [c.cap_id for c in view.caps],
-                format_func=lambda cid: next(
-                    f"#{c.cap_id} {c.scope_label}: {format_credits(c.limit_nanos)}"
+                {
+                    c.cap_id: f"#{c.cap_id} {c.scope_label}: {format_credits(c.limit_nanos)}"
                     for c in view.caps
-                    if c.cap_id == cid
-                ),
+                },
                 key="support_account.lift_cap",
             )
             reason = st.text_area("Reason (required)", key="support_account.lift_reason")
@@ -462,19 +469,16 @@ def admin_forms(agent: Agent, view: Account360) -> None:
             "**Reactivate the account**" if suspended else "**Suspend the account** (authorize refuses)"
         )
         reason = st.text_area("Reason (required)", key="support_account.status_reason")
-        confirm = st.checkbox("I confirm", key="support_account.status_confirm")
+        confirm = st.checkbox(STATUS_CONFIRM, key="support_account.status_confirm")
         submitted = st.form_submit_button("Reactivate" if suspended else "Suspend")
-    if submitted:
-        if not confirm:
-            st.error("Tick “I confirm” first.")
-        else:
-            command = reactivate_account if suspended else suspend_account
-            act(
-                lambda: support_write(
-                    lambda s: command(s, agent, account_id=view.account_id, reason=reason, at=system_clock())
-                ),
-                "Account reactivated." if suspended else "Account suspended.",
-            )
+    if submitted and confirmed(confirm, STATUS_CONFIRM):
+        command = reactivate_account if suspended else suspend_account
+        act(
+            lambda: support_write(
+                lambda s: command(s, agent, account_id=view.account_id, reason=reason, at=system_clock())
+            ),
+            "Account reactivated." if suspended else "Account suspended.",
+        )
 
 
 def refund_message(done: RefundDone) -> str:
@@ -512,14 +516,13 @@ def receipt_form(agent: Agent, view: Account360) -> None:
     payers = ", ".join(m.email for m in view.members if m.role in PAYING_ROLES) or "nobody"
     with st.form("support_account.receipt"):
         st.markdown("**Resend a receipt** (of a paid top-up; Stripe emails it, or the portal in the sandbox)")
-        top_up_id = st.selectbox(
+        top_up_id = pick(
             "Top-up",
-            [t.top_up_id for t in paid],
-            format_func=lambda tid: next(
-                f"#{t.top_up_id}: {format_cents(t.amount_cents)} paid {when(t.credited_at or t.created_at)}"
+            {
+                t.top_up_id: f"#{t.top_up_id}: {format_cents(t.amount_cents)} paid "
+                + when(t.credited_at or t.created_at)
                 for t in paid
-                if t.top_up_id == tid
-            ),
+            },
             key="support_account.receipt_top_up",
         )
         email = st.text_input(
@@ -527,20 +530,17 @@ def receipt_form(agent: Agent, view: Account360) -> None:
             key="support_account.receipt_email",
         )
         reason = st.text_area("Reason (required)", key="support_account.receipt_reason")
-        confirm = st.checkbox("I confirm sending this receipt", key="support_account.receipt_confirm")
+        confirm = st.checkbox(RECEIPT_CONFIRM, key="support_account.receipt_confirm")
         submitted = st.form_submit_button("Resend receipt", disabled=not paid)
     if not paid:
         st.caption("No paid top-ups yet: nothing has a receipt.")
-    if submitted:
-        if not confirm:
-            st.error("Tick “I confirm sending this receipt” first.")
-        else:
-            act(
-                lambda: resend_receipt(
-                    get_payments(), agent, top_up_id=int(top_up_id), reason=reason, email=email or None
-                ),
-                receipt_message,
-            )
+    if submitted and confirmed(confirm, RECEIPT_CONFIRM):
+        act(
+            lambda: resend_receipt(
+                get_payments(), agent, top_up_id=int(top_up_id), reason=reason, email=email or None
+            ),
+            receipt_message,
+        )
 
 
 def reconcile_form(agent: Agent, view: Account360) -> None:

@@ -82,6 +82,18 @@ def test_a_grant_without_a_reason_is_refused_and_nothing_is_granted(portal_url: 
         assert session.scalars(select(CreditGrant).where(CreditGrant.source == "goodwill")).all() == []
 
 
+def test_a_grant_not_confirmed_asks_for_the_tick_and_grants_nothing(portal_url: str) -> None:
+    at = signed_in(AGENT, roles=["support"])
+    search(at, "acc_acme")
+    at.button(key="support_search.open.acc_acme").click().run()
+    at.text_input(key="support_account.grant_amount").input("5")
+    at.text_area(key="support_account.grant_reason").input("Outage credit")
+    at.button(key="FormSubmitter:support_account.grant-Grant credits").click().run()
+    assert [e.value for e in at.error] == ["Tick “I confirm this grant” first."]
+    with unit_of_work(get_engine()) as session:
+        assert session.scalars(select(CreditGrant).where(CreditGrant.source == "goodwill")).all() == []
+
+
 def test_a_support_admin_sees_refunds_caps_and_suspension(portal_url: str) -> None:
     at = signed_in(ADMIN, roles=["support_admin"])
     search(at, "Acme")
