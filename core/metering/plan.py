@@ -18,16 +18,6 @@ from core.metering.model import ValidEvent
 Rollup = dict[tuple[object, ...], list[int]]
 
 
-def add_to_rollup(rollup: Rollup, key: tuple[object, ...], quantity: int, amount_nanos: int) -> None:
-    sums = rollup.get(key)
-    if sums is None:
-        rollup[key] = [quantity, amount_nanos, 1]
-    else:
-        sums[0] += quantity
-        sums[1] += amount_nanos
-        sums[2] += 1
-
-
 def event_keys(
     events: Sequence[ValidEvent], usage_dates: Sequence[date], arrival_dates: dict[str, date]
 ) -> list[EventKeys]:

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from core.db.models import LateUsage, UsageRollupDaily, UsageRollupHourly
 from core.metering.limits import EventKeys, StoredTotals
+from core.metering.plan import Rollup
 
 EVENT_COLUMNS = (
     "account_id",
@@ -57,8 +58,6 @@ _RECEIVED = EVENT_COLUMNS.index("received_at")
 _BATCH = EVENT_COLUMNS.index("batch_id")
 assert EVENT_COLUMNS[-2:] == ("batch_id", "received_at")  # insert_events relies on it
 ROLLUP_COLUMNS = ("meter_id", "model", "project", "api_key", "quantity", "amount_nanos", "event_count")
-
-Rollup = dict[tuple[Any, ...], list[int]]  # see core.metering.plan
 
 
 def _driver(session: Session) -> Any:
