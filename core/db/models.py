@@ -589,6 +589,8 @@ class TopUp(Base):
     dispute_id: Mapped[str | None] = mapped_column(String(255))
     dispute_status: Mapped[str] = mapped_column(String(8), default="")
     frozen_nanos: Mapped[int] = mapped_column(default=0)  # credits held back while a dispute is open
+    # What the purchase had paid off a negative balance and a refund or lost dispute put back.
+    debt_restored_nanos: Mapped[int] = mapped_column(default=0)
     note: Mapped[str] = mapped_column(String(1000), default="")
     created_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime]
@@ -624,6 +626,59 @@ class PaymentCard(Base):
     exp_year: Mapped[int | None]
     created_at: Mapped[datetime]
     removed_at: Mapped[datetime | None]
+
+
+PAYMENT_FACT_KINDS = ("paid", "refunded", "dispute", "credit_anyway")
+
+
+class PaymentFact(Base):
+    """One thing the provider (or support) said about a top-up's payment, merged across repeats.
+
+    One row per ``(top_up_id, kind, object_id)``: the success of a payment (``object_id`` its
+    PaymentIntent), the refunded total of a payment (the larger total wins), each dispute by
+    its id (the newest version wins, by the provider's ``as_of``), and support's decision to
+    credit a payment that did not match. ``core.payments.position`` derives the top-up's
+    ledger position from these; they are written only under the top-up's lock.
+    """
+
+    __tablename__ = "payment_facts"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {PAYMENT_FACT_KINDS!r}", name="kind_known"),
+        CheckConstraint("amount_cents >= 0", name="amount_non_negative"),
+        UniqueConstraint("top_up_id", "kind", "object_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    top_up_id: Mapped[int] = mapped_column(ForeignKey("top_ups.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[str] = mapped_column(String(255))  # payment intent, dispute, or submission id
+    amount_cents: Mapped[int] = mapped_column(default=0)
+    currency: Mapped[str] = mapped_column(String(3), default="")
+    status: Mapped[str] = mapped_column(String(40), default="")
+    as_of: Mapped[int] = mapped_column(default=0)  # provider time of this version (unix seconds)
+    source: Mapped[str] = mapped_column(String(255), default="")  # "webhook evt_…", "reconciliation", …
+    recorded_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PaymentAlert(Base):
+    """A condition of a top-up that support must look at, raised once and resolved once.
+
+    ``alert`` names the condition (``amount_mismatch``, ``grant_refused``, ``dispute:<id>``,
+    ``refund_of_spent_credits``, …): a reconciliation pass that finds the same condition
+    again raises nothing new.
+    """
+
+    __tablename__ = "payment_alerts"
+    __table_args__ = (Index("ix_payment_alerts_open", "resolved_at", "account_id"),)
+
+    top_up_id: Mapped[int] = mapped_column(ForeignKey("top_ups.id"), primary_key=True)
+    alert: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    raised_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[str] = mapped_column(String(500), default="")
 
 
 class PaymentEvent(Base):

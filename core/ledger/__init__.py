@@ -2,13 +2,16 @@
 
 from core.ledger.check import LedgerCheckReport, check_ledger, run_ledger_check
 from core.ledger.service import (
+    GrantMove,
     GrantView,
     UsageGrants,
     deficit_of,
     expire_due_grants,
     grant_credits,
+    grant_entry_sums,
     load_usage_grants,
     lock_accounts,
+    move_grant_credits,
     post_usage,
     post_usage_batch,
     restore_credits,
@@ -19,6 +22,7 @@ from core.ledger.views import BalanceView, LedgerLine, all_grants, balance_view,
 
 __all__ = [
     "BalanceView",
+    "GrantMove",
     "GrantView",
     "LedgerCheckReport",
     "LedgerLine",
@@ -29,9 +33,11 @@ __all__ = [
     "deficit_of",
     "expire_due_grants",
     "grant_credits",
+    "grant_entry_sums",
     "ledger_view",
     "load_usage_grants",
     "lock_accounts",
+    "move_grant_credits",
     "post_usage",
     "post_usage_batch",
     "restore_credits",

@@ -11,6 +11,9 @@ ADJUSTMENT = "adjustment"
 GRANT_REFUNDED = "grant_refunded"  # a refund of the payment took back unspent purchased credits
 GRANT_FROZEN = "grant_frozen"  # a dispute holds the grant's credits back
 GRANT_UNFROZEN = "grant_unfrozen"  # the dispute was won: the held credits come back
+DISPUTE_LOST = "dispute_lost"  # a lost dispute took the payment back: its unspent credits go too
+DISPUTE_APPEAL_WON = "dispute_appeal_won"  # a lost dispute won on appeal: the credits come back
+DEBT_RESTORED = "debt_restored"  # a refunded purchase had paid off usage: that usage is owed again
 
 REASON_LABELS: dict[str, str] = {
     GRANT_ISSUED: "Credits added",
@@ -22,6 +25,9 @@ REASON_LABELS: dict[str, str] = {
     GRANT_REFUNDED: "Credits reversed (payment refunded)",
     GRANT_FROZEN: "Credits on hold (payment disputed)",
     GRANT_UNFROZEN: "Credits released (dispute closed)",
+    DISPUTE_LOST: "Credits removed (dispute lost)",
+    DISPUTE_APPEAL_WON: "Credits restored (dispute won on appeal)",
+    DEBT_RESTORED: "Negative balance restored (its payment was refunded or disputed)",
 }
 
 SOURCE_LABELS: dict[str, str] = {

@@ -480,3 +480,85 @@ def restore_credits(
     _apply(session, account, repayment, {grant.id: grant}, reasons.DEFICIT_REPAID, at=at, reference=reference)
     session.flush()
     return restored
+
+
+@dataclass(frozen=True)
+class GrantMove:
+    """One settlement movement on a grant (or on the negative balance it paid off), signed."""
+
+    amount_nanos: int
+    reason: str
+    memo: str = ""
+    on_deficit: bool = False  # the account's uncovered balance, not the grant itself
+
+
+def grant_entry_sums(session: Session, grant_id: int) -> dict[tuple[str, bool], int]:
+    """The entries that reference the grant (``grant:<id>``), summed by reason and by whether
+    they sit on the grant (True) or on the account's negative balance (False)."""
+    rows = session.execute(
+        select(LedgerEntry.reason, LedgerEntry.grant_id.is_not(None), func.sum(LedgerEntry.amount_nanos))
+        .where(LedgerEntry.reference == f"grant:{grant_id}")
+        .group_by(LedgerEntry.reason, LedgerEntry.grant_id.is_not(None))
+    ).all()
+    return {(reason, bool(on_grant)): int(total or 0) for reason, on_grant, total in rows}
+
+
+def move_grant_credits(session: Session, *, grant_id: int, moves: Sequence[GrantMove], at: datetime) -> None:
+    """Post ``moves`` in order, then let what the grant holds pay off a negative balance.
+
+    For settling a purchase (``core.payments.settle``): refunds and disputes take credits
+    out of the grant or put them back. The caller has computed the moves under the account
+    lock (taken again here, in the same transaction) so that none takes more than the grant
+    holds. Nothing goes back into an expired or voided grant: a credit moved back into one
+    is voided in the same breath, so the balance does not grow.
+    """
+    grant = session.get(CreditGrant, grant_id)
+    if grant is None:
+        raise NotFound(f"grant {grant_id} does not exist", field="grant_id")
+    account = lock_accounts(session, [grant.account_id])[grant.account_id]
+    session.refresh(grant)
+    reference = f"grant:{grant.id}"
+    for move in moves:
+        if move.amount_nanos == 0:
+            continue
+        if move.on_deficit:
+            _append(
+                session,
+                account,
+                None,
+                move.amount_nanos,
+                move.reason,
+                at=at,
+                reference=reference,
+                memo=move.memo,
+            )
+            continue
+        _append(
+            session,
+            account,
+            grant,
+            move.amount_nanos,
+            move.reason,
+            at=at,
+            reference=reference,
+            memo=move.memo,
+        )
+        if move.amount_nanos > 0 and grant.expired:
+            _append(
+                session,
+                account,
+                grant,
+                -move.amount_nanos,
+                reasons.GRANT_VOIDED,
+                at=at,
+                reference=reference,
+                memo="The grant was reversed before: these credits do not return.",
+            )
+    if not grant.expired:
+        repayment = plan_deficit_repayment(
+            deficit_nanos(session, account.id), grant.id, grant.remaining_nanos
+        )
+        _apply(
+            session, account, repayment, {grant.id: grant}, reasons.DEFICIT_REPAID, at=at, reference=reference
+        )
+    session.flush()

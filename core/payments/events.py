@@ -20,6 +20,7 @@ EventKind = Literal[
     "checkout_expired",  # checkout.session.expired
     "refunded",  # charge.refunded (cumulative amount refunded)
     "dispute_opened",  # charge.dispute.created
+    "dispute_updated",  # charge.dispute.updated (a new status, an appeal)
     "dispute_closed",  # charge.dispute.closed
     "ignored",
 ]
@@ -33,8 +34,14 @@ HANDLED_TYPES = (
     "payment_intent.payment_failed",
     "charge.refunded",
     "charge.dispute.created",
+    "charge.dispute.updated",
     "charge.dispute.closed",
 )
+DISPUTE_KINDS = {
+    "charge.dispute.created": "dispute_opened",
+    "charge.dispute.updated": "dispute_updated",
+    "charge.dispute.closed": "dispute_closed",
+}
 
 
 class MalformedEvent(ValueError):
@@ -194,13 +201,13 @@ def read_event(event: Mapping[str, Any]) -> EventFacts:
             receipt_url=_str(obj, "receipt_url"),
         )
 
-    # charge.dispute.created / charge.dispute.closed
+    # charge.dispute.created / .updated / .closed
     intent = _str(obj, "payment_intent") or None
     if intent is None:
         return EventFacts(event_id, event_type, "ignored", created)
     return EventFacts(
         **base,
-        kind="dispute_opened" if event_type == "charge.dispute.created" else "dispute_closed",
+        kind=DISPUTE_KINDS[event_type],  # type: ignore[arg-type]
         payment_intent_id=intent,
         amount_cents=_cents(obj, "amount"),
         currency=_str(obj, "currency").lower(),

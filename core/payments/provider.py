@@ -170,6 +170,14 @@ class PaymentProvider(Protocol):
 
     def retrieve_payment(self, payment_intent_id: str) -> Payment: ...
 
+    def find_payment(self, *, customer_id: str, top_up_id: int) -> Payment | None:
+        """The customer's payment made for this top-up (by its metadata), or None if none exists.
+
+        Asked before giving up on a charge whose answer was lost for longer than the provider
+        keeps idempotency keys: the charge may have gone through all the same.
+        """
+        ...
+
     def cancel_payment(self, payment_intent_id: str, *, idempotency_key: str) -> Payment: ...
 
     def refund_payment(

@@ -10,7 +10,10 @@ about at most every ``STALE_AFTER``). For each open top-up:
   raced the cancel is still credited);
 - a saved-card or auto-recharge charge whose answer never came: send the same request
   again with the same idempotency key (the provider replays its answer, never charges
-  twice), while the key is still kept (under a day); after that, cancel it;
+  twice), while the key is still kept (under a day); after that, ask the provider whether
+  a payment for the top-up exists (by its metadata) and settle from it, and cancel the
+  top-up only when the provider answers that none does (a provider that does not answer
+  leaves it open for the next pass: an outage is not a decline);
 - a checkout that never reached the provider: cancel it after an hour.
 """
 
@@ -24,7 +27,7 @@ from sqlalchemy import select
 from core.db import unit_of_work
 from core.db.models import TopUp
 from core.payments import states
-from core.payments.provider import ProviderError
+from core.payments.provider import Payment, ProviderError
 from core.payments.recharge import charge_request
 from core.payments.runtime import Payments
 from core.payments.settle import apply_payment, fail_top_up
@@ -92,8 +95,12 @@ def _settle(payments: Payments, top_up_id: int) -> str:
             request = charge_request(top_up, public_url=payments.config.public_url)
         kind, action_url, intent_id = top_up.kind, top_up.action_url, top_up.payment_intent_id
     if unsent:
+        payment: Payment | None = None
         if request is not None and age < RETRY_WINDOW:
             payment = provider.charge_saved_card(request)  # same key: the first answer, or the charge now
+        elif request is not None:
+            payment = provider.find_payment(customer_id=request.customer_id, top_up_id=top_up_id)
+        if payment is not None:
             with unit_of_work(payments.engine, write=True) as session:
                 apply_payment(
                     session, top_up_id=top_up_id, payment=payment, at=payments.clock(), via="reconciliation"

@@ -285,6 +285,21 @@ class SandboxProvider:
     def retrieve_payment(self, payment_intent_id: str) -> Payment:
         return payment_from_intent(self._load(payment_intent_id, "payment_intent"))
 
+    def find_payment(self, *, customer_id: str, top_up_id: int) -> Payment | None:
+        with unit_of_work(self._engine) as session:
+            rows = session.scalars(
+                select(PaymentSandboxObject)
+                .where(PaymentSandboxObject.kind == "payment_intent")
+                .order_by(PaymentSandboxObject.created_at)
+            ).all()
+            for row in rows:
+                data = row.data
+                if data.get("customer") == customer_id and (data.get("metadata") or {}).get(
+                    "top_up_id"
+                ) == str(top_up_id):
+                    return payment_from_intent(deepcopy(data))
+        return None
+
     def cancel_payment(self, payment_intent_id: str, *, idempotency_key: str) -> Payment:
         def cancel(data: dict[str, Any]) -> list[str]:
             if data["status"] in ("succeeded", "canceled"):

@@ -1,11 +1,17 @@
-"""Settling a top-up from what the provider says: credit once, fail, refund, dispute.
+"""Settling a top-up from what the provider says: record the fact, then let one poster settle.
 
 Every function here runs inside the caller's write unit of work and starts by locking the
 top-up row (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's write transaction holds the
 database lock), then re-reads its state: two workers, a retried webhook and the return
 page may all arrive at once, and whoever comes second finds the work done.
-``fulfill_top_up`` is the one way credits are granted for a payment, and the grant's
-idempotency key (``topup:<id>``) makes a second grant impossible even past the lock.
+
+The handlers (``fulfill_top_up``, ``apply_refund``, ``apply_dispute``, ``credit_anyway``)
+only record a payment fact (``core.payments.facts``) and call ``settle_top_up``, the one
+poster: it grants the purchase once (idempotency key ``topup:<id>``), derives the target
+position of its grant from all the facts (``core.payments.position``, pure) and posts the
+difference. So a refund that arrives before the success, a dispute closed before it was
+opened, or any repeat, ends in the same ledger as the same facts in order (DESIGN
+invariant 10). Support alerts are raised once per condition (``payment_alerts``).
 
 Order of locks: the top-up row, then the account's auto-recharge settings, then the
 account (inside ``core.ledger``). Nothing takes them the other way round: starting an
@@ -16,18 +22,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db.models import AutoRecharge, PaymentCard, TopUp
+from core.db.models import AutoRecharge, CreditGrant, PaymentAlert, PaymentCard, TopUp
 from core.errors import NotFound, ValidationError
-from core.ledger import grant_credits, reasons, restore_credits, take_back_credits
-from core.money import cents_to_nanos, format_credits
+from core.ledger import GrantMove, grant_credits, grant_entry_sums, lock_accounts, move_grant_credits, reasons
+from core.money import format_credits
 from core.payments import states
 from core.payments.config import format_cents, payment_config
+from core.payments.facts import load_facts, record_credit_anyway, record_dispute, record_paid, record_refunded
 from core.payments.notify import alert_support, audit, notify_customer
+from core.payments.position import (
+    DisputeFact,
+    PaymentFacts,
+    Position,
+    Target,
+    Terms,
+    dispute_outcome,
+    should_grant,
+    target_position,
+)
 from core.payments.provider import Card, Payment
 from core.payments.recharge_policy import backoff_delay
 
@@ -108,101 +125,84 @@ def _label(top_up: TopUp) -> str:
     return f"{format_credits(top_up.credits_nanos)} for {format_cents(top_up.amount_cents)}"
 
 
+def _alert_once(
+    session: Session, top_up: TopUp, *, alert: str, reason: str, at: datetime, details: dict[str, Any]
+) -> bool:
+    """Raise a support alert about the top-up unless the same condition was raised before."""
+    if session.get(PaymentAlert, (top_up.id, alert[:64])) is not None:
+        return False
+    session.add(
+        PaymentAlert(
+            top_up_id=top_up.id,
+            alert=alert[:64],
+            account_id=top_up.account_id,
+            reason=reason,
+            raised_at=at,
+            resolved_at=None,
+            resolution="",
+        )
+    )
+    alert_support(
+        session,
+        account_id=top_up.account_id,
+        alert=alert.split(":")[0],
+        reason=reason,
+        at=at,
+        details={"top_up_id": top_up.id, **details},
+    )
+    return True
+
+
+def _resolve_alerts(
+    session: Session, top_up: TopUp, alerts: tuple[str, ...], resolution: str, at: datetime
+) -> None:
+    for row in session.scalars(
+        select(PaymentAlert).where(
+            PaymentAlert.top_up_id == top_up.id,
+            PaymentAlert.alert.in_(alerts),
+            PaymentAlert.resolved_at.is_(None),
+        )
+    ):
+        row.resolved_at = at
+        row.resolution = resolution[:500]
+
+
 def fulfill_top_up(session: Session, *, top_up_id: int, payment: PaymentReceived, at: datetime) -> Outcome:
-    """Grant the credits of a paid top-up, exactly once, whoever calls and however often.
+    """Record that the top-up's payment succeeded and settle: credits granted exactly once.
 
     Only a payment of the top-up's exact amount and currency is credited; anything else
-    stays ``paid`` and alerts support. A second, different payment for a top-up already
-    credited is flagged for a refund, never credited again.
+    stays ``paid`` and alerts support once. A second, different payment for the same top-up
+    is flagged for a refund, never credited again.
     """
     top_up = lock_top_up(session, top_up_id)
     if payment.payment_intent_id:
         if top_up.payment_intent_id is None:
             top_up.payment_intent_id = payment.payment_intent_id
         elif top_up.payment_intent_id != payment.payment_intent_id:
-            alert_support(
+            _alert_once(
                 session,
-                account_id=top_up.account_id,
-                alert="second_payment",
+                top_up,
+                alert=f"second_payment:{payment.payment_intent_id}",
                 reason=f"Top-up #{top_up.id} was paid by {payment.payment_intent_id} as well as by "
                 f"{top_up.payment_intent_id}; it is credited once. Refund the second payment.",
                 at=at,
-                details={"top_up_id": top_up.id, "payment_intent": payment.payment_intent_id},
+                details={"payment_intent": payment.payment_intent_id},
             )
             return "ignored"
     _card_details(top_up, payment.card, payment.receipt_url)
-    if top_up.state in states.SETTLED_STATES:
-        _save_card(session, top_up, payment.card, at)
-        top_up.updated_at = at
-        return "already_credited"
-    if payment.amount_cents != top_up.amount_cents or payment.currency != top_up.currency:
-        if top_up.state != states.PAID:
-            _set_state(top_up, states.PAID, at)
-            top_up.paid_at = at
-        top_up.note = (
-            f"Paid {payment.amount_cents} {payment.currency} instead of {top_up.amount_cents} "
-            f"{top_up.currency}: not credited; support will sort it out."
-        )
-        alert_support(
-            session,
-            account_id=top_up.account_id,
-            alert="amount_mismatch",
-            reason=f"Top-up #{top_up.id}: {top_up.note}",
-            at=at,
-            details={
-                "top_up_id": top_up.id,
-                "paid_cents": payment.amount_cents,
-                "currency": payment.currency,
-            },
-        )
-        return "paid_not_credited"
-    if top_up.state != states.PAID:
-        _set_state(top_up, states.PAID, at)
-        top_up.paid_at = at
-    if top_up.kind == AUTO:
-        lock_recharge_settings(session, top_up.account_id)  # lock order: top-up, settings, account
-    try:
-        grant = grant_credits(
-            session,
-            account_id=top_up.account_id,
-            amount_nanos=top_up.credits_nanos,
-            source="purchased",
-            at=at,
-            cost_basis_cents=top_up.amount_cents,
-            description=f"Top-up #{top_up.id}" + (" (auto-recharge)" if top_up.kind == AUTO else ""),
-            idempotency_key=f"topup:{top_up.id}",
-            created_by="auto-recharge" if top_up.kind == AUTO else top_up.created_by,
-        )
-    except ValidationError as error:  # e.g. the balance ceiling: the money is in, a person must look
-        top_up.note = f"Paid, but the credits could not be granted: {error.message}."
-        alert_support(
-            session,
-            account_id=top_up.account_id,
-            alert="grant_refused",
-            reason=top_up.note,
-            at=at,
-            details={"top_up_id": top_up.id},
-        )
-        return "paid_not_credited"
-    _set_state(top_up, states.CREDITED, at)
-    top_up.grant_id = grant.grant_id
-    top_up.credited_at = at
-    top_up.action_url = ""
-    top_up.failure_code = ""
-    top_up.failure_message = ""
-    _save_card(session, top_up, payment.card, at)
-    if top_up.kind == AUTO:
-        _recharge_settled(session, top_up, succeeded=True, at=at)
-    notify_customer(
+    record_paid(
         session,
-        account_id=top_up.account_id,
-        title=("Auto-recharge: " if top_up.kind == AUTO else "")
-        + f"{format_credits(top_up.credits_nanos)} added",
-        body=f"Your payment of {format_cents(top_up.amount_cents)} went through and "
-        f"{format_credits(top_up.credits_nanos)} were added to your balance (top-up #{top_up.id}).",
+        top_up,
+        payment_id=top_up.payment_intent_id or "",
+        amount_cents=payment.amount_cents,
+        currency=payment.currency,
+        source=payment.via,
         at=at,
     )
-    return "credited"
+    outcome = settle_top_up(session, top_up_id=top_up_id, at=at).outcome
+    if top_up.state in states.SETTLED_STATES:
+        _save_card(session, top_up, payment.card, at)
+    return outcome
 
 
 def fail_top_up(
@@ -224,7 +224,9 @@ def fail_top_up(
     top_up.failure_message = message[:500]
     top_up.action_url = ""
     if top_up.kind == AUTO:
-        _recharge_settled(session, top_up, succeeded=False, at=at)
+        # A decline counts toward turning auto-recharge off; a charge that never got an answer
+        # or was canceled (an outage, an abandoned 3-D Secure) only frees the slot.
+        _recharge_settled(session, top_up, result="canceled" if canceled else "declined", at=at)
     elif not canceled:
         notify_customer(
             session,
@@ -277,7 +279,19 @@ def action_url_for(top_up: TopUp, payment: Payment) -> str:
 def apply_payment(session: Session, *, top_up_id: int, payment: Payment, at: datetime, via: str) -> Outcome:
     """Move a top-up to what the provider says about its payment now (asked, not assumed)."""
     if payment.status == "succeeded":
-        outcome = fulfill_top_up(
+        if payment.refunded_cents:  # recorded first: one settlement then sees both facts
+            top_up = lock_top_up(session, top_up_id)
+            if top_up.payment_intent_id in (None, payment.payment_intent_id):
+                top_up.payment_intent_id = payment.payment_intent_id
+                record_refunded(
+                    session,
+                    top_up,
+                    payment_id=payment.payment_intent_id or "",
+                    refunded_cents_total=payment.refunded_cents,
+                    source=via,
+                    at=at,
+                )
+        return fulfill_top_up(
             session,
             top_up_id=top_up_id,
             payment=PaymentReceived(
@@ -290,9 +304,6 @@ def apply_payment(session: Session, *, top_up_id: int, payment: Payment, at: dat
             ),
             at=at,
         )
-        if payment.refunded_cents:
-            apply_refund(session, top_up_id=top_up_id, refunded_cents_total=payment.refunded_cents, at=at)
-        return outcome
     if payment.status in ("processing", "open", "requires_action"):
         top_up = lock_top_up(session, top_up_id)
         url = action_url_for(top_up, payment) if payment.status == "requires_action" else ""
@@ -319,175 +330,421 @@ def apply_payment(session: Session, *, top_up_id: int, payment: Payment, at: dat
 @dataclass(frozen=True)
 class RefundResult:
     refunded_cents: int  # this refund
-    reversed_nanos: int  # credits taken back
+    reversed_nanos: int  # credits taken back from the grant
     spent_nanos: int  # refunded credits that had been used already (not taken back)
+    debt_restored_nanos: int = 0  # of those, what had paid off a negative balance and is owed again
 
 
 def apply_refund(
-    session: Session, *, top_up_id: int, refunded_cents_total: int, at: datetime
+    session: Session,
+    *,
+    top_up_id: int,
+    refunded_cents_total: int,
+    at: datetime,
+    payment_intent_id: str | None = None,
+    via: str = "",
 ) -> RefundResult | None:
-    """Reverse the unspent credits of what was refunded so far (``refunded_cents_total``, cumulative).
+    """Record the payment's refunded total so far (cumulative) and settle; None if it was known.
 
     Events carry the running total, so a repeated or out-of-order event refunds nothing
-    twice. Credits already burned by usage cannot come back: that part is reported to
-    the customer and to support, not taken out of other grants.
+    twice; a refund that arrives before the payment's success is kept and taken into
+    account when the success arrives.
     """
     top_up = lock_top_up(session, top_up_id)
-    total = min(refunded_cents_total, top_up.amount_cents)
-    if total <= top_up.refunded_cents:
+    if payment_intent_id and top_up.payment_intent_id is None:
+        top_up.payment_intent_id = payment_intent_id
+    if payment_intent_id and payment_intent_id != top_up.payment_intent_id:
+        return None  # a refund of a second payment: it never bought credits
+    before = (
+        top_up.refunded_cents,
+        top_up.reversed_nanos,
+        top_up.refund_spent_nanos,
+        top_up.debt_restored_nanos,
+    )
+    news = record_refunded(
+        session,
+        top_up,
+        payment_id=top_up.payment_intent_id or "",
+        refunded_cents_total=refunded_cents_total,
+        source=via,
+        at=at,
+    )
+    if not news:
         return None
-    if top_up.state not in states.SETTLED_STATES or top_up.grant_id is None:
-        top_up.note = f"Refunded {format_cents(total)} before any credits were granted."
-        top_up.refunded_cents = total
-        top_up.updated_at = at
-        return RefundResult(total, 0, 0)
-    delta_cents = total - top_up.refunded_cents
-    delta_nanos = cents_to_nanos(delta_cents)
-    taken = take_back_credits(
-        session,
-        grant_id=top_up.grant_id,
-        amount_nanos=delta_nanos,
-        reason=reasons.GRANT_REFUNDED,
-        at=at,
-        memo=f"Refund of {format_cents(delta_cents)} for top-up #{top_up.id}",
+    settle_top_up(session, top_up_id=top_up_id, at=at)
+    return RefundResult(
+        top_up.refunded_cents - before[0],
+        top_up.reversed_nanos - before[1],
+        top_up.refund_spent_nanos - before[2],
+        top_up.debt_restored_nanos - before[3],
     )
-    spent = delta_nanos - taken
-    top_up.refunded_cents = total
-    top_up.reversed_nanos += taken
-    top_up.refund_spent_nanos += spent
-    top_up.updated_at = at
-    if total == top_up.amount_cents and top_up.state == states.CREDITED:
-        _set_state(top_up, states.REFUNDED, at)
-    said = (
-        f"{format_cents(delta_cents)} of top-up #{top_up.id} was refunded: {format_credits(taken)} removed."
-    )
-    if spent:
-        said += (
-            f" {format_credits(spent)} of these credits had already been used, so they stay used and "
-            "nothing else was taken from your balance."
+
+
+def apply_dispute(
+    session: Session,
+    *,
+    top_up_id: int,
+    dispute: DisputeFact,
+    at: datetime,
+    payment_intent_id: str | None = None,
+    via: str = "",
+) -> bool:
+    """Record a version of a dispute of the top-up's payment and settle; False if it was not news."""
+    top_up = lock_top_up(session, top_up_id)
+    if payment_intent_id and top_up.payment_intent_id is None:
+        top_up.payment_intent_id = payment_intent_id
+    if payment_intent_id and payment_intent_id != top_up.payment_intent_id:
+        return False  # a dispute of a second payment: it never bought credits
+    if not record_dispute(session, top_up, dispute=dispute, source=via, at=at):
+        return False
+    settle_top_up(session, top_up_id=top_up_id, at=at)
+    return True
+
+
+def credit_anyway(session: Session, *, top_up_id: int, decided_by: str, at: datetime) -> Outcome:
+    """Support's decision to credit a paid top-up whose payment did not match (then settle)."""
+    top_up = lock_top_up(session, top_up_id)
+    if top_up.state != states.PAID:
+        raise ValidationError(
+            f"top-up #{top_up_id} is {states.LABELS[top_up.state].lower()}: only a paid top-up whose "
+            "credits are pending can be credited by hand",
+            field="top_up",
         )
-    top_up.note = said
-    notify_customer(session, account_id=top_up.account_id, title="Refund processed", body=said, at=at)
-    audit(
-        session,
-        actor="payments",
-        action="payments.refund",
-        account_id=top_up.account_id,
-        reason=said,
-        at=at,
-        top_up_id=top_up.id,
-        refunded_cents=delta_cents,
-        reversed_nanos=taken,
-        spent_nanos=spent,
+    record_credit_anyway(session, top_up, decided_by=decided_by, at=at)
+    return settle_top_up(session, top_up_id=top_up_id, at=at).outcome
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What one pass of ``settle_top_up`` did."""
+
+    outcome: Outcome
+    moves: tuple[GrantMove, ...] = ()
+
+
+def _position(session: Session, top_up: TopUp) -> tuple[Position, CreditGrant]:
+    """The top-up's grant as the ledger has it now (the caller holds the account lock)."""
+    assert top_up.grant_id is not None
+    grant = session.get(CreditGrant, top_up.grant_id, populate_existing=True)
+    assert grant is not None
+    sums = grant_entry_sums(session, grant.id)
+
+    def on_grant(*reasons_: str) -> int:
+        return -sum(sums.get((reason, True), 0) for reason in reasons_)
+
+    return (
+        Position(
+            remaining_nanos=grant.remaining_nanos,
+            refunded_nanos=on_grant(reasons.GRANT_REFUNDED),
+            lost_nanos=on_grant(reasons.DISPUTE_LOST, reasons.DISPUTE_APPEAL_WON),
+            held_nanos=on_grant(reasons.GRANT_FROZEN, reasons.GRANT_UNFROZEN),
+            debt_repaid_nanos=sums.get((reasons.DEFICIT_REPAID, False), 0),
+            debt_reclaimed_nanos=-sums.get((reasons.DEBT_RESTORED, False), 0),
+        ),
+        grant,
     )
-    if spent:
-        alert_support(
+
+
+def _moves(top_up: TopUp, now: Position, target: Target) -> list[GrantMove]:
+    """Releases first (so a take never finds the grant short), then what is taken back."""
+    label = f"top-up #{top_up.id}"
+    moves = []
+    if target.held_nanos < now.held_nanos:
+        moves.append(
+            GrantMove(
+                now.held_nanos - target.held_nanos,
+                reasons.GRANT_UNFROZEN,
+                f"Dispute of {label} closed: held credits released",
+            )
+        )
+    if target.lost_nanos < now.lost_nanos:
+        moves.append(
+            GrantMove(
+                now.lost_nanos - target.lost_nanos,
+                reasons.DISPUTE_APPEAL_WON,
+                f"Dispute of {label} won on appeal",
+            )
+        )
+    if target.refunded_nanos > now.refunded_nanos:
+        moves.append(
+            GrantMove(
+                now.refunded_nanos - target.refunded_nanos,
+                reasons.GRANT_REFUNDED,
+                f"Payment for {label} refunded",
+            )
+        )
+    if target.lost_nanos > now.lost_nanos:
+        moves.append(
+            GrantMove(
+                now.lost_nanos - target.lost_nanos,
+                reasons.DISPUTE_LOST,
+                f"Dispute of the payment for {label} lost",
+            )
+        )
+    if target.held_nanos > now.held_nanos:
+        moves.append(
+            GrantMove(
+                now.held_nanos - target.held_nanos,
+                reasons.GRANT_FROZEN,
+                f"Payment for {label} disputed: credits on hold",
+            )
+        )
+    if target.debt_reclaimed_nanos != now.debt_reclaimed_nanos:
+        moves.append(
+            GrantMove(
+                now.debt_reclaimed_nanos - target.debt_reclaimed_nanos,
+                reasons.DEBT_RESTORED,
+                f"{label} had paid off usage; its payment was taken back",
+                on_deficit=True,
+            )
+        )
+    return moves
+
+
+def _dispute_summary(facts: PaymentFacts) -> tuple[str | None, str]:
+    """The ``dispute_id`` and ``dispute_status`` columns: the latest dispute, the worst outcome."""
+    if not facts.disputes:
+        return None, ""
+    latest = max(facts.disputes, key=lambda d: (d.as_of, d.dispute_id))
+    outcomes = {dispute_outcome(d.status) for d in facts.disputes}
+    status = "open" if "open" in outcomes else "lost" if "lost" in outcomes else "won"
+    return latest.dispute_id, status
+
+
+def _grant(session: Session, top_up: TopUp, at: datetime) -> Outcome:
+    try:
+        grant = grant_credits(
             session,
             account_id=top_up.account_id,
-            alert="refund_of_spent_credits",
-            reason=f"Top-up #{top_up.id}: {format_credits(spent)} refunded had already been used; "
-            "the customer keeps that usage for free unless you recover it.",
-            at=at,
-            details={"top_up_id": top_up.id, "spent_nanos": spent},
-        )
-    return RefundResult(delta_cents, taken, spent)
-
-
-def open_dispute(session: Session, *, top_up_id: int, dispute_id: str, reason: str, at: datetime) -> bool:
-    """The bank disputes the payment: hold back what is left of its credits and alert support."""
-    top_up = lock_top_up(session, top_up_id)
-    if top_up.dispute_id == dispute_id:
-        return False
-    top_up.dispute_id = dispute_id
-    top_up.dispute_status = "open"
-    top_up.updated_at = at
-    frozen = 0
-    if top_up.grant_id is not None and top_up.state in states.SETTLED_STATES:
-        frozen = take_back_credits(
-            session,
-            grant_id=top_up.grant_id,
             amount_nanos=top_up.credits_nanos,
-            reason=reasons.GRANT_FROZEN,
+            source="purchased",
             at=at,
-            memo=f"Payment for top-up #{top_up.id} disputed ({dispute_id})",
+            cost_basis_cents=top_up.amount_cents,
+            description=f"Top-up #{top_up.id}" + (" (auto-recharge)" if top_up.kind == AUTO else ""),
+            idempotency_key=f"topup:{top_up.id}",
+            created_by="auto-recharge" if top_up.kind == AUTO else top_up.created_by,
         )
-    top_up.frozen_nanos += frozen
-    top_up.note = (
-        f"Payment disputed by the bank ({reason or 'no reason given'}): {format_credits(frozen)} on hold."
-    )
-    alert_support(
-        session,
-        account_id=top_up.account_id,
-        alert="dispute_opened",
-        reason=f"Top-up #{top_up.id} ({_label(top_up)}) is disputed ({reason or 'no reason'}); "
-        f"{format_credits(frozen)} of its credits are on hold. Answer the dispute in Stripe.",
-        at=at,
-        details={"top_up_id": top_up.id, "dispute_id": dispute_id, "frozen_nanos": frozen},
-    )
+    except ValidationError as error:  # e.g. the balance ceiling: the money is in, a person must look
+        top_up.note = f"Paid, but the credits could not be granted: {error.message}."
+        _alert_once(session, top_up, alert="grant_refused", reason=top_up.note, at=at, details={})
+        return "paid_not_credited"
+    _set_state(top_up, states.CREDITED, at)
+    top_up.grant_id = grant.grant_id
+    top_up.credited_at = at
+    top_up.action_url = ""
+    top_up.failure_code = ""
+    top_up.failure_message = ""
+    _resolve_alerts(session, top_up, ("grant_refused", "amount_mismatch"), "credited", at)
+    if top_up.kind == AUTO:
+        _recharge_settled(session, top_up, result="succeeded", at=at)
     notify_customer(
         session,
         account_id=top_up.account_id,
-        title="Payment disputed: credits on hold",
-        body=f"Your bank disputed the payment for top-up #{top_up.id}. {format_credits(frozen)} of its "
-        "credits are on hold until the dispute is resolved. Contact support if this is a mistake.",
+        title=("Auto-recharge: " if top_up.kind == AUTO else "")
+        + f"{format_credits(top_up.credits_nanos)} added",
+        body=f"Your payment of {format_cents(top_up.amount_cents)} went through and "
+        f"{format_credits(top_up.credits_nanos)} were added to your balance (top-up #{top_up.id}).",
         at=at,
     )
-    return True
+    return "credited"
 
 
-def close_dispute(session: Session, *, top_up_id: int, dispute_id: str, status: str, at: datetime) -> bool:
-    """The dispute is over: won gives the held credits back; lost keeps them removed."""
-    top_up = lock_top_up(session, top_up_id)
-    if top_up.dispute_status != "open" or top_up.dispute_id != dispute_id:
-        return False
-    won = status in ("won", "warning_closed")
-    top_up.dispute_status = "won" if won else "lost"
-    top_up.updated_at = at
-    restored = 0
-    if won and top_up.frozen_nanos and top_up.grant_id is not None:
-        restored = restore_credits(
-            session,
-            grant_id=top_up.grant_id,
-            amount_nanos=top_up.frozen_nanos,
-            reason=reasons.GRANT_UNFROZEN,
-            at=at,
-            memo=f"Dispute {dispute_id} closed in your favour",
-        )
-        top_up.frozen_nanos -= restored
+def _mismatch(session: Session, top_up: TopUp, facts: PaymentFacts, at: datetime) -> None:
     top_up.note = (
-        f"Dispute won: {format_credits(restored)} released."
-        if won
-        else f"Dispute lost: the payment went back to the bank; {format_credits(top_up.frozen_nanos)} "
-        "stay removed."
+        f"Paid {facts.paid_cents} {facts.paid_currency} instead of {top_up.amount_cents} "
+        f"{top_up.currency}: not credited; support will sort it out."
     )
-    audit(
+    _alert_once(
         session,
-        actor="payments",
-        action="payments.dispute_closed",
-        account_id=top_up.account_id,
-        reason=top_up.note,
+        top_up,
+        alert="amount_mismatch",
+        reason=f"Top-up #{top_up.id}: {top_up.note} Credit it or refund it from the support console.",
         at=at,
-        top_up_id=top_up.id,
-        dispute_id=dispute_id,
-        status=status,
+        details={"paid_cents": facts.paid_cents, "currency": facts.paid_currency},
     )
-    notify_customer(session, account_id=top_up.account_id, title="Dispute closed", body=top_up.note, at=at)
-    return True
 
 
-def _recharge_settled(session: Session, top_up: TopUp, *, succeeded: bool, at: datetime) -> None:
-    """An auto-recharge ended: free the slot; count a decline, back off, turn off after too many."""
+def settle_top_up(session: Session, *, top_up_id: int, at: datetime) -> Settlement:
+    """Move the top-up and its grant to where its recorded facts say they belong (the one poster).
+
+    Under the top-up's lock (then the auto-recharge settings, then the account): grant the
+    credits once the payment succeeded, then post the difference between the target
+    position (``core.payments.position``) and the ledger's. Running it again, or with the
+    same facts recorded in another order, posts nothing more.
+    """
+    top_up = lock_top_up(session, top_up_id)
+    if top_up.kind == AUTO:
+        lock_recharge_settings(session, top_up.account_id)  # lock order: top-up, settings, account
+    facts = load_facts(session, top_up)
+    terms = Terms(top_up.amount_cents, top_up.currency, top_up.credits_nanos)
+    top_up.dispute_id, top_up.dispute_status = _dispute_summary(facts)
+    if facts.paid_cents is None:
+        top_up.refunded_cents = min(facts.refunded_cents, top_up.amount_cents)
+        top_up.updated_at = at
+        return Settlement("pending")
+    outcome: Outcome = "already_credited"
+    if top_up.state not in (states.PAID, *states.SETTLED_STATES):
+        _set_state(top_up, states.PAID, at)
+        top_up.paid_at = at
+    if top_up.grant_id is None:
+        if should_grant(terms, facts):
+            outcome = _grant(session, top_up, at)
+        else:
+            _mismatch(session, top_up, facts, at)
+            outcome = "paid_not_credited"
+    moves: list[GrantMove] = []
+    if top_up.grant_id is not None:
+        lock_accounts(session, [top_up.account_id])
+        now, _ = _position(session, top_up)
+        target = target_position(terms, facts, now)
+        moves = _moves(top_up, now, target)
+        if moves:
+            move_grant_credits(session, grant_id=top_up.grant_id, moves=moves, at=at)
+        _tell(session, top_up, facts, now, target, at)
+        top_up.reversed_nanos = target.refunded_nanos
+        top_up.frozen_nanos = target.held_nanos
+        top_up.refund_spent_nanos = target.spent_nanos
+        top_up.debt_restored_nanos = target.debt_reclaimed_nanos
+    top_up.refunded_cents = min(facts.refunded_cents, top_up.amount_cents)
+    if top_up.refunded_cents == top_up.amount_cents and top_up.state in (states.PAID, states.CREDITED):
+        _set_state(top_up, states.REFUNDED, at)
+        _resolve_alerts(session, top_up, ("grant_refused", "amount_mismatch"), "refunded in full", at)
+    top_up.updated_at = at
+    return Settlement(outcome, tuple(moves))
+
+
+def _tell(
+    session: Session, top_up: TopUp, facts: PaymentFacts, now: Position, target: Target, at: datetime
+) -> None:
+    """Tell the customer and support what this pass changed (each change happens once)."""
+    refunded = target.refunded_nanos - now.refunded_nanos
+    restored = target.debt_reclaimed_nanos - now.debt_reclaimed_nanos
+    spent_more = target.spent_nanos - top_up.refund_spent_nanos
+    refunded_cents = min(facts.refunded_cents, top_up.amount_cents)
+    if refunded or (restored > 0 and refunded_cents):
+        said = (
+            f"{format_cents(refunded_cents)} of the payment for top-up #{top_up.id} has been refunded: "
+            f"{format_credits(refunded)} removed."
+        )
+        if restored > 0:
+            said += (
+                f" It had paid off {format_credits(restored)} of usage from before the purchase; that "
+                "usage is owed again, so your balance is lower by that much."
+            )
+        if spent_more > 0:
+            said += (
+                f" {format_credits(spent_more)} of these credits had already been used, so they stay used "
+                "and nothing else was taken from your balance."
+            )
+        top_up.note = said
+        notify_customer(session, account_id=top_up.account_id, title="Refund processed", body=said, at=at)
+        audit(
+            session,
+            actor="payments",
+            action="payments.refund",
+            account_id=top_up.account_id,
+            reason=said,
+            at=at,
+            top_up_id=top_up.id,
+            refunded_cents_total=top_up.amount_cents
+            if facts.refunded_cents > top_up.amount_cents
+            else facts.refunded_cents,
+            reversed_nanos=refunded,
+            debt_restored_nanos=restored,
+            spent_nanos=target.spent_nanos,
+        )
+    if spent_more > 0:
+        _alert_once(
+            session,
+            top_up,
+            alert=f"refund_of_spent_credits:{target.spent_nanos}",
+            reason=f"Top-up #{top_up.id}: {format_credits(target.spent_nanos)} refunded or lost in a dispute "
+            "had already been used; the customer keeps that usage for free unless you recover it.",
+            at=at,
+            details={"spent_nanos": target.spent_nanos},
+        )
+    for dispute in facts.disputes:
+        outcome = dispute_outcome(dispute.status)
+        key = f"dispute:{dispute.dispute_id}:{outcome}"
+        if session.get(PaymentAlert, (top_up.id, key[:64])) is not None:
+            continue
+        held = format_credits(target.held_nanos)
+        if outcome == "open":
+            reason = (
+                f"Top-up #{top_up.id} ({_label(top_up)}): {format_cents(dispute.amount_cents)} disputed "
+                f"({dispute.status}); {held} of its credits are on hold. Answer the dispute in Stripe."
+            )
+            title = "Payment disputed: credits on hold"
+            body = (
+                f"Your bank disputed {format_cents(dispute.amount_cents)} of the payment for top-up "
+                f"#{top_up.id}. {held} are on hold until the dispute is resolved. Contact support if this "
+                "is a mistake."
+            )
+        elif outcome == "won":
+            reason = f"Dispute {dispute.dispute_id} of top-up #{top_up.id} closed ({dispute.status})."
+            title = "Dispute closed"
+            body = (
+                f"The dispute of the payment for top-up #{top_up.id} is closed in your favour: "
+                "its credits are released."
+            )
+        else:
+            reason = (
+                f"Dispute {dispute.dispute_id} of top-up #{top_up.id} lost: "
+                f"{format_cents(dispute.amount_cents)} went back to the bank; "
+                f"{format_credits(target.lost_nanos)} stay removed."
+            )
+            title = "Dispute closed"
+            body = (
+                f"The dispute of the payment for top-up #{top_up.id} was decided for the bank: "
+                f"{format_credits(target.lost_nanos)} stay removed."
+            )
+        _alert_once(
+            session,
+            top_up,
+            alert=key,
+            reason=reason,
+            at=at,
+            details={
+                "dispute_id": dispute.dispute_id,
+                "status": dispute.status,
+                "held_nanos": target.held_nanos,
+                "lost_nanos": target.lost_nanos,
+            },
+        )
+        if outcome != "open":
+            _resolve_alerts(session, top_up, (f"dispute:{dispute.dispute_id}:open"[:64],), dispute.status, at)
+        top_up.note = body
+        notify_customer(session, account_id=top_up.account_id, title=title, body=body, at=at)
+
+
+RechargeResult = Literal["succeeded", "declined", "canceled"]
+
+
+def _recharge_settled(session: Session, top_up: TopUp, *, result: RechargeResult, at: datetime) -> None:
+    """An auto-recharge ended: free the slot; count a decline, back off, turn off after too many.
+
+    Only a decline counts: a charge canceled because no answer came (an outage) or because
+    nobody confirmed it is not the card's fault, and turning auto-recharge off for it would
+    leave the customer without credits for the provider's bad hour.
+    """
     settings = lock_recharge_settings(session, top_up.account_id)
     if settings is None:
         return
     if settings.in_flight_top_up_id == top_up.id:
         settings.in_flight_top_up_id = None
     settings.updated_at = at
-    if succeeded:
+    if result == "succeeded":
         settings.failures = 0
         settings.next_attempt_at = None
         settings.last_decision = f"Recharged {format_cents(top_up.amount_cents)} (top-up #{top_up.id})."
         settings.last_decision_code = "recharged"
+        settings.last_decision_at = at
+        return
+    if result == "canceled":
+        settings.last_decision = (
+            f"Top-up #{top_up.id} was not charged ({top_up.failure_message or 'canceled'})."
+        )
+        settings.last_decision_code = "not_charged"
         settings.last_decision_at = at
         return
     limit = payment_config().recharge_max_failures

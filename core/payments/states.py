@@ -1,7 +1,8 @@
 """The top-up state machine, pure: which state may follow which, and why.
 
     created ──▶ pending_payment ──▶ paid ──▶ credited ──▶ refunded
-       │              │  ▲
+       │              │  ▲           │                       ▲
+       │              │  │           └───────────────────────┘ (refunded in full, never credited)
        │              ▼  │ (a late success: the money was taken, so it is credited)
        └──────▶ failed / canceled
 
@@ -10,7 +11,9 @@ lost). ``pending_payment``: the provider has the payment (a Checkout Session or 
 PaymentIntent), maybe waiting for the customer or their bank. ``paid``: the provider
 says the money was taken; credits not granted yet (only seen when granting was refused,
 e.g. an amount that does not match). ``credited``: the purchased grant exists.
-``refunded``: the whole payment was given back (a partial refund leaves ``credited``).
+``refunded``: the whole payment was given back (a partial refund leaves ``credited``); a
+payment support never credited (``paid``: it did not match) leaves the open states this way
+when it is refunded in full, from the console or from Stripe's dashboard.
 
 ``failed`` and ``canceled`` are not final: if the provider later reports that the same
 payment succeeded after all (events out of order, a bank that answered late), the
@@ -39,7 +42,7 @@ SETTLED_STATES: Final = frozenset({CREDITED, REFUNDED})
 _NEXT: Final[dict[str, frozenset[str]]] = {
     CREATED: frozenset({PENDING_PAYMENT, PAID, FAILED, CANCELED}),
     PENDING_PAYMENT: frozenset({PAID, FAILED, CANCELED}),
-    PAID: frozenset({CREDITED}),
+    PAID: frozenset({CREDITED, REFUNDED}),
     CREDITED: frozenset({REFUNDED}),
     FAILED: frozenset({PAID}),
     CANCELED: frozenset({PAID}),

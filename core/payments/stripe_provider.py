@@ -195,6 +195,18 @@ class StripeProvider:
             raise _provider_error(error) from error
         return payment_from_intent(_dict(intent))
 
+    def find_payment(self, *, customer_id: str, top_up_id: int) -> Payment | None:
+        """The customer's PaymentIntent whose metadata names the top-up (newest first)."""
+        try:
+            intents = self._client.v1.payment_intents.list(params={"customer": customer_id, "limit": 100})
+            for intent in intents.auto_paging_iter():
+                data = _dict(intent)
+                if (data.get("metadata") or {}).get("top_up_id") == str(top_up_id):
+                    return self.retrieve_payment(str(data["id"]))
+        except stripe.StripeError as error:
+            raise _provider_error(error) from error
+        return None
+
     def cancel_payment(self, payment_intent_id: str, *, idempotency_key: str) -> Payment:
         try:
             self._client.v1.payment_intents.cancel(

@@ -6,19 +6,25 @@ its events to). Replies:
 - 400 for a missing, wrong or stale signature (Stripe's default tolerance, 300 s), a body
   that is not a JSON event, or an event not shaped like its type;
 - 413 for a body over 1 MiB; 503 when no webhook secret is configured (Stripe retries);
+- 503 when the event cannot be finished without asking the provider and the provider did
+  not answer (a refund or dispute about a payment whose top-up only the PaymentIntent's
+  metadata names): the event is not marked processed, and Stripe delivers it again;
 - 200 for everything else, including event types it does not handle and events about
   payments that are not top-ups (recorded, ignored), and repeats of an event already
   processed (recorded once by id: ``payment_events``).
 
-Processing never trusts ordering: a success credits once through ``fulfill_top_up`` (locks
-and an idempotent grant); a failure after a success changes nothing; a refund or dispute
-about a payment not yet credited first asks the provider whether the payment succeeded.
+Processing never trusts ordering: each event is recorded as a payment fact and the top-up
+settled from all its facts (``core.payments.settle``), so a refund before the success, a
+dispute closed before it was opened, or a repeat, ends where the events in order would.
+A refund or dispute about a payment not yet credited also asks the provider whether the
+payment succeeded (to credit it now rather than at the success event; not needed for
+correctness, so an unanswered question there does not hold the event back).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import stripe
@@ -35,16 +41,16 @@ from core.money import format_credits
 from core.payments import states
 from core.payments.config import format_cents
 from core.payments.events import EventFacts, MalformedEvent, read_event
+from core.payments.position import DisputeFact
 from core.payments.provider import Payment, PaymentProvider
 from core.payments.settle import (
     PaymentReceived,
+    apply_dispute,
     apply_payment,
     apply_refund,
-    close_dispute,
     fail_top_up,
     fulfill_top_up,
     mark_pending,
-    open_dispute,
 )
 
 log = logging.getLogger("meterline.payments")
@@ -107,8 +113,35 @@ def receive_webhook(
         facts = read_event(event)
     except MalformedEvent as error:
         return _error(400, "malformed_event", f"the event is not shaped like its type: {error}")
-    outcome = process_event(engine, provider, facts, clock=clock)
+    try:
+        outcome = process_event(engine, provider, facts, clock=clock)
+    except EventDeferred as error:
+        return _error(503, "provider_unavailable", str(error))
     return WebhookReply(200, {"received": True, "event": facts.event_id, "outcome": outcome})
+
+
+class EventDeferred(Exception):
+    """The event needs an answer from the provider that did not come: not processed, retry it."""
+
+
+_LOOKUP_KINDS = ("refunded", "dispute_opened", "dispute_updated", "dispute_closed")
+
+
+def _top_up_named_by_payment(provider: PaymentProvider, facts: EventFacts) -> EventFacts:
+    """The event with the top-up its PaymentIntent's metadata names (refund and dispute objects
+    carry none), asked of the provider; ``EventDeferred`` if it does not answer."""
+    assert facts.payment_intent_id
+    try:
+        payment = provider.retrieve_payment(facts.payment_intent_id)
+    except BillingError as error:
+        raise EventDeferred(
+            f"could not ask the provider which top-up payment {facts.payment_intent_id} belongs to "
+            f"({error.message}); deliver the event again"
+        ) from None
+    named = payment.metadata.get("top_up_id", "")
+    if named.isascii() and named.isdigit() and len(named) <= 18:
+        return replace(facts, top_up_id=int(named))
+    return facts
 
 
 def _record(session: Session, facts: EventFacts, provider: str, clock: Clock) -> PaymentEvent | None:
@@ -165,24 +198,48 @@ def _ask(provider: PaymentProvider, intent_id: str | None) -> Payment | None:
 
 
 def process_event(engine: Engine, provider: PaymentProvider, facts: EventFacts, *, clock: Clock) -> str:
-    """Apply one verified event; a short outcome for the reply and the ``payment_events`` row."""
+    """Apply one verified event; a short outcome for the reply and the ``payment_events`` row.
+
+    ``EventDeferred`` when a question it needs the provider to answer went unanswered: the
+    event stays unprocessed, so the provider's retry is processed in full.
+    """
     with unit_of_work(engine, write=True) as session:
         row = _record(session, facts, provider.name, clock)
         if row is None:
             return "duplicate: already processed"
         top_up = None if facts.kind == "ignored" else _find_top_up(session, facts)
-        if top_up is None:
+        lookup = (
+            top_up is None
+            and facts.kind in _LOOKUP_KINDS
+            and bool(facts.payment_intent_id)
+            and facts.top_up_id is None
+        )
+        if top_up is None and not lookup:
             outcome = (
                 "ignored: event type not handled" if facts.kind == "ignored" else "ignored: not a top-up"
             )
             row.processed_at = clock()
             row.outcome = outcome
             return outcome
+    if lookup:  # outside any transaction: never wait on the provider under a lock
+        facts = _top_up_named_by_payment(provider, facts)
+        with unit_of_work(engine, write=True) as session:
+            top_up = _find_top_up(session, facts) if facts.top_up_id is not None else None
+            if top_up is None:
+                row = _record(session, facts, provider.name, clock)
+                if row is not None:
+                    row.processed_at = clock()
+                    row.outcome = "ignored: not a top-up"
+                return "ignored: not a top-up"
+    with unit_of_work(engine) as session:
+        top_up = _find_top_up(session, facts)
+        if top_up is None:
+            return "ignored: not a top-up"
         top_up_id, state, kind = top_up.id, top_up.state, top_up.kind
         has_details = bool(top_up.card_last4 and top_up.receipt_url)
     # Outside any transaction: what the provider knows beyond the event (never held under a lock).
     payment: Payment | None = None
-    needs_payment = facts.kind in ("refunded", "dispute_opened") and state not in states.SETTLED_STATES
+    needs_payment = facts.kind in _LOOKUP_KINDS and state not in states.SETTLED_STATES
     wants_details = facts.kind == "payment_succeeded" and not has_details and facts.card is None
     if needs_payment or wants_details:
         payment = _ask(provider, facts.payment_intent_id)
@@ -236,22 +293,37 @@ def _apply(
         apply_payment(session, top_up_id=top_up_id, payment=payment, at=at, via=via)  # credit first
     if facts.kind == "refunded":
         assert facts.amount_cents is not None
-        result = apply_refund(session, top_up_id=top_up_id, refunded_cents_total=facts.amount_cents, at=at)
+        result = apply_refund(
+            session,
+            top_up_id=top_up_id,
+            refunded_cents_total=facts.amount_cents,
+            at=at,
+            payment_intent_id=facts.payment_intent_id,
+            via=via,
+        )
         if result is None:
-            return f"top-up {top_up_id}: refund already applied"
+            return f"top-up {top_up_id}: refund already known"
         return (
             f"top-up {top_up_id}: refunded {format_cents(result.refunded_cents)}, "
             f"{format_credits(result.reversed_nanos)} reversed, "
+            f"{format_credits(result.debt_restored_nanos)} of paid-off usage owed again, "
             f"{format_credits(result.spent_nanos)} already spent"
         )
-    if facts.kind == "dispute_opened":
-        opened = open_dispute(
-            session, top_up_id=top_up_id, dispute_id=facts.dispute_id, reason=facts.failure_message, at=at
-        )
-        return f"top-up {top_up_id}: {'dispute opened, credits held' if opened else 'dispute already known'}"
-    closed = close_dispute(
-        session, top_up_id=top_up_id, dispute_id=facts.dispute_id, status=facts.dispute_status, at=at
+    assert facts.amount_cents is not None
+    dispute = DisputeFact(
+        dispute_id=facts.dispute_id,
+        amount_cents=facts.amount_cents,
+        status=facts.dispute_status or ("needs_response" if facts.kind == "dispute_opened" else ""),
+        as_of=facts.created,
     )
-    return (
-        f"top-up {top_up_id}: {'dispute closed: ' + facts.dispute_status if closed else 'nothing to close'}"
+    news = apply_dispute(
+        session,
+        top_up_id=top_up_id,
+        dispute=dispute,
+        at=at,
+        payment_intent_id=facts.payment_intent_id,
+        via=via,
+    )
+    return f"top-up {top_up_id}: dispute {dispute.dispute_id} {dispute.status or 'unknown status'}" + (
+        "" if news else " (already known)"
     )
