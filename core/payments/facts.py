@@ -46,6 +46,9 @@ def _new(top_up: TopUp, kind: str, object_id: str, source: str, at: datetime) ->
     )
 
 
+ASKED = 1  # ``as_of`` of a paid fact read from the provider's own object (not from an event)
+
+
 def record_paid(
     session: Session,
     top_up: TopUp,
@@ -55,14 +58,26 @@ def record_paid(
     currency: str,
     source: str,
     at: datetime,
+    asked: bool = False,
 ) -> bool:
-    """The payment ``payment_id`` succeeded with this amount; True if it was news."""
-    if _row(session, top_up.id, PAID, payment_id) is not None:
-        return False  # the amount a payment received does not change
-    fact = _new(top_up, PAID, payment_id, source, at)
+    """The payment ``payment_id`` succeeded with this amount; True if it was news.
+
+    What the provider answers when asked about the payment (``asked``) wins over what an
+    event carried (a Checkout Session's total may differ from what the PaymentIntent
+    received); otherwise the first word stands. Either way the result does not depend on
+    the order the two arrive in.
+    """
+    fact = _row(session, top_up.id, PAID, payment_id)
+    if fact is not None and (fact.as_of == ASKED or not asked):
+        return False
+    if fact is None:
+        fact = _new(top_up, PAID, payment_id, source, at)
+        session.add(fact)
     fact.amount_cents = amount_cents
     fact.currency = currency.lower()[:3]
-    session.add(fact)
+    fact.as_of = ASKED if asked else 0
+    fact.source = source[:255]
+    fact.updated_at = at
     session.flush()
     return True
 

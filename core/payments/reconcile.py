@@ -30,7 +30,7 @@ from core.payments import states
 from core.payments.provider import Payment, ProviderError
 from core.payments.recharge import charge_request
 from core.payments.runtime import Payments
-from core.payments.settle import apply_payment, fail_top_up
+from core.payments.settle import NOT_SENT, apply_payment, fail_top_up
 from core.payments.top_ups import refresh_top_up
 
 STALE_AFTER = timedelta(minutes=10)
@@ -110,7 +110,7 @@ def _settle(payments: Payments, top_up_id: int) -> str:
                 fail_top_up(
                     session,
                     top_up_id=top_up_id,
-                    code="not_sent",
+                    code=NOT_SENT,
                     message="The payment never reached the payment provider; nothing was charged.",
                     at=payments.clock(),
                     canceled=True,

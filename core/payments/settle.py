@@ -49,6 +49,7 @@ from core.payments.provider import Card, Payment
 from core.payments.recharge_policy import backoff_delay
 
 AUTO = "auto_recharge"
+NOT_SENT = "not_sent"  # failure code of a charge that never reached the provider
 MAX_FAILURES_DEFAULT = 5
 
 Outcome = Literal["credited", "already_credited", "paid_not_credited", "pending", "failed", "ignored"]
@@ -64,6 +65,7 @@ class PaymentReceived:
     card: Card | None = None
     receipt_url: str = ""
     via: str = ""  # "webhook evt_…", "return page", "reconciliation", …
+    asked: bool = False  # read from the provider's payment object now, not carried by an event
 
 
 def lock_top_up(session: Session, top_up_id: int) -> TopUp:
@@ -126,15 +128,27 @@ def _label(top_up: TopUp) -> str:
 
 
 def _alert_once(
-    session: Session, top_up: TopUp, *, alert: str, reason: str, at: datetime, details: dict[str, Any]
+    session: Session,
+    top_up: TopUp,
+    *,
+    alert: str,
+    reason: str,
+    at: datetime,
+    details: dict[str, Any],
+    condition: str = "",
 ) -> bool:
-    """Raise a support alert about the top-up unless the same condition was raised before."""
-    if session.get(PaymentAlert, (top_up.id, alert[:64])) is not None:
+    """Raise a support alert about the top-up unless the same condition was raised before.
+
+    ``condition`` (default: the alert's name) is what makes it the same: a dispute's id and
+    outcome, a second payment's id.
+    """
+    condition = (condition or alert)[:64]
+    if session.get(PaymentAlert, (top_up.id, condition)) is not None:
         return False
     session.add(
         PaymentAlert(
             top_up_id=top_up.id,
-            alert=alert[:64],
+            alert=condition,
             account_id=top_up.account_id,
             reason=reason,
             raised_at=at,
@@ -145,7 +159,7 @@ def _alert_once(
     alert_support(
         session,
         account_id=top_up.account_id,
-        alert=alert.split(":")[0],
+        alert=alert,
         reason=reason,
         at=at,
         details={"top_up_id": top_up.id, **details},
@@ -182,7 +196,8 @@ def fulfill_top_up(session: Session, *, top_up_id: int, payment: PaymentReceived
             _alert_once(
                 session,
                 top_up,
-                alert=f"second_payment:{payment.payment_intent_id}",
+                alert="second_payment",
+                condition=f"second_payment:{payment.payment_intent_id}",
                 reason=f"Top-up #{top_up.id} was paid by {payment.payment_intent_id} as well as by "
                 f"{top_up.payment_intent_id}; it is credited once. Refund the second payment.",
                 at=at,
@@ -198,6 +213,7 @@ def fulfill_top_up(session: Session, *, top_up_id: int, payment: PaymentReceived
         currency=payment.currency,
         source=payment.via,
         at=at,
+        asked=payment.asked,
     )
     outcome = settle_top_up(session, top_up_id=top_up_id, at=at).outcome
     if top_up.state in states.SETTLED_STATES:
@@ -224,9 +240,9 @@ def fail_top_up(
     top_up.failure_message = message[:500]
     top_up.action_url = ""
     if top_up.kind == AUTO:
-        # A decline counts toward turning auto-recharge off; a charge that never got an answer
-        # or was canceled (an outage, an abandoned 3-D Secure) only frees the slot.
-        _recharge_settled(session, top_up, result="canceled" if canceled else "declined", at=at)
+        # A decline (or a bank's 3-D Secure nobody answered) counts toward turning auto-recharge
+        # off; a charge that never reached the provider (an outage) only frees the slot.
+        _recharge_settled(session, top_up, result="not_charged" if code == NOT_SENT else "declined", at=at)
     elif not canceled:
         notify_customer(
             session,
@@ -301,6 +317,7 @@ def apply_payment(session: Session, *, top_up_id: int, payment: Payment, at: dat
                 card=payment.card,
                 receipt_url=payment.receipt_url,
                 via=via,
+                asked=True,
             ),
             at=at,
         )
@@ -596,7 +613,10 @@ def settle_top_up(session: Session, *, top_up_id: int, at: datetime) -> Settleme
     if top_up.grant_id is not None:
         lock_accounts(session, [top_up.account_id])
         now, _ = _position(session, top_up)
-        target = target_position(terms, facts, now)
+        # What comes back is in proportion to what was paid (the price, unless support credited a
+        # payment that did not match it).
+        paid = Terms(facts.paid_cents or top_up.amount_cents, top_up.currency, top_up.credits_nanos)
+        target = target_position(paid, facts, now)
         moves = _moves(top_up, now, target)
         if moves:
             move_grant_credits(session, grant_id=top_up.grant_id, moves=moves, at=at)
@@ -606,7 +626,8 @@ def settle_top_up(session: Session, *, top_up_id: int, at: datetime) -> Settleme
         top_up.refund_spent_nanos = target.spent_nanos
         top_up.debt_restored_nanos = target.debt_reclaimed_nanos
     top_up.refunded_cents = min(facts.refunded_cents, top_up.amount_cents)
-    if top_up.refunded_cents == top_up.amount_cents and top_up.state in (states.PAID, states.CREDITED):
+    refunded_in_full = facts.refunded_cents >= (facts.paid_cents or top_up.amount_cents)
+    if refunded_in_full and top_up.state in (states.PAID, states.CREDITED):
         _set_state(top_up, states.REFUNDED, at)
         _resolve_alerts(session, top_up, ("grant_refused", "amount_mismatch"), "refunded in full", at)
     top_up.updated_at = at
@@ -657,7 +678,8 @@ def _tell(
         _alert_once(
             session,
             top_up,
-            alert=f"refund_of_spent_credits:{target.spent_nanos}",
+            alert="refund_of_spent_credits",
+            condition=f"refund_of_spent_credits:{target.spent_nanos}",
             reason=f"Top-up #{top_up.id}: {format_credits(target.spent_nanos)} refunded or lost in a dispute "
             "had already been used; the customer keeps that usage for free unless you recover it.",
             at=at,
@@ -701,7 +723,8 @@ def _tell(
         _alert_once(
             session,
             top_up,
-            alert=key,
+            alert="dispute_opened" if outcome == "open" else "dispute_closed",
+            condition=key,
             reason=reason,
             at=at,
             details={
@@ -717,15 +740,15 @@ def _tell(
         notify_customer(session, account_id=top_up.account_id, title=title, body=body, at=at)
 
 
-RechargeResult = Literal["succeeded", "declined", "canceled"]
+RechargeResult = Literal["succeeded", "declined", "not_charged"]
 
 
 def _recharge_settled(session: Session, top_up: TopUp, *, result: RechargeResult, at: datetime) -> None:
     """An auto-recharge ended: free the slot; count a decline, back off, turn off after too many.
 
-    Only a decline counts: a charge canceled because no answer came (an outage) or because
-    nobody confirmed it is not the card's fault, and turning auto-recharge off for it would
-    leave the customer without credits for the provider's bad hour.
+    Only a decline counts: a charge canceled because it never reached the provider (an
+    outage) is not the card's fault, and turning auto-recharge off for it would leave the
+    customer without credits for the provider's bad hour.
     """
     settings = lock_recharge_settings(session, top_up.account_id)
     if settings is None:
@@ -740,7 +763,7 @@ def _recharge_settled(session: Session, top_up: TopUp, *, result: RechargeResult
         settings.last_decision_code = "recharged"
         settings.last_decision_at = at
         return
-    if result == "canceled":
+    if result == "not_charged":
         settings.last_decision = (
             f"Top-up #{top_up.id} was not charged ({top_up.failure_message or 'canceled'})."
         )

@@ -302,7 +302,7 @@ def _apply(
             via=via,
         )
         if result is None:
-            return f"top-up {top_up_id}: refund already known"
+            return f"top-up {top_up_id}: refund already applied"
         return (
             f"top-up {top_up_id}: refunded {format_cents(result.refunded_cents)}, "
             f"{format_credits(result.reversed_nanos)} reversed, "

@@ -153,7 +153,9 @@ def test_a_lost_dispute_keeps_the_credits_removed(engine: Engine, now: datetime)
     provider(payments).dispute(intent_id)
     provider(payments).dispute(intent_id, close_as="lost")
     row = top_up_row(engine, top_up_id)
-    assert (row.dispute_status, row.frozen_nanos) == ("lost", credits_to_nanos(25))
+    # The hold ends and the credits are removed for good (a lost dispute takes the payment back).
+    assert (row.dispute_status, row.frozen_nanos) == ("lost", 0)
     assert balance(engine) == 0
-    assert "Dispute lost" in row.note
+    assert entries_for(engine, reasons.DISPUTE_LOST) == 1
+    assert "decided for the bank" in row.note
     ledger_ok(engine)

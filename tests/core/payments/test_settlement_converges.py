@@ -157,7 +157,9 @@ def _ledger_ok(engine: Engine) -> None:
             assert balance == int(sums.get(account_id) or 0), account_id
         by_grant = dict(
             session.execute(
-                select(LedgerEntry.grant_id, func.sum(LedgerEntry.amount_nanos)).group_by(LedgerEntry.grant_id)
+                select(LedgerEntry.grant_id, func.sum(LedgerEntry.amount_nanos)).group_by(
+                    LedgerEntry.grant_id
+                )
             ).all()
         )
         for grant in session.scalars(select(CreditGrant)):
