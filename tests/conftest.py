@@ -22,6 +22,8 @@ from sqlalchemy.engine import make_url
 from core.db.base import Base
 from core.db.engine import make_engine
 from core.db.migrate import upgrade
+from tests import stripe_contract
+from tests.stripe_contract import Journal
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -100,3 +102,24 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def now() -> datetime:
     return NOW
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stripe_providers_recorded() -> Iterator[None]:
+    with stripe_contract.recording_providers():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def stripe_requests(request: pytest.FixtureRequest, _stripe_providers_recorded: None) -> Iterator[Journal]:
+    """What every ``StripeProvider`` sent during the test; checked against the SDK's request types
+    (and for idempotency keys reused with other parameters) when it ends (tests/stripe_contract.py)."""
+    journal = stripe_contract.CONTRACT.begin(request.node.nodeid)
+    yield journal
+    stripe_contract.CONTRACT.end()
+    problems = journal.problems()
+    if problems:
+        pytest.fail(
+            f"requests Stripe's API {stripe_contract.API_VERSION} would refuse:\n  " + "\n  ".join(problems),
+            pytrace=False,
+        )

@@ -10,6 +10,7 @@ Flush its data between tests with ``flush(base)``.
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import socket
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from core.db.models import PaymentCard
 from core.payments import Payments
 from core.payments.top_ups import ensure_customer
 
+LAUNCHER = Path(__file__).with_name("localstripe_endive.py")
 LOCK_FILE = Path("/tmp/meterline-localstripe.lock")
 LOCK_WAIT_S = 600
 START_WAIT_S = 30
@@ -55,16 +57,22 @@ def _lock() -> IO[str]:
 
 
 def run_localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start localstripe (holding the lock), yield its base URL, stop it."""
-    binary = Path(sys.executable).parent / "localstripe"
-    if not binary.exists():
+    """Start localstripe (holding the lock), yield its base URL, stop it.
+
+    It runs through ``tests/localstripe_endive.py``, which teaches it the API change our requests
+    meet (``allowed_payment_method_types`` in, ``payment_method_types`` refused) and says what
+    localstripe still cannot show.
+    """
+    if importlib.util.find_spec("localstripe") is None:
         pytest.skip("localstripe is not installed in this environment (pip install -e '.[dev]')")
     handle = _lock()
     port = free_port()
     log = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(binary), "--port", str(port), "--from-scratch"], stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, str(LAUNCHER), "--port", str(port), "--from-scratch"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import case, event, select
 from sqlalchemy.orm import Session
 
 from core.db.models import AuditLog, Membership, Notification, User
@@ -95,6 +95,22 @@ def billing_emails(session: Session, account_id: str) -> tuple[str, ...]:
         .order_by(User.email)
     )
     return tuple(rows)
+
+
+def billing_contact(session: Session, account_id: str) -> str:
+    """The address the account's customer is created with at the payment provider: its first
+    owner (earliest to join, then the lowest user id), else its first admin or billing member;
+    "" when it has none. Read from stored memberships, never from who clicked, so a retried
+    creation sends the same request whoever retries it."""
+    owners_first = case((Membership.role == "owner", 0), else_=1)
+    email = session.scalar(
+        select(User.email)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.account_id == account_id, Membership.role.in_(PAYING_ROLES))
+        .order_by(owners_first, Membership.created_at, User.id)
+        .limit(1)
+    )
+    return email or ""
 
 
 def notify_customer(session: Session, *, account_id: str, title: str, body: str, at: datetime) -> None:

@@ -1,10 +1,15 @@
 """The real provider: Stripe, through the official SDK (``stripe.StripeClient``, v1 namespace).
 
-``STRIPE_API_BASE`` points the SDK at another Stripe-compatible server (localstripe in the
+It speaks the API version the installed SDK pins (``stripe._api_version._ApiVersion.CURRENT``,
+sent as ``Stripe-Version``; 2026-10-28.endive for stripe 16), and sends only parameters that
+version's request types (``stripe.params``) name: the test suite checks every request against
+them. ``STRIPE_API_BASE`` points the SDK at another Stripe-compatible server (localstripe in the
 tests). Calls that create something carry the caller's idempotency key, and the SDK
 retries network failures with the same key (``max_network_retries``), so a retry never
-charges twice. Parameters stay within what both Stripe and localstripe accept: a
-PaymentIntent is confirmed from the server without a ``return_url``, so a bank that asks
+charges twice; every parameter of such a call comes from stored state, so a retry is the
+same request. Checkout Sessions and PaymentIntents take cards only
+(``allowed_payment_method_types=["card"]``: endive refuses the older ``payment_method_types``):
+a PaymentIntent is confirmed from the server without a ``return_url``, so a bank that asks
 for 3-D Secure answers ``requires_action`` with ``use_stripe_sdk`` and the customer
 completes it on Meterline's page with Stripe.js.
 
@@ -36,6 +41,8 @@ from core.payments.provider import (
 )
 from core.payments.shapes import checkout_from_session, payment_from_intent
 
+# Cards only; a filter on the payment methods Stripe would offer (endive has no payment_method_types).
+_CARDS_ONLY = ["card"]
 _PAYMENT_EXPAND = ["latest_charge", "payment_method"]
 _REFUND_KEY = "meterline_key"  # refund metadata: the idempotency key it was made with
 _SESSION_EXPAND = ["payment_intent", "payment_intent.latest_charge", "payment_intent.payment_method"]
@@ -104,7 +111,7 @@ class StripeProvider:
                     },
                 }
             ],
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": _CARDS_ONLY,
             "payment_intent_data": intent_data,
             "metadata": metadata,
             "success_url": request.success_url,
@@ -147,7 +154,7 @@ class StripeProvider:
             "currency": request.currency,
             "customer": request.customer_id,
             "payment_method": request.payment_method_id,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": _CARDS_ONLY,
             "confirm": True,
             "metadata": {"top_up_id": str(request.top_up_id), "account_id": request.account_id},
             "expand": _PAYMENT_EXPAND,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import Engine, select
@@ -34,12 +34,16 @@ from core.errors import Conflict, NotFound, ValidationError
 from core.money import cents_to_nanos, format_credits
 from core.payments import states
 from core.payments.config import PaymentConfig, PaymentsNotConfigured, format_cents
-from core.payments.notify import billing_emails
+from core.payments.notify import billing_contact
 from core.payments.provider import ChargeRequest, Checkout, CheckoutRequest, Payment, PaymentProvider
 from core.payments.settle import PaymentReceived, apply_payment, fail_top_up, fulfill_top_up, lock_top_up
 from core.payments.views import TopUpView, top_up_view
 
-CHECKOUT_MINUTES = 60  # a Checkout Session left unpaid expires after this (Stripe allows 30 min to 24 h)
+# A Checkout Session left unpaid expires this long after its top-up was started. Stripe wants
+# 30 min to 24 h from the session's creation: a first attempt that failed may be sent again
+# (same key, same expiry) only while more than CHECKOUT_LIFETIME_MIN of it is left.
+CHECKOUT_LIFETIME = timedelta(minutes=60)
+CHECKOUT_LIFETIME_MIN = timedelta(minutes=31)
 CURRENCY = "usd"
 
 
@@ -128,13 +132,13 @@ def _open_top_up(
     return top_up
 
 
-def ensure_customer(
-    engine: Engine, provider: PaymentProvider, *, account_id: str, clock: Clock, email: str = ""
-) -> str:
-    """The provider's customer for the account, created on first use (with ``email``, else a payer's).
+def ensure_customer(engine: Engine, provider: PaymentProvider, *, account_id: str, clock: Clock) -> str:
+    """The provider's customer for the account, created on first use.
 
     The idempotency key is per account (not per top-up), so two first purchases racing
-    each other get the same customer from the provider.
+    each other get the same customer from the provider. Its name and email come from the
+    account as stored (its name, ``billing_contact``), not from the member who clicked: the
+    same key with another email would be refused (``idempotency_error``).
     """
     with unit_of_work(engine) as session:
         row = session.get(PaymentCustomer, (account_id, provider.name))
@@ -144,12 +148,9 @@ def ensure_customer(
         if account is None:
             raise NotFound(f"account {account_id!r} does not exist", field="account_id")
         name = account.name
-        emails = billing_emails(session, account_id)
+        email = billing_contact(session, account_id)
     customer_id = provider.create_customer(
-        account_id=account_id,
-        name=name,
-        email=email or (emails[0] if emails else ""),
-        idempotency_key=f"account:{account_id}:customer",
+        account_id=account_id, name=name, email=email, idempotency_key=f"account:{account_id}:customer"
     )
     with unit_of_work(engine, write=True) as session:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -202,7 +203,7 @@ def start_checkout(
     """A top-up paid on the provider's checkout page (a new card); its ``checkout_url`` is where to go."""
     _check_mode(config)
 
-    def open_it(session: Session) -> tuple[int, str, str]:
+    def open_it(session: Session) -> tuple[int, str, str, datetime]:
         top_up = _open_top_up(
             session,
             actor=actor,
@@ -215,12 +216,21 @@ def start_checkout(
             save_card=save_card,
             at_clock=clock,
         )
-        return top_up.id, top_up.state, top_up.checkout_url
+        return top_up.id, top_up.state, top_up.checkout_url, top_up.created_at
 
-    top_up_id, state, url = _write_once(engine, open_it)
+    top_up_id, state, url, created_at = _write_once(engine, open_it)
     if state != states.CREATED or url:
         return _view(engine, top_up_id)  # the same click again: the same checkout
-    customer_id = ensure_customer(engine, provider, account_id=account_id, clock=clock, email=actor.email)
+    # From the stored top-up, not the clock: a retry sends the same request with the same key.
+    expires_at = created_at + CHECKOUT_LIFETIME
+    if expires_at - clock() < CHECKOUT_LIFETIME_MIN:
+        raise Conflict(
+            f"top-up #{top_up_id} was started too long ago for its checkout to open now: "
+            "start a new purchase (nothing was charged)",
+            code="checkout_too_late",
+            field="request_key",
+        )
+    customer_id = ensure_customer(engine, provider, account_id=account_id, clock=clock)
     credits = format_credits(cents_to_nanos(amount_cents))
     session_made = provider.create_checkout_session(
         CheckoutRequest(
@@ -234,7 +244,7 @@ def start_checkout(
             save_card=save_card,
             success_url=return_url(page_url, top_up_id),
             cancel_url=return_url(page_url, top_up_id, canceled=True),
-            expires_at=clock() + timedelta(minutes=CHECKOUT_MINUTES),
+            expires_at=expires_at,
             idempotency_key=f"topup:{top_up_id}:checkout",
         )
     )

@@ -6,6 +6,14 @@ the module holds an exclusive file lock while its instance runs (``tests.localst
 another xdist worker, or another test run, waits for it), and ``--dist loadscope`` keeps the module
 on one worker. Data is flushed with ``DELETE /_config/data`` before each test. Our webhook route is
 served by uvicorn on a free port, registered with ``POST /_config/webhooks/<id>``.
+
+What these tests cannot show: localstripe speaks an API version older than the one the SDK pins
+(2026-10-28.endive). It runs here taught the one endive change our requests meet
+(``tests/localstripe_endive.py``: ``allowed_payment_method_types`` taken, ``payment_method_types``
+refused as Stripe refuses it), but it does not know the rest of endive, has no Checkout Sessions,
+ignores idempotency keys and sends no refund events. That Stripe accepts every field we send is
+shown by the contract check every test runs under (``tests/stripe_contract.py``, against the SDK's
+generated request types), not by localstripe answering 200.
 """
 
 from __future__ import annotations
@@ -154,7 +162,7 @@ def test_customer_saved_card_and_one_click_credit_once_with_the_signed_delivery(
     customer_id = _customer(payments)
     customer = _sdk(localstripe).v1.customers.retrieve(customer_id)
     assert customer_id.startswith("cus_") and customer.metadata["account_id"] == ACCOUNT
-    assert customer.email == "bill@pay.test"
+    assert customer.email == OWNER.email  # the account's first owner, whoever clicked
     view = _buy(payments, card)
     assert view.state == "credited"
     assert view.card_label == "Visa •••• 4242"
@@ -311,3 +319,24 @@ def test_removing_a_saved_card_detaches_it_in_stripe_and_turns_auto_recharge_off
     assert provider.detach_payment_method("pm_not_there", idempotency_key="k") is False
     # Unlike Stripe, localstripe detaches a detached card again without an error.
     assert provider.detach_payment_method(card, idempotency_key="k2") is True
+
+
+def test_localstripe_refuses_the_parameter_endive_removed(payments: Payments, localstripe: str) -> None:
+    card = _saved_card(payments, localstripe, "4242424242424242")
+    client = _sdk(localstripe)
+    intent: dict[str, Any] = {
+        "amount": 500,
+        "currency": "usd",
+        "customer": _customer(payments),
+        "payment_method": card,
+        "confirm": True,
+    }
+    removed: Any = {**intent, "payment_method_types": ["card"]}
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.payment_intents.create(params=removed)
+    assert refused.value.code == "payment_method_types_no_longer_supported"
+    not_a_card: Any = {**intent, "allowed_payment_method_types": ["sepa_debit"]}
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.payment_intents.create(params=not_a_card)
+    cards_only: Any = {**intent, "allowed_payment_method_types": ["card"]}
+    assert client.v1.payment_intents.create(params=cards_only).status == "succeeded"

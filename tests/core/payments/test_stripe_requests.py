@@ -13,17 +13,21 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import pytest
 import stripe
 from sqlalchemy import Engine
 
 from core.db import unit_of_work
 from core.db.models import PaymentCard
+from core.errors import Conflict
 from core.money import credits_to_nanos
 from core.payments import Payments, buy_with_saved_card, run_auto_recharge, save_auto_recharge, start_checkout
 from core.payments.config import PaymentConfig
+from core.payments.provider import ProviderError
 from core.payments.stripe_provider import StripeProvider
 from tests.core.payments.helpers import (
     ACCOUNT,
+    BILLING,
     OWNER,
     SECRET,
     MovableClock,
@@ -126,7 +130,7 @@ def test_checkout_session_request_field_by_field(engine: Engine, now: datetime) 
         "line_items[0][price_data][unit_amount]": "2500",  # integer cents, never a float
         "line_items[0][price_data][product_data][name]": "Meterline credits: 25.00 credits",
         "line_items[0][price_data][product_data][description]": description,
-        "payment_method_types[0]": "card",
+        "allowed_payment_method_types[0]": "card",
         "payment_intent_data[metadata][top_up_id]": str(top_up),
         "payment_intent_data[metadata][account_id]": ACCOUNT,
         "payment_intent_data[description]": description,
@@ -276,7 +280,7 @@ def test_one_click_and_auto_recharge_payment_intents(engine: Engine, now: dateti
         "currency": "usd",
         "customer": "cus_rec_1",
         "payment_method": "pm_rec_1",
-        "payment_method_types[0]": "card",
+        "allowed_payment_method_types[0]": "card",
         "confirm": "true",
         "metadata[top_up_id]": str(view.top_up_id),
         "metadata[account_id]": ACCOUNT,
@@ -300,3 +304,81 @@ def test_one_click_and_auto_recharge_payment_intents(engine: Engine, now: dateti
     assert headers["Idempotency-Key"] == f"topup:{run.top_up_id}:payment"
     assert fields["off_session"] == "true" and fields["amount"] == "20000"
     assert top_up_row(engine, int(run.top_up_id or 0)).card_last4 == "4242"
+
+
+def _fails_first(path_failing: str) -> tuple[RecordingClient, list[int]]:
+    """A Stripe whose first answer on ``path_failing`` is a 500 (the SDK does not retry: retries=0)."""
+    failed: list[int] = []
+
+    def answer(method: str, path: str, fields: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if path == path_failing and not failed:
+            failed.append(1)
+            return 500, {"error": {"type": "api_error", "message": "try again"}}
+        return _answers(path, fields)
+
+    return RecordingClient(answer), failed
+
+
+def _checkout(payments: Payments, actor: Any = OWNER, key: str = "click-1") -> Any:
+    return start_checkout(
+        payments.engine,
+        payments.provider,
+        payments.config,
+        actor=actor,
+        account_id=ACCOUNT,
+        amount_cents=2_500,
+        save_card=False,
+        request_key=key,
+        page_url=PAGE,
+        clock=payments.clock,
+    )
+
+
+def test_a_checkout_retried_later_sends_the_same_request_with_the_same_key(
+    engine: Engine, now: datetime
+) -> None:
+    make_account(engine, now)
+    client, _ = _fails_first("/v1/checkout/sessions")
+    clock = MovableClock(now)
+    payments = _stripe(engine, client, clock)
+    with pytest.raises(ProviderError):
+        _checkout(payments)
+    clock.advance(timedelta(minutes=10))  # the customer clicks "Pay" again: the same request key
+    view = _checkout(payments)
+    assert view.state == "pending_payment"
+    first, again = client.calls("/v1/checkout/sessions")
+    assert first[1]["Idempotency-Key"] == again[1]["Idempotency-Key"] == f"topup:{view.top_up_id}:checkout"
+    assert again[2] == first[2]  # the expiry comes from the top-up's start, not from the clock
+    assert again[2]["expires_at"] == str(int((now + timedelta(minutes=60)).timestamp()))
+
+
+def test_a_checkout_retried_too_late_to_open_is_refused_without_asking_stripe(
+    engine: Engine, now: datetime
+) -> None:
+    make_account(engine, now)
+    client, _ = _fails_first("/v1/checkout/sessions")
+    clock = MovableClock(now)
+    payments = _stripe(engine, client, clock)
+    with pytest.raises(ProviderError):
+        _checkout(payments)
+    clock.advance(timedelta(minutes=30))  # under 31 of its 60 minutes left: Stripe wants 30 at least
+    with pytest.raises(Conflict) as refused:
+        _checkout(payments)
+    assert refused.value.code == "checkout_too_late" and refused.value.field == "request_key"
+    assert len(client.calls("/v1/checkout/sessions")) == 1
+
+
+def test_the_customer_is_created_with_the_accounts_contact_whoever_clicks_first(
+    engine: Engine, now: datetime
+) -> None:
+    make_account(engine, now)
+    client, _ = _fails_first("/v1/customers")
+    payments = _stripe(engine, client, MovableClock(now))
+    with pytest.raises(ProviderError):
+        _checkout(payments, actor=BILLING, key="bill-clicks")  # the billing member's first purchase
+    _checkout(payments, actor=OWNER, key="olga-clicks")  # then the owner's, before Stripe answered one
+    first, again = client.calls("/v1/customers")
+    assert first[1]["Idempotency-Key"] == again[1]["Idempotency-Key"] == f"account:{ACCOUNT}:customer"
+    # The account's first owner, not the member who clicked (the first click was the billing member's).
+    contact = {"name": "Paying Co", "email": OWNER.email, "metadata[account_id]": ACCOUNT}
+    assert first[2] == again[2] == contact
