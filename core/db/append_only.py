@@ -56,6 +56,7 @@ def _refuse_bulk_changes(state: ORMExecuteState) -> None:
     if not (state.is_update or state.is_delete):
         return
     table = getattr(state.statement, "table", None)
+    table = getattr(table, "original", table)  # an alias of a table is the table
     name = getattr(table, "name", None)
     if name is not None and is_protected(name):
         verb = "UPDATE" if state.is_update else "DELETE"

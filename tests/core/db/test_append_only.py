@@ -11,6 +11,7 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from core.cli import main
 from core.db import unit_of_work
@@ -73,8 +74,19 @@ def test_raw_sql_and_the_orm_still_append_audit_entries(engine: Engine, now: dat
         delete(AuditLog).where(AuditLog.created_at < func.now()),
         update(AuditLog.__table__).values(reason="core statement"),
         delete(AuditLog.__table__),
+        update(aliased(AuditLog, name="renamed")).values(reason="aliased"),
+        delete(aliased(AuditLog, name="renamed")),
     ],
-    ids=["update", "update_where", "delete", "delete_where", "core_update", "core_delete"],
+    ids=[
+        "update",
+        "update_where",
+        "delete",
+        "delete_where",
+        "core_update",
+        "core_delete",
+        "alias_update",
+        "alias_delete",
+    ],
 )
 def test_bulk_statements_on_the_audit_log_are_refused_by_the_session(
     engine: Engine, now: datetime, statement: object
