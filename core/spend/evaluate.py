@@ -280,13 +280,13 @@ def evaluate_accounts(session: Session, account_ids: Iterable[str], *, at: datet
     ids = sorted(set(account_ids))
     if not ids:
         return result
+    first_rules = _rules_after(session, ids, after_id=None)  # rules, then caps: the order locks are taken
     caps = _locked(
         session,
         select(SpendCap)
         .where(SpendCap.account_id.in_(ids), SpendCap.deleted_at.is_(None))
         .order_by(SpendCap.id),
     )
-    first_rules = _rules_after(session, ids, after_id=None)
     if not first_rules and not caps:
         return result
     accounts = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(ids)))}
