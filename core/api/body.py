@@ -8,26 +8,27 @@ from starlette.requests import Request
 
 from core.api.errors import RequestError
 from core.metering.exact_json import NotJSON, loads_exact
+from core.sizes import format_bytes
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_EVENTS_PER_REQUEST = 5_000
 
 
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The body, or 413 as soon as it (or its declared length) passes ``limit`` bytes."""
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES, *, advice: str = "") -> bytes:
+    """The body, or 413 as soon as it (or its declared length) passes ``limit`` bytes.
+
+    The 413's message states the limit ("the body is over 16 KiB"), then ``advice`` if any.
+    """
+    too_large = f"the body is over {format_bytes(limit)}" + (f"; {advice}" if advice else "")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestError(
-            413, "too_large", f"the body is over {limit // (1024 * 1024)} MiB; send smaller batches"
-        )
+        raise RequestError(413, "too_large", too_large)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise RequestError(
-                413, "too_large", f"the body is over {limit // (1024 * 1024)} MiB; send smaller batches"
-            )
+            raise RequestError(413, "too_large", too_large)
         chunks.append(chunk)
     return b"".join(chunks)
 

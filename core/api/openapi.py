@@ -26,6 +26,7 @@ from core.metering.settings import (
     TOTAL_CEILING,
 )
 from core.money import NANOS_PER_CREDIT
+from core.sizes import format_bytes
 
 OPENAPI_VERSION = "3.1.0"
 # Validation checks account ids and meter names against their columns' length.
@@ -64,7 +65,7 @@ def _package_version() -> str:
 def _limits_text() -> str:
     return (
         f"Limits. A request carries at most {MAX_EVENTS_PER_REQUEST:,} events and "
-        f"{MAX_BODY_BYTES // (1024 * 1024)} MiB (past that it is refused as a whole, 422 or 413). "
+        f"{format_bytes(MAX_BODY_BYTES)} (past that it is refused as a whole, 422 or 413). "
         "Per event, ceilings make overflow impossible; an event past one is rejected on its own, "
         "naming the field `quantity`, and the other events of the request are kept:\n\n"
         f"- the largest quantity of one event is {_words(MAX_QUANTITY)} units (code `too_large`);\n"
@@ -403,8 +404,7 @@ def _responses() -> dict[str, Any]:
         "Unauthorized": unauthorized,
         "NotFound": _error("No such account (code `not_found`, field `account_id`)."),
         "TooLarge": _error(
-            f"The body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB (code `too_large`); send smaller "
-            "batches."
+            f"The body is over {format_bytes(MAX_BODY_BYTES)} (code `too_large`); send smaller batches."
         ),
         "Unprocessable": _error(
             f'The body is not `{{"events": [...]}}` or has more than {MAX_EVENTS_PER_REQUEST:,} events '

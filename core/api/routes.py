@@ -120,7 +120,7 @@ def api_routes(
         return result.to_dict()
 
     async def post_events(request: Request) -> Response:
-        body = await read_body(request)
+        body = await read_body(request, advice="send smaller batches")
         return APIJSONResponse(await run_in_threadpool(ingest, body))
 
     def accounts_payload() -> dict[str, object]:

@@ -4,7 +4,8 @@ Money columns end in ``_nanos`` (nano-credits, see ``core.money``) or ``_cents``
 (US cents paid). Ledger entries are append-only: nothing in this module is ever
 updated or deleted except the cached ``accounts.balance_nanos`` and
 ``credit_grants.remaining_nanos``, which ``core.ledger.check`` proves equal to
-the sum of their entries.
+the sum of their entries. ``@protect`` marks the append-only tables (``core.db.append_only``):
+the ORM refuses to update or delete their rows, and ``audit_log`` has database triggers as well.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.db.append_only import protect
 from core.db.base import Base
 from core.money import TOTAL_CEILING
 
@@ -270,6 +272,7 @@ class CreditGrant(Base):
     created_at: Mapped[datetime]
 
 
+@protect
 class LedgerEntry(Base):
     """An immutable movement of credits. ``grant_id`` None is the account's deficit
     (usage that no grant covered: a negative balance the next grant pays off first)."""
@@ -293,6 +296,7 @@ class LedgerEntry(Base):
     created_at: Mapped[datetime]
 
 
+@protect
 class AuditLog(Base):
     """Who did what to which account, why, and when (support actions, operator commands)."""
 

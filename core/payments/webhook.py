@@ -52,6 +52,7 @@ from core.payments.settle import (
     fulfill_top_up,
     mark_pending,
 )
+from core.sizes import format_bytes
 
 log = logging.getLogger("meterline.payments")
 
@@ -100,7 +101,7 @@ def receive_webhook(
             503, "not_configured", "no webhook signing secret is configured (STRIPE_WEBHOOK_SECRET)"
         )
     if len(payload) > MAX_BODY_BYTES:
-        return _error(413, "too_large", "the body is over 1 MiB")
+        return _error(413, "too_large", f"the body is over {format_bytes(MAX_BODY_BYTES)}")
     if not signature:
         return _error(400, "unsigned", "the Stripe-Signature header is missing")
     try:

@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 from core.money import NANOS_PER_CREDIT, credits_to_nanos
+from core.sizes import format_bytes
 from core.spend.projection import MIN_BACKTEST_HISTORY_DAYS, BacktestResult
 
 MAX_DAYS = 40_000  # a bit more than a century of days: a limit on everything
@@ -66,7 +67,7 @@ def read_daily_series(path: Path) -> DailySeries:
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise ValueError(f"{path.name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+        raise ValueError(f"{path.name}: larger than {format_bytes(MAX_FILE_BYTES)}")
     by_day: dict[date, int] = {}
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, skipinitialspace=True)

@@ -10,7 +10,7 @@ the commit, never inside it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -41,7 +41,7 @@ from core.spend.measure import (
 )
 from core.spend.rules import describe_condition, format_value, threshold_of, unit_of
 
-MAX_RULES_PER_EVALUATION = 10_000
+RULES_PER_READ = 10_000  # rules are read (and locked) in pages of this many; every page is evaluated
 
 
 @dataclass
@@ -254,30 +254,44 @@ def _cap_condition(cap: SpendCap) -> str:
     return f"Spend this month reaches the {format_usd(cap.limit_nanos)} cap"
 
 
+def _rules_after(session: Session, ids: list[str], *, after_id: int | None) -> list[AlertRule]:
+    """One page of the accounts' live, unpaused rules by id (locked on PostgreSQL)."""
+    stmt = select(AlertRule).where(
+        AlertRule.account_id.in_(ids), AlertRule.deleted_at.is_(None), AlertRule.paused.is_(False)
+    )
+    if after_id is not None:
+        stmt = stmt.where(AlertRule.id > after_id)
+    return list(_locked(session, stmt.order_by(AlertRule.id).limit(RULES_PER_READ)))
+
+
+def _all_rules(session: Session, ids: list[str], page: list[AlertRule]) -> Iterator[AlertRule]:
+    """Every live, unpaused rule of the accounts, a page at a time from ``page`` on."""
+    while page:
+        yield from page
+        if len(page) < RULES_PER_READ:
+            return
+        session.flush()  # the page's new states are written before the next page is read
+        page = _rules_after(session, ids, after_id=page[-1].id)
+
+
 def evaluate_accounts(session: Session, account_ids: Iterable[str], *, at: datetime) -> Evaluation:
     """Evaluate every live, unpaused rule and every cap of these accounts at ``at``."""
     result = Evaluation()
     ids = sorted(set(account_ids))
     if not ids:
         return result
-    rules = _locked(
-        session,
-        select(AlertRule)
-        .where(AlertRule.account_id.in_(ids), AlertRule.deleted_at.is_(None), AlertRule.paused.is_(False))
-        .order_by(AlertRule.id)
-        .limit(MAX_RULES_PER_EVALUATION),
-    )
+    first_rules = _rules_after(session, ids, after_id=None)  # rules, then caps: the order locks are taken
     caps = _locked(
         session,
         select(SpendCap)
         .where(SpendCap.account_id.in_(ids), SpendCap.deleted_at.is_(None))
         .order_by(SpendCap.id),
     )
-    if not rules and not caps:
+    if not first_rules and not caps:
         return result
     accounts = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(ids)))}
     measures = {account_id: _Measures(session, account, at) for account_id, account in accounts.items()}
-    for rule in rules:
+    for rule in _all_rules(session, ids, first_rules):
         result.rules_evaluated += 1
         value, threshold = measures[rule.account_id].measure(rule)
         rule.last_evaluated_at = at

@@ -1,9 +1,9 @@
 """The audit trail of support actions: written in the action's own transaction, never edited.
 
 Each entry: actor, action (``support.<verb>``), account, reason, time, and in ``details``
-the target and what it was ``before`` and ``after``. The ORM refuses to update or delete
-an audit entry (a listener below), so nothing in the app can rewrite history; the
-database administrator still can, which is outside the app.
+the target and what it was ``before`` and ``after``. The table is append-only
+(``core.db.append_only``): the ORM refuses to update or delete an entry, one by one or in bulk,
+and database triggers refuse raw ``UPDATE`` and ``DELETE``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.db.append_only import AppendOnlyViolation
 from core.db.models import AuditLog
 from core.errors import ValidationError
 from core.support.agents import Agent
@@ -26,18 +27,8 @@ MAX_REASON = 2_000
 AUDIT_PAGE_LIMIT = 1_000
 
 
-class AuditImmutable(RuntimeError):
-    """Raised when code tries to change or delete an audit entry (a bug, never user input)."""
-
-
-@event.listens_for(AuditLog, "before_update")
-def _refuse_update(_mapper: Any, _connection: Any, target: AuditLog) -> None:
-    raise AuditImmutable(f"audit entry {target.id} cannot be edited")
-
-
-@event.listens_for(AuditLog, "before_delete")
-def _refuse_delete(_mapper: Any, _connection: Any, target: AuditLog) -> None:
-    raise AuditImmutable(f"audit entry {target.id} cannot be deleted")
+# Raised when code tries to change or delete an audit entry (a bug, never user input).
+AuditImmutable = AppendOnlyViolation
 
 
 def required_reason(reason: str) -> str:

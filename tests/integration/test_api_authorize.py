@@ -17,6 +17,7 @@ from core.api import create_api_app
 from core.clock import fixed_clock
 from core.db import unit_of_work
 from core.db.models import Account, UsageEvent
+from core.spend.api import MAX_AUTHORIZE_BODY_BYTES
 from core.spend.caps import cap_statuses, set_cap, set_overdraft
 from tests.core.metering.catalog_setup import seed_catalog
 from tests.core.spend.spend_setup import CREDIT, requests_event, spend
@@ -193,6 +194,20 @@ def test_not_json_or_not_an_object(client: TestClient) -> None:
     assert client.post("/api/v1/authorize", json=[1], headers=AUTH).status_code == 422
     big = b'{"account_id": "acc_a", "pad": "' + b"x" * 20_000 + b'"}'
     assert client.post("/api/v1/authorize", content=big, headers=AUTH).status_code == 413
+
+
+def test_a_body_over_the_limit_is_refused_naming_the_real_limit(client: TestClient) -> None:
+    big = b'{"account_id": "acc_a", "pad": "' + b"x" * MAX_AUTHORIZE_BODY_BYTES + b'"}'
+
+    def streamed() -> Iterator[bytes]:  # no Content-Length: the limit is checked while reading
+        yield big[:1000]
+        yield big[1000:]
+
+    for content in (big, streamed()):
+        response = client.post("/api/v1/authorize", content=content, headers=AUTH)
+        assert response.status_code == 413, response.text
+        assert response.json()["error"]["code"] == "too_large"
+        assert response.json()["error"]["message"] == "the body is over 16 KiB"
 
 
 def test_hard_cap_reached_mid_stream_flips_authorize_and_keeps_the_usage(

@@ -135,6 +135,7 @@ def test_oversized_body_is_413(client: TestClient) -> None:
     padding = "x" * (MAX_BODY_BYTES + 10)
     response = client.post("/api/v1/events", content=json.dumps({"events": [], "pad": padding}), headers=AUTH)
     assert_error(response, 413, "too_large")
+    assert response.json()["error"]["message"] == "the body is over 8 MiB; send smaller batches"
 
 
 def test_oversized_streamed_body_without_length_is_413(client: TestClient) -> None:

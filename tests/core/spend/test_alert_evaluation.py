@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
+from core.clock import fixed_clock
 from core.db import unit_of_work
-from core.db.models import AlertDelivery, AlertFiring, Notification
+from core.db.models import AlertDelivery, AlertFiring, AlertRule, Notification
 from core.errors import NotFound, ValidationError
 from core.ledger import grant_credits
+from core.spend import evaluate as evaluate_module
 from core.spend.alerts import (
     RuleInput,
     create_rule,
@@ -23,6 +25,7 @@ from core.spend.alerts import (
     update_rule,
 )
 from core.spend.evaluate import Evaluation, evaluate_accounts
+from core.spend.jobs import run_spend_jobs
 from core.spend.notifications import mark_read, notifications, unread_count
 from tests.core.metering.catalog_setup import seed_catalog
 from tests.core.spend.spend_setup import CREDIT, spend
@@ -271,3 +274,26 @@ def test_concurrent_evaluations_fire_a_crossing_once(seeded: Engine, now: dateti
     with unit_of_work(seeded) as session:
         assert session.scalar(select(func.count()).select_from(AlertFiring)) == 5
         assert session.scalar(select(func.count()).select_from(Notification)) == 5
+
+
+def test_the_periodic_job_evaluates_every_rule_past_one_read(
+    seeded: Engine, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rules are read a page at a time; with pages of 2, five rules over two accounts take three reads.
+    monkeypatch.setattr(evaluate_module, "RULES_PER_READ", 2)
+    for account_id, count in (("acc_a", 3), ("acc_b", 2)):
+        for n in range(count):
+            with unit_of_work(seeded, write=True) as session:
+                create_rule(
+                    session,
+                    account_id=account_id,
+                    rule=RuleInput(name=f"low {n}", kind="balance_below", threshold="200"),
+                    actor=OWNER,
+                    at=now,
+                )
+    run = run_spend_jobs(seeded, clock=fixed_clock(now))
+    assert run.fired == 5  # both balances (100 credits) are below 200
+    with unit_of_work(seeded) as session:
+        rules = session.scalars(select(AlertRule)).all()
+    assert len(rules) == 5
+    assert {(r.state, r.last_evaluated_at) for r in rules} == {("firing", now)}
