@@ -16,6 +16,7 @@ server offers it), ``smtps://…`` (TLS from the start, port 465), with an optio
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -120,7 +121,7 @@ def post_webhook(url: str, secret: str, payload: dict[str, Any], *, delivery_id:
     }
     first_error: httpx.TransportError | None = None
     with httpx.Client(
-        verify=httpx.create_ssl_context(),  # SSL_CERT_FILE / SSL_CERT_DIR still apply
+        verify=_tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),
         trust_env=False,  # an environment proxy would resolve the name again
         follow_redirects=False,
         timeout=SEND_TIMEOUT_S,
@@ -148,6 +149,13 @@ def post_webhook(url: str, secret: str, payload: dict[str, Any], *, delivery_id:
             return
     assert first_error is not None, "resolve answers at least one address"
     raise DeliveryFailed(failure_text(first_error)) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """httpx's default verifying context, made once per value of the two variables it reads:
+    loading the CA bundle takes a few hundred milliseconds here, and a context may be shared."""
+    return httpx.create_ssl_context()
 
 
 def status_text(status: int) -> str:
