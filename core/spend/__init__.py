@@ -9,7 +9,8 @@ Pure engines beside their persistence, as in ``core.ledger``:
     caps.py           monthly caps (soft or hard) and the overdraft allowance
     evaluate.py       evaluate rules and caps, record firings, notifications and deliveries
     deliveries.py     the outbox: send email and signed webhooks, retry with backoff
-    channels.py       SMTP and webhook signing
+    channels.py       SMTP, webhook signing and posting (to checked, pinned addresses)
+    webhook_targets.py  where a webhook may connect: the host resolved once, every answer checked
     notifications.py  the in-app notification centre
     authorize.py      the authorize decision (pure) and its in-process snapshots
     runtime.py        post-ingestion worker and authorizer beside a running API

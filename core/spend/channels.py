@@ -16,13 +16,13 @@ server offers it), ``smtps://…`` (TLS from the start, port 465), with an optio
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
-import ipaddress
 import json
+import logging
 import os
 import smtplib
-import socket
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -30,6 +30,10 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
+
+from core.spend import webhook_targets
+
+log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "Meterline-Signature"
 DELIVERY_HEADER = "Meterline-Delivery"
@@ -82,38 +86,110 @@ def private_targets_allowed() -> bool:
     return os.environ.get("METERLINE_ENV", "").strip().lower() != "production"
 
 
-def refuse_private_target(url: str) -> None:
-    """``DeliveryFailed`` when ``url``'s host resolves to a loopback, private or reserved address."""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError as error:
-        raise DeliveryFailed(f"the host {host!r} does not resolve: {error}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise DeliveryFailed(f"the host {host!r} is on a private or reserved network ({address})")
+ADDRESS_REFUSED = (
+    "the URL's host is on a private or reserved network, where alerts are not sent (not retried)"
+)
 
 
 def post_webhook(url: str, secret: str, payload: dict[str, Any], *, delivery_id: int, now: int) -> None:
-    """POST the signed payload; a 2xx is success, anything else raises ``DeliveryFailed``."""
-    if not private_targets_allowed():
-        refuse_private_target(url)
+    """POST the signed payload; a 2xx is success, anything else raises ``DeliveryFailed``.
+
+    The host is resolved once per call (each attempt and retry) and, unless private targets are
+    allowed, every address is checked (``core.spend.webhook_targets``); the request then goes to
+    those addresses only, with the host name kept in the Host header and as the TLS server name
+    (SNI and certificate check), as httpx's ``sni_hostname`` extension documents. Redirects are
+    not followed, proxies from the environment are not used, the response body is not read, and
+    the error says what went wrong in the customer's terms, never an address or an internal
+    message (those go to the server's log)."""
+    target = httpx.URL(url)
+    host = target.raw_host.decode("ascii")
+    port = target.port or (443 if target.scheme == "https" else 80)
+    try:
+        addresses = webhook_targets.resolve(host, port, refuse_private=not private_targets_allowed())
+    except webhook_targets.TargetUnresolved:
+        raise DeliveryFailed("the URL's host name does not resolve (DNS)") from None
+    except webhook_targets.TargetRefused as refused:
+        log.warning("webhook delivery %s refused: %s resolves to %s", delivery_id, host, refused.address)
+        raise DeliveryFailed(ADDRESS_REFUSED, retry=False) from None
     body = canonical_body(payload)
     headers = {
+        "Host": target.netloc.decode("ascii"),
         "Content-Type": "application/json",
         "User-Agent": "Meterline-Webhooks/1",
         SIGNATURE_HEADER: sign(secret, now, body),
         DELIVERY_HEADER: str(delivery_id),
     }
-    try:
-        response = httpx.post(
-            url, content=body, headers=headers, timeout=SEND_TIMEOUT_S, follow_redirects=False
-        )
-    except httpx.HTTPError as error:
-        raise DeliveryFailed(f"{type(error).__name__}: {error}"[:400]) from None
-    if not 200 <= response.status_code < 300:
-        raise DeliveryFailed(f"the endpoint answered HTTP {response.status_code}")
+    first_error: httpx.TransportError | None = None
+    with httpx.Client(
+        verify=_tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),
+        trust_env=False,  # an environment proxy would resolve the name again
+        follow_redirects=False,
+        timeout=SEND_TIMEOUT_S,
+    ) as client:
+        for address in addresses:
+            request = client.build_request(
+                "POST",
+                target.copy_with(host=str(address)),
+                content=body,
+                headers=headers,
+                extensions={"sni_hostname": host},
+            )
+            try:
+                response = client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                log.info("webhook delivery %s: %s did not connect: %r", delivery_id, address, error)
+                first_error = first_error or error  # nothing was sent: try the next checked address
+                continue
+            except httpx.HTTPError as error:
+                log.info("webhook delivery %s to %s failed: %r", delivery_id, address, error)
+                raise DeliveryFailed(failure_text(error)) from None
+            response.close()  # the status is all we need: the body is never read
+            if not 200 <= response.status_code < 300:
+                raise DeliveryFailed(status_text(response.status_code))
+            return
+    assert first_error is not None, "resolve answers at least one address"
+    raise DeliveryFailed(failure_text(first_error)) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """httpx's default verifying context, made once per value of the two variables it reads:
+    loading the CA bundle takes a few hundred milliseconds here, and a context may be shared."""
+    return httpx.create_ssl_context()
+
+
+def status_text(status: int) -> str:
+    """A non-2xx answer, by its class."""
+    meaning = {
+        3: "a redirect, which is not followed: give the final URL",
+        4: "the endpoint refused the request: check the URL and that it accepts POST",
+        5: "an error on the endpoint's side",
+    }.get(status // 100, "not a success")
+    return f"the endpoint answered HTTP {status} ({status // 100}xx: {meaning})"
+
+
+def failure_text(error: httpx.HTTPError) -> str:
+    """What went wrong, in the customer's terms: no address, host or internal message."""
+    causes: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and len(causes) < 10:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):
+        return "the endpoint's TLS certificate is not valid for its host name"
+    if any(isinstance(c, ssl.SSLError) for c in causes):
+        return "the TLS handshake with the endpoint failed"
+    if isinstance(error, httpx.ConnectTimeout):
+        return f"the endpoint did not accept a connection within {SEND_TIMEOUT_S:.0f} s"
+    if isinstance(error, httpx.TimeoutException):
+        return f"the endpoint did not answer within {SEND_TIMEOUT_S:.0f} s"
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return "the endpoint refused the connection"
+    if isinstance(error, httpx.ConnectError):
+        return "could not connect to the endpoint"
+    if isinstance(error, httpx.RemoteProtocolError):
+        return "the endpoint closed the connection or did not answer in HTTP"
+    return "the request to the endpoint failed"
 
 
 @dataclass(frozen=True)
