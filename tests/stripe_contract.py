@@ -85,6 +85,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "payment_intents.create", "POST", "/v1/payment_intents", stripe.params.PaymentIntentCreateParams
     ),
+    Endpoint("payment_intents.list", "GET", "/v1/payment_intents", stripe.params.PaymentIntentListParams),
     Endpoint(
         "payment_intents.retrieve",
         "GET",

@@ -71,6 +71,10 @@ _ANSWERS: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {
     ("POST", "/v1/checkout/sessions/cs_1/expire"): (200, _SESSION),
     ("POST", "/v1/payment_intents"): (200, _INTENT),
     ("GET", "/v1/payment_intents/pi_1"): (200, _INTENT),
+    ("GET", "/v1/payment_intents"): (
+        200,
+        {"object": "list", "data": [_INTENT], "has_more": False, "url": "/v1/payment_intents"},
+    ),
     ("POST", "/v1/payment_intents/pi_1/cancel"): (200, {**_INTENT, "status": "canceled"}),
     ("GET", "/v1/refunds"): (200, {"object": "list", "data": [], "has_more": False, "url": "/v1/refunds"}),
     ("POST", "/v1/refunds"): (200, {"id": "re_1", "object": "refund"}),
@@ -125,6 +129,7 @@ def _every_call(provider: StripeProvider) -> None:
             )
         )
     provider.cancel_payment("pi_1", idempotency_key="topup:1:cancel")  # then retrieves it
+    assert provider.find_payment(customer_id="cus_1", top_up_id=1) is not None  # lists, then retrieves
     provider.refund_payment("pi_1", amount_cents=500, idempotency_key="refund:1:0:500")  # lists first
     provider.send_receipt("pi_1", email="olga@pay.test", idempotency_key="receipt:1:0:olga@pay.test")
     provider.detach_payment_method("pm_1", idempotency_key="card:pm_1:detach")  # refused: retrieves it

@@ -1,7 +1,7 @@
 """The audit log is append-only in the database: triggers refuse UPDATE and DELETE
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 
 On PostgreSQL one plpgsql function (shared by any append-only table) raises
 ``integrity_constraint_violation``; on SQLite ``RAISE(ABORT, ...)`` fails the statement with a
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
