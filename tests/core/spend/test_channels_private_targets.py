@@ -7,9 +7,7 @@ import pytest
 from core.spend.channels import DeliveryFailed, post_webhook, private_targets_allowed
 
 
-@pytest.mark.parametrize(
-    "url", ["http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://10.0.0.1/hook"]
-)
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://10.0.0.1/hook"])
 def test_production_refuses_private_targets(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("METERLINE_ENV", "production")
     monkeypatch.delenv("METERLINE_WEBHOOKS_ALLOW_PRIVATE", raising=False)
