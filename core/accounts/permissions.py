@@ -79,10 +79,6 @@ class Actor:
         return cls(name, "system")
 
     @property
-    def is_view_as(self) -> bool:
-        return self.kind == "view_as"
-
-    @property
     def author(self) -> str:
         """What ``created_by`` / ``updated_by`` record: the email (``support:<email>`` for an agent)."""
         return f"support:{self.email}" if self.kind == "agent" else self.email
