@@ -26,7 +26,7 @@ from app.state import (
     viewing_as,
 )
 from app.support_ui import open_account
-from core.accounts import AccountSummary, require_access
+from core.accounts import AccountSummary, Actor, require_access
 from core.clock import system_clock
 from core.db import unit_of_work
 from core.errors import BillingError, NotFound, PermissionDenied
@@ -46,6 +46,12 @@ class PageContext:
     is_support: bool
     account_id: str
     read_only: bool = False  # a support agent viewing the account as its customer: nothing is written
+
+    @property
+    def actor(self) -> Actor:
+        """Who writes, for the core's permission check: this signed-in person, or, in a customer view,
+        an agent viewing as the customer (the core refuses every customer write then)."""
+        return Actor.viewing_as_customer(self.email) if self.read_only else Actor.member(self.email)
 
 
 READ_ONLY_HELP = "Read-only: you are viewing this account as its customer. Act from the support console."

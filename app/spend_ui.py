@@ -1,4 +1,4 @@
-"""What the Alerts and Limits pages share: role-checked writes, the sidebar's notification badge,
+"""What the Alerts and Limits pages share: writes as the page's actor, the sidebar's notification badge,
 and sending an evaluation's messages without making the person wait for SMTP or HTTP."""
 
 from __future__ import annotations
@@ -12,32 +12,30 @@ from sqlalchemy.orm import Session
 
 from app.page import PageContext
 from app.resources import get_engine
-from core.accounts import AccountSummary, require_access
+from core.accounts import AccountSummary, Actor, require_access
+from core.accounts.permissions import ALERTS_EDIT
 from core.clock import system_clock
 from core.db import unit_of_work
-from core.errors import PermissionDenied
 from core.spend.deliveries import deliver_due
 from core.spend.evaluate import evaluate_accounts
 from core.spend.notifications import unread_count
 
 T = TypeVar("T")
 
-EDIT_ROLES = ("owner", "admin")
 BADGE_REFRESH = "20s"
 
 
 def can_edit(account: AccountSummary) -> bool:
-    """Owners and admins change alerts, caps and the overdraft; billing and viewer see them."""
-    return account.role in EDIT_ROLES
+    """Whether to draw the editing controls: owners and admins change alerts, caps and the overdraft
+    (the same rule for each, in ``core.accounts.permissions``); the core decides again on the write."""
+    return ALERTS_EDIT.allows(account.role)
 
 
-def write(ctx: PageContext, command: Callable[[Session, AccountSummary], T]) -> T:
-    """Run ``command`` in a write transaction after checking, in it, that the person is an owner or admin."""
-    if ctx.read_only:
-        raise PermissionDenied("a customer view is read-only; act from the support console", field="role")
+def write(ctx: PageContext, command: Callable[[Session, Actor], T]) -> T:
+    """Run ``command`` in a write transaction as the page's actor; the core command checks the role
+    (and refuses a customer view) in that transaction."""
     with unit_of_work(get_engine(), write=True) as session:
-        account = require_access(session, email=ctx.email, account_id=ctx.account_id, min_role="admin")
-        return command(session, account)
+        return command(session, ctx.actor)
 
 
 def evaluate_and_send(account_id: str) -> int:

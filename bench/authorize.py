@@ -124,7 +124,7 @@ async def measure(
 
 
 def _seed(database_url: str) -> None:
-    from core.accounts import create_account
+    from core.accounts import Actor, create_account
     from core.clock import system_clock
     from core.db import make_engine, unit_of_work
     from core.db.migrate import upgrade
@@ -151,7 +151,13 @@ def _seed(database_url: str) -> None:
             session, account_id="acc_bench", amount_nanos=1_000 * NANOS_PER_CREDIT, source="purchased", at=now
         )
         set_cap(
-            session, account_id="acc_bench", scope="account", limit="500", mode="hard", actor="bench", at=now
+            session,
+            account_id="acc_bench",
+            scope="account",
+            limit="500",
+            mode="hard",
+            actor=Actor.system("bench"),
+            at=now,
         )
         set_cap(
             session,
@@ -160,7 +166,7 @@ def _seed(database_url: str) -> None:
             scope_value="web",
             limit="100",
             mode="hard",
-            actor="bench",
+            actor=Actor.system("bench"),
             at=now,
         )
     events = [

@@ -93,7 +93,7 @@ def notification_centre(ctx: PageContext, data: AlertsData) -> None:
     if unread and not ctx.read_only and st.button(f"Mark {len(unread)} as read", key="alerts.mark_read"):
         top = max(n.notification_id for n in data.notifications)
         with unit_of_work(get_engine(), write=True) as session:
-            mark_read(session, email=ctx.email, account_id=ctx.account_id, up_to_id=top, at=system_clock())
+            mark_read(session, actor=ctx.actor, account_id=ctx.account_id, up_to_id=top, at=system_clock())
         st.rerun()
 
 
@@ -278,13 +278,14 @@ def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> 
     try:
         if existing is None:
             saved = write(
-                ctx, lambda s, a: create_rule(s, account_id=a.account_id, rule=rule, actor=ctx.email, at=now)
+                ctx,
+                lambda s, actor: create_rule(s, account_id=ctx.account_id, rule=rule, actor=actor, at=now),
             )
         else:
             saved = write(
                 ctx,
-                lambda s, a: update_rule(
-                    s, account_id=a.account_id, rule_id=existing.rule_id, rule=rule, actor=ctx.email, at=now
+                lambda s, actor: update_rule(
+                    s, account_id=ctx.account_id, rule_id=existing.rule_id, rule=rule, actor=actor, at=now
                 ),
             )
         fired = evaluate_and_send(ctx.account_id)
@@ -314,8 +315,13 @@ def edit_section(ctx: PageContext, data: AlertsData) -> None:
             try:
                 write(
                     ctx,
-                    lambda s, a: set_rule_paused(
-                        s, account_id=a.account_id, rule_id=rule.rule_id, paused=not rule.paused, at=now
+                    lambda s, actor: set_rule_paused(
+                        s,
+                        account_id=ctx.account_id,
+                        rule_id=rule.rule_id,
+                        paused=not rule.paused,
+                        actor=actor,
+                        at=now,
                     ),
                 )
             except BillingError as error:
@@ -326,7 +332,12 @@ def edit_section(ctx: PageContext, data: AlertsData) -> None:
         confirm = right.checkbox("Yes, delete this rule", key=f"alerts.confirm{rule.rule_id}")
         if right.button("Delete", key=f"alerts.delete{rule.rule_id}", disabled=not confirm):
             try:
-                write(ctx, lambda s, a: delete_rule(s, account_id=a.account_id, rule_id=rule.rule_id, at=now))
+                write(
+                    ctx,
+                    lambda s, actor: delete_rule(
+                        s, account_id=ctx.account_id, rule_id=rule.rule_id, actor=actor, at=now
+                    ),
+                )
             except BillingError as error:
                 show_error(error)
                 return
@@ -372,7 +383,9 @@ def webhooks_section(ctx: PageContext, data: AlertsData) -> None:
             try:
                 made = write(
                     ctx,
-                    lambda s, a: create_webhook(s, account_id=a.account_id, url=url, actor=ctx.email, at=now),
+                    lambda s, actor: create_webhook(
+                        s, account_id=ctx.account_id, url=url, actor=actor, at=now
+                    ),
                 )
             except BillingError as error:
                 show_error(error)
@@ -384,11 +397,21 @@ def webhooks_section(ctx: PageContext, data: AlertsData) -> None:
         chosen = st.selectbox("Endpoint", list(hooks), format_func=hooks.__getitem__, key="alerts.hook_pick")
         left, right = st.columns(2)
         if left.button("Roll its secret", key="alerts.hook_roll"):
-            made = write(ctx, lambda s, a: roll_webhook_secret(s, account_id=a.account_id, webhook_id=chosen))
+            made = write(
+                ctx,
+                lambda s, actor: roll_webhook_secret(
+                    s, account_id=ctx.account_id, webhook_id=chosen, actor=actor
+                ),
+            )
             st.session_state[SECRET_KEY] = made.secret
             st.rerun()
         if right.button("Remove it", key="alerts.hook_delete"):
-            write(ctx, lambda s, a: delete_webhook(s, account_id=a.account_id, webhook_id=chosen, at=now))
+            write(
+                ctx,
+                lambda s, actor: delete_webhook(
+                    s, account_id=ctx.account_id, webhook_id=chosen, actor=actor, at=now
+                ),
+            )
             flash("Webhook removed; rules that used it keep their other channels.")
             st.rerun()
 

@@ -26,12 +26,12 @@ from app.payments_ui import (
     summary_text,
 )
 from core.accounts import AccountSummary
+from core.accounts.permissions import CREDITS_BUY
 from core.clock import system_clock
 from core.errors import BillingError, NotFound, ValidationError
 from core.ledger import balance_view
 from core.money import cents_to_nanos, format_credits
 from core.payments import (
-    Actor,
     Card,
     Payments,
     TopUpView,
@@ -50,7 +50,6 @@ from core.payments import (
 )
 from core.payments.cards import CARD_REMOVED
 from core.payments.config import dollars_to_cents
-from core.payments.notify import PAYING_ROLES
 from core.payments.views import AutoRechargeView, find_open_top_up
 
 WATCH_KEY = "buy.watch"  # top-ups this session waits on (started here, or returned to)
@@ -120,7 +119,7 @@ def handle_return(ctx: PageContext, payments: Payments) -> None:
             cancel_checkout(
                 payments.engine,
                 payments.provider,
-                actor=Actor(ctx.email, ctx.is_support),
+                actor=ctx.actor,
                 account_id=ctx.account_id,
                 top_up_id=top_up_id,
                 clock=payments.clock,
@@ -210,7 +209,7 @@ def buy_section(ctx: PageContext, payments: Payments, data: BuyData, base: str) 
         st.info(deficit_text(summary, data.deficit_nanos))
     options = [card.label for card in data.cards] + [NEW_CARD]
     method = st.radio("Pay with", options, key="buy.method")
-    actor = Actor(ctx.email, ctx.is_support)
+    actor = ctx.actor
     provider = payments.provider
     assert provider is not None
     try:
@@ -302,7 +301,7 @@ def remove_card(ctx: PageContext, payments: Payments, data: BuyData, card: Card,
     try:
         removal = remove_saved_card(
             payments,
-            actor=Actor(ctx.email, ctx.is_support),
+            actor=ctx.actor,
             account_id=ctx.account_id,
             card_id=card.payment_method_id,
         )
@@ -382,7 +381,7 @@ def recharge_form(ctx: PageContext, payments: Payments, data: BuyData) -> None:
     try:
         save_auto_recharge(
             payments,
-            actor=Actor(ctx.email, ctx.is_support),
+            actor=ctx.actor,
             account_id=ctx.account_id,
             enabled=enabled,
             threshold_nanos=parse_credits(threshold, field="threshold"),
@@ -425,7 +424,7 @@ except BillingError as error:
     show_error(error)
     st.stop()
 
-may_buy = buy_data.account.role in PAYING_ROLES
+may_buy = CREDITS_BUY.allows(buy_data.account.role)  # what to draw; the core decides on the write
 mode_banner(payments)
 st.caption(
     f"{buy_data.account.name} · balance {format_credits(buy_data.balance_nanos)} · 1 credit = $1.00 · "

@@ -123,14 +123,14 @@ def edit_caps(ctx: PageContext, data: LimitsData) -> None:
                 try:
                     saved = write(
                         ctx,
-                        lambda s, a: set_cap(
+                        lambda s, actor: set_cap(
                             s,
-                            account_id=a.account_id,
+                            account_id=ctx.account_id,
                             scope=scope,
                             scope_value=value,
                             limit=limit,
                             mode=mode,
-                            actor=ctx.email,
+                            actor=actor,
                             at=now,
                         ),
                     )
@@ -153,7 +153,12 @@ def edit_caps(ctx: PageContext, data: LimitsData) -> None:
             chosen = st.selectbox("Cap", list(caps), format_func=caps.__getitem__, key="limits.remove_pick")
             if st.button("Remove cap", key="limits.remove"):
                 try:
-                    write(ctx, lambda s, a: delete_cap(s, account_id=a.account_id, cap_id=chosen, at=now))
+                    write(
+                        ctx,
+                        lambda s, actor: delete_cap(
+                            s, account_id=ctx.account_id, cap_id=chosen, actor=actor, at=now
+                        ),
+                    )
                 except BillingError as error:
                     show_error(error)
                 else:
@@ -182,8 +187,8 @@ def overdraft_section(ctx: PageContext, data: LimitsData) -> None:
             try:
                 write(
                     ctx,
-                    lambda s, a: set_overdraft(
-                        s, account_id=a.account_id, overdraft=amount, actor=ctx.email, at=system_clock()
+                    lambda s, actor: set_overdraft(
+                        s, account_id=ctx.account_id, overdraft=amount, actor=actor, at=system_clock()
                     ),
                 )
             except BillingError as error:

@@ -1,5 +1,12 @@
-"""Accounts, users, memberships and access decisions."""
+"""Accounts, users, memberships and access decisions (reads: ``require_access``; customer writes:
+``require_permission`` with an ``Actor``, on the table in ``core.accounts.permissions``)."""
 
+from core.accounts.permissions import (
+    PERMISSIONS,
+    Actor,
+    Permission,
+    require_permission,
+)
 from core.accounts.service import (
     ROLE_RANK,
     AccountSummary,
@@ -12,12 +19,16 @@ from core.accounts.service import (
 )
 
 __all__ = [
+    "PERMISSIONS",
     "ROLE_RANK",
     "AccountSummary",
+    "Actor",
+    "Permission",
     "accounts_for_user",
     "add_member",
     "all_accounts",
     "create_account",
     "ensure_user",
     "require_access",
+    "require_permission",
 ]

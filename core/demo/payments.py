@@ -57,7 +57,7 @@ def buy_starter_pack(payments: Payments, *, account_id: str, buyer: str, page_ur
         payments.engine,
         provider,
         payments.config,
-        actor=Actor(buyer),
+        actor=Actor.member(buyer),
         account_id=account_id,
         amount_cents=STARTER_PACK_CENTS,
         save_card=True,
@@ -83,7 +83,7 @@ def turn_on_auto_recharge(payments: Payments, *, account_id: str, owner: str) ->
         card_id = session.scalars(select(PaymentCard.id).where(PaymentCard.account_id == account_id)).one()
     save_auto_recharge(
         payments,
-        actor=Actor(owner),
+        actor=Actor.member(owner),
         account_id=account_id,
         enabled=True,
         threshold_nanos=credits_to_nanos(RECHARGE_BELOW_CREDITS),

@@ -412,7 +412,7 @@ def _support_work(engine: Engine, payments: Payments, *, now: datetime) -> None:
         engine,
         provider,
         payments.config,
-        actor=Actor(DISPUTED_BUYER),
+        actor=Actor.member(DISPUTED_BUYER),
         account_id=DORMANT,
         amount_cents=DISPUTED_TOP_UP_CENTS,
         save_card=False,

@@ -14,6 +14,7 @@ notify.py          in-app and email notices, support alerts
 config.py          settings from the environment; runtime.py wires them into ``Payments``
 """
 
+from core.accounts.permissions import Actor  # the acting user of every customer write (re-exported)
 from core.payments.cards import CardRemoval, remove_saved_card
 from core.payments.config import PaymentConfig, TopUpLimits, format_cents, payment_config
 from core.payments.provider import Card, PaymentProvider, ProviderError
@@ -22,7 +23,6 @@ from core.payments.reconcile import ReconcileReport, reconcile
 from core.payments.runtime import Payments, payments_from_env, sandbox_payments
 from core.payments.settle import PaymentReceived, fulfill_top_up
 from core.payments.top_ups import (
-    Actor,
     buy_with_saved_card,
     cancel_checkout,
     describe,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.accounts import require_access
+from core.accounts.permissions import CARDS_REMOVE, Actor, require_permission
 from core.db import unit_of_work
 from core.db.models import PaymentCard
 from core.payments.config import PaymentsNotConfigured
@@ -24,7 +24,6 @@ from core.payments.notify import audit
 from core.payments.provider import Card
 from core.payments.runtime import Payments
 from core.payments.settle import lock_recharge_settings
-from core.payments.top_ups import Actor
 
 ACTION = "payments.remove_card"
 CARD_REMOVED = "card_removed"  # AutoRecharge.last_decision_code once removing its card turned it off
@@ -45,9 +44,7 @@ def _card(row: PaymentCard) -> Card:
 
 
 def _require_payer(session: Session, actor: Actor, account_id: str) -> None:
-    require_access(
-        session, email=actor.email, account_id=account_id, min_role="billing", is_support=actor.is_support
-    )
+    require_permission(session, actor, account_id=account_id, permission=CARDS_REMOVE)
 
 
 def _label(card: Card) -> str:

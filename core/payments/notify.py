@@ -20,13 +20,14 @@ from typing import Any
 from sqlalchemy import case, event, select
 from sqlalchemy.orm import Session
 
+from core.accounts.permissions import CREDITS_BUY
 from core.db.models import AuditLog, Membership, Notification, User
 from core.spend.channels import send_email, smtp_settings
 
 log = logging.getLogger("meterline.payments")
 
 ALERT_PREFIX = "payments.alert."
-PAYING_ROLES = ("owner", "admin", "billing")
+PAYING_ROLES = CREDITS_BUY.roles  # those who may buy credits get the payment emails
 _OUTBOX = "payments.outbox"
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.accounts import require_access
+from core.accounts.permissions import AUTO_RECHARGE_EDIT, Actor, require_permission
 from core.db import unit_of_work
 from core.db.models import Account, AutoRecharge, PaymentCard, TopUp
 from core.errors import NotFound, ValidationError
@@ -38,7 +38,7 @@ from core.payments.provider import ChargeRequest, ProviderError
 from core.payments.recharge_policy import Decision, check_settings, decide
 from core.payments.runtime import Payments
 from core.payments.settle import apply_payment, lock_recharge_settings
-from core.payments.top_ups import CURRENCY, Actor, return_url
+from core.payments.top_ups import CURRENCY, return_url
 from core.payments.views import AutoRechargeView, auto_recharge_view, recharge_snapshot
 
 log = logging.getLogger("meterline.payments")
@@ -69,9 +69,7 @@ def save_auto_recharge(
     """Turn auto-recharge on or off and set its guardrails (owners, admins and billing members)."""
     at = payments.clock()
     with unit_of_work(payments.engine, write=True) as session:
-        require_access(
-            session, email=actor.email, account_id=account_id, min_role="billing", is_support=actor.is_support
-        )
+        require_permission(session, actor, account_id=account_id, permission=AUTO_RECHARGE_EDIT)
         account = session.get(Account, account_id)
         assert account is not None
         check_settings(

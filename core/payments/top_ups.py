@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -26,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.accounts import require_access
+from core.accounts.permissions import CREDITS_BUY, Actor, require_permission
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
 from core.db.models import Account, PaymentCard, PaymentCustomer, TopUp
@@ -47,18 +46,9 @@ CHECKOUT_LIFETIME_MIN = timedelta(minutes=31)
 CURRENCY = "usd"
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who clicks: a member of the account (support agents read, they do not buy)."""
-
-    email: str
-    is_support: bool = False
-
-
 def _require_payer(session: Session, actor: Actor, account_id: str) -> None:
-    require_access(
-        session, email=actor.email, account_id=account_id, min_role="billing", is_support=actor.is_support
-    )
+    """Owners, admins and billing members buy; a customer view (support) does not."""
+    require_permission(session, actor, account_id=account_id, permission=CREDITS_BUY)
 
 
 def _check_mode(config: PaymentConfig) -> None:
@@ -281,6 +271,7 @@ def buy_with_saved_card(
     _check_mode(config)
 
     def open_it(session: Session) -> tuple[int, str, ChargeRequest]:
+        _require_payer(session, actor, account_id)  # before the card: a refusal says nothing about it
         card = session.get(PaymentCard, card_id)
         if card is None or card.account_id != account_id or card.removed_at is not None:
             raise NotFound("that card is not saved for this account", field="card")
@@ -404,9 +395,10 @@ def cancel_checkout(
     top_up_id: int,
     clock: Clock = system_clock,
 ) -> TopUpView:
-    """The customer came back with "cancel": close the checkout unless it was paid after all."""
+    """The customer came back with "cancel": close the checkout unless it was paid after all
+    (those who may buy may cancel)."""
     with unit_of_work(engine) as session:
-        require_access(session, email=actor.email, account_id=account_id, is_support=actor.is_support)
+        _require_payer(session, actor, account_id)
         view = top_up_view(session, top_up_id, account_id=account_id)
         session_id = session.scalar(select(TopUp.checkout_session_id).where(TopUp.id == top_up_id))
     if view.state != states.PENDING_PAYMENT or not session_id or view.provider != provider.name:

@@ -1,8 +1,9 @@
 """Alert rules and webhook endpoints: create, edit, pause, delete; firing history and delivery log.
 
 Every command takes the account it acts on and refuses an id of another account's rule the
-same way as a missing one (``NotFound``), so a tampered id reveals nothing. Callers check the
-person's role first (``core.accounts.require_access(min_role="admin")`` for writes).
+same way as a missing one (``NotFound``), so a tampered id reveals nothing. Every write takes the
+acting ``Actor`` and checks, in its own transaction, that it may change the account's alert rules
+or webhooks (owners and admins: ``core.accounts.permissions``); a customer view is read-only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.accounts.permissions import ALERTS_EDIT, WEBHOOKS_EDIT, Actor, require_permission
 from core.db.models import ALERT_KINDS, ALERT_SCOPES, AlertDelivery, AlertFiring, AlertRule, AlertWebhook
 from core.errors import NotFound, ValidationError
 from core.money import credits_to_nanos, to_decimal
@@ -346,8 +348,11 @@ def _rule(session: Session, account_id: str, rule_id: int, *, lock: bool = False
     return rule
 
 
-def create_rule(session: Session, *, account_id: str, rule: RuleInput, actor: str, at: datetime) -> RuleView:
+def create_rule(
+    session: Session, *, account_id: str, rule: RuleInput, actor: Actor, at: datetime
+) -> RuleView:
     """Add a rule (starting in the ``ok`` state: a condition already true fires at the next evaluation)."""
+    require_permission(session, actor, account_id=account_id, permission=ALERTS_EDIT)
     name, scope_value, emails, parsed = _validated(session, account_id, rule)
     count = len(
         session.scalars(
@@ -359,7 +364,7 @@ def create_rule(session: Session, *, account_id: str, rule: RuleInput, actor: st
             f"at most {MAX_RULES_PER_ACCOUNT} alert rules per account", code="too_many", field="rule"
         )
     row = AlertRule(
-        account_id=account_id, state="ok", paused=False, created_by=actor, created_at=at, updated_at=at
+        account_id=account_id, state="ok", paused=False, created_by=actor.author, created_at=at, updated_at=at
     )
     _apply(row, rule, name, scope_value, emails, parsed)
     session.add(row)
@@ -368,10 +373,11 @@ def create_rule(session: Session, *, account_id: str, rule: RuleInput, actor: st
 
 
 def update_rule(
-    session: Session, *, account_id: str, rule_id: int, rule: RuleInput, actor: str, at: datetime
+    session: Session, *, account_id: str, rule_id: int, rule: RuleInput, actor: Actor, at: datetime
 ) -> RuleView:
     """Change a rule; its crossing state stays, and the next evaluation fires or resolves it against
     the new threshold."""
+    require_permission(session, actor, account_id=account_id, permission=ALERTS_EDIT)
     row = _rule(session, account_id, rule_id, lock=True)
     name, scope_value, emails, parsed = _validated(session, account_id, rule)
     if (row.kind, row.scope, row.scope_value) != (rule.kind, rule.scope, scope_value):
@@ -384,9 +390,10 @@ def update_rule(
 
 
 def set_rule_paused(
-    session: Session, *, account_id: str, rule_id: int, paused: bool, at: datetime
+    session: Session, *, account_id: str, rule_id: int, paused: bool, actor: Actor, at: datetime
 ) -> RuleView:
     """Pause (no evaluation, no messages) or resume a rule."""
+    require_permission(session, actor, account_id=account_id, permission=ALERTS_EDIT)
     row = _rule(session, account_id, rule_id, lock=True)
     row.paused = paused
     row.updated_at = at
@@ -394,8 +401,9 @@ def set_rule_paused(
     return rule_view(row)
 
 
-def delete_rule(session: Session, *, account_id: str, rule_id: int, at: datetime) -> None:
+def delete_rule(session: Session, *, account_id: str, rule_id: int, actor: Actor, at: datetime) -> None:
     """Delete a rule; its firing history stays readable."""
+    require_permission(session, actor, account_id=account_id, permission=ALERTS_EDIT)
     row = _rule(session, account_id, rule_id, lock=True)
     row.deleted_at = at
     row.updated_at = at
@@ -455,8 +463,9 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def create_webhook(session: Session, *, account_id: str, url: str, actor: str, at: datetime) -> NewWebhook:
+def create_webhook(session: Session, *, account_id: str, url: str, actor: Actor, at: datetime) -> NewWebhook:
     """Add an endpoint; the answer holds its signing secret, which is never shown again."""
+    require_permission(session, actor, account_id=account_id, permission=WEBHOOKS_EDIT)
     clean = validate_webhook_url(url)
     count = len(
         session.scalars(
@@ -475,7 +484,7 @@ def create_webhook(session: Session, *, account_id: str, url: str, actor: str, a
         url=clean,
         secret=secret,
         secret_hint=secret[-4:],
-        created_by=actor,
+        created_by=actor.author,
         created_at=at,
     )
     session.add(hook)
@@ -483,8 +492,9 @@ def create_webhook(session: Session, *, account_id: str, url: str, actor: str, a
     return NewWebhook(_webhook_view(hook), secret)
 
 
-def roll_webhook_secret(session: Session, *, account_id: str, webhook_id: int) -> NewWebhook:
+def roll_webhook_secret(session: Session, *, account_id: str, webhook_id: int, actor: Actor) -> NewWebhook:
     """A new signing secret for an endpoint (the old one stops working at once)."""
+    require_permission(session, actor, account_id=account_id, permission=WEBHOOKS_EDIT)
     hook = _webhook(session, account_id, webhook_id)
     hook.secret = new_secret()
     hook.secret_hint = hook.secret[-4:]
@@ -492,8 +502,9 @@ def roll_webhook_secret(session: Session, *, account_id: str, webhook_id: int) -
     return NewWebhook(_webhook_view(hook), hook.secret)
 
 
-def delete_webhook(session: Session, *, account_id: str, webhook_id: int, at: datetime) -> None:
+def delete_webhook(session: Session, *, account_id: str, webhook_id: int, actor: Actor, at: datetime) -> None:
     """Remove an endpoint; rules that posted to it keep their other channels."""
+    require_permission(session, actor, account_id=account_id, permission=WEBHOOKS_EDIT)
     hook = _webhook(session, account_id, webhook_id)
     hook.deleted_at = at
     for rule in session.scalars(select(AlertRule).where(AlertRule.webhook_id == webhook_id)):

@@ -3,6 +3,10 @@
 A soft cap only notifies; a hard cap makes ``POST /api/v1/authorize`` refuse with
 ``hard_cap_reached``. Usage past a cap is always recorded (ingestion never drops it); how far it
 went past is the cap's **overshoot**, shown on the Limits page.
+
+Every write takes the acting ``Actor`` and checks, in its own transaction, that it may change caps
+or the overdraft (owners and admins; caps also support admins through ``core.support``; the table
+is in ``core.accounts.permissions``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.accounts.permissions import CAPS_EDIT, OVERDRAFT_EDIT, Actor, require_permission
 from core.db.models import CAP_MODES, CAP_SCOPES, Account, AlertFiring, SpendCap, SpendSettings
 from core.errors import NotFound, ValidationError
 from core.money import credits_to_nanos
@@ -133,10 +138,11 @@ def set_cap(
     scope_value: str = "",
     limit: str | Decimal | int,
     mode: str,
-    actor: str,
+    actor: Actor,
     at: datetime,
 ) -> CapView:
     """Set the monthly cap of a scope (one cap per scope: setting it again changes it)."""
+    require_permission(session, actor, account_id=account_id, permission=CAPS_EDIT)
     if mode not in CAP_MODES:
         raise ValidationError(
             "mode is soft (alerts only) or hard (authorize refuses)", code="unknown_mode", field="mode"
@@ -151,7 +157,12 @@ def set_cap(
                 f"at most {MAX_CAPS_PER_ACCOUNT} caps per account", code="too_many", field="scope"
             )
         existing = SpendCap(
-            account_id=account_id, scope=scope, scope_value=value, state="ok", created_by=actor, created_at=at
+            account_id=account_id,
+            scope=scope,
+            scope_value=value,
+            state="ok",
+            created_by=actor.author,
+            created_at=at,
         )
         session.add(existing)
     existing.limit_nanos = limit_nanos
@@ -161,7 +172,9 @@ def set_cap(
     return _cap_view(existing)
 
 
-def delete_cap(session: Session, *, account_id: str, cap_id: int, at: datetime) -> None:
+def delete_cap(session: Session, *, account_id: str, cap_id: int, actor: Actor, at: datetime) -> None:
+    """Remove a cap (its firing history stays)."""
+    require_permission(session, actor, account_id=account_id, permission=CAPS_EDIT)
     cap = _cap(session, account_id, cap_id)
     cap.deleted_at = at
     cap.updated_at = at
@@ -210,9 +223,10 @@ def overdraft_nanos(session: Session, account_id: str) -> int:
 
 
 def set_overdraft(
-    session: Session, *, account_id: str, overdraft: str | Decimal | int, actor: str, at: datetime
+    session: Session, *, account_id: str, overdraft: str | Decimal | int, actor: Actor, at: datetime
 ) -> int:
     """Set the account's overdraft allowance (0 turns it off)."""
+    require_permission(session, actor, account_id=account_id, permission=OVERDRAFT_EDIT)
     try:
         nanos = credits_to_nanos(overdraft, field="overdraft")
     except ValueError as error:
@@ -226,12 +240,12 @@ def set_overdraft(
     settings = session.get(SpendSettings, account_id)
     if settings is None:
         settings = SpendSettings(
-            account_id=account_id, overdraft_nanos=nanos, updated_by=actor, updated_at=at
+            account_id=account_id, overdraft_nanos=nanos, updated_by=actor.author, updated_at=at
         )
         session.add(settings)
     else:
         settings.overdraft_nanos = nanos
-        settings.updated_by = actor
+        settings.updated_by = actor.author
         settings.updated_at = at
     session.flush()
     return nanos

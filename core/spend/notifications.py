@@ -1,4 +1,7 @@
-"""The in-app notification centre: an account's notifications and how far each person has read them."""
+"""The in-app notification centre: an account's notifications and how far each person has read them.
+
+Marking read is the person's own write: any member may, a customer view (an agent viewing as the
+customer) may not (``core.accounts.permissions``)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.accounts.permissions import NOTIFICATIONS_READ, Actor, require_permission
 from core.db.models import Notification, NotificationRead
 
 MAX_SHOWN = 100
@@ -54,9 +58,10 @@ def notifications(
     return [NotificationView(n.id, n.title, n.body, n.created_at, n.id > last) for n in rows]
 
 
-def mark_read(session: Session, *, email: str, account_id: str, up_to_id: int, at: datetime) -> None:
+def mark_read(session: Session, *, actor: Actor, account_id: str, up_to_id: int, at: datetime) -> None:
     """Everything up to ``up_to_id`` is read for this person (never moves backwards)."""
-    key = email.strip().lower()
+    require_permission(session, actor, account_id=account_id, permission=NOTIFICATIONS_READ)
+    key = actor.email.strip().lower()
     row = session.get(NotificationRead, (key, account_id))
     if row is None:
         session.add(NotificationRead(email=key, account_id=account_id, last_read_id=up_to_id, updated_at=at))

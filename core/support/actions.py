@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.accounts.permissions import Actor
 from core.accounts.service import find_account, shown_id
 from core.db import unit_of_work
 from core.db.models import Account, AuditLog, CreditGrant, SpendCap, SupportApproval, TopUp
@@ -451,7 +452,7 @@ def set_cap_as_agent(
         scope_value=scope_value,
         limit=limit,
         mode=mode,
-        actor=f"support:{agent.email}",
+        actor=Actor.agent(agent.email),  # caps.edit is open to the support console (checked above)
         at=at,
     )
     record(
@@ -480,7 +481,7 @@ def lift_cap_as_agent(
         )
     )
     before = _cap_facts(cap)
-    delete_cap(session, account_id=account_id, cap_id=cap_id, at=at)
+    delete_cap(session, account_id=account_id, cap_id=cap_id, actor=Actor.agent(agent.email), at=at)
     record(
         session,
         agent=agent,

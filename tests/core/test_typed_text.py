@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from core.accounts import Actor
 from core.db import unit_of_work
 from core.db.models import AlertRule, AlertWebhook, AuditLog, CreditGrant, SpendCap
 from core.errors import ValidationError
@@ -22,11 +23,12 @@ from tests.core.metering.catalog_setup import seed_catalog
 
 BAD = ("bad\x00text", "bad\ud800text")
 SAM = Agent("sam@meterline.example", SUPPORT)
+SETUP = Actor.system("tests")
 
 
 def _rule(name: str = "Low balance", **kwargs: object) -> Callable[[Session, datetime], object]:
     rule = RuleInput(name=name, kind="spend_above", threshold="10", **kwargs)  # type: ignore[arg-type]
-    return lambda session, at: create_rule(session, account_id="acc_a", rule=rule, actor="o@a.test", at=at)
+    return lambda session, at: create_rule(session, account_id="acc_a", rule=rule, actor=SETUP, at=at)
 
 
 CASES: dict[str, tuple[str, Callable[[str], Callable[[Session, datetime], object]]]] = {
@@ -37,7 +39,7 @@ CASES: dict[str, tuple[str, Callable[[str], Callable[[Session, datetime], object
         "url",
         lambda bad: (
             lambda s, at: create_webhook(
-                s, account_id="acc_a", url=f"https://hooks.example/{bad}", actor="o@a.test", at=at
+                s, account_id="acc_a", url=f"https://hooks.example/{bad}", actor=SETUP, at=at
             )
         ),
     ),
@@ -51,7 +53,7 @@ CASES: dict[str, tuple[str, Callable[[str], Callable[[Session, datetime], object
                 scope_value=bad,
                 limit="5",
                 mode="hard",
-                actor="o",
+                actor=SETUP,
                 at=at,
             )
         ),

@@ -8,8 +8,11 @@ import pytest
 
 from app.auth import Viewer
 from app.page import PageContext, read
-from core.accounts import AccountSummary
+from app.spend_ui import write
+from core.accounts import AccountSummary, Actor
+from core.clock import system_clock
 from core.errors import PermissionDenied
+from core.spend.caps import set_overdraft
 from core.usage import usage_frame
 from tests.app.harness import MAIN, TIMEOUT, open_page, page_text, portal_url, signed_in  # noqa: F401
 from tests.app.seed import ALICE, BOB, NOBODY, VIVIAN
@@ -63,6 +66,20 @@ def test_every_read_checks_access_again() -> None:
     assert read(own, lambda session, account: account.name) == "Acme Robotics"
     with pytest.raises(PermissionDenied):
         read(own, lambda session, account: account.name, min_role="billing")
+
+
+def test_a_customer_view_writes_nothing_even_when_the_agent_is_an_owner_of_the_account() -> None:
+    """The page hands the core an actor that says "viewing as the customer"; the core refuses it."""
+    viewing = PageContext(email=ALICE, is_support=True, account_id="acc_acme", read_only=True)
+    assert viewing.actor == Actor.viewing_as_customer(ALICE)
+    with pytest.raises(PermissionDenied, match="viewing this account as its customer"):
+        write(
+            viewing,
+            lambda s, actor: set_overdraft(
+                s, account_id="acc_acme", overdraft="5", actor=actor, at=system_clock()
+            ),
+        )
+    assert PageContext(email=ALICE, is_support=True, account_id="acc_acme").actor == Actor.member(ALICE)
 
 
 def test_page_not_registered_for_a_user_without_accounts_raises_on_switch() -> None:

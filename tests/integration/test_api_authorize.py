@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from starlette.testclient import TestClient
 
+from core.accounts import Actor
 from core.api import create_api_app
 from core.clock import fixed_clock
 from core.db import unit_of_work
@@ -55,7 +56,7 @@ def cap(
             scope_value=value,
             limit=limit,
             mode=mode,
-            actor="owner@a.test",
+            actor=Actor.system("tests"),
             at=now,
         )
 
@@ -136,7 +137,7 @@ def test_insufficient_credits_unless_an_overdraft_allows(
         0,
     )
     with unit_of_work(seeded, write=True) as session:
-        set_overdraft(session, account_id="acc_a", overdraft="80", actor="owner@a.test", at=now)
+        set_overdraft(session, account_id="acc_a", overdraft="80", actor=Actor.system("tests"), at=now)
     time.sleep(1.1)  # snapshots are at most a second old
     answer = ask(client, account_id="acc_a")
     assert (answer["allowed"], answer["remaining"]) == (True, "30.000000000")

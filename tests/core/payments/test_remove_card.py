@@ -167,7 +167,7 @@ def test_removing_twice_says_there_is_no_saved_card(engine: Engine, now: datetim
     assert len(_audits(engine)) == 1  # nothing changed the second and third time: nothing audited
 
 
-@pytest.mark.parametrize("actor", [VIEWER, OUTSIDER, Actor("agent@meterline.test", is_support=True)])
+@pytest.mark.parametrize("actor", [VIEWER, OUTSIDER, Actor.viewing_as_customer("agent@meterline.test")])
 def test_a_viewer_an_outsider_or_a_support_agent_cannot_remove_the_card(
     engine: Engine, now: datetime, actor: Actor
 ) -> None:

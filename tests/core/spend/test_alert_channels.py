@@ -16,6 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, select
 
+from core.accounts import Actor, add_member
 from core.clock import fixed_clock
 from core.db import unit_of_work
 from core.db.models import AlertDelivery
@@ -26,6 +27,8 @@ from core.spend.runtime import evaluate_now
 from tests.core.metering.catalog_setup import seed_catalog
 from tests.core.spend.spend_setup import spend
 from tests.e2e.conftest import free_port
+
+OWNER = Actor.member("owner@a.test")
 
 
 class Inbox:
@@ -84,6 +87,8 @@ class Receiver:
 @pytest.fixture
 def seeded(engine: Engine, now: datetime) -> Engine:
     seed_catalog(engine, now - timedelta(days=40))
+    with unit_of_work(engine, write=True) as session:
+        add_member(session, account_id="acc_a", email=OWNER.email, role="owner", at=now)
     return engine
 
 
@@ -93,7 +98,7 @@ def _rule(engine: Engine, now: datetime, **fields: Any) -> None:
             session,
             account_id="acc_a",
             rule=RuleInput(name="Low balance", kind="balance_below", threshold="90", **fields),
-            actor="owner@a.test",
+            actor=OWNER,
             at=now,
         )
 
@@ -165,7 +170,7 @@ def test_webhook_is_signed_and_retried_with_backoff_until_delivered(seeded: Engi
     receiver = Receiver([500, 503])
     try:
         with unit_of_work(seeded, write=True) as session:
-            hook = create_webhook(session, account_id="acc_a", url=receiver.url, actor="owner@a.test", at=now)
+            hook = create_webhook(session, account_id="acc_a", url=receiver.url, actor=OWNER, at=now)
         _rule(seeded, now, webhook_id=hook.webhook.webhook_id)
         spend(seeded, "e1", 20, now - timedelta(hours=1))
         evaluate_now(seeded, ["acc_a"], clock=fixed_clock(now))  # first attempt: 500
@@ -200,7 +205,7 @@ def test_webhook_gives_up_after_the_last_attempt(seeded: Engine, now: datetime) 
     receiver = Receiver([500] * MAX_ATTEMPTS)
     try:
         with unit_of_work(seeded, write=True) as session:
-            hook = create_webhook(session, account_id="acc_a", url=receiver.url, actor="owner@a.test", at=now)
+            hook = create_webhook(session, account_id="acc_a", url=receiver.url, actor=OWNER, at=now)
         _rule(seeded, now, webhook_id=hook.webhook.webhook_id, notify_in_app=False)
         spend(seeded, "e1", 20, now - timedelta(hours=1))
         evaluate_now(seeded, ["acc_a"], clock=fixed_clock(now))
@@ -241,7 +246,7 @@ def test_a_slow_endpoint_does_not_hold_a_transaction_or_block_others(seeded: Eng
                 session,
                 account_id="acc_a",
                 url=f"http://127.0.0.1:{server.server_address[1]}/",
-                actor="owner@a.test",
+                actor=OWNER,
                 at=now,
             )
         _rule(seeded, now, webhook_id=hook.webhook.webhook_id)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
+from core.accounts import Actor, add_member
 from core.clock import fixed_clock
 from core.db import unit_of_work
 from core.db.models import AlertDelivery, AlertFiring, AlertRule, Notification
@@ -30,12 +31,17 @@ from core.spend.notifications import mark_read, notifications, unread_count
 from tests.core.metering.catalog_setup import seed_catalog
 from tests.core.spend.spend_setup import CREDIT, spend
 
-OWNER = "owner@a.test"
+OWNER = Actor.member("owner@a.test")  # owner of acc_a and acc_b
+READER = Actor.member("someone@a.test")  # a viewer of acc_a
 
 
 @pytest.fixture
 def seeded(engine: Engine, now: datetime) -> Engine:
     seed_catalog(engine, now - timedelta(days=40))  # acc_a and acc_b, 100 credits each
+    with unit_of_work(engine, write=True) as session:
+        for account_id in ("acc_a", "acc_b"):
+            add_member(session, account_id=account_id, email=OWNER.email, role="owner", at=now)
+        add_member(session, account_id="acc_a", email=READER.email, role="viewer", at=now)
     return engine
 
 
@@ -174,12 +180,12 @@ def test_paused_and_deleted_rules_stay_quiet(seeded: Engine, now: datetime) -> N
     paused = add_rule(seeded, now, name="paused", kind="spend_above", threshold="1")
     deleted = add_rule(seeded, now, name="deleted", kind="spend_above", threshold="1")
     with unit_of_work(seeded, write=True) as session:
-        set_rule_paused(session, account_id="acc_a", rule_id=paused, paused=True, at=now)
-        delete_rule(session, account_id="acc_a", rule_id=deleted, at=now)
+        set_rule_paused(session, account_id="acc_a", rule_id=paused, paused=True, actor=OWNER, at=now)
+        delete_rule(session, account_id="acc_a", rule_id=deleted, actor=OWNER, at=now)
     spend(seeded, "e1", 5, now - timedelta(hours=1))
     assert evaluate(seeded, now).fired == 0
     with unit_of_work(seeded, write=True) as session:
-        set_rule_paused(session, account_id="acc_a", rule_id=paused, paused=False, at=now)
+        set_rule_paused(session, account_id="acc_a", rule_id=paused, paused=False, actor=OWNER, at=now)
         assert [r.name for r in list_rules(session, "acc_a")] == ["paused"]
     assert evaluate(seeded, now).fired == 1
 
@@ -188,7 +194,7 @@ def test_another_accounts_rule_cannot_be_touched(seeded: Engine, now: datetime) 
     rule_id = add_rule(seeded, now, kind="balance_below", threshold="1")
     with unit_of_work(seeded, write=True) as session:
         with pytest.raises(NotFound):
-            delete_rule(session, account_id="acc_b", rule_id=rule_id, at=now)
+            delete_rule(session, account_id="acc_b", rule_id=rule_id, actor=OWNER, at=now)
         with pytest.raises(NotFound):
             update_rule(
                 session,
@@ -243,9 +249,7 @@ def test_a_crossing_notifies_in_app_and_queues_email_once(seeded: Engine, now: d
         shown = notifications(session, email="someone@a.test", account_id="acc_a")
     assert shown[0].unread and "balance" in shown[0].body.lower()
     with unit_of_work(seeded, write=True) as session:
-        mark_read(
-            session, email="someone@a.test", account_id="acc_a", up_to_id=shown[0].notification_id, at=now
-        )
+        mark_read(session, actor=READER, account_id="acc_a", up_to_id=shown[0].notification_id, at=now)
     with unit_of_work(seeded) as session:
         assert unread_count(session, email="someone@a.test", account_id="acc_a") == 0
         assert unread_count(session, email="other@a.test", account_id="acc_a") == 1

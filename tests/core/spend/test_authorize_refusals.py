@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, select, update
 from starlette.testclient import TestClient
 
+from core.accounts import Actor
 from core.api import create_api_app
 from core.clock import fixed_clock
 from core.db import unit_of_work
@@ -45,7 +46,7 @@ def seeded(engine: Engine, now: datetime) -> Engine:
             scope_value="",
             limit="10",
             mode="hard",
-            actor="owner@a.test",
+            actor=Actor.system("tests"),
             at=now,
         )
         session.execute(update(Account).where(Account.id == "acc_c").values(status="suspended"))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from core.accounts import Actor
 from core.db import unit_of_work
 from core.db.models import Account, AuditLog, CreditGrant, SupportApproval
 from core.errors import PermissionDenied, ValidationError
@@ -218,7 +219,7 @@ def test_changing_and_lifting_a_cap_needs_support_admin_and_records_the_old_cap(
             scope="account",
             limit="50",
             mode="hard",
-            actor="olga@pay.test",
+            actor=Actor.member("olga@pay.test"),
             at=now,
         )
     with unit_of_work(engine, write=True) as session, pytest.raises(PermissionDenied):

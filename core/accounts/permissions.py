@@ -1,0 +1,178 @@
+"""Who may change what in an account: the one table of customer permissions, enforced in the core.
+
+Every customer write (``core.spend``: alert rules, webhooks, caps, the overdraft, marking
+notifications read; ``core.payments``: buying credits, removing a saved card, auto-recharge)
+takes an ``Actor`` and calls ``require_permission`` in its own transaction before it changes
+anything. Pages hide what a role cannot use, but the decision is made here, so a page that
+forgets, a script or a tampered request gets the same answer.
+
+    action              owner  admin  billing  viewer  support  what it covers
+    alerts.edit         yes    yes    no       no      no       alert rules: create, edit, pause, delete
+    webhooks.edit       yes    yes    no       no      no       alert webhooks: add, roll the secret, remove
+    caps.edit           yes    yes    no       no      yes (*)  monthly spend caps: set, remove
+    overdraft.edit      yes    yes    no       no      no       the overdraft allowance
+    credits.buy         yes    yes    yes      no      no       checkout, saved-card purchase, cancel
+    cards.remove        yes    yes    yes      no      no       remove a saved card
+    auto_recharge.edit  yes    yes    yes      no      no       auto-recharge on or off, its guardrails
+    notifications.read  yes    yes    yes      yes     no       mark one's own notifications read
+
+    (*) through core.support (set_cap_as_agent, lift_cap_as_agent), which requires the
+        support_admin level and writes the audit entry.
+
+Who acts (``Actor.kind``):
+
+    member   a signed-in person acting on an account they chose. Their role is read from the
+             membership table inside the write's transaction, never taken from the actor, so a
+             role changed a moment ago counts on the next click; not a member: refused.
+    view_as  a support agent viewing the account as its customer: read-only, every customer write
+             is refused, even when the agent is also a member of the account.
+    agent    core.support acting for an agent whose level it checked and whose action it audits:
+             only the actions marked in the "support console" column.
+    system   the company's own code (server token, CLI, jobs, demo seed, benchmarks): every action.
+
+A refusal is ``PermissionDenied`` (HTTP 403, code ``forbidden``) whose message names the
+role: "changing alert rules needs the owner or admin role; you are viewer".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.accounts.service import AccountSummary, find_account, shown_id
+from core.db.models import ROLES, Membership, User
+from core.errors import NotFound, PermissionDenied
+
+ActorKind = Literal["member", "view_as", "agent", "system"]
+ACTOR_KINDS: tuple[ActorKind, ...] = ("member", "view_as", "agent", "system")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is writing: built once per request by the app (from the signed-in user and whether the
+    session views an account as its customer), by core.support for an agent, or as ``system``."""
+
+    email: str  # the person (or, for ``system``, a name such as "api" or "demo seed"); recorded as the author
+    kind: ActorKind = "member"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ACTOR_KINDS:
+            raise ValueError(f"actor kind must be one of {', '.join(ACTOR_KINDS)}")
+
+    @classmethod
+    def member(cls, email: str) -> Actor:
+        return cls(email.strip().lower(), "member")
+
+    @classmethod
+    def viewing_as_customer(cls, email: str) -> Actor:
+        return cls(email.strip().lower(), "view_as")
+
+    @classmethod
+    def agent(cls, email: str) -> Actor:
+        return cls(email.strip().lower(), "agent")
+
+    @classmethod
+    def system(cls, name: str) -> Actor:
+        return cls(name, "system")
+
+    @property
+    def author(self) -> str:
+        """What ``created_by`` / ``updated_by`` record: the email (``support:<email>`` for an agent)."""
+        return f"support:{self.email}" if self.kind == "agent" else self.email
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One row of the table: the action's words for a refusal and who may do it."""
+
+    action: str
+    doing: str  # "changing alert rules": the subject of a refusal
+    roles: tuple[str, ...]  # member roles allowed, most powerful first
+    support_console: bool = False  # core.support may do it for an agent (it checks the level and audits)
+
+    def allows(self, role: str) -> bool:
+        return role in self.roles
+
+
+_EDITORS = ("owner", "admin")
+_PAYERS = ("owner", "admin", "billing")
+
+ALERTS_EDIT = Permission("alerts.edit", "changing alert rules", _EDITORS)
+WEBHOOKS_EDIT = Permission("webhooks.edit", "changing alert webhooks", _EDITORS)
+CAPS_EDIT = Permission("caps.edit", "changing spend caps", _EDITORS, support_console=True)
+OVERDRAFT_EDIT = Permission("overdraft.edit", "changing the overdraft allowance", _EDITORS)
+CREDITS_BUY = Permission("credits.buy", "buying credits", _PAYERS)
+CARDS_REMOVE = Permission("cards.remove", "removing a saved card", _PAYERS)
+AUTO_RECHARGE_EDIT = Permission("auto_recharge.edit", "changing auto-recharge", _PAYERS)
+NOTIFICATIONS_READ = Permission("notifications.read", "marking notifications read", ROLES)
+
+PERMISSIONS: dict[str, Permission] = {
+    p.action: p
+    for p in (
+        ALERTS_EDIT,
+        WEBHOOKS_EDIT,
+        CAPS_EDIT,
+        OVERDRAFT_EDIT,
+        CREDITS_BUY,
+        CARDS_REMOVE,
+        AUTO_RECHARGE_EDIT,
+        NOTIFICATIONS_READ,
+    )
+}
+
+READ_ONLY_VIEW = "a customer view is read-only"
+
+
+def _roles_text(roles: tuple[str, ...]) -> str:
+    return roles[0] if len(roles) == 1 else f"{', '.join(roles[:-1])} or {roles[-1]}"
+
+
+def member_role(session: Session, email: str, account_id: str) -> str | None:
+    """The person's role in the account as stored now, or None for a non-member."""
+    return session.scalar(
+        select(Membership.role)
+        .join(User, User.id == Membership.user_id)
+        .where(User.email == email.strip().lower(), Membership.account_id == account_id)
+    )
+
+
+def require_permission(
+    session: Session, actor: Actor, *, account_id: str, permission: Permission
+) -> AccountSummary:
+    """The account if ``actor`` may do ``permission`` on it now; else PermissionDenied naming the role.
+
+    Call it inside the transaction that writes, before writing: the role read here is the one
+    the write is decided on.
+    """
+    if not isinstance(actor, Actor):
+        raise PermissionDenied("a write needs the acting user", field="actor")
+    if actor.kind == "view_as":  # decided before any lookup: whatever the agent's own memberships
+        raise PermissionDenied(
+            f"{READ_ONLY_VIEW}: you are a support agent viewing this account as its customer, so "
+            f"{permission.doing} is refused here; act from the support console",
+            field="role",
+        )
+    account = find_account(session, account_id)
+    if actor.kind in ("system", "agent"):
+        if actor.kind == "agent" and not permission.support_console:
+            raise PermissionDenied(
+                f"{permission.doing} is for the account's members; a support agent cannot do it for them",
+                field="role",
+            )
+        if account is None:
+            raise NotFound(f"account {shown_id(account_id)} does not exist", field="account_id")
+        return AccountSummary(account.id, account.name, account.status, account.timezone, actor.kind)
+    # The same answer whether the account exists or not: other customers' ids are not revealed.
+    role = member_role(session, actor.email, account_id) if account is not None else None
+    if account is None or role is None:
+        raise PermissionDenied(
+            f"you are not a member of this account, so {permission.doing} is refused", field="account_id"
+        )
+    if not permission.allows(role):
+        raise PermissionDenied(
+            f"{permission.doing} needs the {_roles_text(permission.roles)} role; you are {role}", field="role"
+        )
+    return AccountSummary(account.id, account.name, account.status, account.timezone, role)
