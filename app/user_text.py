@@ -4,9 +4,10 @@ Streamlit reads Markdown in ``st.markdown``, ``st.write`` of a string, ``st.capt
 headers, ``st.info``/``warning``/``error``/``success``, ``st.toast``, every widget's label and
 ``help``, radio options and captions, button, tab, expander and page-link labels, metric labels and
 values, and badges. Rule names, cap scopes, dimension values (project, API key, model), account and
-member names, emails, support reasons and messages that quote them go through ``literal`` before
-they are put into any of those. Not needed (they show plain text): dataframe cells, selectbox and
-multiselect options, ``st.text``, ``st.code``, input values and placeholders, chart text.
+member names, emails, support reasons and messages that quote them go through ``literal`` (or
+``code``, the same in code style) before they are put into any of those. Not needed (they show
+plain text): dataframe cells, selectbox and multiselect options, ``st.text``, ``st.code``, input
+values and placeholders, chart text.
 
 What Streamlit 1.67's Markdown does with text, and how ``literal`` keeps it text (checked in
 Chromium by ``tests/e2e/test_user_text_browser.py``):
@@ -48,6 +49,7 @@ _BREAKS = re.compile(
     r"|(?:(?<=^[<>~-])|(?<=\s[<>~-]))(?=(?:->|[->=])(?:\s|$))"
 )
 _LEADING_SPACES = re.compile(r"^ +")
+_MATERIAL_SOURCE = re.compile(r"(?<=:)(?=material/)")
 
 
 def literal(text: object) -> str:
@@ -57,6 +59,13 @@ def literal(text: object) -> str:
     return _LEADING_SPACES.sub(lambda spaces: "&#32;" * len(spaces.group()), shown)
 
 
-def quoted(text: object) -> str:
-    """``literal`` between typographic quotes: “name”."""
-    return f"“{literal(text)}”"
+def code(text: object) -> str:
+    """Markdown that Streamlit shows as exactly ``text`` (on one line) in code style: an inline code
+    span, fenced by more backticks than any run of them inside. Nothing inside a code span is
+    Markdown, and Streamlit's icon, emoji, autolink and typography rewrites pass it by; only its
+    rewrite of the source's ``:material/`` reaches in, and a word joiner after the colon stops it."""
+    shown = _MATERIAL_SOURCE.sub(WORD_JOINER, one_line(str(text)))
+    fence = "`" * (max((len(run) for run in re.findall("`+", shown)), default=0) + 1)
+    if shown[:1] in ("`", " ") or shown[-1:] in ("`", " "):
+        shown = f" {shown} "  # CommonMark takes one space off each end: the text keeps its own
+    return f"{fence}{shown}{fence}"

@@ -47,7 +47,7 @@ HOSTILE = [
     "[^1] and footnote\n\n[^1]: https://evil.example",
     "- [x] task",
 ]
-KINDS = ("markdown", "caption", "info", "title", "label", "radio", "metric", "expander", "button")
+KINDS = ("markdown", "caption", "info", "title", "label", "radio", "metric", "expander", "button", "code")
 # What Markdown would make of text: none of it may appear where a person's text is shown.
 RENDERED = (
     "a, img, svg, pre, code, table, ul, ol, blockquote, hr, strong, em, del, input, sup, .katex, "
@@ -129,8 +129,16 @@ def test_typed_text_shows_literally_in_every_markdown_element(browser: Any, show
     wrong = []
     for case in read_cases(browser, shown_page):
         expected = as_read(one_line(HOSTILE[case["index"]]))
+        made = list(case["made"])
+        if case["kind"] == "code":  # one code span, holding the text
+            expected = f"before {expected} after"
+            spans = [element for element in made if element.startswith("<code")]
+            if spans:
+                made.remove(spans[0])
+            else:
+                made.append("no code span")
         texts = [as_read(text) for text in case["texts"]]
-        if case["made"] or not texts or any(text != expected for text in texts):
+        if made or not texts or any(text != expected for text in texts):
             wrong.append((HOSTILE[case["index"]], case["kind"], texts, case["made"]))
     assert wrong == []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.user_text import literal
+from app.user_text import code, literal
 from tests.e2e.test_user_text_browser import HOSTILE, KINDS
 
 shown = (lambda text: text) if st.query_params.get("raw") else literal
@@ -32,3 +32,5 @@ for index, text in enumerate(HOSTILE):
                 st.expander(safe)
             elif kind == "button":
                 st.button(safe, key=f"button{index}")
+            elif kind == "code":
+                st.markdown(f"before {code(text)} after" if shown is literal else text)
