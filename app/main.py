@@ -23,6 +23,7 @@ from app.state import (
     set_viewer,
     view_as_from_link,
 )
+from app.user_text import literal
 from app.wayfinding import with_not_found
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
@@ -97,9 +98,11 @@ def sidebar(viewer: Viewer, *, viewed: str | None = None) -> None:
             )
         account = viewer.account(st.session_state[ACCOUNT_KEY]) if account_id and viewed is None else None
         if account is not None:
-            st.caption(f"**{account.name}** · your role: {account.role} · times in {account.timezone}")
+            st.caption(
+                f"**{literal(account.name)}** · your role: {account.role} · times in {account.timezone}"
+            )
             notification_badge(viewer.email, account.account_id)  # unread alert notifications
-        st.caption(f"Signed in as {viewer.name} ({viewer.email})")
+        st.caption(f"Signed in as {literal(viewer.name)} ({literal(viewer.email)})")
         if viewer.mode == "demo":
             st.caption(":orange[Demo mode: no sign-in provider configured]")
         if viewer.is_support:

@@ -26,6 +26,7 @@ from app.state import (
     viewing_as,
 )
 from app.support_ui import open_account
+from app.user_text import literal
 from core.accounts import AccountSummary, Actor, require_access
 from core.clock import system_clock
 from core.db import unit_of_work
@@ -74,8 +75,8 @@ def page_context() -> PageContext | None:
         shown = viewer.account(account_id)
         st.warning(
             "That link is for an account you are not a member of, so this page shows "
-            f"{shown.name if shown else 'your account'} instead. Ask the account's owner for an invitation "
-            "if you need to see it.",
+            f"{literal(shown.name) if shown else 'your account'} instead. Ask the account's owner for an "
+            "invitation if you need to see it.",
             icon=":material/link_off:",
         )
     return PageContext(viewer.email, viewer.is_support, account_id)
@@ -100,7 +101,7 @@ def customer_view_context(viewer: Viewer, account_id: str) -> PageContext | None
     with st.container(border=True):
         text, back = st.columns([3, 1], vertical_alignment="center")
         text.markdown(
-            f":material/visibility: **Viewing {account.name} as the customer sees it.** "
+            f":material/visibility: **Viewing {literal(account.name)} as the customer sees it.** "
             "Read-only: nothing here can be changed. Each page you open is recorded in the audit log."
         )
         if back.button("Back to the console", key="view_as.exit", icon=":material/support_agent:"):
@@ -132,4 +133,10 @@ def read(ctx: PageContext, view: Callable[[Session, AccountSummary], T], *, min_
 def show_error(error: BillingError) -> None:
     """A core error as a message that says what to do next."""
     hint = next((text for kind, text in NEXT_STEP.items() if isinstance(error, kind)), "")
-    st.error(f"{error.message[:1].upper()}{error.message[1:]}. {hint}".strip())
+    st.error(f"{error_text(error)}. {hint}".strip())
+
+
+def error_text(error: BillingError) -> str:
+    """A core error's message, capitalised, as Markdown that shows it as text: messages quote
+    what was typed (a name, an address, an id from a link)."""
+    return literal(f"{error.message[:1].upper()}{error.message[1:]}")

@@ -9,6 +9,7 @@ import streamlit as st
 
 from app.auth import DemoUser, demo_users, sign_in_demo, sign_in_mode, sign_out_unverified
 from app.resources import get_engine
+from app.user_text import code, literal
 
 DEMO_PICK_KEY = "signin.demo_pick"
 UNVERIFIED_SIGN_OUT_KEY = "auth.unverified_sign_out"
@@ -46,7 +47,7 @@ def render_sign_in() -> None:
         )
         return
     labels = {
-        user.email: f"**{user.name}** · {_unlinked(user.email)}"
+        user.email: f"**{literal(user.name)}** · {_unlinked(user.email)}"
         if user.name != user.email
         else f"**{_unlinked(user.email)}**"
         for user in users
@@ -66,7 +67,7 @@ def render_sign_in() -> None:
 def _unlinked(email: str) -> str:
     """The address as code: as plain Markdown it would become a mailto link, and a click on the
     option's label would then open a mail program instead of picking the user."""
-    return f"`{email}`"
+    return code(email)
 
 
 def _memberships(user: DemoUser) -> str:

@@ -11,9 +11,10 @@ import streamlit as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.page import READ_ONLY_HELP, PageContext, page_context, read, show_error
+from app.page import READ_ONLY_HELP, PageContext, error_text, page_context, read, show_error
 from app.resources import get_engine
 from app.spend_ui import can_edit, evaluate_and_send, write
+from app.user_text import literal
 from core.accounts import AccountSummary
 from core.clock import system_clock
 from core.db import unit_of_work
@@ -89,7 +90,10 @@ def notification_centre(ctx: PageContext, data: AlertsData) -> None:
     tz = data.account.timezone
     for note in data.notifications[:10]:
         marker = ":red[**New**] · " if note.unread else ""
-        st.markdown(f"{marker}**{note.title}** · {local(note.created_at, tz)}  \n{note.body}")
+        # Titles and bodies quote rule names and cap scopes the account's members typed.
+        st.markdown(
+            f"{marker}**{literal(note.title)}** · {local(note.created_at, tz)}  \n{literal(note.body)}"
+        )
     if unread and not ctx.read_only and st.button(f"Mark {len(unread)} as read", key="alerts.mark_read"):
         top = max(n.notification_id for n in data.notifications)
         with unit_of_work(get_engine(), write=True) as session:
@@ -291,10 +295,10 @@ def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> 
         fired = evaluate_and_send(ctx.account_id)
     except BillingError as error:
         field = f" (field: {error.field})" if error.field else ""
-        st.error(f"{error.message[:1].upper()}{error.message[1:]}{field}. Nothing was saved.")
+        st.error(f"{error_text(error)}{field}. Nothing was saved.")
         return
     flash(
-        f"Rule “{saved.name}” saved: {saved.condition}."
+        f"Rule “{literal(saved.name)}” saved: {literal(saved.condition)}."
         + (" It fired right away: see the notifications above." if fired else "")
     )
     st.rerun()
@@ -327,7 +331,7 @@ def edit_section(ctx: PageContext, data: AlertsData) -> None:
             except BillingError as error:
                 show_error(error)
                 return
-            flash(f"Rule “{rule.name}” {'resumed' if rule.paused else 'paused'}.")
+            flash(f"Rule “{literal(rule.name)}” {'resumed' if rule.paused else 'paused'}.")
             st.rerun()
         confirm = right.checkbox("Yes, delete this rule", key=f"alerts.confirm{rule.rule_id}")
         if right.button("Delete", key=f"alerts.delete{rule.rule_id}", disabled=not confirm):
@@ -341,7 +345,7 @@ def edit_section(ctx: PageContext, data: AlertsData) -> None:
             except BillingError as error:
                 show_error(error)
                 return
-            flash(f"Rule “{rule.name}” deleted; its history stays below.")
+            flash(f"Rule “{literal(rule.name)}” deleted; its history stays below.")
             st.rerun()
         rule_form(ctx, data, rule)
 
@@ -469,7 +473,7 @@ except BillingError as error:
     show_error(error)
     st.stop()
 
-st.caption(f"{alerts_data.account.name} · as of {system_clock().astimezone(UTC):%H:%M:%S} UTC")
+st.caption(f"{literal(alerts_data.account.name)} · as of {system_clock().astimezone(UTC):%H:%M:%S} UTC")
 message = st.session_state.pop(FLASH_KEY, None)
 if message:
     st.success(message)

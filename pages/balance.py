@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.charts import ALARM_COLOR, PALETTE
 from app.live import data_stamp, live_caption, watch_for_changes
 from app.page import PageContext, page_context, read, show_error
+from app.user_text import literal
 from core.accounts import AccountSummary
 from core.clock import system_clock
 from core.errors import BillingError
@@ -269,7 +270,8 @@ def events_table(events: list[LedgerEvent]) -> pd.DataFrame:
 
 def event_details(event: LedgerEvent, timezone: str) -> None:
     title = event.reference_label or event.label
-    st.markdown(f"**{title}** · {local(event.effective_at, timezone)} · {event.details}")
+    # Details name grants by their descriptions, which support agents typed.
+    st.markdown(f"**{literal(title)}** · {local(event.effective_at, timezone)} · {literal(event.details)}")
     entries = list(event.entries)
     st.dataframe(
         pd.DataFrame(
@@ -348,13 +350,13 @@ def live_balance(ctx: PageContext) -> None:
         show_error(error)
         return
     as_of = f"as of {now.astimezone(UTC):%H:%M:%S} UTC"
-    st.caption(live_caption(f"{data.account.name} · {as_of}"))
+    st.caption(live_caption(f"{literal(data.account.name)} · {as_of}"))
     headline(data, now)
     buy_credits_button()
     if not data.ledger:
         st.info(
-            f"No credits yet and no usage charged for {data.account.name}. Buy credits, or ask your account "
-            "manager for a grant; your usage is then charged against them."
+            f"No credits yet and no usage charged for {literal(data.account.name)}. Buy credits, or ask "
+            "your account manager for a grant; your usage is then charged against them."
         )
         return
     grants_section(data, now)

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from app.page import READ_ONLY_HELP, PageContext, page_context, read, show_error
+from app.page import READ_ONLY_HELP, PageContext, error_text, page_context, read, show_error
 from app.payments import get_payments
 from app.payments_ui import (
     HISTORY_COLUMNS,
@@ -25,6 +25,7 @@ from app.payments_ui import (
     summarize,
     summary_text,
 )
+from app.user_text import literal
 from core.accounts import AccountSummary
 from core.accounts.permissions import CREDITS_BUY
 from core.clock import system_clock
@@ -137,7 +138,7 @@ def handle_return(ctx: PageContext, payments: Payments) -> None:
         st.warning("That payment belongs to another account: pick it in the sidebar to see it.")
         return
     except BillingError as error:
-        st.warning(f"{error.message[:1].upper()}{error.message[1:]}. This page checks again shortly.")
+        st.warning(f"{error_text(error)}. This page checks again shortly.")
     watch(top_up_id)
 
 
@@ -201,7 +202,7 @@ def buy_section(ctx: PageContext, payments: Payments, data: BuyData, base: str) 
     try:
         amount_cents = parse_amount(choice, custom, limits)
     except ValidationError as error:
-        st.error(f"Amount: {error.message}.")
+        st.error(f"Amount: {literal(error.message)}.")
         return
     summary = summarize(amount_cents, data.deficit_nanos)
     st.markdown(summary_text(amount_cents, summary))
@@ -396,7 +397,7 @@ def recharge_form(ctx: PageContext, payments: Payments, data: BuyData) -> None:
             "monthly_max": "Monthly maximum",
             "card": "Card",
         }
-        st.error(f"{names.get(error.field or '', 'Auto-recharge')}: {error.message}.")
+        st.error(f"{names.get(error.field or '', 'Auto-recharge')}: {literal(error.message)}.")
         return
     except BillingError as error:
         show_error(error)
@@ -427,8 +428,8 @@ except BillingError as error:
 may_buy = CREDITS_BUY.allows(buy_data.account.role)  # what to draw; the core decides on the write
 mode_banner(payments)
 st.caption(
-    f"{buy_data.account.name} · balance {format_credits(buy_data.balance_nanos)} · 1 credit = $1.00 · "
-    "credits are added once the payment has gone through"
+    f"{literal(buy_data.account.name)} · balance {format_credits(buy_data.balance_nanos)} · "
+    "1 credit = $1.00 · credits are added once the payment has gone through"
 )
 removed_message = st.session_state.pop(REMOVED_KEY, None)
 if removed_message and not context.read_only:

@@ -10,8 +10,9 @@ import streamlit as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.page import READ_ONLY_HELP, PageContext, page_context, read, show_error
+from app.page import READ_ONLY_HELP, PageContext, error_text, page_context, read, show_error
 from app.spend_ui import can_edit, evaluate_and_send, write
+from app.user_text import literal
 from core.accounts import AccountSummary
 from core.clock import system_clock
 from core.db.models import CAP_SCOPES, Meter
@@ -94,14 +95,14 @@ def caps_section(data: LimitsData) -> None:
         if status.overshoot_nanos and status.cap.mode == "hard":
             over, cap = format_usd(status.overshoot_nanos), format_usd(status.cap.limit_nanos)
             st.warning(
-                f"{status.cap.scope_label.capitalize()}: usage went {over} past the {cap} hard cap. "
+                f"{literal(status.cap.scope_label.capitalize())}: usage went {over} past the {cap} hard cap. "
                 "Usage is always recorded, never dropped; the overshoot is what your services sent "
                 "after authorize started refusing (or without asking it)."
             )
         elif status.spent_nanos >= status.cap.limit_nanos:
             st.warning(
-                f"{status.cap.scope_label.capitalize()} reached its {format_usd(status.cap.limit_nanos)} "
-                f"{status.cap.mode} cap this month."
+                f"{literal(status.cap.scope_label.capitalize())} reached its "
+                f"{format_usd(status.cap.limit_nanos)} {status.cap.mode} cap this month."
             )
 
 
@@ -137,11 +138,11 @@ def edit_caps(ctx: PageContext, data: LimitsData) -> None:
                     evaluate_and_send(ctx.account_id)
                 except BillingError as error:
                     field = f" (field: {error.field})" if error.field else ""
-                    st.error(f"{error.message[:1].upper()}{error.message[1:]}{field}. Nothing was saved.")
+                    st.error(f"{error_text(error)}{field}. Nothing was saved.")
                 else:
                     amount = format_usd(saved.limit_nanos)
                     st.session_state[FLASH_KEY] = (
-                        f"{saved.mode.title()} cap of {amount} set on {saved.scope_label}."
+                        f"{saved.mode.title()} cap of {amount} set on {literal(saved.scope_label)}."
                     )
                     st.rerun()
     if data.caps:
@@ -209,7 +210,7 @@ except BillingError as error:
     show_error(error)
     st.stop()
 
-st.caption(f"{limits_data.account.name} · as of {moment.astimezone(UTC):%H:%M:%S} UTC")
+st.caption(f"{literal(limits_data.account.name)} · as of {moment.astimezone(UTC):%H:%M:%S} UTC")
 flash_message = st.session_state.pop(FLASH_KEY, None)
 if flash_message:
     st.success(flash_message)

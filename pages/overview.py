@@ -11,6 +11,7 @@ import streamlit as st
 
 from app.live import data_stamp, live_caption, watch_for_changes
 from app.page import PageContext, page_context, read, show_error
+from app.user_text import literal
 from core.clock import system_clock
 from core.errors import BillingError
 from core.money import NANOS_PER_CREDIT, format_credits, format_usd
@@ -230,7 +231,8 @@ def limits_section(data: Overview, zone: str) -> None:
     firing = limits.firing
     for alert in firing:
         st.warning(
-            f"Alert firing: **{alert.name}** — {alert.condition}.", icon=":material/notifications_active:"
+            f"Alert firing: **{literal(alert.name)}** — {literal(alert.condition)}.",
+            icon=":material/notifications_active:",
         )
     quiet = len(limits.alerts) - len(firing)
     if limits.alerts:
@@ -268,7 +270,7 @@ def live_overview(ctx: PageContext) -> None:
     account, view = data
     zone = zone_abbreviation(view.timezone, at)
     as_of = f"as of {at.astimezone(UTC):%H:%M:%S} UTC"
-    st.caption(live_caption(f"{account.name} · {as_of} · days and the period in {view.timezone}"))
+    st.caption(live_caption(f"{literal(account.name)} · {as_of} · days and the period in {view.timezone}"))
     negative_balance(view)
     headline(view, zone)
     expiring_section(view)

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app.page import page_context, read, show_error
+from app.user_text import literal
 from core.clock import system_clock
 from core.errors import BillingError
 from core.money import format_price_usd
@@ -69,7 +70,7 @@ def show_version(version: VersionSheet, timezone: str) -> None:
 def show_sheet(sheet: PriceSheet, account_name: str, timezone: str) -> None:
     if not sheet.card_key:
         st.info(
-            f"{account_name} is not on a rate card yet, so usage is not priced. "
+            f"{literal(account_name)} is not on a rate card yet, so usage is not priced. "
             "Ask your account manager to assign one (operators: `meterline rates load FILE`)."
         )
         return

@@ -16,6 +16,7 @@ import streamlit as st
 from app.payments import get_payments
 from app.state import start_view_as
 from app.support_ui import SEARCH_PAGE, opened_account, require_console, support_read, support_write
+from app.user_text import code, literal
 from core.clock import system_clock
 from core.errors import BillingError, ValidationError
 from core.money import credits_to_nanos, format_credits
@@ -61,12 +62,12 @@ def act(command: Callable[[], T], done: str | Callable[[T], str]) -> None:
         result = command()
     except BillingError as error:
         st.error(
-            f"{error.message[:1].upper()}{error.message[1:]}."
+            literal(f"{error.message[:1].upper()}{error.message[1:]}.")
             + (f" (field: {error.field})" if error.field else "")
         )
         return
     except ValueError as error:  # an amount that is not a number
-        st.error(str(error))
+        st.error(literal(str(error)))
         return
     st.session_state[FLASH_KEY] = done if isinstance(done, str) else done(result)
     st.rerun()
@@ -92,10 +93,12 @@ def confirmed(ticked: bool, box_label: str) -> bool:
 
 
 def header(view: Account360) -> None:
-    st.title(view.name)
-    badge = {"active": ":green[active]", "suspended": ":red[suspended]"}.get(view.status, view.status)
-    ids = ", ".join(f"`{c}`" for c in view.customer_ids) or "no payment customer yet"
-    st.markdown(f"`{view.account_id}` · {badge} · times in {view.timezone} · Stripe customer: {ids}")
+    st.title(literal(view.name))
+    badge = {"active": ":green[active]", "suspended": ":red[suspended]"}.get(
+        view.status, literal(view.status)
+    )
+    ids = ", ".join(code(c) for c in view.customer_ids) or "no payment customer yet"
+    st.markdown(f"{code(view.account_id)} · {badge} · times in {view.timezone} · Stripe customer: {ids}")
     if st.button(
         "View as customer",
         icon=":material/visibility:",
@@ -271,7 +274,7 @@ def members_and_limits(view: Account360) -> None:
     else:
         st.caption("No caps.")
     st.subheader("Alert rules and recent firings")
-    st.caption(", ".join(f"{r.name} ({r.state})" for r in view.rules) or "No alert rules.")
+    st.caption(", ".join(f"{literal(r.name)} ({r.state})" for r in view.rules) or "No alert rules.")
     if view.firings:
         st.dataframe(
             pd.DataFrame(
@@ -289,7 +292,8 @@ def approvals_section(agent: Agent, view: Account360) -> None:
         with st.container(border=True):
             st.markdown(
                 f"**Awaiting a second agent:** {format_credits(approval.amount_nanos)} {approval.source}, "
-                f"asked by {approval.requested_by} on {when(approval.requested_at)}: “{approval.reason}”"
+                f"asked by {literal(approval.requested_by)} on {when(approval.requested_at)}: "
+                f"“{literal(approval.reason)}”"
             )
             if approval.requested_by == agent.email:
                 st.caption("You asked for this grant: another agent approves or rejects it.")
@@ -497,7 +501,7 @@ def refund_message(done: RefundDone) -> str:
 
 
 def receipt_message(sent: ReceiptResent) -> str:
-    to = ", ".join(sent.recipients)
+    to = literal(", ".join(sent.recipients))
     if sent.repeated and len(sent.repeated) == len(sent.recipients):
         return f"The receipt for top-up #{sent.top_up_id} had just gone to {to}: nothing was sent again."
     if sent.sent_by == "stripe":
@@ -526,7 +530,7 @@ def receipt_form(agent: Agent, view: Account360) -> None:
             key="support_account.receipt_top_up",
         )
         email = st.text_input(
-            f"Send to (empty: the owners, admins and billing members: {payers})",
+            f"Send to (empty: the owners, admins and billing members: {literal(payers)})",
             key="support_account.receipt_email",
         )
         reason = st.text_area("Reason (required)", key="support_account.receipt_reason")
@@ -565,7 +569,7 @@ if account_id is None:
 try:
     view = support_read(lambda session: account_360(session, agent, str(account_id), at=system_clock()))
 except BillingError as error:
-    st.error(error.message)
+    st.error(literal(error.message))  # it quotes the id from the address
     st.page_link(SEARCH_PAGE, label="Find an account", icon=":material/search:")
     st.stop()
 

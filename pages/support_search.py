@@ -6,6 +6,7 @@ import streamlit as st
 from st_keyup import st_keyup
 
 from app.support_ui import open_account, require_console, support_read
+from app.user_text import code, literal
 from core.money import format_credits
 from core.support import pending_approvals, search_accounts
 
@@ -16,7 +17,7 @@ STATUS_BADGES = {"active": ":green[active]", "suspended": ":red[suspended]", "cl
 
 agent = require_console()
 st.title("Support console")
-st.caption(f"Signed in as {agent.email} · level: {agent.level.replace('_', ' ')}")
+st.caption(f"Signed in as {literal(agent.email)} · level: {agent.level.replace('_', ' ')}")
 
 # Results follow the typing: the field reports its value 250 ms after the last keystroke (or on Enter).
 query = st_keyup(
@@ -29,12 +30,17 @@ query = st_keyup(
 if query and len(query.strip()) >= 2:
     hits = support_read(lambda session: search_accounts(session, query))
     if not hits:
-        st.info(f"No account matches “{query.strip()}”. Try an email, an account id or a payment id.")
+        st.info(
+            f"No account matches “{literal(query.strip())}”. Try an email, an account id or a payment id."
+        )
     for hit in hits:
         with st.container(border=True):
             left, middle, right = st.columns([5, 3, 1], vertical_alignment="center")
-            left.markdown(f"**{hit.name}** · `{hit.account_id}`  \nmatched {hit.matched}: `{hit.detail}`")
-            status = STATUS_BADGES.get(hit.status, hit.status)
+            # The name and what matched (an email, an API key or another usage dimension) are the
+            # customer's own text: shown as text, never as Markdown an agent's browser would follow.
+            matched = f"matched {hit.matched}: {code(hit.detail)}"
+            left.markdown(f"**{literal(hit.name)}** · {code(hit.account_id)}  \n{matched}")
+            status = STATUS_BADGES.get(hit.status, literal(hit.status))
             middle.markdown(f"{status} · balance **{format_credits(hit.balance_nanos)}**")
             if right.button("Open", key=f"support_search.open.{hit.account_id}"):
                 open_account(hit.account_id)
@@ -48,8 +54,9 @@ if waiting:
         with st.container(border=True):
             left, right = st.columns([6, 1], vertical_alignment="center")
             left.markdown(
-                f"**{format_credits(approval.amount_nanos)}** {approval.source} for `{approval.account_id}`, "
-                f"asked by {approval.requested_by}: {approval.reason}"
+                f"**{format_credits(approval.amount_nanos)}** {approval.source} "
+                f"for {code(approval.account_id)}, asked by {literal(approval.requested_by)}: "
+                f"{literal(approval.reason)}"
             )
             if right.button("Review", key=f"support_search.review.{approval.approval_id}"):
                 open_account(approval.account_id)

@@ -29,6 +29,7 @@ from app.usage_view import (
     UsageView,
     has_usage_params,
 )
+from app.user_text import literal
 from core.accounts import AccountSummary
 from core.clock import system_clock
 from core.errors import BillingError
@@ -237,7 +238,9 @@ def empty_state(data: UsageData, view: UsageView, metric: Metric) -> None:
             st.rerun()
         return
     if not metric.is_spend:
-        st.info(f"No {metric.label.split(' (')[0].lower()} in {span}.", icon=":material/bar_chart_off:")
+        # The meter may be any name from a link (?metric=...): shown as text.
+        what = literal(metric.label.split(" (")[0].lower())
+        st.info(f"No {what} in {span}.", icon=":material/bar_chart_off:")
         if st.button(
             "Show spend on every meter",
             key="usage.show_spend",
@@ -248,8 +251,8 @@ def empty_state(data: UsageData, view: UsageView, metric: Metric) -> None:
         return
     if data.last_day is None:
         st.info(
-            f"No usage yet for {data.account.name}. Usage shows here within seconds of your first API "
-            "call, priced at your rates (see Prices).",
+            f"No usage yet for {literal(data.account.name)}. Usage shows here within seconds of your "
+            "first API call, priced at your rates (see Prices).",
             icon=":material/hourglass_empty:",
         )
         return
@@ -371,7 +374,7 @@ def live_usage(ctx: PageContext, view: UsageView, metric: Metric) -> None:
     except BillingError as error:
         show_error(error)
         return
-    st.caption(live_caption(f"{data.account.name} · as of {at.astimezone(UTC):%H:%M:%S} UTC"))
+    st.caption(live_caption(f"{literal(data.account.name)} · as of {at.astimezone(UTC):%H:%M:%S} UTC"))
     metrics(data, filtered=bool(view.active_filters()))
     if data.late is not None:
         st.info(late_note(data.late), icon=":material/update:")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from core.db.models import ROLES, Account, Membership, RateCard, User
 from core.errors import NotFound, PermissionDenied, ValidationError
-from core.text import is_clean_text
+from core.text import is_clean_text, one_line, single_line_text
 
 # What each role may do, from most to least powerful.
 ROLE_RANK = {"owner": 4, "admin": 3, "billing": 2, "viewer": 1}
@@ -60,9 +60,12 @@ def create_account(
     rate_card_key: str | None = None,
     status: str = "active",
 ) -> Account:
-    """Create an account (ids are the company's own, e.g. ``acc_acme``)."""
+    """Create an account (ids are the company's own, e.g. ``acc_acme``); the id and the name are one
+    line each (``core.text.single_line_text``)."""
     if not account_id or len(account_id) > 64:
         raise ValidationError("account id must be 1 to 64 characters", field="account_id")
+    single_line_text(account_id, field="account_id")
+    single_line_text(name, field="name")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -90,13 +93,16 @@ def create_account(
 
 
 def ensure_user(session: Session, *, email: str, at: datetime, display_name: str = "") -> User:
-    """The user with this email (lower-cased), created on first sign-in."""
-    normalized = email.strip().lower()
+    """The user with this email (lower-cased), created on first sign-in.
+
+    The display name comes from the sign-in provider, where the person cannot retype it for us:
+    it is kept as one line (``core.text.one_line``) rather than refused."""
+    normalized = single_line_text(email.strip().lower(), field="email")
     if "@" not in normalized:
         raise ValidationError("a user is identified by an email address", field="email")
     user = session.scalar(select(User).where(User.email == normalized))
     if user is None:
-        user = User(email=normalized, display_name=display_name, created_at=at)
+        user = User(email=normalized, display_name=one_line(display_name).strip()[:200], created_at=at)
         session.add(user)
         session.flush()
     return user

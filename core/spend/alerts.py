@@ -25,7 +25,7 @@ from core.errors import NotFound, ValidationError
 from core.money import credits_to_nanos, to_decimal
 from core.spend.measure import meter_id_of
 from core.spend.rules import ACCOUNT_ONLY_KINDS, describe_condition, unit_of
-from core.text import clean_text
+from core.text import single_line_text
 
 MAX_RULES_PER_ACCOUNT = 100
 MAX_WEBHOOKS_PER_ACCOUNT = 10
@@ -211,7 +211,7 @@ def _factor_percent(value: object) -> int:
 def _emails(addresses: Sequence[str]) -> list[str]:
     cleaned = []
     for address in addresses:
-        text = clean_text(address.strip(), field="email_to")
+        text = single_line_text(address.strip(), field="email_to")
         if not text:
             continue
         if not _EMAIL.match(text):
@@ -277,7 +277,7 @@ def _thresholds(rule: RuleInput) -> _Parsed:
 
 
 def _validated(session: Session, account_id: str, rule: RuleInput) -> tuple[str, str, str, _Parsed]:
-    name = clean_text(rule.name.strip(), field="name")
+    name = single_line_text(rule.name.strip(), field="name")
     if not name:
         raise ValidationError("give the rule a name", code="required", field="name")
     if len(name) > 200:
@@ -290,7 +290,9 @@ def _validated(session: Session, account_id: str, rule: RuleInput) -> tuple[str,
         raise ValidationError(
             f"scope must be one of {', '.join(ALERT_SCOPES)}", code="unknown_scope", field="scope"
         )
-    scope_value = clean_text(rule.scope_value.strip(), field="scope_value") if rule.scope != "account" else ""
+    scope_value = (
+        single_line_text(rule.scope_value.strip(), field="scope_value") if rule.scope != "account" else ""
+    )
     if rule.kind in ACCOUNT_ONLY_KINDS and rule.scope != "account":
         raise ValidationError(
             "a balance belongs to the whole account: use the account scope",
@@ -444,7 +446,7 @@ def _webhook_view(hook: AlertWebhook) -> WebhookView:
 
 
 def validate_webhook_url(url: str) -> str:
-    text = clean_text(url.strip(), field="url")
+    text = single_line_text(url.strip(), field="url")
     if not text:
         raise ValidationError("give the URL to post alerts to", code="required", field="url")
     if len(text) > 2000 or any(ch.isspace() or ord(ch) < 32 for ch in text):

@@ -24,7 +24,7 @@ from core.db.models import CAP_MODES, CAP_SCOPES, Account, AlertFiring, SpendCap
 from core.errors import NotFound, ValidationError
 from core.money import credits_to_nanos
 from core.spend.measure import Period, Scope, meter_id_of, period_of, spend_between
-from core.text import clean_text
+from core.text import single_line_text
 
 MAX_CAPS_PER_ACCOUNT = 50
 MAX_NANOS = 10**18
@@ -99,7 +99,7 @@ def _scope(session: Session, scope: str, scope_value: str) -> str:
         )
     if scope == "account":
         return ""
-    value = clean_text(scope_value.strip(), field="scope_value")
+    value = single_line_text(scope_value.strip(), field="scope_value")
     if not value:
         raise ValidationError(f"name the {scope}", code="required", field="scope_value")
     if len(value) > 128:

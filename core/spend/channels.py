@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 
 from core.spend import webhook_targets
+from core.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -227,10 +228,15 @@ def send_email(settings: SMTPSettings | None, to: str, subject: str, text: str) 
     if settings is None:
         raise DeliveryFailed("email is not configured on this server (set SMTP_URL)", retry=False)
     message = EmailMessage()
-    message["From"] = settings.sender
-    message["To"] = to
-    message["Subject"] = subject.replace("\r", " ").replace("\n", " ")[:200]
-    message.set_content(text)
+    try:
+        # A header is one line: every line separator and control character (not only CR and LF:
+        # also VT, FF, U+0085, U+2028, ...) becomes a space, or the message cannot even be built.
+        message["From"] = one_line(settings.sender)
+        message["To"] = one_line(to)
+        message["Subject"] = one_line(subject)[:200]
+        message.set_content(text)
+    except (ValueError, TypeError) as error:  # it would fail the same way on every retry
+        raise DeliveryFailed(f"the message cannot be built: {error}"[:400], retry=False) from None
     try:
         if settings.tls:
             client: smtplib.SMTP = smtplib.SMTP_SSL(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.resources import get_engine
+from app.user_text import WORD_JOINER
 from core.clock import system_clock
 from core.db import make_engine
 from tests.app.seed import seed_accounts, seed_usage
@@ -71,8 +73,18 @@ def _walk(node: Any) -> Iterator[Any]:
             yield from _walk(child)
 
 
+_MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def as_read(markdown: str) -> str:
+    """Markdown as a person reads it, for text that went through ``app.user_text.literal``: its
+    backslash escapes undone, its invisible word joiners and leading-space references dropped."""
+    return _MARKDOWN_ESCAPE.sub(r"\1", markdown.replace(WORD_JOINER, "").replace("&#32;", " "))
+
+
 def page_text(at: AppTest) -> str:
-    """Every piece of text the run produced: labels, values, messages, table cells (main and sidebar)."""
+    """Every piece of text the run produced, as read: labels, values, messages, table cells (main
+    and sidebar)."""
     parts: list[str] = []
     for root in (at.main, at.sidebar):
         for node in _walk(root):
@@ -87,7 +99,7 @@ def page_text(at: AppTest) -> str:
                 if callable(to_csv):
                     parts.append(to_csv())
                 else:
-                    parts.append(str(value))
+                    parts.append(as_read(str(value)))
     return "\n".join(parts)
 
 
