@@ -3,7 +3,14 @@
 Imports no Streamlit. Every action takes the acting ``Agent`` and checks its level here.
 """
 
-from core.support.account360 import Account360, TimelineItem, account_360, timeline
+from core.support.account360 import (
+    Account360,
+    RefundChoice,
+    TimelineItem,
+    account_360,
+    refund_choices,
+    timeline,
+)
 from core.support.actions import (
     ApprovalView,
     GrantOutcome,
@@ -40,6 +47,7 @@ from core.support.audit import (
     audit_csv,
     audit_entries,
 )
+from core.support.once import new_submission_id
 from core.support.search import AccountHit, search_accounts
 
 __all__ = [
@@ -53,6 +61,7 @@ __all__ = [
     "AuditImmutable",
     "GrantOutcome",
     "ReceiptResent",
+    "RefundChoice",
     "RefundDone",
     "SupportLimits",
     "TimelineItem",
@@ -65,10 +74,12 @@ __all__ = [
     "audit_entries",
     "grant_credits_as_agent",
     "lift_cap_as_agent",
+    "new_submission_id",
     "pending_approvals",
     "reactivate_account",
     "reconcile_account",
     "record_customer_view",
+    "refund_choices",
     "refund_top_up",
     "reject_grant",
     "require_agent",
