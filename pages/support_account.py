@@ -349,7 +349,7 @@ def request_summary(approval: ApprovalView, account_name: str) -> str:
 
 def approvals_section(agent: Agent, view: Account360) -> None:
     for approval in view.approvals:
-        with st.container(border=True, key=f"support_account.request.{approval.approval_id}"):
+        with st.container(border=True, key=f"support_request_{approval.approval_id}"):
             st.markdown(request_summary(approval, view.name))
             if approval.duplicate_of is not None:
                 st.warning(
