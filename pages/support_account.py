@@ -2,11 +2,18 @@
 
 Every action asks for a reason and a confirmation, runs one core command with the agent,
 and lands in the audit log with the change; the page then shows the account again.
+
+Each form is drawn with a submission id (kept in session state per form, renewed after a
+success) that its widgets' keys carry and its command receives: a double click or a retry of
+one submission acts once (the core answers the repeat with the first result), and a click on a
+form that a success has replaced finds no button and does nothing. A success clears the form;
+the tabs keep the one the agent was on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import TypeVar
 
@@ -25,12 +32,16 @@ from core.payments.notify import PAYING_ROLES
 from core.support import (
     Account360,
     Agent,
+    ApprovalView,
+    GrantOutcome,
     ReceiptResent,
     RefundDone,
     account_360,
     approve_grant,
+    credit_paid_top_up_as_agent,
     grant_credits_as_agent,
     lift_cap_as_agent,
+    new_submission_id,
     reactivate_account,
     reconcile_account,
     refund_top_up,
@@ -43,10 +54,15 @@ from core.support import (
 from core.support.actions import RECEIPT_STATES
 
 FLASH_KEY = "support_account.flash"
+TAB_KEY = "support_account.tab"  # the selected tab, kept across reruns
+WANT_TAB_KEY = "support_account.want_tab"  # the tab to show after an action (set before the tabs draw)
+ACT_TAB = "Act"
+DECIDE_CONFIRM = "I confirm this decision"
 # The confirmation boxes' labels (an unticked box is named in the message that asks for it).
 GRANT_CONFIRM = "I confirm this grant"
 VOID_CONFIRM = "I confirm voiding it"
 REFUND_CONFIRM = "I confirm this refund"
+CREDIT_PAID_CONFIRM = "I confirm crediting this payment"
 STATUS_CONFIRM = "I confirm"
 RECEIPT_CONFIRM = "I confirm sending this receipt"
 T = TypeVar("T")
@@ -56,8 +72,42 @@ def when(moment: datetime | None) -> str:
     return "—" if moment is None else pd.Timestamp(moment).tz_convert("UTC").strftime("%Y-%m-%d %H:%M UTC")
 
 
-def act(command: Callable[[], T], done: str | Callable[[T], str]) -> None:
-    """Run a support command; on success remember what happened and show the account again."""
+@dataclass(frozen=True)
+class Submission:
+    """One drawing of a form: its id, and the keys of its widgets (which carry the id)."""
+
+    form: str
+    submission_id: str
+
+    @property
+    def form_key(self) -> str:
+        return f"support_account.{self.form}.{self.submission_id}"
+
+    def key(self, field: str) -> str:
+        return f"{self.form_key}.{field}"
+
+
+def submission_key(form: str) -> str:
+    return f"support_account.submission.{form}"
+
+
+def submission(form: str) -> Submission:
+    """The form's current submission (a new id the first time it is drawn, and after a success)."""
+    key = submission_key(form)
+    if key not in st.session_state:
+        st.session_state[key] = new_submission_id()
+    return Submission(form, str(st.session_state[key]))
+
+
+def act(
+    command: Callable[[], T],
+    done: str | Callable[[T], str],
+    *,
+    sent: Submission | None = None,
+    tab: str = ACT_TAB,
+) -> None:
+    """Run a support command; on success remember what happened, start a new submission of the form
+    (an empty one) and show the account again on ``tab``; on an error keep the form as it was."""
     try:
         result = command()
     except BillingError as error:
@@ -70,6 +120,9 @@ def act(command: Callable[[], T], done: str | Callable[[T], str]) -> None:
         st.error(literal(str(error)))
         return
     st.session_state[FLASH_KEY] = done if isinstance(done, str) else done(result)
+    st.session_state[WANT_TAB_KEY] = tab
+    if sent is not None:
+        st.session_state.pop(submission_key(sent.form), None)
     st.rerun()
 
 
@@ -287,49 +340,100 @@ def members_and_limits(view: Account360) -> None:
         )
 
 
+def request_summary(approval: ApprovalView, account_name: str) -> str:
+    """The request named in full: what a decision is about."""
+    said = (
+        f"**Request #{approval.approval_id}**: {format_credits(approval.amount_nanos)} "
+        f"({approval.source}) to **{literal(account_name)}** ({code(approval.account_id)}), asked by "
+        f"{literal(approval.requested_by)} on {when(approval.requested_at)}. "
+        f"Their reason: “{literal(approval.reason)}”"
+    )
+    if approval.expires_at is not None:
+        said += f" Expires {when(approval.expires_at)}."
+    return said
+
+
 def approvals_section(agent: Agent, view: Account360) -> None:
     for approval in view.approvals:
-        with st.container(border=True):
-            st.markdown(
-                f"**Awaiting a second agent:** {format_credits(approval.amount_nanos)} {approval.source}, "
-                f"asked by {literal(approval.requested_by)} on {when(approval.requested_at)}: "
-                f"“{literal(approval.reason)}”"
-            )
+        with st.container(border=True, key=f"support_request_{approval.approval_id}"):
+            st.markdown(request_summary(approval, view.name))
+            if approval.duplicate_of is not None:
+                st.warning(
+                    f"Likely a duplicate of request #{approval.duplicate_of} (same account, amount and "
+                    "reason, still pending): reject one of them unless both are meant."
+                )
             if approval.requested_by == agent.email:
                 st.caption("You asked for this grant: another agent approves or rejects it.")
                 continue
-            note = st.text_input("Your reason", key=f"support_account.decide_reason.{approval.approval_id}")
-            approve, reject = st.columns(2)
-            if approve.button("Approve", key=f"support_account.approve.{approval.approval_id}"):
-                act(
-                    lambda a=approval, n=note: support_write(
-                        lambda s: approve_grant(
-                            s, agent, approval_id=a.approval_id, at=system_clock(), reason=n or "approved"
-                        )
-                    ),
-                    f"Approved: {format_credits(approval.amount_nanos)} granted.",
+            decision_form(agent, approval)
+
+
+def decision_form(agent: Agent, approval: ApprovalView) -> None:
+    sent = submission(f"decide.{approval.approval_id}")
+    named = f"request #{approval.approval_id} ({format_credits(approval.amount_nanos)})"
+    with st.form(sent.form_key):
+        note = st.text_input(f"Your reason for deciding {named} (required)", key=sent.key("reason"))
+        ticked = st.checkbox(DECIDE_CONFIRM, key=sent.key("confirm"))
+        approve, reject = st.columns(2)
+        approving = approve.form_submit_button(f"Approve #{approval.approval_id}", type="primary")
+        rejecting = reject.form_submit_button(f"Reject #{approval.approval_id}")
+    if approving:
+        act(
+            lambda: support_write(
+                lambda s: approve_grant(
+                    s,
+                    agent,
+                    approval_id=approval.approval_id,
+                    at=system_clock(),
+                    reason=note,
+                    confirmed=ticked,
+                    submission_id=sent.submission_id,
                 )
-            if reject.button("Reject", key=f"support_account.reject.{approval.approval_id}"):
-                act(
-                    lambda a=approval, n=note: support_write(
-                        lambda s: reject_grant(
-                            s, agent, approval_id=a.approval_id, reason=n, at=system_clock()
-                        )
-                    ),
-                    "Rejected: nothing was granted.",
+            ),
+            f"Approved request #{approval.approval_id}: {format_credits(approval.amount_nanos)} granted.",
+            sent=sent,
+            tab="Grants",
+        )
+    elif rejecting:
+        act(
+            lambda: support_write(
+                lambda s: reject_grant(
+                    s,
+                    agent,
+                    approval_id=approval.approval_id,
+                    reason=note,
+                    at=system_clock(),
+                    confirmed=ticked,
+                    submission_id=sent.submission_id,
                 )
+            ),
+            f"Rejected request #{approval.approval_id}: nothing was granted.",
+            sent=sent,
+            tab="Grants",
+        )
+
+
+def grant_message(outcome: GrantOutcome) -> str:
+    if outcome.grant is not None:
+        return f"Granted {format_credits(outcome.grant.amount_nanos)}, grant #{outcome.grant.grant_id}."
+    number = f" (request #{outcome.approval.approval_id})" if outcome.approval is not None else ""
+    if outcome.granted_before_nanos:
+        return (
+            f"Above your limit with the {format_credits(outcome.granted_before_nanos)} you granted "
+            f"this account in the last 24 hours: the grant awaits a second agent's approval{number}."
+        )
+    return f"Above your limit: the grant awaits a second agent's approval{number}."
 
 
 def grant_form(agent: Agent, view: Account360) -> None:
-    with st.form("support_account.grant", clear_on_submit=False):
+    sent = submission("grant")
+    with st.form(sent.form_key):
         st.markdown("**Grant credits** (goodwill or promotional)")
-        amount = st.text_input("Credits", key="support_account.grant_amount", placeholder="25.00")
-        source = st.selectbox("Kind", ["goodwill", "promotional"], key="support_account.grant_source")
-        expiry = st.date_input("Expires on (UTC, optional)", value=None, key="support_account.grant_expiry")
-        reason = st.text_area(
-            "Reason (required; the customer may see it)", key="support_account.grant_reason"
-        )
-        confirm = st.checkbox(GRANT_CONFIRM, key="support_account.grant_confirm")
+        amount = st.text_input("Credits", key=sent.key("amount"), placeholder="25.00")
+        source = st.selectbox("Kind", ["goodwill", "promotional"], key=sent.key("source"))
+        expiry = st.date_input("Expires on (UTC, optional)", value=None, key=sent.key("expiry"))
+        reason = st.text_area("Reason (required; the customer may see it)", key=sent.key("reason"))
+        confirm = st.checkbox(GRANT_CONFIRM, key=sent.key("confirm"))
         submitted = st.form_submit_button("Grant credits")
     if submitted:
         if not confirmed(confirm, GRANT_CONFIRM):
@@ -347,13 +451,11 @@ def grant_form(agent: Agent, view: Account360) -> None:
                     at=system_clock(),
                     source=source,
                     expires_at=expires_at,
+                    submission_id=sent.submission_id,
                 )
             ),
-            lambda outcome: (
-                "Above your limit: the grant awaits a second agent's approval."
-                if outcome.pending or outcome.grant is None
-                else f"Granted {format_credits(outcome.grant.amount_nanos)}, grant #{outcome.grant.grant_id}."
-            ),
+            grant_message,
+            sent=sent,
         )
 
 
@@ -361,7 +463,8 @@ def void_form(agent: Agent, view: Account360) -> None:
     open_grants = [
         g for g in view.grants if not g.expired and g.source != "purchased" and g.remaining_nanos > 0
     ]
-    with st.form("support_account.void"):
+    sent = submission("void")
+    with st.form(sent.form_key):
         st.markdown("**Void a grant** (takes back what is left of it)")
         grant_id = pick(
             "Grant",
@@ -369,10 +472,10 @@ def void_form(agent: Agent, view: Account360) -> None:
                 g.grant_id: f"#{g.grant_id} {g.source}: {format_credits(g.remaining_nanos)} left"
                 for g in open_grants
             },
-            key="support_account.void_grant",
+            key=sent.key("grant"),
         )
-        reason = st.text_area("Reason (required)", key="support_account.void_reason")
-        confirm = st.checkbox(VOID_CONFIRM, key="support_account.void_confirm")
+        reason = st.text_area("Reason (required)", key=sent.key("reason"))
+        confirm = st.checkbox(VOID_CONFIRM, key=sent.key("confirm"))
         submitted = st.form_submit_button("Void grant", disabled=not open_grants)
     if submitted:
         if not confirmed(confirm, VOID_CONFIRM):
@@ -380,34 +483,39 @@ def void_form(agent: Agent, view: Account360) -> None:
         act(
             lambda: support_write(
                 lambda s: void_grant_as_agent(
-                    s, agent, grant_id=int(grant_id), reason=reason, at=system_clock()
+                    s,
+                    agent,
+                    grant_id=int(grant_id),
+                    reason=reason,
+                    at=system_clock(),
+                    submission_id=sent.submission_id,
                 )
             ),
             f"Grant #{grant_id} voided.",
+            sent=sent,
         )
 
 
-def admin_forms(agent: Agent, view: Account360) -> None:
-    if not agent.is_admin:
-        st.caption("Refunds, caps and suspending accounts need the support admin role.")
-        return
-    paid = [
-        t for t in view.top_ups if t.state in ("credited", "refunded") and t.refunded_cents < t.amount_cents
-    ]
-    with st.form("support_account.refund"):
-        st.markdown("**Refund a top-up** (through the payment provider; unspent credits are taken back)")
+def refund_form(agent: Agent, view: Account360) -> None:
+    choices = {c.top_up_id: c for c in view.refundable}
+    refunded_now = {t.top_up_id: t.refunded_cents for t in view.top_ups}
+    sent = submission("refund")
+    with st.form(sent.form_key):
+        st.markdown(
+            "**Refund a top-up** (through the payment provider; its unspent credits are taken back, "
+            "up to what the refund covers)"
+        )
         top_up_id = pick(
-            "Top-up",
-            {
-                t.top_up_id: f"#{t.top_up_id}: {format_cents(t.amount_cents - t.refunded_cents)} refundable"
-                for t in paid
-            },
-            key="support_account.refund_top_up",
+            "Top-up (dollars still refundable · credits of it still unspent)",
+            {top_up: choice.label for top_up, choice in choices.items()},
+            key=sent.key("top_up"),
         )
-        dollars = st.text_input("Dollars (empty: all that is left)", key="support_account.refund_amount")
-        reason = st.text_area("Reason (required)", key="support_account.refund_reason")
-        confirm = st.checkbox(REFUND_CONFIRM, key="support_account.refund_confirm")
-        submitted = st.form_submit_button("Refund", disabled=not paid)
+        dollars = st.text_input("Dollars (empty: all that is left)", key=sent.key("amount"))
+        reason = st.text_area("Reason (required)", key=sent.key("reason"))
+        confirm = st.checkbox(REFUND_CONFIRM, key=sent.key("confirm"))
+        submitted = st.form_submit_button("Refund", disabled=not choices)
+    if not choices:
+        st.caption("No paid top-up has money left to refund.")
     if submitted and confirmed(confirm, REFUND_CONFIRM):
         act(
             lambda: refund_top_up(
@@ -416,14 +524,63 @@ def admin_forms(agent: Agent, view: Account360) -> None:
                 top_up_id=int(top_up_id),
                 reason=reason,
                 amount_cents=dollars_to_cents(dollars) if dollars.strip() else None,
+                submission_id=sent.submission_id,
+                seen_refunded_cents=refunded_now.get(int(top_up_id)),
             ),
             refund_message,
+            sent=sent,
         )
-    with st.form("support_account.cap"):
+
+
+def paid_not_credited_form(agent: Agent, view: Account360) -> None:
+    """Top-ups whose money came in but whose credits were not granted: credit one, or refund it."""
+    stuck = {t.top_up_id: t for t in view.top_ups if t.state == "paid"}
+    if not stuck:
+        return
+    sent = submission("credit_paid")
+    with st.form(sent.form_key):
+        st.markdown(
+            "**Paid, not credited**: the payment came in but its credits were not granted "
+            "(the amount did not match, or the balance is at its ceiling). Credit it as bought, or "
+            "refund it with the form above."
+        )
+        top_up_id = pick(
+            "Top-up",
+            {t.top_up_id: f"#{t.top_up_id}: {t.note or t.state_label}" for t in stuck.values()},
+            key=sent.key("top_up"),
+        )
+        reason = st.text_area("Reason (required)", key=sent.key("reason"))
+        confirm = st.checkbox(CREDIT_PAID_CONFIRM, key=sent.key("confirm"))
+        submitted = st.form_submit_button("Credit it")
+    if submitted and confirmed(confirm, CREDIT_PAID_CONFIRM):
+        act(
+            lambda: support_write(
+                lambda s: credit_paid_top_up_as_agent(
+                    s,
+                    agent,
+                    top_up_id=int(top_up_id),
+                    reason=reason,
+                    at=system_clock(),
+                    submission_id=sent.submission_id,
+                )
+            ),
+            lambda outcome: f"Top-up #{top_up_id}: {outcome.replace('_', ' ')}.",
+            sent=sent,
+        )
+
+
+def admin_forms(agent: Agent, view: Account360) -> None:
+    if not agent.is_admin:
+        st.caption("Refunds, caps and suspending accounts need the support admin role.")
+        return
+    refund_form(agent, view)
+    paid_not_credited_form(agent, view)
+    sent = submission("cap")
+    with st.form(sent.form_key):
         st.markdown("**Set the account's monthly cap**")
-        limit = st.text_input("Monthly limit (credits)", key="support_account.cap_limit")
-        mode = st.selectbox("Mode", ["hard", "soft"], key="support_account.cap_mode")
-        reason = st.text_area("Reason (required)", key="support_account.cap_reason")
+        limit = st.text_input("Monthly limit (credits)", key=sent.key("limit"))
+        mode = st.selectbox("Mode", ["hard", "soft"], key=sent.key("mode"))
+        reason = st.text_area("Reason (required)", key=sent.key("reason"))
         submitted = st.form_submit_button("Set cap")
     if submitted:
         act(
@@ -436,12 +593,15 @@ def admin_forms(agent: Agent, view: Account360) -> None:
                     mode=mode,
                     reason=reason,
                     at=system_clock(),
+                    submission_id=sent.submission_id,
                 )
             ),
             "Cap set.",
+            sent=sent,
         )
     if view.caps:
-        with st.form("support_account.lift"):
+        lift = submission("lift")
+        with st.form(lift.form_key):
             st.markdown("**Lift a cap**")
             cap_id = pick(
                 "Cap",
@@ -449,9 +609,9 @@ def admin_forms(agent: Agent, view: Account360) -> None:
                     c.cap_id: f"#{c.cap_id} {c.scope_label}: {format_credits(c.limit_nanos)}"
                     for c in view.caps
                 },
-                key="support_account.lift_cap",
+                key=lift.key("cap"),
             )
-            reason = st.text_area("Reason (required)", key="support_account.lift_reason")
+            reason = st.text_area("Reason (required)", key=lift.key("reason"))
             submitted = st.form_submit_button("Lift cap")
         if submitted:
             act(
@@ -463,25 +623,36 @@ def admin_forms(agent: Agent, view: Account360) -> None:
                         cap_id=int(cap_id),
                         reason=reason,
                         at=system_clock(),
+                        submission_id=lift.submission_id,
                     )
                 ),
                 f"Cap #{cap_id} lifted.",
+                sent=lift,
             )
     suspended = view.status == "suspended"
-    with st.form("support_account.status"):
+    status = submission("status")
+    with st.form(status.form_key):
         st.markdown(
             "**Reactivate the account**" if suspended else "**Suspend the account** (authorize refuses)"
         )
-        reason = st.text_area("Reason (required)", key="support_account.status_reason")
-        confirm = st.checkbox(STATUS_CONFIRM, key="support_account.status_confirm")
+        reason = st.text_area("Reason (required)", key=status.key("reason"))
+        confirm = st.checkbox(STATUS_CONFIRM, key=status.key("confirm"))
         submitted = st.form_submit_button("Reactivate" if suspended else "Suspend")
     if submitted and confirmed(confirm, STATUS_CONFIRM):
         command = reactivate_account if suspended else suspend_account
         act(
             lambda: support_write(
-                lambda s: command(s, agent, account_id=view.account_id, reason=reason, at=system_clock())
+                lambda s: command(
+                    s,
+                    agent,
+                    account_id=view.account_id,
+                    reason=reason,
+                    at=system_clock(),
+                    submission_id=status.submission_id,
+                )
             ),
             "Account reactivated." if suspended else "Account suspended.",
+            sent=status,
         )
 
 
@@ -492,6 +663,11 @@ def refund_message(done: RefundDone) -> str:
         f"Refunded {format_cents(done.refunded_cents)} of top-up #{done.top_up_id} through the payment "
         f"provider: {format_credits(done.reversed_nanos)} taken back."
     )
+    if done.debt_restored_nanos:
+        said += (
+            f" The purchase had paid off {format_credits(done.debt_restored_nanos)} of usage from before it: "
+            "that negative balance is back."
+        )
     if done.spent_nanos:
         said += (
             f" {format_credits(done.spent_nanos)} of it were already used and stay used; "
@@ -518,7 +694,8 @@ def receipt_message(sent: ReceiptResent) -> str:
 def receipt_form(agent: Agent, view: Account360) -> None:
     paid = [t for t in view.top_ups if t.state in RECEIPT_STATES]
     payers = ", ".join(m.email for m in view.members if m.role in PAYING_ROLES) or "nobody"
-    with st.form("support_account.receipt"):
+    sent = submission("receipt")
+    with st.form(sent.form_key):
         st.markdown("**Resend a receipt** (of a paid top-up; Stripe emails it, or the portal in the sandbox)")
         top_up_id = pick(
             "Top-up",
@@ -527,35 +704,44 @@ def receipt_form(agent: Agent, view: Account360) -> None:
                 + when(t.credited_at or t.created_at)
                 for t in paid
             },
-            key="support_account.receipt_top_up",
+            key=sent.key("top_up"),
         )
         email = st.text_input(
             f"Send to (empty: the owners, admins and billing members: {literal(payers)})",
-            key="support_account.receipt_email",
+            key=sent.key("email"),
         )
-        reason = st.text_area("Reason (required)", key="support_account.receipt_reason")
-        confirm = st.checkbox(RECEIPT_CONFIRM, key="support_account.receipt_confirm")
+        reason = st.text_area("Reason (required)", key=sent.key("reason"))
+        confirm = st.checkbox(RECEIPT_CONFIRM, key=sent.key("confirm"))
         submitted = st.form_submit_button("Resend receipt", disabled=not paid)
     if not paid:
         st.caption("No paid top-ups yet: nothing has a receipt.")
     if submitted and confirmed(confirm, RECEIPT_CONFIRM):
         act(
             lambda: resend_receipt(
-                get_payments(), agent, top_up_id=int(top_up_id), reason=reason, email=email or None
+                get_payments(),
+                agent,
+                top_up_id=int(top_up_id),
+                reason=reason,
+                email=email or None,
+                submission_id=sent.submission_id,
             ),
             receipt_message,
+            sent=sent,
         )
 
 
 def reconcile_form(agent: Agent, view: Account360) -> None:
-    with st.form("support_account.reconcile"):
+    sent = submission("reconcile")  # asking the provider again is safe: the id only clears the form
+    with st.form(sent.form_key):
         st.markdown("**Re-run payment reconciliation** (asks the provider about open top-ups now)")
-        reason = st.text_input("Reason (required)", key="support_account.reconcile_reason")
+        reason = st.text_input("Reason (required)", key=sent.key("reason"))
         submitted = st.form_submit_button("Reconcile")
     if submitted:
         act(
             lambda: reconcile_account(get_payments(), agent, account_id=view.account_id, reason=reason),
             "Reconciliation ran; see the timeline.",
+            sent=sent,
+            tab="Timeline",
         )
 
 
@@ -577,8 +763,12 @@ if flash := st.session_state.pop(FLASH_KEY, None):
     st.success(flash)
 header(view)
 approvals_section(agent, view)
+if wanted := st.session_state.pop(WANT_TAB_KEY, None):
+    st.session_state[TAB_KEY] = wanted  # before the tabs draw: the result's tab stays open
 timeline_tab, grants_tab, usage_tab, refusals_tab, payments_tab, more_tab, act_tab = st.tabs(
-    ["Timeline", "Grants", "Usage", "API refusals", "Top-ups", "Members, caps, alerts", "Act"]
+    ["Timeline", "Grants", "Usage", "API refusals", "Top-ups", "Members, caps, alerts", ACT_TAB],
+    key=TAB_KEY,
+    on_change="rerun",
 )
 with timeline_tab:
     timeline_section(view)

@@ -775,5 +775,29 @@ class SupportApproval(Base):
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("credit_grants.id"))
 
 
+class SupportSubmission(Base):
+    """One submission of a console form: its id is made when the form is drawn, so a retry or a double
+    click of the same submission finds this row and gets the first one's result (``core.support.once``)."""
+
+    __tablename__ = "support_submissions"
+    __table_args__ = (
+        CheckConstraint("state IN ('started', 'done')", name="state_known"),
+        Index("ix_support_submissions_target", "target", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the form's submission id
+    agent: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[str | None] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(100), default="")  # "top_up:12" while a refund is open
+    fields_hash: Mapped[str] = mapped_column(String(64))  # sha-256 of the submitted fields
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="started")
+    before: Mapped[dict[str, Any] | None]  # what the action saw first (a refund's starting point)
+    result: Mapped[dict[str, Any] | None]  # the first submission's answer
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
 # The support search finds an account by an API key prefix: the daily rollup holds each key once a day.
 Index("ix_usage_rollup_daily_api_key", UsageRollupDaily.api_key, UsageRollupDaily.account_id)

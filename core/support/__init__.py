@@ -3,13 +3,21 @@
 Imports no Streamlit. Every action takes the acting ``Agent`` and checks its level here.
 """
 
-from core.support.account360 import Account360, TimelineItem, account_360, timeline
+from core.support.account360 import (
+    Account360,
+    RefundChoice,
+    TimelineItem,
+    account_360,
+    refund_choices,
+    timeline,
+)
 from core.support.actions import (
     ApprovalView,
     GrantOutcome,
     ReceiptResent,
     RefundDone,
     approve_grant,
+    credit_paid_top_up_as_agent,
     grant_credits_as_agent,
     lift_cap_as_agent,
     pending_approvals,
@@ -40,6 +48,7 @@ from core.support.audit import (
     audit_csv,
     audit_entries,
 )
+from core.support.once import new_submission_id
 from core.support.search import AccountHit, search_accounts
 
 __all__ = [
@@ -53,6 +62,7 @@ __all__ = [
     "AuditImmutable",
     "GrantOutcome",
     "ReceiptResent",
+    "RefundChoice",
     "RefundDone",
     "SupportLimits",
     "TimelineItem",
@@ -63,12 +73,15 @@ __all__ = [
     "audit_actors",
     "audit_csv",
     "audit_entries",
+    "credit_paid_top_up_as_agent",
     "grant_credits_as_agent",
     "lift_cap_as_agent",
+    "new_submission_id",
     "pending_approvals",
     "reactivate_account",
     "reconcile_account",
     "record_customer_view",
+    "refund_choices",
     "refund_top_up",
     "reject_grant",
     "require_agent",

@@ -30,6 +30,7 @@ from core.errors import NotFound
 from core.ledger.service import GrantView
 from core.ledger.views import BalanceView, all_grants, balance_view, ledger_view
 from core.money import format_credits
+from core.payments import states
 from core.payments.config import format_cents
 from core.payments.views import TopUpView, top_up_history
 from core.spend.alerts import FiringView, RuleView, firing_history, list_rules
@@ -67,6 +68,41 @@ class TimelineItem:
 
 
 @dataclass(frozen=True)
+class RefundChoice:
+    """A paid top-up support can still refund: what a refund may give back and what it would take."""
+
+    top_up_id: int
+    paid_cents: int
+    refundable_cents: int  # dollars not refunded yet
+    unspent_nanos: int  # the purchase's credits not used yet: what a full refund takes back
+    credits_nanos: int  # what the purchase granted
+
+    @property
+    def label(self) -> str:
+        return (
+            f"#{self.top_up_id}: {format_cents(self.refundable_cents)} of {format_cents(self.paid_cents)} "
+            f"refundable · {format_credits(self.unspent_nanos)} unspent "
+            f"of {format_credits(self.credits_nanos)}"
+        )
+
+
+def refund_choices(top_ups: list[TopUpView], grants: list[GrantView]) -> list[RefundChoice]:
+    """The paid top-ups with money left to refund, each with its purchase grant's unspent credits."""
+    remaining = {g.grant_id: (0 if g.expired else g.remaining_nanos) for g in grants}
+    return [
+        RefundChoice(
+            top_up_id=t.top_up_id,
+            paid_cents=t.amount_cents,
+            refundable_cents=t.amount_cents - t.refunded_cents,
+            unspent_nanos=remaining.get(t.grant_id, 0) if t.grant_id is not None else 0,
+            credits_nanos=t.credits_nanos,
+        )
+        for t in top_ups
+        if t.state in (states.PAID, *states.SETTLED_STATES) and t.refunded_cents < t.amount_cents
+    ]
+
+
+@dataclass(frozen=True)
 class Account360:
     account_id: str
     name: str
@@ -86,6 +122,7 @@ class Account360:
     approvals: list[ApprovalView]
     timeline: list[TimelineItem]
     refusals: list[RefusalView]  # authorize refusals of the last 7 days, newest minute first (50 at most)
+    refundable: list[RefundChoice]  # paid top-ups with money left to refund, newest first
 
 
 def _members(session: Session, account_id: str) -> list[MemberView]:
@@ -193,6 +230,8 @@ def account_360(session: Session, agent: Agent, account_id: str, *, at: datetime
         )
         if c
     )
+    grants = all_grants(session, account_id)
+    top_ups = top_up_history(session, account_id)
     return Account360(
         account_id=account.id,
         name=account.name,
@@ -202,14 +241,15 @@ def account_360(session: Session, agent: Agent, account_id: str, *, at: datetime
         customer_ids=customer_ids,
         members=_members(session, account_id),
         balance=balance_view(session, account_id, at=at),
-        grants=all_grants(session, account_id),
+        grants=grants,
         usage_by_day=usage,
         usage_total_nanos=sum(day.amount_nanos for day in usage),
-        top_ups=top_up_history(session, account_id),
+        top_ups=top_ups,
         caps=list_caps(session, account_id),
         rules=list_rules(session, account_id),
         firings=firing_history(session, account_id, limit=20),
         approvals=pending_approvals(session, account_id=account_id),
         timeline=timeline(session, account_id),
         refusals=recent_refusals(session, account_id, at=at),
+        refundable=refund_choices(top_ups, grants),
     )

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from app.resources import get_engine
 from core.db import unit_of_work
 from core.db.models import AuditLog, CreditGrant
+from tests.app.console import field, submit
 from tests.app.harness import open_page, page_text, signed_in
 from tests.app.seed import ALICE, BOB
 
@@ -51,10 +52,10 @@ def test_search_by_email_opens_the_account_and_a_grant_with_a_reason_is_audited(
     assert at.title[0].value == "Borealis Bank"
     assert "support admin role" in page_text(at)  # a plain agent sees no refund form
 
-    at.text_input(key="support_account.grant_amount").input("12.50")
-    at.text_area(key="support_account.grant_reason").input("Sorry for Tuesday's outage")
-    at.checkbox(key="support_account.grant_confirm").check()
-    at.button(key="FormSubmitter:support_account.grant-Grant credits").click().run()
+    at.text_input(key=field(at, "grant", "amount")).input("12.50")
+    at.text_area(key=field(at, "grant", "reason")).input("Sorry for Tuesday's outage")
+    at.checkbox(key=field(at, "grant", "confirm")).check()
+    at.button(key=submit(at, "grant", "Grant credits")).click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Granted 12.50" in s.value for s in at.success), [s.value for s in at.success]
     assert "Sorry for Tuesday's outage" in page_text(at)  # in the timeline
@@ -74,9 +75,9 @@ def test_a_grant_without_a_reason_is_refused_and_nothing_is_granted(portal_url: 
     at = signed_in(AGENT, roles=["support"])
     search(at, "acc_acme")
     at.button(key="support_search.open.acc_acme").click().run()
-    at.text_input(key="support_account.grant_amount").input("5")
-    at.checkbox(key="support_account.grant_confirm").check()
-    at.button(key="FormSubmitter:support_account.grant-Grant credits").click().run()
+    at.text_input(key=field(at, "grant", "amount")).input("5")
+    at.checkbox(key=field(at, "grant", "confirm")).check()
+    at.button(key=submit(at, "grant", "Grant credits")).click().run()
     assert any("reason is required" in e.value for e in at.error), [e.value for e in at.error]
     with unit_of_work(get_engine()) as session:
         assert session.scalars(select(CreditGrant).where(CreditGrant.source == "goodwill")).all() == []
@@ -86,9 +87,9 @@ def test_a_grant_not_confirmed_asks_for_the_tick_and_grants_nothing(portal_url: 
     at = signed_in(AGENT, roles=["support"])
     search(at, "acc_acme")
     at.button(key="support_search.open.acc_acme").click().run()
-    at.text_input(key="support_account.grant_amount").input("5")
-    at.text_area(key="support_account.grant_reason").input("Outage credit")
-    at.button(key="FormSubmitter:support_account.grant-Grant credits").click().run()
+    at.text_input(key=field(at, "grant", "amount")).input("5")
+    at.text_area(key=field(at, "grant", "reason")).input("Outage credit")
+    at.button(key=submit(at, "grant", "Grant credits")).click().run()
     assert [e.value for e in at.error] == ["Tick “I confirm this grant” first."]
     with unit_of_work(get_engine()) as session:
         assert session.scalars(select(CreditGrant).where(CreditGrant.source == "goodwill")).all() == []

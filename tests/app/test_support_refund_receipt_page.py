@@ -14,6 +14,7 @@ from core.db.models import AuditLog, TopUp
 from core.payments import Actor, start_checkout
 from core.payments.runtime import sandbox_payments
 from core.payments.sandbox import CARD_SUCCEEDS, SandboxProvider
+from tests.app.console import field, submit
 from tests.app.harness import open_page, page_text, signed_in
 from tests.app.seed import ALICE
 
@@ -64,14 +65,14 @@ def test_an_agent_resends_a_receipt_after_confirming_and_is_told_it_was_not_emai
 ) -> None:
     at = _acme(AGENT, ["support"])
     assert "Resend a receipt" in page_text(at)
-    submit = "FormSubmitter:support_account.receipt-Resend receipt"
-    at.text_area(key="support_account.receipt_reason").input("Customer lost the email")
-    at.button(key=submit).click().run()
+    submit_key = submit(at, "receipt", "Resend receipt")
+    at.text_area(key=field(at, "receipt", "reason")).input("Customer lost the email")
+    at.button(key=submit_key).click().run()
     assert any("I confirm sending this receipt" in e.value for e in at.error), [e.value for e in at.error]
     assert _audited("resend_receipt") == []
 
-    at.checkbox(key="support_account.receipt_confirm").check()
-    at.button(key=submit).click().run()
+    at.checkbox(key=field(at, "receipt", "confirm")).check()
+    at.button(key=submit_key).click().run()
     assert not at.exception, [e.value for e in at.exception]
     messages = [s.value for s in at.success]
     assert any("not emailed: this server has no SMTP_URL" in m for m in messages), messages
@@ -82,10 +83,10 @@ def test_an_agent_resends_a_receipt_after_confirming_and_is_told_it_was_not_emai
 
 def test_a_bad_address_names_the_field_and_sends_nothing(paid_top_up: int) -> None:
     at = _acme(AGENT, ["support"])
-    at.text_input(key="support_account.receipt_email").input("ann at acme")
-    at.text_area(key="support_account.receipt_reason").input("Customer asked")
-    at.checkbox(key="support_account.receipt_confirm").check()
-    at.button(key="FormSubmitter:support_account.receipt-Resend receipt").click().run()
+    at.text_input(key=field(at, "receipt", "email")).input("ann at acme")
+    at.text_area(key=field(at, "receipt", "reason")).input("Customer asked")
+    at.checkbox(key=field(at, "receipt", "confirm")).check()
+    at.button(key=submit(at, "receipt", "Resend receipt")).click().run()
     errors = [e.value for e in at.error]
     assert any("is not an email address" in e and "(field: email)" in e for e in errors), errors
     assert _audited("resend_receipt") == []
@@ -93,10 +94,10 @@ def test_a_bad_address_names_the_field_and_sends_nothing(paid_top_up: int) -> No
 
 def test_an_admin_refunds_part_of_a_top_up_and_is_told_what_came_back(paid_top_up: int) -> None:
     at = _acme(ADMIN, ["support_admin"])
-    at.text_input(key="support_account.refund_amount").input("10")
-    at.text_area(key="support_account.refund_reason").input("Charged twice")
-    at.checkbox(key="support_account.refund_confirm").check()
-    at.button(key="FormSubmitter:support_account.refund-Refund").click().run()
+    at.text_input(key=field(at, "refund", "amount")).input("10")
+    at.text_area(key=field(at, "refund", "reason")).input("Charged twice")
+    at.checkbox(key=field(at, "refund", "confirm")).check()
+    at.button(key=submit(at, "refund", "Refund")).click().run()
     assert not at.exception, [e.value for e in at.exception]
     messages = [s.value for s in at.success]
     assert any(

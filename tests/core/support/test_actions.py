@@ -49,6 +49,7 @@ from tests.core.payments.test_refunds_and_disputes import _bought
 SAM = Agent("sam@meterline.example", SUPPORT)
 PAT = Agent("pat@meterline.example", SUPPORT)
 ADA = Agent("ada@meterline.example", SUPPORT_ADMIN)
+DECIDED = {"reason": "checked the ticket", "confirmed": True}
 LIMITS = SupportLimits(
     support_grant_nanos=credits_to_nanos(100), approval_threshold_nanos=credits_to_nanos(1000)
 )
@@ -122,12 +123,14 @@ def test_a_grant_above_the_limit_waits_for_a_second_agent_never_the_same_one(
     approval_id = outcome.approval.approval_id
 
     with unit_of_work(engine, write=True) as session, pytest.raises(PermissionDenied):
-        approve_grant(session, SAM, approval_id=approval_id, at=now, limits=LIMITS)
+        approve_grant(session, SAM, approval_id=approval_id, at=now, limits=LIMITS, **DECIDED)
     with unit_of_work(engine, write=True) as session, pytest.raises(PermissionDenied):
-        approve_grant(session, PAT, approval_id=approval_id, at=now, limits=LIMITS)  # 500 > support limit
+        approve_grant(  # 500 > support limit
+            session, PAT, approval_id=approval_id, at=now, limits=LIMITS, **DECIDED
+        )
     with unit_of_work(engine, write=True) as session:
         grant = approve_grant(
-            session, ADA, approval_id=approval_id, at=now + timedelta(minutes=5), limits=LIMITS
+            session, ADA, approval_id=approval_id, at=now + timedelta(minutes=5), limits=LIMITS, **DECIDED
         )
 
     assert balance(engine) == credits_to_nanos(500)
@@ -146,7 +149,7 @@ def test_a_grant_above_the_limit_waits_for_a_second_agent_never_the_same_one(
     ]
     assert _audit(engine, "grant_credits")[0].details["approved_by"] == ADA.email
     with unit_of_work(engine, write=True) as session, pytest.raises(ValidationError):
-        approve_grant(session, PAT, approval_id=approval_id, at=now, limits=LIMITS)  # decided already
+        approve_grant(session, PAT, approval_id=approval_id, at=now, limits=LIMITS, **DECIDED)  # decided
     ledger_ok(engine)
 
 
@@ -157,9 +160,13 @@ def test_an_admin_grant_above_the_threshold_needs_another_agent_too_and_a_reject
     outcome = _grant(engine, ADA, now, 5_000)
     assert outcome.pending and outcome.approval is not None
     with unit_of_work(engine, write=True) as session, pytest.raises(PermissionDenied):
-        reject_grant(session, ADA, approval_id=outcome.approval.approval_id, reason="no", at=now)
+        reject_grant(
+            session, ADA, approval_id=outcome.approval.approval_id, reason="no", at=now, confirmed=True
+        )
     with unit_of_work(engine, write=True) as session:
-        view = reject_grant(session, PAT, approval_id=outcome.approval.approval_id, reason="too much", at=now)
+        view = reject_grant(
+            session, PAT, approval_id=outcome.approval.approval_id, reason="too much", at=now, confirmed=True
+        )
     assert view.state == "rejected" and balance(engine) == 0
 
 
@@ -249,10 +256,19 @@ def test_a_support_agent_cannot_refund_and_an_admin_refund_reverses_the_credits_
     payments, top_up_id, _intent = _bought(engine, now)
     assert balance(engine) == credits_to_nanos(25)
     with pytest.raises(PermissionDenied):
-        refund_top_up(payments, SAM, top_up_id=top_up_id, reason="customer asked")
+        refund_top_up(
+            payments, SAM, top_up_id=top_up_id, reason="customer asked", submission_id="refund-0001"
+        )
     assert top_up_row(engine, top_up_id).refunded_cents == 0
 
-    done = refund_top_up(payments, ADA, top_up_id=top_up_id, reason="customer asked", amount_cents=1_000)
+    done = refund_top_up(
+        payments,
+        ADA,
+        top_up_id=top_up_id,
+        reason="customer asked",
+        amount_cents=1_000,
+        submission_id="refund-0002",
+    )
 
     assert (done.refunded_cents, done.reversed_nanos) == (1_000, credits_to_nanos(10))
     assert balance(engine) == credits_to_nanos(15)

@@ -1,5 +1,5 @@
 """Refunds and receipts from the console on the sandbox provider (both databases): one idempotency key
-per state, so a retry or two agents on the same state refund once; a receipt goes only for a paid
+per submission, so a retry refunds once and two agents at once refund once; a receipt goes only for a paid
 top-up, audited, emailed by the portal after commit (Stripe's side: test_stripe_support_actions)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 
 from core.db import unit_of_work
 from core.db.models import AuditLog
-from core.errors import PermissionDenied, ValidationError
+from core.errors import Conflict, PermissionDenied, ValidationError
 from core.ledger import reasons
 from core.money import credits_to_nanos
 from core.payments import Payments, start_checkout
@@ -41,6 +41,7 @@ from tests.core.payments.test_notify_email import Inbox, inbox  # noqa: F401 (a 
 SAM = Agent("sam@meterline.example", SUPPORT)
 ADA = Agent("ada@meterline.example", SUPPORT_ADMIN)
 BOB = Agent("bob@meterline.example", SUPPORT_ADMIN)
+FORM = "form-0001"  # the refund form's submission id
 PAYERS = ["bill@pay.test", "olga@pay.test"]  # the owner and the billing member, not the viewer
 
 
@@ -129,11 +130,11 @@ def test_a_refund_retried_after_a_lost_answer_refunds_once_and_reverses_the_unsp
     console = _with(payments, flaky)
 
     with pytest.raises(ProviderError):
-        refund_top_up(console, ADA, top_up_id=top_up_id, reason="customer asked")
+        refund_top_up(console, ADA, top_up_id=top_up_id, reason="customer asked", submission_id=FORM)
     assert top_up_row(engine, top_up_id).refunded_cents == 0  # the ledger has not heard yet
-    done = refund_top_up(console, ADA, top_up_id=top_up_id, reason="customer asked")
+    done = refund_top_up(console, ADA, top_up_id=top_up_id, reason="customer asked", submission_id=FORM)
 
-    assert flaky.keys == [refund_key(top_up_id, 0, 2_500)] * 2  # the retry asked with the same key
+    assert flaky.keys == [refund_key(top_up_id, FORM)] * 2  # the retry asked with the same key
     assert _refunded_at_provider(payments, intent_id) == 2_500  # once, not $50
     assert (done.refunded_cents, done.reversed_nanos, done.spent_nanos) == (
         2_500,
@@ -142,43 +143,58 @@ def test_a_refund_retried_after_a_lost_answer_refunds_once_and_reverses_the_unsp
     )
     assert balance(engine) == 0 and entries_for(engine, reasons.GRANT_REFUNDED) == 1
     assert top_up_row(engine, top_up_id).state == "refunded"
-    with pytest.raises(ValidationError, match="refunded in full already"):
-        refund_top_up(console, ADA, top_up_id=top_up_id, reason="customer asked")  # a late second click
+    late = refund_top_up(console, ADA, top_up_id=top_up_id, reason="customer asked", submission_id=FORM)
+    assert late == done and len(flaky.keys) == 2  # a late second click: the first answer, nobody asked
+    with pytest.raises(ValidationError, match="refunded in full already"):  # a new form
+        refund_top_up(console, ADA, top_up_id=top_up_id, reason="customer asked", submission_id="form-0002")
     assert _refunded_at_provider(payments, intent_id) == 2_500
     ledger_ok(engine)
 
 
 def test_two_agents_refunding_the_same_state_at_once_refund_once(engine: Engine, now: datetime) -> None:
     payments, top_up_id, intent_id = _bought(engine, now)
-    both = Recording(payments.provider, parties=2)  # type: ignore[arg-type]
+    both = Recording(payments.provider)  # type: ignore[arg-type]
     console = _with(payments, both)
     errors: list[BaseException] = []
+    start = threading.Barrier(2)
 
-    def click(agent: Agent) -> None:
-        try:
-            refund_top_up(console, agent, top_up_id=top_up_id, reason="double charge", amount_cents=1_000)
+    def click(agent: Agent, form: str) -> None:
+        start.wait(timeout=30)
+        try:  # each agent's form was drawn when nothing was refunded
+            refund_top_up(
+                console,
+                agent,
+                top_up_id=top_up_id,
+                reason="double charge",
+                amount_cents=1_000,
+                submission_id=form,
+                seen_refunded_cents=0,
+            )
         except BaseException as error:  # reported below
             errors.append(error)
 
-    threads = [threading.Thread(target=click, args=(agent,)) for agent in (ADA, BOB)]
+    threads = [
+        threading.Thread(target=click, args=(agent, form))
+        for agent, form in ((ADA, "form-ada-01"), (BOB, "form-bob-01"))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
 
-    assert errors == []
-    assert both.keys == [refund_key(top_up_id, 0, 1_000)] * 2
+    assert [(type(e), getattr(e, "code", "")) for e in errors] in (
+        [(Conflict, "refund_in_progress")],
+        [(Conflict, "stale_form")],
+    )
+    assert len(both.keys) == 1
     assert _refunded_at_provider(payments, intent_id) == 1_000
     assert balance(engine) == credits_to_nanos(15)
     assert entries_for(engine, reasons.GRANT_REFUNDED) == 1
-    audited = _audit(engine, "refund_top_up")  # both agents saw the one refund, by its one id
-    assert [
-        (e.details["before"]["refunded_cents"], e.details["after"]["refunded_cents"]) for e in audited
-    ] == [
-        (0, 1_000),
-        (0, 1_000),
-    ]
-    assert len({e.details["after"]["refund_id"] for e in audited}) == 1
+    [audited] = _audit(engine, "refund_top_up")
+    assert (audited.details["before"]["refunded_cents"], audited.details["after"]["refunded_cents"]) == (
+        0,
+        1_000,
+    )
     ledger_ok(engine)
 
 

@@ -82,6 +82,9 @@ class LosesFirstAnswer(StripeProvider):
         return made
 
 
+FORM = "form-0001"  # the refund form's submission id
+
+
 def _buy(payments: Payments, localstripe: str, number: str = "4242424242424242") -> tuple[int, str]:
     card = saved_card(payments, localstripe, ACCOUNT, number)
     view = buy_with_saved_card(
@@ -114,28 +117,30 @@ def _audit(engine: Engine, action: str) -> list[AuditLog]:
         )
 
 
-def test_a_stripe_refund_reverses_the_unspent_credits_once_even_when_asked_twice_from_the_same_state(
+def test_a_stripe_refund_retried_from_the_same_submission_reverses_the_unspent_credits_once(
     payments: Payments, localstripe: str
 ) -> None:
     top_up_id, intent_id = _buy(payments, localstripe)
     assert top_up_row(payments.engine, top_up_id).state == "credited"
     spend(payments.engine, credits_to_nanos(15), system_clock())
     with pytest.raises(PermissionDenied):
-        refund_top_up(payments, SAM, top_up_id=top_up_id, reason="customer asked")
+        refund_top_up(payments, SAM, top_up_id=top_up_id, reason="customer asked", submission_id=FORM)
 
     flaky = LosesFirstAnswer(API_KEY, api_base=localstripe)
     console = Payments(payments.engine, payments.config, flaky, system_clock, SECRET)
     with pytest.raises(ProviderError):
-        refund_top_up(console, ADA, top_up_id=top_up_id, reason="customer asked")
+        refund_top_up(console, ADA, top_up_id=top_up_id, reason="customer asked", submission_id=FORM)
     assert _charge(localstripe, intent_id)["amount_refunded"] == 2_500  # Stripe refunded...
     assert top_up_row(payments.engine, top_up_id).refunded_cents == 0  # ...and no refund event came
-    done = refund_top_up(console, ADA, top_up_id=top_up_id, reason="customer asked")  # the retry
+    done = refund_top_up(  # the retry
+        console, ADA, top_up_id=top_up_id, reason="customer asked", submission_id=FORM
+    )
 
-    assert flaky.keys == [refund_key(top_up_id, 0, 2_500)] * 2
+    assert flaky.keys == [refund_key(top_up_id, FORM)] * 2
     # localstripe ignores idempotency keys and accepts over-refunds: $50 here would mean twice.
     assert _charge(localstripe, intent_id)["amount_refunded"] == 2_500
     refunds = sdk(localstripe).v1.refunds.list(params={"payment_intent": intent_id}).data
-    assert [r.metadata["meterline_key"] for r in refunds] == [refund_key(top_up_id, 0, 2_500)]
+    assert [r.metadata["meterline_key"] for r in refunds] == [refund_key(top_up_id, FORM)]
     assert (done.refunded_cents, done.reversed_nanos, done.spent_nanos) == (
         2_500,
         credits_to_nanos(10),
@@ -146,20 +151,37 @@ def test_a_stripe_refund_reverses_the_unspent_credits_once_even_when_asked_twice
     assert top_up_row(payments.engine, top_up_id).state == "refunded"
     [entry] = _audit(payments.engine, "refund_top_up")
     assert entry.details["after"]["refund_id"] == refunds[0].id
-    with pytest.raises(ValidationError, match="refunded in full already"):
-        refund_top_up(payments, ADA, top_up_id=top_up_id, reason="customer asked")
+    assert (
+        refund_top_up(  # a late second click of the same form answers as the first
+            payments, ADA, top_up_id=top_up_id, reason="customer asked", submission_id=FORM
+        )
+        == done
+    )
+    with pytest.raises(ValidationError, match="refunded in full already"):  # a new form
+        refund_top_up(payments, ADA, top_up_id=top_up_id, reason="customer asked", submission_id="form-0002")
     assert _charge(localstripe, intent_id)["amount_refunded"] == 2_500
     ledger_ok(payments.engine)
 
 
 def test_partial_stripe_refunds_from_new_states_add_up(payments: Payments, localstripe: str) -> None:
     top_up_id, intent_id = _buy(payments, localstripe)
-    first = refund_top_up(payments, ADA, top_up_id=top_up_id, reason="half", amount_cents=1_000)
-    second = refund_top_up(payments, ADA, top_up_id=top_up_id, reason="a bit more", amount_cents=500)
+    first = refund_top_up(
+        payments, ADA, top_up_id=top_up_id, reason="half", amount_cents=1_000, submission_id="form-0003"
+    )
+    second = refund_top_up(
+        payments, ADA, top_up_id=top_up_id, reason="a bit more", amount_cents=500, submission_id="form-0004"
+    )
     assert (first.reversed_nanos, second.reversed_nanos) == (credits_to_nanos(10), credits_to_nanos(5))
     assert _charge(localstripe, intent_id)["amount_refunded"] == 1_500
     with pytest.raises(ValidationError, match=r"between \$0.01 and \$10.00") as error:
-        refund_top_up(payments, ADA, top_up_id=top_up_id, reason="too much", amount_cents=1_001)
+        refund_top_up(
+            payments,
+            ADA,
+            top_up_id=top_up_id,
+            reason="too much",
+            amount_cents=1_001,
+            submission_id="form-0005",
+        )
     assert error.value.field == "amount"
     assert balance(payments.engine) == credits_to_nanos(10)
     row = top_up_row(payments.engine, top_up_id)
