@@ -509,8 +509,8 @@ def move_grant_credits(session: Session, *, grant_id: int, moves: Sequence[Grant
     For settling a purchase (``core.payments.settle``): refunds and disputes take credits
     out of the grant or put them back. The caller has computed the moves under the account
     lock (taken again here, in the same transaction) so that none takes more than the grant
-    holds. Nothing goes back into an expired or voided grant: a credit moved back into one
-    is voided in the same breath, so the balance does not grow.
+    holds. Nothing goes back into an expired or voided grant: what the moves leave in one
+    (a hold released) is voided again at the end, so the balance does not grow.
     """
     grant = session.get(CreditGrant, grant_id)
     if grant is None:
@@ -543,17 +543,17 @@ def move_grant_credits(session: Session, *, grant_id: int, moves: Sequence[Grant
             reference=reference,
             memo=move.memo,
         )
-        if move.amount_nanos > 0 and grant.expired:
-            _append(
-                session,
-                account,
-                grant,
-                -move.amount_nanos,
-                reasons.GRANT_VOIDED,
-                at=at,
-                reference=reference,
-                memo="The grant was reversed before: these credits do not return.",
-            )
+    if grant.expired and grant.remaining_nanos > 0:  # what came back into a closed grant goes again
+        _append(
+            session,
+            account,
+            grant,
+            -grant.remaining_nanos,
+            reasons.GRANT_VOIDED,
+            at=at,
+            reference=reference,
+            memo="The grant was reversed before: these credits do not return.",
+        )
     if not grant.expired:
         repayment = plan_deficit_repayment(
             deficit_nanos(session, account.id), grant.id, grant.remaining_nanos
