@@ -26,8 +26,9 @@ from sqlalchemy import select
 
 from core.db import unit_of_work
 from core.db.models import TopUp
+from core.errors import BillingError
 from core.payments import states
-from core.payments.provider import Payment, ProviderError
+from core.payments.provider import Payment
 from core.payments.recharge import charge_request
 from core.payments.runtime import Payments
 from core.payments.settle import NOT_SENT, apply_payment, fail_top_up
@@ -71,7 +72,7 @@ def reconcile(
         report.checked += 1
         try:
             after = _settle(payments, top_up_id)
-        except ProviderError as error:
+        except BillingError as error:  # unreachable, or it does not know an id we stored
             report.errors.append(f"top-up #{top_up_id} ({account_id}): {error.message}")
             continue
         if after != before:

@@ -29,6 +29,7 @@ from typing import Any
 
 import stripe
 
+from core.errors import NotFound
 from core.payments.provider import (
     ChargeRequest,
     Checkout,
@@ -198,6 +199,14 @@ class StripeProvider:
             intent = self._client.v1.payment_intents.retrieve(
                 payment_intent_id, params={"expand": _PAYMENT_EXPAND}
             )
+        except stripe.InvalidRequestError as error:
+            if error.code == "resource_missing" or error.http_status == 404:
+                raise NotFound(
+                    f"Stripe has no payment {payment_intent_id}",
+                    code="resource_missing",
+                    field="payment_intent",
+                ) from error
+            raise _provider_error(error) from error
         except stripe.StripeError as error:
             raise _provider_error(error) from error
         return payment_from_intent(_dict(intent))

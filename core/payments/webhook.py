@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
 from core.db.models import PaymentEvent, TopUp
-from core.errors import BillingError
+from core.errors import BillingError, NotFound
 from core.money import format_credits
 from core.payments import states
 from core.payments.config import format_cents
@@ -134,6 +134,8 @@ def _top_up_named_by_payment(provider: PaymentProvider, facts: EventFacts) -> Ev
     assert facts.payment_intent_id
     try:
         payment = provider.retrieve_payment(facts.payment_intent_id)
+    except NotFound:  # a definite answer: no such payment here, so it is not a top-up
+        return facts
     except BillingError as error:
         raise EventDeferred(
             f"could not ask the provider which top-up payment {facts.payment_intent_id} belongs to "

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from core.db import unit_of_work
 from core.db.models import PaymentCard
-from core.errors import Conflict
+from core.errors import Conflict, NotFound
 from core.money import credits_to_nanos
 from core.payments import Payments, buy_with_saved_card, run_auto_recharge, save_auto_recharge, start_checkout
 from core.payments.config import PaymentConfig
@@ -382,3 +382,23 @@ def test_the_customer_is_created_with_the_accounts_contact_whoever_clicks_first(
     # The account's first owner, not the member who clicked (the first click was the billing member's).
     contact = {"name": "Paying Co", "email": OWNER.email, "metadata[account_id]": ACCOUNT}
     assert first[2] == again[2] == contact
+
+
+def test_a_payment_stripe_does_not_have_is_not_found_not_an_outage() -> None:
+    """A webhook about a payment Stripe does not know is not ours (200), not a retry (503)."""
+
+    def missing(method: str, path: str, fields: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        error = {
+            "type": "invalid_request_error",
+            "code": "resource_missing",
+            "message": "No such payment_intent",
+        }
+        return 404, {"error": error}
+
+    provider = StripeProvider("sk_test_123", http_client=RecordingClient(missing), max_network_retries=0)
+    try:
+        provider.retrieve_payment("pi_unknown")
+    except NotFound as error:
+        assert error.code == "resource_missing"
+    else:
+        raise AssertionError("a missing payment must be NotFound")

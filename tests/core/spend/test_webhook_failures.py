@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
+from core.accounts import Actor
 from core.clock import fixed_clock
 from core.db import unit_of_work
 from core.spend import channels
@@ -25,6 +26,8 @@ from tests.core.spend.spend_setup import spend
 PUBLIC = "93.184.215.14"
 HOST = "hooks.customer.test"
 URL = f"http://{HOST}:8443/hook"
+
+SETUP = Actor.system("tests")  # sets the rules and endpoints up; the tests are about delivery
 
 
 def _assert_reveals_nothing(text: str) -> None:
@@ -100,7 +103,7 @@ def hooked(engine: Engine, now: datetime) -> Engine:
     """acc_a with a rule posting to ``URL`` that has just crossed (its delivery is due)."""
     seed_catalog(engine, now - timedelta(days=40))
     with unit_of_work(engine, write=True) as session:
-        hook = create_webhook(session, account_id="acc_a", url=URL, actor="owner@a.test", at=now)
+        hook = create_webhook(session, account_id="acc_a", url=URL, actor=SETUP, at=now)
         create_rule(
             session,
             account_id="acc_a",
@@ -111,7 +114,7 @@ def hooked(engine: Engine, now: datetime) -> Engine:
                 webhook_id=hook.webhook.webhook_id,
                 notify_in_app=False,
             ),
-            actor="owner@a.test",
+            actor=SETUP,
             at=now,
         )
     spend(engine, "e1", 20, now - timedelta(hours=1))

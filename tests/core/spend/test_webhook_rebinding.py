@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from core.accounts import Actor
 from core.clock import fixed_clock
 from core.db import unit_of_work
 from core.spend.alerts import RuleInput, create_rule, create_webhook, delivery_log
@@ -27,6 +28,8 @@ from tests.core.spend.spend_setup import spend
 
 PUBLIC = "93.184.215.14"  # what the name answers the check; routed to a loopback server here
 REBIND = "hooks.rebind.test"
+
+SETUP = Actor.system("tests")  # sets the rules and endpoints up; the tests are about delivery
 
 
 def _rebinding_pair(
@@ -91,7 +94,7 @@ def test_every_attempt_looks_the_name_up_once_and_a_retry_to_a_rebound_address_i
             session,
             account_id="acc_a",
             url=f"http://{REBIND}:{private.port}/hook",
-            actor="owner@a.test",
+            actor=SETUP,
             at=now,
         )
         create_rule(
@@ -104,7 +107,7 @@ def test_every_attempt_looks_the_name_up_once_and_a_retry_to_a_rebound_address_i
                 webhook_id=hook.webhook.webhook_id,
                 notify_in_app=False,
             ),
-            actor="owner@a.test",
+            actor=SETUP,
             at=now,
         )
     spend(engine, "e1", 20, now - timedelta(hours=1))
