@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import ValidationError
 from core.spend.authorize import AccountSnapshot, CapSnapshot, decide
-from core.spend.reservations import Reservations, default_estimate_nanos, ingestion_lag_s
+from core.spend.reservations import BUCKET_S, Reservations, default_estimate_nanos, ingestion_lag_s
 from tests.core.spend.spend_setup import CREDIT
 
 
@@ -21,13 +21,15 @@ def test_a_snapshot_releases_only_what_was_reserved_a_lag_before_its_read() -> N
     held = Reservations()
     held.reserve("acc_a", 10.0, "web", None, 3)
     held.reserve("acc_a", 11.0, None, "requests", 4)
-    held.reserve("acc_a", 12.0, "web", "requests", 5)
+    held.reserve("acc_a", 12.003, "web", "requests", 5)
+    held.reserve("acc_a", 12.006, "web", "requests", 6)  # same 10 ms bucket: released together
     assert held.release("acc_a", 9.999) == 0
-    assert held.release("acc_a", 11.0) == 7  # made at or before: released
+    assert held.release("acc_a", 11.5) == 7
     account = held.held("acc_a")
     assert account is not None
-    assert (account.total_nanos, account.by_project, account.by_meter) == (5, {"web": 5}, {"requests": 5})
-    assert held.release("acc_a", 12.0) == 5
+    assert (account.total_nanos, account.by_project, account.by_meter) == (11, {"web": 11}, {"requests": 11})
+    assert held.release("acc_a", 12.006) == 0  # a hold may outlive the rule by a bucket, never fall short
+    assert held.release("acc_a", 12.0 + 2 * BUCKET_S) == 11
     assert held.held("acc_a") is None  # nothing held: the account's entry goes
 
 
