@@ -203,3 +203,12 @@ def test_a_request_without_a_project_is_checked_against_the_account_and_meter_ca
         "hard_cap_reached",
         0,
     )
+
+
+def test_the_api_description_says_what_a_request_without_a_project_is_checked_against() -> None:
+    from core.api.openapi import openapi_document
+
+    operation = openapi_document()["paths"]["/api/v1/authorize"]["post"]
+    assert "without `project` is held to the account and meter caps only" in operation["description"]
+    assert "`api_key` field is ignored" in operation["description"]
+    assert "headroom plus one estimate" in operation["description"]
