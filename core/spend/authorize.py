@@ -12,6 +12,7 @@ project; a meter cap only to one naming that meter. A request without ``project`
 against the account's caps, the caps of the meter it names and the credits, never a project's
 cap. There are no caps on API keys (alert rules may watch one): an ``api_key`` in the body is
 ignored.
+
 The snapshot behind it (``Authorizer``) is read from the database per account and kept in
 memory: a background thread reloads every account asked about in the last minute every
 ``REFRESH_S`` (0.5 s), a request never uses a snapshot older than ``MAX_AGE_S`` (1 s; older is
