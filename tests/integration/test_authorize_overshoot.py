@@ -12,6 +12,7 @@ test) and to 0 when the test says the usage has arrived.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,8 @@ from core.api import create_api_app
 from core.clock import fixed_clock
 from core.db import unit_of_work
 from core.metering import ingest_events
-from core.spend.authorize import Authorizer
+from core.spend import authorize as authorize_module
+from core.spend.authorize import Authorizer, decide
 from core.spend.caps import set_cap
 from tests.core.metering.catalog_setup import seed_catalog
 from tests.core.spend.spend_setup import CREDIT, requests_event, spend
@@ -147,6 +149,46 @@ def test_a_burst_from_several_threads_stays_within_the_bound(seeded: Engine, api
     assert not errors, errors
     assert len(totals) == 4
     assert CREDIT - DEFAULT_ESTIMATE < sum(totals) <= CREDIT + DEFAULT_ESTIMATE
+    assert api.authorizer.held_nanos("acc_a") == sum(totals)
+
+
+def test_eight_threads_calling_the_authorizer_directly_stay_within_the_bound(
+    seeded: Engine, api: Api, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No HTTP in between, and each decision takes a millisecond: without one lock around check
+    and reserve, the threads would all decide against the same room and overshoot together."""
+    cap(seeded, now, "10")
+    spend(seeded, "e1", 9, now - timedelta(hours=1))
+    api.authorizer.max_age_s = HOUR_S  # the snapshot loaded below stays the one every thread uses
+    assert headroom(api.client) == CREDIT
+
+    def slow_decide(*args: Any, **kwargs: Any) -> Any:
+        decision = decide(*args, **kwargs)
+        time.sleep(0.001)  # between the check and the reservation
+        return decision
+
+    monkeypatch.setattr(authorize_module, "decide", slow_decide)
+    totals: list[int] = []
+    start = threading.Barrier(8)
+
+    def gateway() -> None:
+        start.wait()
+        allowed = 0
+        for i in range(60):
+            cost = None if i % 3 else CREDIT // 100
+            decision = api.authorizer.authorize("acc_a", cost_nanos=cost)
+            assert decision is not None
+            if decision.allowed:
+                allowed += DEFAULT_ESTIMATE if cost is None else cost
+        totals.append(allowed)
+
+    threads = [threading.Thread(target=gateway) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(totals) == 8
+    assert CREDIT <= sum(totals) <= CREDIT + DEFAULT_ESTIMATE
     assert api.authorizer.held_nanos("acc_a") == sum(totals)
 
 
