@@ -268,7 +268,9 @@ def _authorize_request_schema() -> dict[str, Any]:
             "project": {
                 "type": ["string", "null"],
                 "maxLength": 128,
-                "description": "The project the request is for: a hard cap on it applies.",
+                "description": "The project the request is for: a hard cap on it applies. Without it "
+                "no project's cap is consulted: the request is checked against the account's hard "
+                "caps, the named meter's and the credits only.",
             },
             "meter": {
                 "type": ["string", "null"],
@@ -281,7 +283,11 @@ def _authorize_request_schema() -> dict[str, Any]:
                     "What the request is expected to cost: either credits as a **decimal string** "
                     '(`"0.0125"`, up to 9 decimals; 1 credit = $1) or an **integer of nano-credits** '
                     "(`12500000`). A JSON number with a fraction is refused (`not_an_integer`). "
-                    "Compared with the room left under the hard caps and with the credits left."
+                    "Compared with the room left under the hard caps and with the credits left, after "
+                    "what this server process already reserved; once allowed, it is reserved in turn. "
+                    "Without it the request is allowed while any room is left and reserves the "
+                    "server's default estimate (`METERLINE_AUTHORIZE_DEFAULT_ESTIMATE`, 0.01 credits "
+                    "unless set); an explicit 0 reserves nothing."
                 ),
                 "oneOf": [
                     {"type": "string", "pattern": r"^\s*\+?[0-9]*\.?[0-9]+\s*$"},
@@ -312,7 +318,8 @@ def _authorize_answer_schema() -> dict[str, Any]:
             },
             "remaining": {
                 "$ref": _SCHEMAS + "DecimalCredits",
-                "description": "Headroom in credits: the least of the caps' room and the credits left.",
+                "description": "Headroom in credits: the least of the caps' room and the credits left, "
+                "less what this server process has reserved for requests it allowed.",
             },
             "remaining_nanos": {"type": "integer", "minimum": 0, "description": "The same, in nano-credits."},
             "resets_at": {
@@ -499,7 +506,15 @@ def _paths() -> dict[str, Any]:
                 "summary": "May this account spend now? (for the gateway, before serving a request)",
                 "description": (
                     "Fast: answered from an in-process snapshot refreshed within a second, no writes. "
-                    "Body up to 16 KiB."
+                    "Body up to 16 KiB. Checked against the account's status, its hard account caps "
+                    "and its credits; a project's hard cap only when `project` names it, a meter's only "
+                    "when `meter` names it (a request without `project` is held to the account and "
+                    "meter caps only). There are no caps per API key: an `api_key` field is ignored. "
+                    "Each allowed request reserves its estimate in the server process until a snapshot "
+                    "read `METERLINE_AUTHORIZE_INGESTION_LAG_S` (5 s) later shows its spend, so one "
+                    "process allows at most the headroom plus one estimate past a hard cap, and N "
+                    "processes N × (headroom + one estimate), plus the estimates of requests whose "
+                    "usage arrives later than that lag (README, The HTTP API)."
                 ),
                 "requestBody": {
                     "required": True,

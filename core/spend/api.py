@@ -5,8 +5,10 @@ Body: ``{"account_id": "acc_x", "project": "copilot", "meter": "input_tokens",
 decimal **string of credits** (1 credit = $1, up to 9 decimals) or an **integer of
 nano-credits** (10^9 per credit); a JSON number with a fraction is refused (422). Answer:
 ``{"allowed", "reason", "remaining", "remaining_nanos", "resets_at"}``. A fresh snapshot
-answers without touching the database or the thread pool. A refusal is counted in memory and
-written in bulk by a background thread (``Authorizer.note_refusal``; the support console shows them).
+answers without touching the database or the thread pool. An allowed request reserves its
+estimate (a default without one) in this process until a snapshot shows its spend
+(``core.spend.reservations``). A refusal is counted in memory and written in bulk by a
+background thread (``Authorizer.note_refusal``; the support console shows them).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from core.api.errors import APIJSONResponse, RequestError
 from core.errors import NotFound
 from core.metering.exact_json import NotJSON, loads_exact
 from core.money import credits_to_nanos, nanos_to_credits
-from core.spend.authorize import AccountSnapshot, Decision, decide
+from core.spend.authorize import Decision
 from core.spend.runtime import SpendRuntime
 
 MAX_AUTHORIZE_BODY_BYTES = 16 * 1024
@@ -123,21 +125,24 @@ def authorize_route(runtime: SpendRuntime, guarded: Callable[[Handler], Handler]
         assert account_id is not None
         project = _text(document, "project", MAX_PROJECT)
         meter = _text(document, "meter", MAX_METER)
-        cost = parse_cost(document.get("estimated_cost"))
+        raw_cost = document.get("estimated_cost")
+        cost = None if raw_cost is None else parse_cost(raw_cost)  # None: reserve the default estimate
         if meter is not None:
             known = authorizer.known_meter(meter)
             if known is None:
                 known = meter in await run_in_threadpool(authorizer.load_meters)
             if not known:
                 raise RequestError(422, "unknown_meter", f"there is no meter {meter!r}", "meter")
-        snapshot: AccountSnapshot | None = authorizer.fresh(account_id)
-        if snapshot is None:
-            snapshot = await run_in_threadpool(authorizer.load, account_id)
-        if snapshot is None:
+        # Check and reserve under the authorizer's lock, on the event loop: no I/O when fresh.
+        decision = authorizer.authorize(account_id, project=project, meter=meter, cost_nanos=cost)
+        if decision is None and await run_in_threadpool(authorizer.load, account_id) is not None:
+            decision = authorizer.authorize(
+                account_id, project=project, meter=meter, cost_nanos=cost, just_loaded=True
+            )
+        if decision is None:
             raise NotFound(f"account {account_id!r} does not exist", field="account_id")
-        decision = decide(snapshot, project=project, meter=meter, cost_nanos=cost)
         if not decision.allowed:  # counted in memory; the authorizer's thread writes the counts
-            authorizer.note_refusal(account_id, decision, project=project, meter=meter, cost_nanos=cost)
+            authorizer.note_refusal(account_id, decision, project=project, meter=meter, cost_nanos=cost or 0)
         return APIJSONResponse(answer(decision))
 
     return Route("/api/v1/authorize", guarded(authorize), methods=["POST"])

@@ -1,7 +1,18 @@
 """``authorize``: may this account spend now? One answer from an in-process snapshot, no writes.
 
 The decision (``decide``) is pure: account status, balance plus overdraft allowance, and the
-hard caps that apply to the request's project and meter, with this period's spend in each.
+hard caps that apply to the request's project and meter, with this period's spend in each,
+less what this process has already allowed and its snapshot does not show yet (``held``; see
+``core.spend.reservations``: each allowed request reserves its estimated cost until a snapshot
+read ``ingestion_lag_s`` after it is installed, so one process allows at most the headroom
+plus one estimate). ``Authorizer.authorize`` checks and reserves under one lock.
+
+Which caps apply: an account cap always; a project cap only to a request naming that
+project; a meter cap only to one naming that meter. A request without ``project`` is checked
+against the account's caps, the caps of the meter it names and the credits, never a project's
+cap. There are no caps on API keys (alert rules may watch one): an ``api_key`` in the body is
+ignored.
+
 The snapshot behind it (``Authorizer``) is read from the database per account and kept in
 memory: a background thread reloads every account asked about in the last minute every
 ``REFRESH_S`` (0.5 s), a request never uses a snapshot older than ``MAX_AGE_S`` (1 s; older is
@@ -37,8 +48,10 @@ from sqlalchemy.orm import Session
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
 from core.db.models import Account, Meter, SpendCap, SpendSettings, UsageRollupDaily
+from core.spend import reservations
 from core.spend.measure import period_of
 from core.spend.refusals import RefusalKey, RefusalTally, add_refusals
+from core.spend.reservations import Held, Reservations
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +86,7 @@ class AccountSnapshot:
 class Decision:
     allowed: bool
     reason: str | None
-    remaining_nanos: int  # headroom: the least of the caps' room and the credits (with overdraft)
+    remaining_nanos: int  # headroom: the least of the caps' room and the credits, less what is held
     resets_at: datetime | None  # when the applicable caps reset; None when no hard cap applies
 
 
@@ -88,15 +101,28 @@ def _applies(cap: CapSnapshot, project: str | None, meter: str | None) -> bool:
 
 
 def decide(
-    snapshot: AccountSnapshot, *, project: str | None = None, meter: str | None = None, cost_nanos: int = 0
+    snapshot: AccountSnapshot,
+    *,
+    project: str | None = None,
+    meter: str | None = None,
+    cost_nanos: int = 0,
+    held: Held | None = None,
 ) -> Decision:
-    """Allowed or not, why, the headroom, and when the caps reset (pure)."""
+    """Allowed or not, why, the headroom, and when the caps reset (pure); ``held`` is what this
+    process reserved for the account and the snapshot does not show yet."""
     if cost_nanos < 0:
         raise ValueError("the estimated cost cannot be negative")
     caps = [cap for cap in snapshot.hard_caps if _applies(cap, project, meter)]
     resets_at = snapshot.resets_at if caps else None
     credits_left = snapshot.balance_nanos + snapshot.overdraft_nanos
-    cap_room = min((cap.limit_nanos - cap.spent_nanos for cap in caps), default=None)
+    if held is None:
+        cap_room = min((cap.limit_nanos - cap.spent_nanos for cap in caps), default=None)
+    else:
+        credits_left -= held.total_nanos
+        cap_room = min(
+            (cap.limit_nanos - cap.spent_nanos - held.in_scope(cap.scope, cap.scope_value) for cap in caps),
+            default=None,
+        )
     remaining = max(0, credits_left if cap_room is None else min(credits_left, cap_room))
     if snapshot.status != "active":
         return Decision(False, "account_suspended", 0, resets_at)
@@ -108,13 +134,16 @@ def decide(
 
 
 def load_snapshots(
-    session: Session, account_ids: Iterable[str], *, at: datetime
+    session: Session, account_ids: Iterable[str], *, at: datetime, loaded_at: float | None = None
 ) -> dict[str, AccountSnapshot]:
-    """Snapshots of the accounts that exist among ``account_ids`` (a few indexed reads)."""
+    """Snapshots of the accounts that exist among ``account_ids`` (a few indexed reads).
+
+    ``loaded_at`` (default: now, monotonic) is taken before the first read: every commit before it
+    is in the snapshot, which is what releasing reservations relies on."""
     ids = sorted(set(account_ids))
     if not ids:
         return {}
-    loaded_at = time.monotonic()
+    loaded_at = time.monotonic() if loaded_at is None else loaded_at
     accounts = session.execute(
         select(Account.id, Account.status, Account.balance_nanos, Account.timezone).where(Account.id.in_(ids))
     ).all()
@@ -194,13 +223,24 @@ class Authorizer:
         clock: Clock = system_clock,
         max_age_s: float = MAX_AGE_S,
         refresh_s: float = REFRESH_S,
+        default_estimate_nanos: int | None = None,
+        ingestion_lag_s: float | None = None,
     ):
         self._engine_provider = engine_provider
         self._clock = clock
         self.max_age_s = max_age_s
         self.refresh_s = refresh_s
-        self._lock = threading.Lock()
+        # What a request without an estimate reserves, and how long a reservation outlives the
+        # snapshots read before its usage can be in them (core.spend.reservations; settings).
+        self.default_estimate_nanos = (
+            reservations.default_estimate_nanos()
+            if default_estimate_nanos is None
+            else default_estimate_nanos
+        )
+        self.ingestion_lag_s = reservations.ingestion_lag_s() if ingestion_lag_s is None else ingestion_lag_s
+        self._lock = threading.Lock()  # snapshots, reservations and asked-at times
         self._snapshots: dict[str, AccountSnapshot] = {}
+        self._reservations = Reservations()
         self._asked_at: dict[str, float] = {}
         self._meters: frozenset[str] = frozenset()
         self._meters_at = float("-inf")
@@ -209,13 +249,43 @@ class Authorizer:
         self._flush_lock = threading.Lock()  # one flush at a time: the thread's, a test's, shutdown's
 
     # The request path: no I/O when the snapshot is fresh.
-    def fresh(self, account_id: str) -> AccountSnapshot | None:
-        snapshot = self._snapshots.get(account_id)
-        now = time.monotonic()
-        self._asked_at[account_id] = now
-        if snapshot is None or now - snapshot.loaded_at > self.max_age_s:
-            return None
-        return snapshot
+    def authorize(
+        self,
+        account_id: str,
+        *,
+        project: str | None = None,
+        meter: str | None = None,
+        cost_nanos: int | None = None,
+        just_loaded: bool = False,
+    ) -> Decision | None:
+        """Decide from this process's snapshot and reserve what is allowed, under one lock.
+
+        ``cost_nanos`` None (no estimate) is checked as 0 and reserves ``default_estimate_nanos``.
+        None when there is no snapshot fresher than ``max_age_s``: ``load`` it, then ask again
+        with ``just_loaded`` (which takes the snapshot whatever its age; None then: no account).
+        """
+        with self._lock:
+            now = time.monotonic()  # inside the lock: a reservation is never older than its decision
+            self._asked_at[account_id] = now
+            snapshot = self._snapshots.get(account_id)
+            if snapshot is None or (not just_loaded and now - snapshot.loaded_at > self.max_age_s):
+                return None
+            decision = decide(
+                snapshot,
+                project=project,
+                meter=meter,
+                cost_nanos=cost_nanos or 0,
+                held=self._reservations.held(account_id),
+            )
+            if decision.allowed:
+                estimate = self.default_estimate_nanos if cost_nanos is None else cost_nanos
+                self._reservations.reserve(account_id, now, project, meter, estimate)
+        return decision
+
+    def held_nanos(self, account_id: str) -> int:
+        """What this process holds for the account now (tests, diagnostics)."""
+        with self._lock:
+            return self._reservations.total_nanos(account_id)
 
     def known_meter(self, name: str) -> bool | None:
         """True or False from a fresh meter list; None when the list must be read again first."""
@@ -280,16 +350,24 @@ class Authorizer:
         return self._snapshots.get(account_id)
 
     def refresh(self, account_ids: Iterable[str]) -> None:
-        """Read these accounts' snapshots again (only those asked about, plus ``account_ids`` given)."""
+        """Read these accounts' snapshots again and install them, releasing the reservations
+        made ``ingestion_lag_s`` or more before each read began (their usage is in it)."""
         ids = set(account_ids)
         if not ids:
             return
+        read_at = time.monotonic()  # before the session opens: every commit before it is read
         with unit_of_work(self._engine_provider()) as session:
-            loaded = load_snapshots(session, ids, at=self._clock())
+            loaded = load_snapshots(session, ids, at=self._clock(), loaded_at=read_at)
         with self._lock:
-            self._snapshots.update(loaded)
+            for account_id, snapshot in loaded.items():
+                current = self._snapshots.get(account_id)
+                if current is not None and current.loaded_at > snapshot.loaded_at:
+                    continue  # a later read was installed meanwhile (and released by its time)
+                self._snapshots[account_id] = snapshot
+                self._reservations.release(account_id, snapshot.loaded_at - self.ingestion_lag_s)
             for missing in ids - loaded.keys():
                 self._snapshots.pop(missing, None)
+                self._reservations.forget(missing)
 
     def refresh_known(self, account_ids: Iterable[str]) -> None:
         """After ingestion: refresh those of ``account_ids`` this process keeps a snapshot of."""
@@ -315,6 +393,7 @@ class Authorizer:
                     if now - asked > IDLE_FORGET_S or len(self._asked_at) > MAX_ACCOUNTS:
                         self._asked_at.pop(account_id, None)
                         self._snapshots.pop(account_id, None)
+                        self._reservations.forget(account_id)
                 active = [a for a in self._asked_at if a in self._snapshots]
             if active:
                 try:

@@ -94,15 +94,16 @@ def test_estimated_cost_as_credits_or_nanos_against_the_room_left(
 ) -> None:
     cap(seeded, now, "10")
     spend(seeded, "e1", 9, now - timedelta(hours=1))
-    assert ask(client, account_id="acc_a", estimated_cost="1")["allowed"] is True  # exactly the room left
     assert ask(client, account_id="acc_a", estimated_cost="1.000000001")["reason"] == "hard_cap_reached"
-    assert ask(client, account_id="acc_a", estimated_cost=CREDIT)["allowed"] is True
     answer = ask(client, account_id="acc_a", estimated_cost=CREDIT + 1)
     assert (answer["allowed"], answer["reason"], answer["remaining_nanos"]) == (
         False,
         "hard_cap_reached",
         CREDIT,
     )
+    assert ask(client, account_id="acc_a", estimated_cost="1")["allowed"] is True  # exactly the room left
+    answer = ask(client, account_id="acc_a", estimated_cost=CREDIT)  # that one holds the room now
+    assert (answer["allowed"], answer["reason"], answer["remaining_nanos"]) == (False, "hard_cap_reached", 0)
 
 
 def test_project_and_meter_caps_apply_to_their_own_requests(
