@@ -14,8 +14,6 @@ from core.ledger.service import (
     move_grant_credits,
     post_usage,
     post_usage_batch,
-    restore_credits,
-    take_back_credits,
     void_grant,
 )
 from core.ledger.views import BalanceView, LedgerLine, all_grants, balance_view, ledger_view
@@ -40,8 +38,6 @@ __all__ = [
     "move_grant_credits",
     "post_usage",
     "post_usage_batch",
-    "restore_credits",
     "run_ledger_check",
-    "take_back_credits",
     "void_grant",
 ]

@@ -394,15 +394,21 @@ def expire_due_grants(
     return expired
 
 
-def void_grant(session: Session, *, grant_id: int, at: datetime, reason: str, actor: str) -> GrantView:
-    """Take back what is left of a grant (a correction is a new entry, never an edit)."""
-    if not reason.strip():
-        raise ValidationError("say why the credits are reversed", field="reason")
+def _locked_grant(session: Session, grant_id: int) -> tuple[CreditGrant, Account]:
+    """The grant and its account, the account locked and the grant read as it is under the lock."""
     grant = session.get(CreditGrant, grant_id)
     if grant is None:
         raise NotFound(f"grant {grant_id} does not exist", field="grant_id")
     account = lock_accounts(session, [grant.account_id])[grant.account_id]
     session.refresh(grant)
+    return grant, account
+
+
+def void_grant(session: Session, *, grant_id: int, at: datetime, reason: str, actor: str) -> GrantView:
+    """Take back what is left of a grant (a correction is a new entry, never an edit)."""
+    if not reason.strip():
+        raise ValidationError("say why the credits are reversed", field="reason")
+    grant, account = _locked_grant(session, grant_id)
     if grant.remaining_nanos > 0:
         _append(
             session,
@@ -417,69 +423,6 @@ def void_grant(session: Session, *, grant_id: int, at: datetime, reason: str, ac
     grant.expired = True
     session.flush()
     return _grant_view(grant)
-
-
-def take_back_credits(
-    session: Session,
-    *,
-    grant_id: int,
-    amount_nanos: int,
-    reason: str,
-    at: datetime,
-    memo: str = "",
-) -> int:
-    """Take up to ``amount_nanos`` back from what is left of a grant; return how much was taken.
-
-    A refund or a dispute reverses credits this way: only what the grant still holds can
-    come back (credits already burned by usage stay spent). Unlike ``void_grant`` the grant
-    stays open, so a later ``restore_credits`` can give them back.
-    """
-    if amount_nanos <= 0:
-        raise ValueError("the amount to take back must be positive")
-    grant = session.get(CreditGrant, grant_id)
-    if grant is None:
-        raise NotFound(f"grant {grant_id} does not exist", field="grant_id")
-    account = lock_accounts(session, [grant.account_id])[grant.account_id]
-    session.refresh(grant)  # under the account lock: as it is now
-    taken = min(amount_nanos, grant.remaining_nanos)
-    if taken > 0:
-        _append(session, account, grant, -taken, reason, at=at, reference=f"grant:{grant.id}", memo=memo)
-    session.flush()
-    return taken
-
-
-def restore_credits(
-    session: Session,
-    *,
-    grant_id: int,
-    amount_nanos: int,
-    reason: str,
-    at: datetime,
-    memo: str = "",
-) -> int:
-    """Give back credits ``take_back_credits`` held (a dispute won); return how much came back.
-
-    Nothing comes back to an expired or voided grant, and never more than its original
-    amount. Like a new grant, restored credits pay off a negative balance first.
-    """
-    if amount_nanos <= 0:
-        raise ValueError("the amount to restore must be positive")
-    grant = session.get(CreditGrant, grant_id)
-    if grant is None:
-        raise NotFound(f"grant {grant_id} does not exist", field="grant_id")
-    account = lock_accounts(session, [grant.account_id])[grant.account_id]
-    session.refresh(grant)
-    if grant.expired:
-        return 0
-    restored = min(amount_nanos, grant.amount_nanos - grant.remaining_nanos)
-    if restored <= 0:
-        return 0
-    reference = f"grant:{grant.id}"
-    _append(session, account, grant, restored, reason, at=at, reference=reference, memo=memo)
-    repayment = plan_deficit_repayment(deficit_nanos(session, account.id), grant.id, grant.remaining_nanos)
-    _apply(session, account, repayment, {grant.id: grant}, reasons.DEFICIT_REPAID, at=at, reference=reference)
-    session.flush()
-    return restored
 
 
 @dataclass(frozen=True)
@@ -512,11 +455,7 @@ def move_grant_credits(session: Session, *, grant_id: int, moves: Sequence[Grant
     holds. Nothing goes back into an expired or voided grant: what the moves leave in one
     (a hold released) is voided again at the end, so the balance does not grow.
     """
-    grant = session.get(CreditGrant, grant_id)
-    if grant is None:
-        raise NotFound(f"grant {grant_id} does not exist", field="grant_id")
-    account = lock_accounts(session, [grant.account_id])[grant.account_id]
-    session.refresh(grant)
+    grant, account = _locked_grant(session, grant_id)
     reference = f"grant:{grant.id}"
     for move in moves:
         if move.amount_nanos == 0:

@@ -17,10 +17,10 @@ from core.db import unit_of_work
 from core.db.models import Account, CreditGrant, LedgerEntry, TopUp
 from core.ledger import check_ledger
 from core.metering import ingest_events
-from core.payments import Actor, Payments
+from core.payments import Actor, Payments, start_checkout
 from core.payments.config import PaymentConfig
 from core.payments.runtime import sandbox_payments
-from core.payments.sandbox import SandboxProvider, sign
+from core.payments.sandbox import CARD_SUCCEEDS, SandboxProvider, sign
 from core.rating import load_rate_card
 
 ACCOUNT = "acc_pay"
@@ -135,6 +135,31 @@ def spend(engine: Engine, credits_nanos: int, at: datetime, account_id: str = AC
             session, usage_events(credits_nanos // 10**9, at, account_id), clock=fixed_clock(at)
         )
     assert result.accepted == 1, result.rejected
+
+
+def paid_checkout_without_events(
+    engine: Engine, now: datetime, *, cents: int = 2_500
+) -> tuple[Payments, int, str, str]:
+    """A checkout paid on the sandbox whose events were not delivered, on an account usage can be
+    sent to (payments, top-up id, session id, payment intent id)."""
+    make_priced_account(engine, now)
+    payments = sandbox(engine, MovableClock(now), delivery="none")
+    view = start_checkout(
+        engine,
+        payments.provider,
+        payments.config,
+        actor=OWNER,
+        account_id=ACCOUNT,
+        amount_cents=cents,
+        save_card=False,
+        request_key="k",
+        page_url=PAGE_URL,
+        clock=payments.clock,
+    )
+    session_id = top_up_row(engine, view.top_up_id).checkout_session_id
+    assert session_id is not None
+    paid = provider(payments).pay_checkout(session_id, CARD_SUCCEEDS)
+    return payments, view.top_up_id, session_id, str(paid["payment_intent"])
 
 
 def top_up_row(engine: Engine, top_up_id: int) -> TopUp:

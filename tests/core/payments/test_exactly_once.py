@@ -12,8 +12,8 @@ from core.db import unit_of_work
 from core.db.models import LedgerEntry, PaymentEvent
 from core.ledger import reasons
 from core.money import credits_to_nanos
-from core.payments import buy_with_saved_card, receive_webhook, refresh_top_up, start_checkout
-from core.payments.sandbox import CARD_DECLINED, CARD_SUCCEEDS
+from core.payments import buy_with_saved_card, receive_webhook, refresh_top_up
+from core.payments.sandbox import CARD_DECLINED
 from tests.core.payments.helpers import (
     ACCOUNT,
     OWNER,
@@ -25,6 +25,7 @@ from tests.core.payments.helpers import (
     entries_for,
     ledger_ok,
     make_account,
+    paid_checkout_without_events,
     provider,
     purchased_grants,
     sandbox,
@@ -33,28 +34,6 @@ from tests.core.payments.helpers import (
 )
 
 WORKERS = 5
-
-
-def _paid_checkout_without_events(engine: Engine, now: datetime) -> tuple[Any, int, str, str]:
-    """A checkout paid on the sandbox whose events were not delivered (payments, top-up, session, intent)."""
-    make_account(engine, now)
-    payments = sandbox(engine, MovableClock(now), delivery="none")
-    view = start_checkout(
-        engine,
-        payments.provider,
-        payments.config,
-        actor=OWNER,
-        account_id=ACCOUNT,
-        amount_cents=2_500,
-        save_card=False,
-        request_key="k",
-        page_url=PAGE_URL,
-        clock=payments.clock,
-    )
-    session_id = top_up_row(engine, view.top_up_id).checkout_session_id
-    assert session_id is not None
-    paid = provider(payments).pay_checkout(session_id, CARD_SUCCEEDS)
-    return payments, view.top_up_id, session_id, str(paid["payment_intent"])
 
 
 def _deliver(payments: Any, payload: bytes, signature: str) -> int:
@@ -76,7 +55,7 @@ def _grant_entries(engine: Engine) -> int:
 def test_same_event_five_times_concurrently_and_with_the_return_page_credits_once(
     engine: Engine, now: datetime
 ) -> None:
-    payments, top_up_id, session_id, intent_id = _paid_checkout_without_events(engine, now)
+    payments, top_up_id, session_id, intent_id = paid_checkout_without_events(engine, now)
     payload, signature = signed(
         checkout_completed_event(
             event_id="evt_same",
@@ -123,7 +102,7 @@ def test_same_event_five_times_concurrently_and_with_the_return_page_credits_onc
 
 
 def test_a_redelivered_event_is_answered_as_a_duplicate(engine: Engine, now: datetime) -> None:
-    payments, top_up_id, session_id, intent_id = _paid_checkout_without_events(engine, now)
+    payments, top_up_id, session_id, intent_id = paid_checkout_without_events(engine, now)
     payload, signature = signed(
         checkout_completed_event(
             event_id="evt_again",
@@ -142,7 +121,7 @@ def test_a_redelivered_event_is_answered_as_a_duplicate(engine: Engine, now: dat
 
 def test_the_same_payment_in_two_different_events_credits_once(engine: Engine, now: datetime) -> None:
     """Stripe sends payment_intent.succeeded and checkout.session.completed for one payment."""
-    payments, top_up_id, session_id, intent_id = _paid_checkout_without_events(engine, now)
+    payments, top_up_id, session_id, intent_id = paid_checkout_without_events(engine, now)
     intent = provider(payments).payment_intent(intent_id)
     public = {k: v for k, v in intent.items() if k != "_sandbox"}
     for event in (
@@ -239,7 +218,7 @@ def test_failure_event_after_success_changes_nothing_and_late_success_after_fail
 
 
 def test_a_refund_event_before_the_success_event_credits_then_refunds(engine: Engine, now: datetime) -> None:
-    payments, top_up_id, session_id, intent_id = _paid_checkout_without_events(engine, now)
+    payments, top_up_id, session_id, intent_id = paid_checkout_without_events(engine, now)
     collected: list[bytes] = []
     provider(payments).deliver = lambda payload, signature: collected.append(payload)
     provider(payments).refund(intent_id, 1_000)
@@ -266,7 +245,7 @@ def test_a_refund_event_before_the_success_event_credits_then_refunds(engine: En
 
 
 def test_an_expiry_after_the_payment_changes_nothing(engine: Engine, now: datetime) -> None:
-    payments, top_up_id, session_id, _ = _paid_checkout_without_events(engine, now)
+    payments, top_up_id, session_id, _ = paid_checkout_without_events(engine, now)
     refresh_top_up(engine, payments.provider, top_up_id=top_up_id, clock=payments.clock)
     expired = {
         "id": "evt_exp",
@@ -281,7 +260,7 @@ def test_an_expiry_after_the_payment_changes_nothing(engine: Engine, now: dateti
 def test_an_amount_that_does_not_match_is_not_credited_and_alerts_support(
     engine: Engine, now: datetime
 ) -> None:
-    payments, top_up_id, session_id, intent_id = _paid_checkout_without_events(engine, now)
+    payments, top_up_id, session_id, intent_id = paid_checkout_without_events(engine, now)
     wrong = checkout_completed_event(
         event_id="evt_wrong",
         session_id=session_id,

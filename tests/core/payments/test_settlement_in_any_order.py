@@ -43,6 +43,7 @@ from tests.core.payments.helpers import (
     ledger_ok,
     make_account,
     make_priced_account,
+    paid_checkout_without_events,
     provider,
     sandbox,
     signed,
@@ -63,30 +64,6 @@ class Unreachable:
 
     def retrieve_payment(self, payment_intent_id: str) -> Payment:
         raise ProviderError("Stripe: the request timed out")
-
-
-def _checkout_paid_quietly(
-    engine: Engine, now: datetime, cents: int = 2_500
-) -> tuple[Payments, int, str, str]:
-    """A checkout paid on the sandbox whose events were not delivered (payments, top-up, session, intent)."""
-    make_priced_account(engine, now)
-    payments = sandbox(engine, MovableClock(now), delivery="none")
-    view = start_checkout(
-        engine,
-        payments.provider,
-        payments.config,
-        actor=OWNER,
-        account_id=ACCOUNT,
-        amount_cents=cents,
-        save_card=False,
-        request_key="k",
-        page_url=PAGE_URL,
-        clock=payments.clock,
-    )
-    session_id = top_up_row(engine, view.top_up_id).checkout_session_id
-    assert session_id is not None
-    paid = provider(payments).pay_checkout(session_id, CARD_SUCCEEDS)
-    return payments, view.top_up_id, session_id, str(paid["payment_intent"])
 
 
 def _deliver(payments: Payments, event: dict[str, Any], via: Any = None) -> tuple[int, dict[str, Any]]:
@@ -160,7 +137,7 @@ T0 = int(time.time())
 def test_a_refund_before_the_success_with_the_provider_down_is_not_lost(
     engine: Engine, now: datetime
 ) -> None:
-    payments, top_up_id, session_id, intent = _checkout_paid_quietly(engine, now)
+    payments, top_up_id, session_id, intent = paid_checkout_without_events(engine, now)
     # The charge names its top-up, so the handler does not need the provider to find it.
     refund = _refunded("evt_refund", intent, 2_500, T0, metadata={"top_up_id": str(top_up_id)})
     assert _deliver(payments, refund, via=Unreachable(payments.provider))[0] == 200
@@ -177,7 +154,7 @@ def test_a_refund_before_the_success_with_the_provider_down_is_not_lost(
 def test_an_event_needing_an_unanswered_question_is_503_and_processed_on_retry(
     engine: Engine, now: datetime
 ) -> None:
-    payments, top_up_id, session_id, intent = _checkout_paid_quietly(engine, now)
+    payments, top_up_id, session_id, intent = paid_checkout_without_events(engine, now)
     refund = _refunded("evt_refund_anon", intent, 2_500, T0)  # no metadata: only the PaymentIntent says whose
     status, body = _deliver(payments, refund, via=Unreachable(payments.provider))
     assert status == 503 and body["error"]["code"] == "provider_unavailable"
@@ -193,7 +170,7 @@ def test_an_event_needing_an_unanswered_question_is_503_and_processed_on_retry(
 def test_a_dispute_of_a_checkout_payment_not_yet_linked_holds_the_credits(
     engine: Engine, now: datetime
 ) -> None:
-    payments, top_up_id, session_id, intent = _checkout_paid_quietly(engine, now)
+    payments, top_up_id, session_id, intent = paid_checkout_without_events(engine, now)
     assert (
         top_up_row(engine, top_up_id).payment_intent_id is None
     )  # only the PaymentIntent's metadata links it
@@ -207,7 +184,7 @@ def test_a_dispute_of_a_checkout_payment_not_yet_linked_holds_the_credits(
 
 
 def _credited(engine: Engine, now: datetime) -> tuple[Payments, int, str]:
-    payments, top_up_id, session_id, intent = _checkout_paid_quietly(engine, now)
+    payments, top_up_id, session_id, intent = paid_checkout_without_events(engine, now)
     assert _deliver(payments, _success(session_id, top_up_id, intent))[0] == 200
     assert balance(engine) == credits_to_nanos(25)
     return payments, top_up_id, intent
@@ -297,7 +274,7 @@ def test_a_refund_of_a_purchase_that_paid_off_debt_restores_the_debt(engine: Eng
 
 
 def _mismatched(engine: Engine, now: datetime) -> tuple[Payments, int]:
-    payments, top_up_id, _session_id, intent = _checkout_paid_quietly(engine, now)
+    payments, top_up_id, _session_id, intent = paid_checkout_without_events(engine, now)
     wrong = Payment(payment_intent_id=intent, status="succeeded", amount_cents=100, currency="usd")
     with unit_of_work(engine, write=True) as session:
         apply_payment(session, top_up_id=top_up_id, payment=wrong, at=now, via="reconciliation")
