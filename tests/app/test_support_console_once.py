@@ -13,8 +13,10 @@ from streamlit.testing.v1 import AppTest
 
 from app.resources import get_engine
 from core.db import unit_of_work
-from core.db.models import CreditGrant, SupportApproval
+from core.db.models import CreditGrant, SupportApproval, TopUp
 from core.money import credits_to_nanos
+from core.payments.provider import Payment
+from core.payments.settle import apply_payment
 from core.support import SUPPORT, Agent, grant_credits_as_agent
 from tests.app.console import field, submission_id, submit
 from tests.app.harness import open_page, page_text, signed_in
@@ -165,3 +167,46 @@ def _paid(monkeypatch: pytest.MonkeyPatch) -> int:
         session_id = str(row.checkout_session_id)
     provider.pay_checkout(session_id, CARD_SUCCEEDS)
     return view.top_up_id
+
+
+def _paid_not_credited() -> int:
+    """A top-up whose payment came in for another amount than its price: paid, not credited."""
+    now = datetime.now(UTC)
+    with unit_of_work(get_engine(), write=True) as session:
+        top_up = TopUp(
+            account_id="acc_acme",
+            kind="checkout",
+            provider="sandbox",
+            state="pending_payment",
+            amount_cents=2_500,
+            currency="usd",
+            credits_nanos=credits_to_nanos(25),
+            request_key="mismatch",
+            payment_intent_id="pi_mismatch",
+            access_token="t",
+            created_by="alice@acme.test",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(top_up)
+        session.flush()
+        paid = Payment(payment_intent_id="pi_mismatch", status="succeeded", amount_cents=100, currency="usd")
+        apply_payment(session, top_up_id=top_up.id, payment=paid, at=now, via="test")
+        return top_up.id
+
+
+def test_an_admin_credits_a_paid_top_up_that_was_not_credited_once(portal_url: str) -> None:
+    top_up_id = _paid_not_credited()
+    at = _acme(ADMIN, ["support_admin"])
+    assert "Paid, not credited" in page_text(at)
+    button = submit(at, "credit_paid", "Credit it")
+    at.text_area(key=field(at, "credit_paid", "reason")).input("Paid the rest by bank transfer")
+    at.checkbox(key=field(at, "credit_paid", "confirm")).check()
+    at.button(key=button).click().run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(f"Top-up #{top_up_id}: credited" in s.value for s in at.success), [s.value for s in at.success]
+    with unit_of_work(get_engine()) as session:
+        row = session.get(TopUp, top_up_id)
+        assert row is not None and row.state == "credited"
+    assert "Paid, not credited" not in page_text(at)  # nothing left to resolve: the form is gone
