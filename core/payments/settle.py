@@ -50,7 +50,6 @@ from core.payments.recharge_policy import backoff_delay
 
 AUTO = "auto_recharge"
 NOT_SENT = "not_sent"  # failure code of a charge that never reached the provider
-MAX_FAILURES_DEFAULT = 5
 
 Outcome = Literal["credited", "already_credited", "paid_not_credited", "pending", "failed", "ignored"]
 
@@ -215,7 +214,7 @@ def fulfill_top_up(session: Session, *, top_up_id: int, payment: PaymentReceived
         at=at,
         asked=payment.asked,
     )
-    outcome = settle_top_up(session, top_up_id=top_up_id, at=at).outcome
+    outcome = settle_top_up(session, top_up_id=top_up_id, at=at)
     if top_up.state in states.SETTLED_STATES:
         _save_card(session, top_up, payment.card, at)
     return outcome
@@ -428,18 +427,10 @@ def credit_anyway(session: Session, *, top_up_id: int, decided_by: str, at: date
             field="top_up",
         )
     record_credit_anyway(session, top_up, decided_by=decided_by, at=at)
-    return settle_top_up(session, top_up_id=top_up_id, at=at).outcome
+    return settle_top_up(session, top_up_id=top_up_id, at=at)
 
 
-@dataclass(frozen=True)
-class Settlement:
-    """What one pass of ``settle_top_up`` did."""
-
-    outcome: Outcome
-    moves: tuple[GrantMove, ...] = ()
-
-
-def _position(session: Session, top_up: TopUp) -> tuple[Position, CreditGrant]:
+def _position(session: Session, top_up: TopUp) -> Position:
     """The top-up's grant as the ledger has it now (the caller holds the account lock)."""
     assert top_up.grant_id is not None
     grant = session.get(CreditGrant, top_up.grant_id, populate_existing=True)
@@ -449,16 +440,13 @@ def _position(session: Session, top_up: TopUp) -> tuple[Position, CreditGrant]:
     def on_grant(*reasons_: str) -> int:
         return -sum(sums.get((reason, True), 0) for reason in reasons_)
 
-    return (
-        Position(
-            remaining_nanos=grant.remaining_nanos,
-            refunded_nanos=on_grant(reasons.GRANT_REFUNDED),
-            lost_nanos=on_grant(reasons.DISPUTE_LOST, reasons.DISPUTE_APPEAL_WON),
-            held_nanos=on_grant(reasons.GRANT_FROZEN, reasons.GRANT_UNFROZEN),
-            debt_repaid_nanos=sums.get((reasons.DEFICIT_REPAID, False), 0),
-            debt_reclaimed_nanos=-sums.get((reasons.DEBT_RESTORED, False), 0),
-        ),
-        grant,
+    return Position(
+        remaining_nanos=grant.remaining_nanos,
+        refunded_nanos=on_grant(reasons.GRANT_REFUNDED),
+        lost_nanos=on_grant(reasons.DISPUTE_LOST, reasons.DISPUTE_APPEAL_WON),
+        held_nanos=on_grant(reasons.GRANT_FROZEN, reasons.GRANT_UNFROZEN),
+        debt_repaid_nanos=sums.get((reasons.DEFICIT_REPAID, False), 0),
+        debt_reclaimed_nanos=-sums.get((reasons.DEBT_RESTORED, False), 0),
     )
 
 
@@ -581,7 +569,7 @@ def _mismatch(session: Session, top_up: TopUp, facts: PaymentFacts, at: datetime
     )
 
 
-def settle_top_up(session: Session, *, top_up_id: int, at: datetime) -> Settlement:
+def settle_top_up(session: Session, *, top_up_id: int, at: datetime) -> Outcome:
     """Move the top-up and its grant to where its recorded facts say they belong (the one poster).
 
     Under the top-up's lock (then the auto-recharge settings, then the account): grant the
@@ -598,7 +586,7 @@ def settle_top_up(session: Session, *, top_up_id: int, at: datetime) -> Settleme
     if facts.paid_cents is None:
         top_up.refunded_cents = min(facts.refunded_cents, top_up.amount_cents)
         top_up.updated_at = at
-        return Settlement("pending")
+        return "pending"
     outcome: Outcome = "already_credited"
     if top_up.state not in (states.PAID, *states.SETTLED_STATES):
         _set_state(top_up, states.PAID, at)
@@ -609,16 +597,14 @@ def settle_top_up(session: Session, *, top_up_id: int, at: datetime) -> Settleme
         else:
             _mismatch(session, top_up, facts, at)
             outcome = "paid_not_credited"
-    moves: list[GrantMove] = []
     if top_up.grant_id is not None:
         lock_accounts(session, [top_up.account_id])
-        now, _ = _position(session, top_up)
+        now = _position(session, top_up)
         # What comes back is in proportion to what was paid (the price, unless support credited a
         # payment that did not match it).
         paid = Terms(facts.paid_cents or top_up.amount_cents, top_up.currency, top_up.credits_nanos)
         target = target_position(paid, facts, now)
-        moves = _moves(top_up, now, target)
-        if moves:
+        if moves := _moves(top_up, now, target):
             move_grant_credits(session, grant_id=top_up.grant_id, moves=moves, at=at)
         _tell(session, top_up, facts, now, target, at)
         top_up.reversed_nanos = target.refunded_nanos
@@ -631,7 +617,7 @@ def settle_top_up(session: Session, *, top_up_id: int, at: datetime) -> Settleme
         _set_state(top_up, states.REFUNDED, at)
         _resolve_alerts(session, top_up, ("grant_refused", "amount_mismatch"), "refunded in full", at)
     top_up.updated_at = at
-    return Settlement(outcome, tuple(moves))
+    return outcome
 
 
 def _tell(
