@@ -200,6 +200,12 @@ def _ask(provider: PaymentProvider, intent_id: str | None) -> Payment | None:
         return None
 
 
+def _as_seen(top_up: TopUp) -> tuple[int, str, str, bool]:
+    """What processing needs of the top-up once its transaction is over: id, state, kind, and
+    whether its card and receipt are known."""
+    return top_up.id, top_up.state, top_up.kind, bool(top_up.card_last4 and top_up.receipt_url)
+
+
 def process_event(engine: Engine, provider: PaymentProvider, facts: EventFacts, *, clock: Clock) -> str:
     """Apply one verified event; a short outcome for the reply and the ``payment_events`` row.
 
@@ -224,7 +230,8 @@ def process_event(engine: Engine, provider: PaymentProvider, facts: EventFacts, 
             row.processed_at = clock()
             row.outcome = outcome
             return outcome
-    if lookup:  # outside any transaction: never wait on the provider under a lock
+        seen = None if top_up is None else _as_seen(top_up)
+    if seen is None:  # outside any transaction: never wait on the provider under a lock
         facts = _top_up_named_by_payment(provider, facts)
         with unit_of_work(engine, write=True) as session:
             top_up = _find_top_up(session, facts) if facts.top_up_id is not None else None
@@ -234,12 +241,8 @@ def process_event(engine: Engine, provider: PaymentProvider, facts: EventFacts, 
                     row.processed_at = clock()
                     row.outcome = "ignored: not a top-up"
                 return "ignored: not a top-up"
-    with unit_of_work(engine) as session:
-        top_up = _find_top_up(session, facts)
-        if top_up is None:
-            return "ignored: not a top-up"
-        top_up_id, state, kind = top_up.id, top_up.state, top_up.kind
-        has_details = bool(top_up.card_last4 and top_up.receipt_url)
+            seen = _as_seen(top_up)
+    top_up_id, state, kind, has_details = seen
     # Outside any transaction: what the provider knows beyond the event (never held under a lock).
     payment: Payment | None = None
     needs_payment = facts.kind in _LOOKUP_KINDS and state not in states.SETTLED_STATES
