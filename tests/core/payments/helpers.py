@@ -138,12 +138,13 @@ def spend(engine: Engine, credits_nanos: int, at: datetime, account_id: str = AC
 
 
 def paid_checkout_without_events(
-    engine: Engine, now: datetime, *, cents: int = 2_500
+    engine: Engine, now: datetime, *, cents: int = 2_500, delivery: str = "none"
 ) -> tuple[Payments, int, str, str]:
-    """A checkout paid on the sandbox whose events were not delivered, on an account usage can be
-    sent to (payments, top-up id, session id, payment intent id)."""
+    """A checkout paid on the sandbox whose events were not delivered (with ``delivery="sync"``:
+    were delivered at once), on an account usage can be sent to (payments, top-up id, session
+    id, payment intent id)."""
     make_priced_account(engine, now)
-    payments = sandbox(engine, MovableClock(now), delivery="none")
+    payments = sandbox(engine, MovableClock(now), delivery=delivery)
     view = start_checkout(
         engine,
         payments.provider,

@@ -11,43 +11,22 @@ from core.db import unit_of_work
 from core.db.models import AuditLog, Notification
 from core.ledger import reasons
 from core.money import credits_to_nanos
-from core.payments import start_checkout
-from core.payments.sandbox import CARD_SUCCEEDS
 from tests.core.payments.helpers import (
-    ACCOUNT,
-    OWNER,
-    PAGE_URL,
-    MovableClock,
     balance,
     entries_for,
     ledger_ok,
-    make_priced_account,
+    paid_checkout_without_events,
     provider,
-    sandbox,
     spend,
     top_up_row,
 )
 
 
-def _bought(engine: Engine, now: datetime, cents: int = 2_500) -> tuple[Any, int, str]:
-    make_priced_account(engine, now)
-    payments = sandbox(engine, MovableClock(now))
-    view = start_checkout(
-        engine,
-        payments.provider,
-        payments.config,
-        actor=OWNER,
-        account_id=ACCOUNT,
-        amount_cents=cents,
-        save_card=False,
-        request_key="k",
-        page_url=PAGE_URL,
-        clock=payments.clock,
-    )
-    session_id = top_up_row(engine, view.top_up_id).checkout_session_id
-    paid = provider(payments).pay_checkout(str(session_id), CARD_SUCCEEDS)
-    assert top_up_row(engine, view.top_up_id).state == "credited"
-    return payments, view.top_up_id, str(paid["payment_intent"])
+def _bought(engine: Engine, now: datetime) -> tuple[Any, int, str]:
+    """A $25 checkout paid on the sandbox, its events delivered: credited."""
+    payments, top_up_id, _session_id, intent_id = paid_checkout_without_events(engine, now, delivery="sync")
+    assert top_up_row(engine, top_up_id).state == "credited"
+    return payments, top_up_id, intent_id
 
 
 def _notes(engine: Engine) -> list[str]:

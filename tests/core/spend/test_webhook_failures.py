@@ -12,22 +12,19 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from core.accounts import Actor
 from core.clock import fixed_clock
 from core.db import unit_of_work
 from core.spend import channels
-from core.spend.alerts import RuleInput, create_rule, create_webhook, delivery_log
+from core.spend.alerts import delivery_log
 from core.spend.channels import DeliveryFailed, post_webhook
 from core.spend.runtime import evaluate_now
 from tests.core.metering.catalog_setup import seed_catalog
 from tests.core.spend.loopback_network import Endpoint, LoopbackNetwork
-from tests.core.spend.spend_setup import spend
+from tests.core.spend.spend_setup import low_balance_webhook, spend
 
 PUBLIC = "93.184.215.14"
 HOST = "hooks.customer.test"
 URL = f"http://{HOST}:8443/hook"
-
-SETUP = Actor.system("tests")  # sets the rules and endpoints up; the tests are about delivery
 
 
 def _assert_reveals_nothing(text: str) -> None:
@@ -102,21 +99,7 @@ def test_a_redirect_is_not_followed_and_says_so(
 def hooked(engine: Engine, now: datetime) -> Engine:
     """acc_a with a rule posting to ``URL`` that has just crossed (its delivery is due)."""
     seed_catalog(engine, now - timedelta(days=40))
-    with unit_of_work(engine, write=True) as session:
-        hook = create_webhook(session, account_id="acc_a", url=URL, actor=SETUP, at=now)
-        create_rule(
-            session,
-            account_id="acc_a",
-            rule=RuleInput(
-                name="Low balance",
-                kind="balance_below",
-                threshold="90",
-                webhook_id=hook.webhook.webhook_id,
-                notify_in_app=False,
-            ),
-            actor=SETUP,
-            at=now,
-        )
+    low_balance_webhook(engine, now, URL)
     spend(engine, "e1", 20, now - timedelta(hours=1))
     return engine
 

@@ -15,21 +15,18 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from core.accounts import Actor
 from core.clock import fixed_clock
 from core.db import unit_of_work
-from core.spend.alerts import RuleInput, create_rule, create_webhook, delivery_log
+from core.spend.alerts import delivery_log
 from core.spend.channels import DeliveryFailed, post_webhook
 from core.spend.deliveries import backoff, deliver_due
 from core.spend.runtime import evaluate_now
 from tests.core.metering.catalog_setup import seed_catalog
 from tests.core.spend.loopback_network import Endpoint, LoopbackCA, LoopbackNetwork
-from tests.core.spend.spend_setup import spend
+from tests.core.spend.spend_setup import low_balance_webhook, spend
 
 PUBLIC = "93.184.215.14"  # what the name answers the check; routed to a loopback server here
 REBIND = "hooks.rebind.test"
-
-SETUP = Actor.system("tests")  # sets the rules and endpoints up; the tests are about delivery
 
 
 def _rebinding_pair(
@@ -89,27 +86,7 @@ def test_every_attempt_looks_the_name_up_once_and_a_retry_to_a_rebound_address_i
 ) -> None:
     seed_catalog(engine, now - timedelta(days=40))
     public, private = _rebinding_pair(network, start_endpoint, statuses=[500])
-    with unit_of_work(engine, write=True) as session:
-        hook = create_webhook(
-            session,
-            account_id="acc_a",
-            url=f"http://{REBIND}:{private.port}/hook",
-            actor=SETUP,
-            at=now,
-        )
-        create_rule(
-            session,
-            account_id="acc_a",
-            rule=RuleInput(
-                name="Low balance",
-                kind="balance_below",
-                threshold="90",
-                webhook_id=hook.webhook.webhook_id,
-                notify_in_app=False,
-            ),
-            actor=SETUP,
-            at=now,
-        )
+    low_balance_webhook(engine, now, f"http://{REBIND}:{private.port}/hook")
     spend(engine, "e1", 20, now - timedelta(hours=1))
     evaluate_now(engine, ["acc_a"], clock=fixed_clock(now))  # attempt 1: checked, pinned, answered 500
     assert network.lookups == [REBIND] and len(public.seen) == 1
