@@ -27,7 +27,8 @@ from datetime import date, datetime, timedelta
 import altair as alt
 import pandas as pd
 
-from core.money import NANOS_PER_CREDIT, format_credits, format_usd
+from core.display import format_credits
+from core.money import NANOS_PER_CREDIT
 from core.usage import DateRange
 from core.usage.exports import format_quantity, plural
 from core.usage.views import NO_VALUE
@@ -217,7 +218,7 @@ def usage_chart(
                 "rank": order[group],
                 "height": amount_nanos / NANOS_PER_CREDIT if metric.is_spend else float(quantity),
                 "when": when,
-                "spend": f"{format_usd(amount_nanos)} ({format_credits(amount_nanos)})",
+                "spend": format_credits(amount_nanos),
                 "usage": format_quantity(quantity, metric.unit)
                 if not metric.is_spend
                 else ", ".join(format_quantity(q, u) for u, q in sorted(quantities.items())),

@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 import pandas as pd
 import streamlit as st
 
+from core.display import format_credits
 from core.errors import ValidationError
-from core.money import cents_to_nanos, credits_to_nanos, format_credits
+from core.money import cents_to_nanos, credits_to_nanos
 from core.payments import TopUpView, format_cents
 from core.payments.config import TopUpLimits, dollars_to_cents
 

@@ -81,46 +81,25 @@ def cents_to_nanos(cents: int) -> int:
     return cents * (NANOS_PER_CREDIT // CENTS_PER_CREDIT)
 
 
-def _places_for(nanos: int, places: int | None) -> int:
-    if places is not None:
-        return places
-    magnitude = abs(nanos)
-    if magnitude == 0 or magnitude >= NANOS_PER_CREDIT // 100:
-        return 2
-    # Tiny amounts (a few tokens) would read as $0.00: show two significant digits instead.
-    for candidate in range(3, 10):
-        if magnitude >= 10 ** (9 - candidate):
-            return min(candidate + 1, 9)
-    return 9
-
-
-def format_usd(nanos: int, places: int | None = None) -> str:
-    """Money for people: "$1,284.10", "-$3.20"; amounts under a cent keep their digits."""
-    exponent = Decimal(1).scaleb(-_places_for(nanos, places))
-    value = (nanos_to_credits(nanos) * CREDIT_VALUE_USD).quantize(exponent, rounding=ROUNDING_MODE)
-    sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,f}"
-
-
-def _exact_usd_text(nanos: int, scale: int) -> str:
-    """ "$1,284.10" for ``nanos * 10**-scale`` nanos (1 credit = $1): every digit, at least two decimals."""
+def _exact_decimal_text(nanos: int, scale: int) -> str:
+    """ "1,284.10" for ``nanos * 10**-scale`` nanos: every digit, at least two decimals."""
     digits = str(abs(nanos))
     # Built from the digits and padded in a context wide enough for all of them: nothing rounds.
     with localcontext() as context:
         context.prec = len(digits) + 2
         value = Decimal((0, tuple(int(d) for d in digits), -(9 + scale))).normalize()
         if value.as_tuple().exponent > -2:  # type: ignore[operator]
-            value = value.quantize(CENT)  # "$3.00", "$2.50", "$300.00": zeros added, none dropped
+            value = value.quantize(CENT)  # "3.00", "2.50", "300.00": zeros added, none dropped
     sign = "-" if nanos < 0 else ""
-    return f"{sign}${value:,f}"
+    return f"{sign}{value:,f}"
 
 
-def format_price_usd(price_nanos: int, per_units: int = 1) -> str:
-    """One unit's price exactly, never rounded, when ``price_nanos`` buys ``per_units`` units.
+def exact_price_text(price_nanos: int, per_units: int = 1) -> str:
+    """One unit's price in credits exactly, never rounded, when ``price_nanos`` buys ``per_units`` units.
 
-    "$2.405", "$0.00125", "$3.00" (at least two decimals), "$0.000002405" (a per-million
+    "2.405", "0.00125", "3.00" (at least two decimals), "0.000002405" (a per-million
     price per token, finer than a nano). When one unit's price is not a finite decimal
-    (a price per 3 units) it reads as the exact quotient: "$1.00 / 3".
+    (a price per 3 units) it reads as the exact quotient: "1.00 / 3".
     """
     if per_units <= 0:
         raise ValueError("per_units must be positive")
@@ -132,13 +111,7 @@ def format_price_usd(price_nanos: int, per_units: int = 1) -> str:
     while units % 5 == 0:
         units, fives = units // 5, fives + 1
     if units != 1:
-        return f"{_exact_usd_text(price_nanos, 0)} / {per_units:,}"
+        return f"{_exact_decimal_text(price_nanos, 0)} / {per_units:,}"
     # per_units // divisor = 2**twos * 5**fives divides 10**scale: scale up rather than divide.
     scale = max(twos, fives)
-    return _exact_usd_text(price_nanos // divisor * (10**scale // (per_units // divisor)), scale)
-
-
-def format_credits(nanos: int, places: int | None = None) -> str:
-    """Credits for people: "1,284.10 credits"."""
-    value = quantize_credits(nanos, _places_for(nanos, places))
-    return f"{value:,f} credits"
+    return _exact_decimal_text(price_nanos // divisor * (10**scale // (per_units // divisor)), scale)

@@ -18,12 +18,13 @@ from app.page import PageContext, page_context, read, show_error
 from app.user_text import literal
 from core.accounts import AccountSummary
 from core.clock import system_clock
+from core.display import format_credits
 from core.errors import BillingError
 from core.ledger import BalanceView, LedgerLine, balance_view, ledger_view
 from core.ledger.events import LedgerEvent, ledger_events
 from core.ledger.reasons import GRANT_ISSUED, SOURCE_LABELS
 from core.ledger.service import GrantView
-from core.money import CREDIT_VALUE_USD, NANOS_PER_CREDIT, format_credits, format_usd
+from core.money import CREDIT_VALUE_USD, NANOS_PER_CREDIT
 from core.usage import SpendSummary, ledger_csv, spend_summary
 from core.usage.exports import money_decimals, nanos_decimal
 
@@ -81,7 +82,7 @@ def headline(data: BalanceData, at: datetime) -> None:
     balance = data.balance
     tz = data.account.timezone
     first, second, third = st.columns(3)
-    worth = f"worth {format_usd(balance.balance_nanos)} at 1 credit = ${CREDIT_VALUE_USD}"
+    worth = f"worth {format_credits(balance.balance_nanos)} at 1 credit = ${CREDIT_VALUE_USD}"
     first.metric(
         f"Balance, as of {local(at, tz, '%b %d %H:%M')}",
         format_credits(balance.balance_nanos),
@@ -105,7 +106,7 @@ def headline(data: BalanceData, at: datetime) -> None:
     if balance.balance_nanos < 0 or balance.deficit_nanos < 0:
         owed = -min(balance.balance_nanos, balance.deficit_nanos)
         st.warning(
-            f"Your balance is negative: {format_credits(owed)} ({format_usd(owed)}) of usage was not covered "
+            f"Your balance is negative: {format_credits(owed)} of usage was not covered "
             "by any credits. Usage keeps being recorded; the next top-up or grant pays this off first.",
             icon=":material/error:",
         )

@@ -29,9 +29,10 @@ from app.user_text import literal
 from core.accounts import AccountSummary
 from core.accounts.permissions import CREDITS_BUY
 from core.clock import system_clock
+from core.display import format_credits
 from core.errors import BillingError, NotFound, ValidationError
 from core.ledger import balance_view
-from core.money import cents_to_nanos, format_credits
+from core.money import cents_to_nanos
 from core.payments import (
     Card,
     Payments,

@@ -16,8 +16,9 @@ from app.user_text import literal
 from core.accounts import AccountSummary
 from core.clock import system_clock
 from core.db.models import CAP_SCOPES, Meter
+from core.display import format_credits
 from core.errors import BillingError
-from core.money import format_usd, nanos_to_credits
+from core.money import nanos_to_credits
 from core.spend.caps import CapStatus, cap_statuses, delete_cap, overdraft_nanos, set_cap, set_overdraft
 from core.spend.measure import Period, period_of
 from core.usage.ranges import describe_dates
@@ -80,11 +81,13 @@ def caps_section(data: LimitsData) -> None:
             {
                 "Scope": [c.cap.scope_label for c in data.caps],
                 "Mode": ["Hard" if c.cap.mode == "hard" else "Soft" for c in data.caps],
-                "Cap": [format_usd(c.cap.limit_nanos) for c in data.caps],
-                "Spent this month": [format_usd(c.spent_nanos) for c in data.caps],
+                "Cap": [format_credits(c.cap.limit_nanos) for c in data.caps],
+                "Spent this month": [format_credits(c.spent_nanos) for c in data.caps],
                 "Used": [used_percent(c) for c in data.caps],
-                "Remaining": [format_usd(c.remaining_nanos) for c in data.caps],
-                "Overshoot": [format_usd(c.overshoot_nanos) if c.overshoot_nanos else "—" for c in data.caps],
+                "Remaining": [format_credits(c.remaining_nanos) for c in data.caps],
+                "Overshoot": [
+                    format_credits(c.overshoot_nanos) if c.overshoot_nanos else "—" for c in data.caps
+                ],
                 "Reached": [local(c.reached_at, tz) for c in data.caps],
             }
         ),
@@ -93,7 +96,7 @@ def caps_section(data: LimitsData) -> None:
     )
     for status in data.caps:
         if status.overshoot_nanos and status.cap.mode == "hard":
-            over, cap = format_usd(status.overshoot_nanos), format_usd(status.cap.limit_nanos)
+            over, cap = format_credits(status.overshoot_nanos), format_credits(status.cap.limit_nanos)
             st.warning(
                 f"{literal(status.cap.scope_label.capitalize())}: usage went {over} past the {cap} hard cap. "
                 "Usage is always recorded, never dropped; the overshoot is what your services sent "
@@ -102,7 +105,7 @@ def caps_section(data: LimitsData) -> None:
         elif status.spent_nanos >= status.cap.limit_nanos:
             st.warning(
                 f"{literal(status.cap.scope_label.capitalize())} reached its "
-                f"{format_usd(status.cap.limit_nanos)} {status.cap.mode} cap this month."
+                f"{format_credits(status.cap.limit_nanos)} {status.cap.mode} cap this month."
             )
 
 
@@ -140,7 +143,7 @@ def edit_caps(ctx: PageContext, data: LimitsData) -> None:
                     field = f" (field: {error.field})" if error.field else ""
                     st.error(f"{error_text(error)}{field}. Nothing was saved.")
                 else:
-                    amount = format_usd(saved.limit_nanos)
+                    amount = format_credits(saved.limit_nanos)
                     st.session_state[FLASH_KEY] = (
                         f"{saved.mode.title()} cap of {amount} set on {literal(saved.scope_label)}."
                     )
@@ -148,7 +151,7 @@ def edit_caps(ctx: PageContext, data: LimitsData) -> None:
     if data.caps:
         with st.expander("Remove a cap"):
             caps = {
-                c.cap.cap_id: f"{c.cap.scope_label} ({format_usd(c.cap.limit_nanos)}, {c.cap.mode})"
+                c.cap.cap_id: f"{c.cap.scope_label} ({format_credits(c.cap.limit_nanos)}, {c.cap.mode})"
                 for c in data.caps
             }
             chosen = st.selectbox("Cap", list(caps), format_func=caps.__getitem__, key="limits.remove_pick")
@@ -171,8 +174,8 @@ def overdraft_section(ctx: PageContext, data: LimitsData) -> None:
     st.subheader("Overdraft allowance")
     if data.overdraft_nanos:
         st.write(
-            f"Authorize keeps allowing requests until the balance is {format_usd(-data.overdraft_nanos)} "
-            f"(an overdraft of {format_usd(data.overdraft_nanos)})."
+            f"Authorize keeps allowing requests until the balance is {format_credits(-data.overdraft_nanos)} "
+            f"(an overdraft of {format_credits(data.overdraft_nanos)})."
         )
     else:
         st.write("No overdraft: once no credits are left, authorize answers `insufficient_credits`.")

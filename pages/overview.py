@@ -13,8 +13,9 @@ from app.live import data_stamp, live_caption, watch_for_changes
 from app.page import PageContext, page_context, read, show_error
 from app.user_text import literal
 from core.clock import system_clock
+from core.display import format_credits
 from core.errors import BillingError
-from core.money import NANOS_PER_CREDIT, format_credits, format_usd
+from core.money import NANOS_PER_CREDIT
 from core.spend.overview import ChartDay, Overview, ScopeProjection, overview
 from core.usage.ranges import describe_dates, zone_abbreviation
 
@@ -27,7 +28,7 @@ EMPTY_STATE = (
 
 def money(nanos: int) -> str:
     """Dollars, with the credits beside them: "$1,284.10 (1,284.10 credits)"."""
-    return f"{format_usd(nanos)} ({format_credits(nanos)})"
+    return format_credits(nanos)
 
 
 def period_words(data: Overview, zone: str) -> tuple[str, str]:
@@ -59,7 +60,7 @@ def headline(data: Overview, zone: str) -> None:
     balance_col.metric(
         f"Balance (as of {local:%b} {local.day}, {local:%H:%M} {zone})",
         format_credits(data.balance_nanos),
-        help=f"Worth {format_usd(data.balance_nanos)}; 1 credit = $1.00",
+        help=f"Worth {format_credits(data.balance_nanos)}; 1 credit = $1.00",
     )
     runway = data.runway
     if runway.already_out:
@@ -79,23 +80,23 @@ def headline(data: Overview, zone: str) -> None:
     )
     spent_col.metric(
         f"Spent this period, {so_far}",
-        format_usd(projection.spent_nanos),
+        format_credits(projection.spent_nanos),
         help=f"{format_credits(projection.spent_nanos)}; the period is the calendar month in {data.timezone}",
     )
     projected_col.metric(
         f"Projected spend by {last_day} ({zone})",
-        format_usd(projection.projected_nanos),
+        format_credits(projection.projected_nanos),
         help=(
             f"{format_credits(projection.projected_nanos)}. {projection.band_percent}% band: "
-            f"{format_usd(projection.low_nanos)} – {format_usd(projection.high_nanos)}. "
-            f"The last 7 days' average alone would say {format_usd(projection.run_rate_nanos)}."
+            f"{format_credits(projection.low_nanos)} – {format_credits(projection.high_nanos)}. "
+            f"The last 7 days' average alone would say {format_credits(projection.run_rate_nanos)}."
         ),
     )
     calibration = "" if projection.forecast.calibrated else " (little history yet: the band is a rough guide)"
     st.caption(
         f"Projection for {describe_dates(projection.period_start, projection.period_end)} ({data.timezone}): "
-        f"{format_usd(projection.projected_nanos)}, {projection.band_percent}% likely between "
-        f"{format_usd(projection.low_nanos)} and {format_usd(projection.high_nanos)}{calibration}. "
+        f"{format_credits(projection.projected_nanos)}, {projection.band_percent}% likely between "
+        f"{format_credits(projection.low_nanos)} and {format_credits(projection.high_nanos)}{calibration}. "
         f"Balance runway: {runway.describe()}."
     )
 
@@ -122,14 +123,14 @@ def chart(data: Overview, zone: str) -> alt.LayerChart:
             "projected": [height(d.projected_nanos) for d in days],
             "low": [height(d.low_nanos) for d in days],
             "high": [height(d.high_nanos) for d in days],
-            "actual_text": ["" if d.actual_nanos is None else format_usd(d.actual_nanos) for d in days],
+            "actual_text": ["" if d.actual_nanos is None else format_credits(d.actual_nanos) for d in days],
             "projected_text": [
-                "" if d.projected_nanos is None else format_usd(d.projected_nanos) for d in days
+                "" if d.projected_nanos is None else format_credits(d.projected_nanos) for d in days
             ],
             "band_text": [
                 ""
                 if d.low_nanos is None or d.high_nanos is None
-                else f"{format_usd(d.low_nanos)} – {format_usd(d.high_nanos)}"
+                else f"{format_credits(d.low_nanos)} – {format_credits(d.high_nanos)}"
                 for d in days
             ],
         }
@@ -178,7 +179,7 @@ def chart(data: Overview, zone: str) -> alt.LayerChart:
             {
                 "what": [what for what, _, _ in rules],
                 "level": [nanos / NANOS_PER_CREDIT for _, nanos, _ in rules],
-                "value": [format_usd(nanos) for _, nanos, _ in rules],
+                "value": [format_credits(nanos) for _, nanos, _ in rules],
             }
         )
         layers.append(
@@ -207,10 +208,10 @@ def scope_table(rows: tuple[ScopeProjection, ...], label: str, data: Overview, z
         pd.DataFrame(
             {
                 label: [row.name for row in rows],
-                f"Spent {so_far}": [format_usd(row.spent_nanos) for row in rows],
-                f"Projected by {last_day}": [format_usd(row.projected_nanos) for row in rows],
+                f"Spent {so_far}": [format_credits(row.spent_nanos) for row in rows],
+                f"Projected by {last_day}": [format_credits(row.projected_nanos) for row in rows],
                 f"{band}% band": [
-                    f"{format_usd(row.low_nanos)} – {format_usd(row.high_nanos)}" for row in rows
+                    f"{format_credits(row.low_nanos)} – {format_credits(row.high_nanos)}" for row in rows
                 ],
             }
         ),
@@ -250,8 +251,8 @@ def limits_section(data: Overview, zone: str) -> None:
                         "Hard (requests refused)" if cap.mode == "hard" else "Soft (alerts)"
                         for cap in limits.caps
                     ],
-                    "Monthly limit": [format_usd(cap.limit_nanos) for cap in limits.caps],
-                    f"Spent {so_far}": [format_usd(cap.spent_nanos) for cap in limits.caps],
+                    "Monthly limit": [format_credits(cap.limit_nanos) for cap in limits.caps],
+                    f"Spent {so_far}": [format_credits(cap.spent_nanos) for cap in limits.caps],
                     "State": ["Reached" if cap.reached else "Under the cap" for cap in limits.caps],
                 }
             ),

@@ -10,8 +10,8 @@ import streamlit as st
 from app.page import page_context, read, show_error
 from app.user_text import literal
 from core.clock import system_clock
+from core.display import format_price
 from core.errors import BillingError
-from core.money import format_price_usd
 from core.rating import PriceLine, PriceSheet, VersionSheet, price_sheet
 from core.usage.exports import plural
 
@@ -24,14 +24,14 @@ def price_text(line: PriceLine) -> str:
     """ "$2.405 per 1,000,000 tokens" (every digit, not rounded), or the graduated tiers by monthly volume."""
     per = per_text(line.per_units, line.unit)
     if len(line.tiers) == 1:
-        return f"{format_price_usd(line.tiers[0][1])} {per}"
+        return f"{format_price(line.tiers[0][1])} {per}"
     parts = []
     lower = 0
     for up_to, price_nanos in line.tiers:
         if up_to is None:
-            parts.append(f"above {lower:,}: {format_price_usd(price_nanos)}")
+            parts.append(f"above {lower:,}: {format_price(price_nanos)}")
         else:
-            parts.append(f"{lower:,}–{up_to:,}: {format_price_usd(price_nanos)}")
+            parts.append(f"{lower:,}–{up_to:,}: {format_price(price_nanos)}")
             lower = up_to
     return f"{per}, by monthly volume — " + "; ".join(parts)
 

@@ -25,8 +25,9 @@ from app.state import start_view_as
 from app.support_ui import SEARCH_PAGE, opened_account, require_console, support_read, support_write
 from app.user_text import code, literal
 from core.clock import system_clock
+from core.display import format_credits
 from core.errors import BillingError, ValidationError
-from core.money import credits_to_nanos, format_credits
+from core.money import credits_to_nanos
 from core.payments.config import dollars_to_cents, format_cents
 from core.payments.notify import PAYING_ROLES
 from core.support import (

@@ -7,7 +7,7 @@ from st_keyup import st_keyup
 
 from app.support_ui import open_account, require_console, support_read
 from app.user_text import code, literal
-from core.money import format_credits
+from core.display import format_credits
 from core.support import pending_approvals, search_accounts
 
 QUERY_KEY = "support_search.query"

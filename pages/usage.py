@@ -32,8 +32,8 @@ from app.usage_view import (
 from app.user_text import literal
 from core.accounts import AccountSummary
 from core.clock import system_clock
+from core.display import format_credits
 from core.errors import BillingError
-from core.money import format_credits, format_usd
 from core.usage import (
     GROUP_BY,
     RANGE_PRESETS,
@@ -192,7 +192,7 @@ def late_note(late: LateChange) -> str:
     ended = "that day" if late.days_changed == 1 else "those days"
     received = describe_dates(late.last_received, late.last_received)
     return (
-        f"Past numbers changed: {events} for {days} ({format_usd(late.amount_nanos)}) arrived after "
+        f"Past numbers changed: {events} for {days} ({format_credits(late.amount_nanos)}) arrived after "
         f"{ended} ended, most recently on {received}. Each is counted on the day it happened, "
         "priced at the rate in force then."
     )
@@ -206,18 +206,18 @@ def metrics(data: UsageData, *, filtered: bool) -> None:
     first, second, third = st.columns(3)
     first.metric(
         f"Spent {data.range.describe(with_year=False, zone_label=zone)}" + (", filtered" if filtered else ""),
-        format_usd(totals.amount_nanos),
+        format_credits(totals.amount_nanos),
         help=f"{format_credits(totals.amount_nanos)}; 1 credit = $1.00"
         + ("; only usage that matches the filters" if filtered else ""),
     )
     second.metric(
         f"Spent this period, {summary.period.describe(with_year=False, zone_label=zone)}",
-        format_usd(summary.period_amount_nanos),
+        format_credits(summary.period_amount_nanos),
         help=f"{format_credits(summary.period_amount_nanos)}; all usage; the period is the month in {tz}",
     )
     third.metric(
         f"Spent today, {describe_dates(summary.today, summary.today).rsplit(',', 1)[0]} ({zone})",
-        format_usd(summary.today_amount_nanos),
+        format_credits(summary.today_amount_nanos),
         help=f"{format_credits(summary.today_amount_nanos)}; all usage",
     )
     used = "".join(f" · {m.meter}: {format_quantity(m.quantity, m.unit)}" for m in totals.meters)

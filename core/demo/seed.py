@@ -51,10 +51,11 @@ from core.demo.payments import (
     recharge_if_due,
     turn_on_auto_recharge,
 )
+from core.display import format_credits
 from core.errors import ValidationError
 from core.ledger import expire_due_grants, grant_credits
 from core.metering import ingest_events
-from core.money import credits_to_nanos, format_credits
+from core.money import credits_to_nanos
 from core.payments import Actor, Payments, start_checkout
 from core.payments.sandbox import CARD_SUCCEEDS, SandboxProvider
 from core.rating import load_rate_card, read_rate_card_file

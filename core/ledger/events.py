@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.display import format_credits
 from core.ledger import reasons
 from core.ledger.views import LedgerLine
-from core.money import format_credits
 
 # Reasons that belong to the event of the grant that caused them.
 _FOLDED_INTO_GRANT = {reasons.GRANT_ISSUED: "grant", reasons.DEFICIT_REPAID: "grant"}

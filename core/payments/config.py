@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+from core.display import format_dollars_cents
 from core.errors import ValidationError
-from core.money import cents_to_nanos, format_usd
 
 Mode = Literal["stripe", "sandbox", "disabled"]
 DEFAULT_STRIPE_JS_URL = "https://js.stripe.com/v3/"
@@ -57,8 +57,8 @@ def dollars_to_cents(text: str, *, field: str = "amount") -> int:
 
 
 def format_cents(cents: int) -> str:
-    """Cents for people: "$1,284.10" (exact; 1 credit = $1.00)."""
-    return format_usd(cents_to_nanos(cents), places=2)
+    """Cents for people: "$1,284.10" (exact; core.display's rule for card amounts)."""
+    return format_dollars_cents(cents)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core.display import format_credits
 from core.errors import ValidationError
-from core.money import cents_to_nanos, format_credits
+from core.money import cents_to_nanos
 from core.payments.config import TopUpLimits, format_cents
 
 BACKOFF_BASE = timedelta(hours=1)

@@ -28,9 +28,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db.models import AutoRecharge, CreditGrant, PaymentAlert, PaymentCard, TopUp
+from core.display import format_credits
 from core.errors import NotFound, ValidationError
 from core.ledger import GrantMove, grant_credits, grant_entry_sums, lock_accounts, move_grant_credits, reasons
-from core.money import format_credits
 from core.payments import states
 from core.payments.config import format_cents, payment_config
 from core.payments.facts import load_facts, record_credit_anyway, record_dispute, record_paid, record_refunded

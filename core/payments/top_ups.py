@@ -29,8 +29,9 @@ from core.accounts.permissions import CREDITS_BUY, Actor, require_permission
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
 from core.db.models import Account, PaymentCard, PaymentCustomer, TopUp
+from core.display import format_credits
 from core.errors import Conflict, NotFound, ValidationError
-from core.money import cents_to_nanos, format_credits
+from core.money import cents_to_nanos
 from core.payments import states
 from core.payments.config import PaymentConfig, PaymentsNotConfigured, format_cents
 from core.payments.notify import billing_contact

@@ -36,8 +36,8 @@ from sqlalchemy.orm import Session
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
 from core.db.models import PaymentEvent, TopUp
+from core.display import format_credits
 from core.errors import BillingError, NotFound
-from core.money import format_credits
 from core.payments import states
 from core.payments.config import format_cents
 from core.payments.events import EventFacts, MalformedEvent, read_event

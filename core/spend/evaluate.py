@@ -27,8 +27,8 @@ from core.db.models import (
     Notification,
     SpendCap,
 )
+from core.display import format_credits
 from core.ledger.engine import GrantBalance
-from core.money import format_usd
 from core.spend.crossing import Threshold, Transition, step
 from core.spend.measure import (
     HISTORY_DAYS,
@@ -251,7 +251,7 @@ def _cap_subject(cap: SpendCap) -> str:
 
 
 def _cap_condition(cap: SpendCap) -> str:
-    return f"Spend this month reaches the {format_usd(cap.limit_nanos)} cap"
+    return f"Spend this month reaches the {format_credits(cap.limit_nanos)} cap"
 
 
 def _rules_after(session: Session, ids: list[str], *, after_id: int | None) -> list[AlertRule]:

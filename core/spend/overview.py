@@ -21,11 +21,11 @@ from sqlalchemy import BigInteger, func, select
 from sqlalchemy.orm import Session
 
 from core.db.models import Account, Meter, UsageRollupDaily
+from core.display import format_credits
 from core.errors import NotFound
 from core.ledger.engine import GrantBalance
 from core.ledger.reasons import SOURCE_LABELS
 from core.ledger.views import balance_view
-from core.money import format_credits
 from core.spend.projection import (
     DEFAULT_BAND_PERCENT,
     HISTORY_DAYS,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from core.money import format_usd
+from core.display import format_credits
 from core.spend.crossing import Threshold
 from core.spend.measure import RECENT_DAYS, Scope
 
@@ -83,15 +83,15 @@ def describe_condition(rule: RuleFields) -> str:
     scope = Scope(rule.scope, rule.scope_value)
     where = "" if scope.kind == "account" else f" on {scope.describe()}"
     if rule.kind == "balance_below":
-        return f"Balance drops below {format_usd(_required(rule.threshold_nanos))}"
+        return f"Balance drops below {format_credits(_required(rule.threshold_nanos))}"
     if rule.kind in ("spend_above", "projected_spend_above"):
         what = "Spend this month" if rule.kind == "spend_above" else "Projected spend at the month's end"
         if rule.threshold_nanos is not None:
-            return f"{what}{where} reaches {format_usd(rule.threshold_nanos)}"
+            return f"{what}{where} reaches {format_credits(rule.threshold_nanos)}"
         budget, percent = _required(rule.budget_nanos), _required(rule.percent)
         threshold = Threshold.percent_of("above", budget, percent)
-        amount = format_usd(threshold.value)
-        return f"{what}{where} reaches {percent}% of a {format_usd(budget)} budget ({amount})"
+        amount = format_credits(threshold.value)
+        return f"{what}{where} reaches {percent}% of a {format_credits(budget)} budget ({amount})"
     if rule.kind == "runway_below":
         days = _required(rule.days)
         return f"The balance runs out within {days} day{'s' if days != 1 else ''} at the recent pace"
@@ -108,4 +108,4 @@ def format_value(value: int | None, unit: str) -> str:
         return "—"
     if unit == "days":
         return f"{value:,} day{'s' if value != 1 else ''}"
-    return format_usd(value)
+    return format_credits(value)

@@ -26,10 +26,10 @@ from core.db.models import (
     UsageRollupDaily,
     User,
 )
+from core.display import format_credits
 from core.errors import NotFound
 from core.ledger.service import GrantView
 from core.ledger.views import BalanceView, all_grants, balance_view, ledger_view
-from core.money import format_credits
 from core.payments import states
 from core.payments.config import format_cents
 from core.payments.views import TopUpView, top_up_history

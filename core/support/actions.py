@@ -54,9 +54,9 @@ from core.db.models import (
     TopUp,
     User,
 )
+from core.display import format_credits
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.ledger.service import GrantView, _grant_view, grant_credits, lock_accounts, void_grant
-from core.money import format_credits
 from core.payments import states
 from core.payments.config import format_cents
 from core.payments.facts import load_facts

@@ -18,8 +18,9 @@ from decimal import Decimal, InvalidOperation
 
 import pandas as pd
 
+from core.display import format_credits
 from core.ledger.views import LedgerLine
-from core.money import CREDIT_VALUE_USD, format_credits, nanos_to_credits
+from core.money import CREDIT_VALUE_USD, nanos_to_credits
 
 # Leading characters that make Excel, LibreOffice or Google Sheets read a cell as a formula.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

@@ -20,7 +20,7 @@ from app.charts import (
     usage_chart,
 )
 from core.demo.seed import PROFILES, RATE_CARD_FILE
-from core.money import format_credits, format_usd
+from core.display import format_credits
 from core.rating import read_rate_card_file
 from core.usage import DateRange
 
@@ -115,5 +115,5 @@ def test_usage_chart_spec(metric: Metric) -> None:
     assert encoding["y"]["title"] == metric.label
     values = spec["datasets"][spec["data"]["name"]]
     large = next(row for row in values if row["group"] == "atlas-large")
-    assert large["spend"] == f"{format_usd(9_000)} ({format_credits(9_000)})"  # exact text, not the float
+    assert large["spend"] == f"{format_credits(9_000)} ({format_credits(9_000)})"  # exact text, not the float
     assert large["usage"] == "9 tokens"

@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from core.db import make_engine, unit_of_work
 from core.db.models import Account, TopUp
 from core.demo.seed import STARTUP
-from core.money import credits_to_nanos, format_credits
+from core.display import format_credits
+from core.money import credits_to_nanos
 from tests.e2e.conftest import USER, Portal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from core.db import make_engine, unit_of_work
 from core.db.models import Account
 from core.demo.seed import STARTUP
-from core.money import format_credits
+from core.display import format_credits
 from tests.e2e.conftest import API_TOKEN, USER, Portal
 
 # One worker runs them all (make test uses --dist loadscope; the group is for --dist loadgroup):
