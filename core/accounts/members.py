@@ -104,7 +104,7 @@ def lock_account(session: Session, account_id: str) -> Account:
 
 def record_member_change(
     session: Session,
-    actor: Actor,
+    by: Actor,
     *,
     action: str,
     account_id: str,
@@ -114,10 +114,11 @@ def record_member_change(
     before: Any = None,
     after: Any = None,
 ) -> None:
-    """The change's audit entry, in the change's own transaction (the account timeline shows it)."""
+    """The change's audit entry, in the change's own transaction (the account timeline shows it);
+    ``by`` is the actor of the change that was already allowed."""
     session.add(
         AuditLog(
-            actor=actor.author,
+            actor=by.author,
             action=(ACTION_PREFIX + action)[:64],
             account_id=account_id,
             reason=reason,
