@@ -220,7 +220,8 @@ def invite_member(
     account = lock_account(session, account_id)
     if (current := member_role(session, email, account_id)) is not None:
         raise ValidationError(
-            f"{email} is already a member ({current}): change their role instead", field="email"
+            f"there is a member with the email {email} already ({current}): change their role instead",
+            field="email",
         )
     waiting = session.scalar(
         select(Invitation).where(
@@ -232,8 +233,8 @@ def invite_member(
     )
     if waiting is not None:
         raise Conflict(
-            f"{email} already has a pending invitation (until {waiting.expires_at:%Y-%m-%d %H:%M} UTC): "
-            "revoke it to send a new one",
+            f"there is a pending invitation for {email} already (until {waiting.expires_at:%Y-%m-%d %H:%M} "
+            "UTC): revoke it to send a new one",
             code="already_invited",
             field="email",
         )

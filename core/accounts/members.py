@@ -137,7 +137,7 @@ def _membership(session: Session, account_id: str, email: str) -> Membership:
         .execution_options(populate_existing=True)
     )
     if membership is None:
-        raise NotFound(f"{email} is not a member of this account", field="email")
+        raise NotFound(f"no member of this account has the email {email}", field="email")
     return membership
 
 
@@ -155,7 +155,7 @@ def _owner_count(session: Session, account_id: str) -> int:
 def _keep_an_owner(session: Session, account_id: str, email: str, *, field: str, doing: str) -> None:
     if _owner_count(session, account_id) <= 1:
         raise Conflict(
-            f"{email} is the account's last owner and cannot be {doing}: make another member an owner first",
+            f"the account's last owner ({email}) cannot be {doing}: make another member an owner first",
             code="last_owner",
             field=field,
         )
