@@ -31,10 +31,11 @@ from typing import Any, Literal
 import streamlit as st
 from sqlalchemy import Engine, func, select
 
-from core.accounts import AccountSummary, accounts_for_user, ensure_user
+from core.accounts import AccountSummary, accounts_for_user
+from core.accounts.members import record_sign_in
 from core.clock import system_clock
 from core.db import unit_of_work
-from core.db.models import Membership, User
+from core.db.models import Account, Invitation, Membership, User
 from core.demo.personas import DEMO_PERSONAS
 from core.sessions import (
     SESSION_COOKIE,
@@ -83,6 +84,9 @@ class DemoUser:
     account_count: int
     story: str = ""  # one line: what signing in as them shows
     is_support: bool = False
+    invited_to: tuple[str, str] | None = (
+        None  # (account name, role) of a pending invitation: not a member yet
+    )
 
 
 def auth_configured() -> bool:
@@ -192,9 +196,12 @@ def load_viewer(engine: Engine) -> Viewer | None:
         return None
     email, name, claims = identity
     if st.session_state.get(ENSURED_KEY) != email:
-        # First run of this session for this person: create the user row if it is new.
+        # First run of this session for this person: create the user row if it is new, and note
+        # the sign-in (the Members page's "last sign-in").
         with unit_of_work(engine, write=True) as session:
-            ensure_user(session, email=email, at=system_clock(), display_name=name if name != email else "")
+            record_sign_in(
+                session, email=email, at=system_clock(), display_name=name if name != email else ""
+            )
         st.session_state[ENSURED_KEY] = email
     with unit_of_work(engine) as session:
         accounts = tuple(accounts_for_user(session, email))
@@ -220,7 +227,8 @@ def session_still_open(engine: Engine) -> bool:
 
 
 def demo_users(engine: Engine) -> list[DemoUser]:
-    """The people demo mode lets you sign in as: members of an account, then support agents.
+    """The people demo mode lets you sign in as: members of an account, then support agents, then
+    people invited to an account who are not members of any yet (so an invitation can be accepted).
 
     The demo story's people come first, in its order (Maya, the story's lead, first), each
     with one line on what they show; others follow by email.
@@ -239,6 +247,12 @@ def demo_users(engine: Engine) -> list[DemoUser]:
                 select(User.email, User.display_name).where(User.email.in_(agents))
             )
         }
+        invited = session.execute(
+            select(Invitation.email, Account.name, Invitation.role)
+            .join(Account, Account.id == Invitation.account_id)
+            .where(Invitation.state == "pending", Invitation.expires_at > system_clock())
+            .order_by(Invitation.email, Invitation.id)
+        ).all()
     story_order = {email: index for index, email in enumerate(DEMO_PERSONAS)}
     members = sorted(rows, key=lambda row: (story_order.get(row[0], len(story_order)), row[0]))
     users = [
@@ -257,6 +271,11 @@ def demo_users(engine: Engine) -> list[DemoUser]:
         for email in agents
         if email not in known
     ]
+    known |= set(agents)
+    for email, account_name, role in invited:
+        if email not in known:
+            known.add(email)
+            users.append(DemoUser(email, email, 0, invited_to=(account_name, role)))
     return users
 
 

@@ -8,8 +8,9 @@ import streamlit as st
 
 from app.auth import Viewer, forget_sign_in, load_viewer, sign_out, unverified_sign_in
 from app.browser import keep_browser_session, narrow_screen_sidebar
+from app.invitations_ui import ACCEPT_URL_PATH
 from app.resources import get_engine
-from app.signin import render_email_unverified, render_sign_in
+from app.signin import render_email_unverified, render_sign_in, render_sign_in_to_accept
 from app.spend_ui import notification_badge
 from app.state import (
     ACCOUNT_KEY,
@@ -39,7 +40,19 @@ def customer_pages() -> list[st.Page]:
         st.Page(PAGES / "prices.py", title="Prices", icon=":material/sell:"),
         st.Page(PAGES / "alerts.py", title="Alerts", icon=":material/notifications:"),
         st.Page(PAGES / "limits.py", title="Limits", icon=":material/speed:"),
+        st.Page(PAGES / "members.py", title="Members", icon=":material/group:"),
     ]
+
+
+def accept_invitation_page() -> st.Page:
+    """The page an invitation's link opens; not in the menu (it needs the link's token)."""
+    return st.Page(
+        PAGES / "accept_invitation.py",
+        title="Accept invitation",
+        icon=":material/mail:",
+        url_path=ACCEPT_URL_PATH,
+        visibility="hidden",
+    )
 
 
 def support_pages(*, default: bool = False) -> list[st.Page]:
@@ -67,6 +80,8 @@ def signed_out_pages() -> list[st.Page]:
         for page in customer_pages() + support_pages()
         if page.url_path  # the default page's address is "/", the sign-in page's own
     ]
+    # An invitation's link: the sign-in screen says what it offers and whom to sign in as.
+    pages.append(st.Page(render_sign_in_to_accept, title="Sign in", url_path=ACCEPT_URL_PATH))
     return pages
 
 
@@ -74,7 +89,8 @@ def no_account() -> None:
     st.title("No account yet")
     st.info(
         "You are signed in, but you are not a member of any account. "
-        "Ask an owner of your organisation to invite this email address, then reload the page."
+        "Ask an owner or admin of your organisation's account to invite this email address, "
+        "then open the link in the invitation."
     )
 
 
@@ -114,13 +130,16 @@ def sidebar(viewer: Viewer, *, viewed: str | None = None) -> None:
 
 
 def viewer_pages(viewer: Viewer, *, viewing_as_customer: bool = False) -> list[st.Page]:
+    """The viewer's pages, and always the invitation link's (a first-time user has nothing else)."""
     if viewing_as_customer:  # an agent sees the customer's pages (read-only) beside the console
-        return customer_pages() + support_pages()
-    if viewer.accounts:
-        return customer_pages() + (support_pages() if viewer.is_support else [])
-    if viewer.is_support:
-        return support_pages(default=True)
-    return [st.Page(no_account, title="No account", url_path="no-account")]
+        pages = customer_pages() + support_pages()
+    elif viewer.accounts:
+        pages = customer_pages() + (support_pages() if viewer.is_support else [])
+    elif viewer.is_support:
+        pages = support_pages(default=True)
+    else:
+        pages = [st.Page(no_account, title="No account", url_path="no-account")]
+    return [*pages, accept_invitation_page()]
 
 
 st.set_page_config(page_title="Meterline", page_icon=":material/speed:", layout="wide")

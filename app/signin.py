@@ -8,8 +8,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app.auth import DemoUser, demo_users, sign_in_demo, sign_in_mode, sign_out_unverified
+from app.invitations_ui import invitation_in_link, summary, utc
 from app.resources import get_engine
 from app.user_text import code, literal
+from core.clock import system_clock
 
 DEMO_PICK_KEY = "signin.demo_pick"
 UNVERIFIED_SIGN_OUT_KEY = "auth.unverified_sign_out"
@@ -18,9 +20,26 @@ UNVERIFIED_MESSAGE = (
 )
 
 
-def render_sign_in() -> None:
+def render_sign_in_to_accept() -> None:
+    """The sign-in screen under an invitation's link: what it offers, and whom to sign in as; the
+    address (with its token) is kept, so the invitation opens once signed in."""
+    invitation = invitation_in_link()
+    if invitation is not None and invitation.status(system_clock()) != "pending":
+        invitation = None  # used, withdrawn or expired: the page says so once signed in
+    note = "Sign in to see your invitation."
+    if invitation is not None:
+        note = (
+            f"{summary(invitation)} Sign in as {literal(invitation.email)} to accept it "
+            f"(the link works until {utc(invitation.expires_at)})."
+        )
+    render_sign_in(note=note, preselect=invitation.email if invitation is not None else None)
+
+
+def render_sign_in(*, note: str = "", preselect: str | None = None) -> None:
     st.title("Meterline")
     st.caption("Usage and credits for your organisation")
+    if note:
+        st.info(note, icon=":material/mail:")
     mode = sign_in_mode()
     if mode == "oidc":
         st.write("Sign in with your company account to see your usage and credit balance.")
@@ -52,9 +71,11 @@ def render_sign_in() -> None:
         else f"**{_unlinked(user.email)}**"
         for user in users
     }
+    emails = list(labels)
     email = st.radio(
         "Sign in as",
-        list(labels),
+        emails,
+        index=emails.index(preselect) if preselect in labels else 0,
         format_func=labels.__getitem__,
         captions=[user.story or _memberships(user) for user in users],
         key=DEMO_PICK_KEY,
@@ -71,6 +92,9 @@ def _unlinked(email: str) -> str:
 
 
 def _memberships(user: DemoUser) -> str:
+    if user.invited_to is not None:
+        account, role = user.invited_to
+        return f"invited to {literal(account)} as {role}: not a member yet"
     if user.is_support:
         return "support agent"
     return f"member of {user.account_count} account{'s' if user.account_count != 1 else ''}"

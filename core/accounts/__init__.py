@@ -1,5 +1,9 @@
 """Accounts, users, memberships and access decisions (reads: ``require_access``; customer writes:
-``require_permission`` with an ``Actor``, on the table in ``core.accounts.permissions``)."""
+``require_permission`` with an ``Actor``, on the table in ``core.accounts.permissions``).
+
+Managing members is in the submodules ``core.accounts.members`` (roster, role changes, removals,
+last sign-in) and ``core.accounts.invitations`` (invite, revoke, accept); import them from there:
+they build on ``core.support.once`` and ``core.payments.notify``, which import this package."""
 
 from core.accounts.permissions import (
     PERMISSIONS,

@@ -1,7 +1,8 @@
 """Who may change what in an account: the one table of customer permissions, enforced in the core.
 
 Every customer write (``core.spend``: alert rules, webhooks, caps, the overdraft, marking
-notifications read; ``core.payments``: buying credits, removing a saved card, auto-recharge)
+notifications read; ``core.payments``: buying credits, removing a saved card, auto-recharge;
+``core.accounts.members`` and ``core.accounts.invitations``: members and invitations)
 takes an ``Actor`` and calls ``require_permission`` in its own transaction before it changes
 anything. Pages hide what a role cannot use, but the decision is made here, so a page that
 forgets, a script or a tampered request gets the same answer.
@@ -15,9 +16,17 @@ forgets, a script or a tampered request gets the same answer.
     cards.remove        yes    yes    yes      no      no       remove a saved card
     auto_recharge.edit  yes    yes    yes      no      no       auto-recharge on or off, its guardrails
     notifications.read  yes    yes    yes      yes     no       mark one's own notifications read
+    members.edit        yes    yes    no       no      no       invite, revoke an invitation, change a role,
+                                                                remove a member
+    owners.edit         yes    no     no       no      no       the same when it concerns an owner: invite
+                                                                or promote to owner, demote or remove an
+                                                                owner, revoke an owner's invitation (**)
 
     (*) through core.support (set_cap_as_agent, lift_cap_as_agent), which requires the
         support_admin level and writes the audit entry.
+    (**) checked on top of members.edit; whoever acts, the account's last owner can be
+         neither demoted nor removed (core.accounts.members). Accepting an invitation is not
+         in the table: the invitation decides it (the signed-in email must be the invited one).
 
 Who acts (``Actor.kind``):
 
@@ -108,6 +117,8 @@ CREDITS_BUY = Permission("credits.buy", "buying credits", _PAYERS)
 CARDS_REMOVE = Permission("cards.remove", "removing a saved card", _PAYERS)
 AUTO_RECHARGE_EDIT = Permission("auto_recharge.edit", "changing auto-recharge", _PAYERS)
 NOTIFICATIONS_READ = Permission("notifications.read", "marking notifications read", ROLES)
+MEMBERS_EDIT = Permission("members.edit", "changing the account's members", _EDITORS)
+OWNERS_EDIT = Permission("owners.edit", "making, changing or removing owners", ("owner",))
 
 PERMISSIONS: dict[str, Permission] = {
     p.action: p
@@ -120,6 +131,8 @@ PERMISSIONS: dict[str, Permission] = {
         CARDS_REMOVE,
         AUTO_RECHARGE_EDIT,
         NOTIFICATIONS_READ,
+        MEMBERS_EDIT,
+        OWNERS_EDIT,
     )
 }
 

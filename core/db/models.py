@@ -60,6 +60,8 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
+    # When a portal session of theirs last started (a sign-in, a reload or a new tab); None: never.
+    last_signed_in_at: Mapped[datetime | None]
 
 
 class Membership(Base):
@@ -72,6 +74,37 @@ class Membership(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime]
+
+
+INVITATION_STATES = ("pending", "accepted", "revoked")  # expired: pending past ``expires_at``
+
+
+class Invitation(Base):
+    """An offer of a role in an account to an email: a single-use link that expires.
+
+    The link carries a token; only its SHA-256 is stored (``token_hash``), so the table cannot
+    be turned back into working links (``core.accounts.invitations``).
+    """
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        CheckConstraint(f"role IN {ROLES!r}", name="role_known"),
+        CheckConstraint(f"state IN {INVITATION_STATES!r}", name="state_known"),
+        Index("ix_invitations_account", "account_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    email: Mapped[str] = mapped_column(String(320))  # lower-cased
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha-256 hex of the link's token
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    invited_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(320))
 
 
 class Meter(Base):

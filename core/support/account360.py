@@ -4,7 +4,8 @@
 rules and firings, pending approvals, the recent authorize refusals (per minute, reason,
 project and meter: "why was my request refused?"), and a timeline that joins ledger entries,
 top-ups, payment webhook events, alert firings and audit entries (support actions, payment
-alerts), newest first. Every part is bounded (``TIMELINE_LIMIT`` per source).
+alerts and settings, member and invitation changes), newest first. Every part is bounded
+(``TIMELINE_LIMIT`` per source).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from core.support.actions import ApprovalView, pending_approvals
 from core.support.agents import SUPPORT, Agent, require_agent
 
 TIMELINE_LIMIT = 200  # per source, before merging
+# An audit entry's timeline kind, from its action's prefix (``support.grant_credits``, ``members.invited``).
+_AUDIT_KINDS = {"support": "support", "members": "members", "payments": "payments"}
 USAGE_DAYS = 30
 
 
@@ -60,7 +63,7 @@ class UsageDay:
 @dataclass(frozen=True)
 class TimelineItem:
     at: datetime
-    kind: str  # ledger | top-up | webhook | alert | support | payments
+    kind: str  # ledger | top-up | webhook | alert | support | payments | members
     title: str
     amount_nanos: int | None  # credits moved, when something moved
     detail: str
@@ -151,7 +154,8 @@ def _usage(session: Session, account_id: str, at: datetime) -> list[UsageDay]:
 
 
 def timeline(session: Session, account_id: str, *, limit: int = TIMELINE_LIMIT) -> list[TimelineItem]:
-    """Ledger entries, top-ups, webhook events, alert firings and audit entries, newest first."""
+    """Ledger entries, top-ups, webhook events, alert firings and audit entries (support actions,
+    payments, member and invitation changes), newest first."""
     items: list[TimelineItem] = []
     for line in ledger_view(session, account_id, limit=limit):
         items.append(
@@ -210,7 +214,7 @@ def timeline(session: Session, account_id: str, *, limit: int = TIMELINE_LIMIT) 
         select(AuditLog).where(AuditLog.account_id == account_id).order_by(AuditLog.id.desc()).limit(limit)
     )
     for entry in audits:
-        kind = "support" if entry.action.startswith("support.") else "payments"
+        kind = _AUDIT_KINDS.get(entry.action.split(".", 1)[0], "payments")
         items.append(TimelineItem(entry.created_at, kind, entry.action, None, entry.reason, entry.actor))
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]

@@ -10,6 +10,9 @@ from another agent, is a ``Conflict`` naming ``submission_id``. When the action 
 transaction rolls the claim back with everything else, so the agent can fix the form and send
 the same submission again.
 
+The Members page's commands (``core.accounts.members``, ``core.accounts.invitations``) claim
+their submissions here too, with the acting member in place of the agent.
+
 Actions that call a payment provider between two transactions (refunds, receipts) claim first,
 keep what they saw in ``before``, and use the submission id in the provider's idempotency key,
 so a retry after a lost answer asks the provider with the same key and finishes the same row.
@@ -23,7 +26,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -32,11 +35,17 @@ from sqlalchemy.orm import Session
 
 from core.db.models import SupportSubmission
 from core.errors import Conflict, ValidationError
-from core.support.agents import Agent
 
 STARTED = "started"
 DONE = "done"
 _ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+class Submitter(Protocol):
+    """Who sends a form: a support ``Agent`` or a customer ``Actor`` (only the email is kept)."""
+
+    @property
+    def email(self) -> str: ...
 
 
 def new_submission_id() -> str:
@@ -63,7 +72,7 @@ def claim(
     session: Session,
     *,
     submission_id: str,
-    agent: Agent,
+    agent: Submitter,
     action: str,
     account_id: str | None,
     fields: Mapping[str, Any],
@@ -96,7 +105,7 @@ def claim(
     if not same_agent or row.action != action or row.fields_hash != wanted:
         raise Conflict(
             f"submission {submission_id} was already sent"
-            + (" by another agent" if not same_agent else f" as {row.action} with other values")
+            + (" by someone else" if not same_agent else f" as {row.action} with other values")
             + ": reload the form to start a new one",
             code="submission_reused",
             field="submission_id",

@@ -50,7 +50,7 @@ def test_an_agent_sees_the_overview_under_a_banner_and_the_view_is_audited(porta
     assert _views()[-1] == (AGENT, "acc_borealis", "page:balance")
 
 
-@pytest.mark.parametrize("page", ["buy_credits", "limits", "alerts"])
+@pytest.mark.parametrize("page", ["buy_credits", "limits", "alerts", "members"])
 def test_a_customer_view_offers_nothing_that_writes(portal_url: str, page: str) -> None:
     at = _viewing_borealis()
     open_page(at, page)
