@@ -34,7 +34,7 @@ def test_credit_amounts_have_two_decimals_and_a_unit():
     assert format_credits(8_058_800_000) == "8.06 credits"  # 30-day and 90-day views agree
     assert format_credits(0) == "0.00 credits"
     assert format_credits(-1) == "> -0.01 credits"  # never "-0.00"
-    assert credits_number(5_000_000) == "< 0.01"  # half-even: half a cent rounds to 0.00: below the shown precision
+    assert credits_number(5_000_000) == "< 0.01"  # half a cent rounds half-even to 0.00
     assert credits_number(15_000_000) == "0.02"
 
 
