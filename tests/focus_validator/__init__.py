@@ -20,6 +20,7 @@ It prints "Validation succeeded." or, after the failures, "Validation failed!" a
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -106,29 +107,53 @@ def _site_packages(python: Path) -> str:
     ).stdout.strip()
 
 
-def validate(csv_path: Path, *, version: str = "1.0") -> Outcome:
-    """Run ``focus-validator --validate-version VERSION --data-file CSV`` (with the override file)."""
+# Runs the validator's own command-line entry point once per file, in one process (pandas and the
+# rules load once): each file is still read and typed on its own, exactly as the command does.
+_RUNNER = """
+import contextlib, io, json, sys
+from focus_validator.main import main
+version, overrides, *paths = sys.argv[1:]
+outputs = {}
+for path in paths:
+    sys.argv = ["focus-validator", "--validate-version", version, "--data-file", path,
+                "--override-file", overrides]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            main()
+        except SystemExit as exit:
+            print(f"exit {exit.code}")
+        except Exception as error:
+            print(f"error: {error!r}")
+    outputs[path] = out.getvalue()
+sys.stdout.write(json.dumps(outputs))
+"""
+
+
+def validate_many(csv_paths: list[Path], *, version: str = "1.0") -> dict[Path, Outcome]:
+    """``focus-validator --validate-version VERSION --data-file CSV --override-file ...`` for each file."""
     python = ensure_installed()
+    paths = [str(path.resolve()) for path in csv_paths]
     result = subprocess.run(
-        [
-            str(python),
-            "-m",
-            "focus_validator.main",
-            "--validate-version",
-            version,
-            "--data-file",
-            str(csv_path.resolve()),
-            "--override-file",
-            str(OVERRIDES),
-        ],
+        [str(python), "-c", _RUNNER, version, str(OVERRIDES), *paths],
         cwd=_site_packages(python),
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
+        check=False,
     )
-    output = result.stdout + result.stderr
-    passed = result.returncode == 0 and SUCCESS in output and FAILURE not in output
-    return Outcome(passed, output)
+    if result.returncode != 0:
+        raise AssertionError(f"focus-validator did not run: {result.stderr.strip()[-2000:]}")
+    outputs = json.loads(result.stdout)
+    return {
+        path: Outcome(SUCCESS in outputs[text] and FAILURE not in outputs[text], outputs[text])
+        for path, text in zip(csv_paths, paths, strict=True)
+    }
+
+
+def validate(csv_path: Path, *, version: str = "1.0") -> Outcome:
+    """The validator's verdict on one file (see ``validate_many``)."""
+    return validate_many([csv_path], version=version)[csv_path]
 
 
 def main() -> int:
