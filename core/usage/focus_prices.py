@@ -54,9 +54,20 @@ def credits(nanos: int) -> Fraction:
     return Fraction(nanos, NANOS_PER_CREDIT)
 
 
+# FOCUS UnitFormat: data sizes are abbreviations, the same in the singular and the plural.
+DATA_SIZE_UNITS = frozenset(
+    f"{prefix}{base}"
+    for prefix in ("", "K", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+    for base in ("b", "B")
+)
+
+
 def plural_unit(unit: str) -> str:
-    """A meter's singular unit as FOCUS writes units: capitalised and plural ("token" → "Tokens")."""
+    """A meter's singular unit as FOCUS writes units: capitalised and plural ("token" → "Tokens"),
+    data sizes as they are ("GB")."""
     word = unit.strip() or "unit"
+    if word in DATA_SIZE_UNITS:
+        return word
     word = word[:1].upper() + word[1:]
     return word if word.endswith("s") else word + "s"
 

@@ -41,6 +41,15 @@ display_name = "Images"
 unit = "image"
 dimensions = ["model", "project", "api_key"]
 
+[[meters]]
+name = "storage"
+unit = "GB"
+dimensions = ["region"]
+
+[[meters]]
+name = "pings"
+unit = "ping"
+
 [card]
 key = "std"
 name = "Standard"
@@ -59,6 +68,13 @@ price = "3.00"
 [[versions.prices]]
 meter = "images"
 tiers = [{ up_to = 10, price = "0.04" }, { price = "0.03" }]
+[[versions.prices]]
+meter = "storage"
+price = "0.20"
+[[versions.prices]]
+meter = "storage"
+region = "eu"
+price = "0.10"
 
 [[versions]]
 effective_from = "2026-11-15T12:00:00Z"
@@ -338,6 +354,23 @@ def test_volume_tiers_show_as_effective_cost_under_contracted_cost(seeded: Engin
     )
     assert second["PricingUnit"] == "Images" and second["PricingQuantity"] == "5.0"
     assert '"UnitPrice":"0.03"' in second["SkuPriceDetails"]
+
+
+def test_a_price_the_rollups_cannot_tell_apart_or_no_price_gives_no_unit_price(priced: Engine) -> None:
+    ingest(priced, "2026-11-05T08:00:00Z", "storage", 3, region="eu")  # priced by region: 0.30
+    ingest(priced, "2026-11-05T09:00:00Z", "pings", 7)  # no card prices pings
+    rows = {row["SkuId"]: row for row in export(priced, "acc_utc", "2026-11")}
+    storage, pings = rows["storage"], rows["pings"]
+    assert storage["SkuPriceId"] == "std:v1:storage" and storage["BilledCost"] == "0.30"
+    assert storage["ListUnitPrice"] == storage["ContractedUnitPrice"] == ""
+    assert storage["ListCost"] == storage["ContractedCost"] == "0.30"
+    assert (storage["ConsumedUnit"], storage["PricingUnit"], storage["PricingQuantity"]) == (
+        "GB",
+        "GB",
+        "3.0",
+    )
+    assert pings["SkuPriceId"] == "pings:unpriced" and pings["ConsumedQuantity"] == "7.0"
+    assert pings["BilledCost"] == pings["ListCost"] == pings["ContractedCost"] == "0.00"
 
 
 def test_purchases_and_promotional_credits_have_their_own_categories(seeded: Engine) -> None:
