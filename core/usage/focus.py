@@ -119,7 +119,8 @@ FOCUS_COLUMNS: tuple[str, ...] = (
     "PricingCurrencyListUnitPrice",
 )
 
-# Decimal columns and the fewest decimal places each is written with.
+# Decimal columns: money (at least two decimal places) and quantities (at least one). They are
+# numbers, so a negative cost's leading "-" is not neutralised like a formula in a text cell.
 MONEY_COLUMNS = frozenset(
     {
         "BilledCost",
