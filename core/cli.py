@@ -10,6 +10,8 @@
     meterline payments reconcile           settle top-ups a lost webhook left open (also: alerts, sandbox)
     meterline spend backtest FILE.csv      walk a daily date,amount series: projection vs run rate
     meterline api serve [--workers N]      the HTTP API alone, under uvicorn with N processes
+    meterline export focus --account ACC --month YYYY-MM
+                                           the account's month (UTC) as a FOCUS cost CSV on stdout
 
 Exit codes: 0 done; 1 done but something was wrong with the data (rejected lines, ledger
 problems); 2 the command could not run (bad file, bad option, database not ready).
@@ -35,6 +37,7 @@ from core.db import make_engine, unit_of_work
 from core.errors import BillingError
 from core.metering.exact_json import NotJSON, loads_exact
 from core.payments.cli import add_payment_commands
+from core.usage.export_cli import add_export_commands
 
 CHUNK_SIZE = 1_000  # events per write transaction: a crash loses at most the chunk in flight
 EVENT_FIELDS = ("event_id", "account_id", "meter", "quantity", "timestamp")
@@ -487,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--interval", type=float, default=60.0, help="seconds between runs (default 60)")
     run.set_defaults(run=_jobs_run)
     add_payment_commands(commands)  # meterline payments reconcile | alerts | sandbox …
+    add_export_commands(commands)  # meterline export focus --account ACC --month YYYY-MM
 
     spend = commands.add_parser("spend", help="spend projections")
     spend_actions = spend.add_subparsers(dest="action", required=True)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.browser import typed_dates_apply_on_enter
 from app.charts import SPEND as SPEND_METRIC
 from app.charts import Metric, quantity_label, usage_chart
+from app.focus_ui import focus_export
 from app.live import data_stamp, live_caption, watch_for_changes
 from app.page import PageContext, page_context, read, show_error
 from app.state import current_viewer
@@ -511,4 +512,5 @@ view = UsageView(
 remember_view(view)
 stamp = data_stamp(context)  # before reading: a change meanwhile shows at the next check
 live_usage(context, view, metric_options[view.metric])
+focus_export(context)
 watch_for_changes(context, stamp)

@@ -42,6 +42,17 @@ class AccountPricing:
 
 
 @dataclass(frozen=True)
+class PriceMatch:
+    """Which price of a card version applies: its card, the dimension value it is for ("" = the
+    meter's default price) and the quote (``quote.version_id`` is the version)."""
+
+    rate_card_id: int
+    match_dimension: str
+    match_value: str
+    quote: PriceQuote
+
+
+@dataclass(frozen=True)
 class _Version:
     version_id: int
     effective_from: datetime
@@ -64,9 +75,10 @@ class RateBook:
         index = bisect.bisect_right(starts, at) - 1
         return None if index < 0 else self._versions[rate_card_id][index]
 
-    def _quote_in(
+    def match_in(
         self, rate_card_id: int | None, meter_id: int, dimensions: Mapping[str, str], at: datetime
-    ) -> PriceQuote | None:
+    ) -> PriceMatch | None:
+        """The price of ``rate_card_id`` for one event at ``at``, and which of the version's prices it is."""
         if rate_card_id is None:
             return None
         version = self.version_at(rate_card_id, at)
@@ -77,17 +89,29 @@ class RateBook:
             return None
         for (dimension, value), quote in prices.items():
             if dimension and dimensions.get(dimension) == value:
-                return quote
-        return prices.get(("", ""))
+                return PriceMatch(rate_card_id, dimension, value, quote)
+        default = prices.get(("", ""))
+        return None if default is None else PriceMatch(rate_card_id, "", "", default)
+
+    def match(
+        self, pricing: AccountPricing, meter_id: int, dimensions: Mapping[str, str], at: datetime
+    ) -> PriceMatch | None:
+        """The price that rates one event (the override card's first), with where it comes from."""
+        override = self.match_in(pricing.override_rate_card_id, meter_id, dimensions, at)
+        if override is not None:
+            return override
+        return self.match_in(pricing.rate_card_id, meter_id, dimensions, at)
 
     def quote(
         self, pricing: AccountPricing, meter_id: int, dimensions: Mapping[str, str], at: datetime
     ) -> PriceQuote | None:
         """The price of one event, or None when no card prices it (usage kept, not billed)."""
-        override = self._quote_in(pricing.override_rate_card_id, meter_id, dimensions, at)
-        if override is not None:
-            return override
-        return self._quote_in(pricing.rate_card_id, meter_id, dimensions, at)
+        found = self.match(pricing, meter_id, dimensions, at)
+        return None if found is None else found.quote
+
+    def version_starts(self, rate_card_id: int | None) -> list[datetime]:
+        """When each version of ``rate_card_id`` took effect, oldest first."""
+        return list(self._starts.get(rate_card_id, [])) if rate_card_id is not None else []
 
 
 def rate_book_token(session: Session) -> str:
