@@ -1,10 +1,11 @@
 """Who may change what in an account: the one table of customer permissions, enforced in the core.
 
 Every customer write (``core.spend``: alert rules, webhooks, caps, the overdraft, marking
-notifications read; ``core.payments``: buying credits, removing a saved card, auto-recharge)
-takes an ``Actor`` and calls ``require_permission`` in its own transaction before it changes
-anything. Pages hide what a role cannot use, but the decision is made here, so a page that
-forgets, a script or a tampered request gets the same answer.
+notifications read; ``core.payments``: buying credits, removing a saved card, auto-recharge;
+``core.customer_keys``: creating and revoking customer API keys) takes an ``Actor`` and calls
+``require_permission`` in its own transaction before it changes anything. Pages hide what a
+role cannot use, but the decision is made here, so a page that forgets, a script or a tampered
+request gets the same answer.
 
     action              owner  admin  billing  viewer  support  what it covers
     alerts.edit         yes    yes    no       no      no       alert rules: create, edit, pause, delete
@@ -15,6 +16,7 @@ forgets, a script or a tampered request gets the same answer.
     cards.remove        yes    yes    yes      no      no       remove a saved card
     auto_recharge.edit  yes    yes    yes      no      no       auto-recharge on or off, its guardrails
     notifications.read  yes    yes    yes      yes     no       mark one's own notifications read
+    api_keys.edit       yes    yes    yes      no      no       customer API keys: create, revoke
 
     (*) through core.support (set_cap_as_agent, lift_cap_as_agent), which requires the
         support_admin level and writes the audit entry.
@@ -108,6 +110,7 @@ CREDITS_BUY = Permission("credits.buy", "buying credits", _PAYERS)
 CARDS_REMOVE = Permission("cards.remove", "removing a saved card", _PAYERS)
 AUTO_RECHARGE_EDIT = Permission("auto_recharge.edit", "changing auto-recharge", _PAYERS)
 NOTIFICATIONS_READ = Permission("notifications.read", "marking notifications read", ROLES)
+API_KEYS_EDIT = Permission("api_keys.edit", "managing customer API keys", _PAYERS)
 
 PERMISSIONS: dict[str, Permission] = {
     p.action: p
@@ -120,6 +123,7 @@ PERMISSIONS: dict[str, Permission] = {
         CARDS_REMOVE,
         AUTO_RECHARGE_EDIT,
         NOTIFICATIONS_READ,
+        API_KEYS_EDIT,
     )
 }
 
