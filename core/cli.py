@@ -10,6 +10,7 @@
     meterline payments reconcile           settle top-ups a lost webhook left open (also: alerts, sandbox)
     meterline spend backtest FILE.csv      walk a daily date,amount series: projection vs run rate
     meterline api serve [--workers N]      the HTTP API alone, under uvicorn with N processes
+    meterline keys create|revoke|list      customer API keys (create prints the secret as its last line)
 
 Exit codes: 0 done; 1 done but something was wrong with the data (rejected lines, ledger
 problems); 2 the command could not run (bad file, bad option, database not ready).
@@ -31,6 +32,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.clock import Clock, system_clock
+from core.customer_keys.cli import add_key_commands
 from core.db import make_engine, unit_of_work
 from core.errors import BillingError
 from core.metering.exact_json import NotJSON, loads_exact
@@ -487,6 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--interval", type=float, default=60.0, help="seconds between runs (default 60)")
     run.set_defaults(run=_jobs_run)
     add_payment_commands(commands)  # meterline payments reconcile | alerts | sandbox …
+    add_key_commands(commands)  # meterline keys create | revoke | list
 
     spend = commands.add_parser("spend", help="spend projections")
     spend_actions = spend.add_subparsers(dest="action", required=True)
