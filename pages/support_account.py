@@ -167,7 +167,10 @@ def header(view: Account360) -> None:
 
 
 def timeline_section(view: Account360) -> None:
-    st.caption("Ledger entries, top-ups, payment webhooks, alerts and support actions, newest first (UTC).")
+    st.caption(
+        "Ledger entries, top-ups, payment webhooks, alerts, support actions and customer API keys, "
+        "newest first (UTC)."
+    )
     if not view.timeline:
         st.info("Nothing has happened on this account yet.")
         return

@@ -4,7 +4,8 @@
 rules and firings, pending approvals, the recent authorize refusals (per minute, reason,
 project and meter: "why was my request refused?"), and a timeline that joins ledger entries,
 top-ups, payment webhook events, alert firings and audit entries (support actions, payment
-alerts), newest first. Every part is bounded (``TIMELINE_LIMIT`` per source).
+alerts, customer API keys created and revoked), newest first. Every part is bounded
+(``TIMELINE_LIMIT`` per source).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ from core.support.actions import ApprovalView, pending_approvals
 from core.support.agents import SUPPORT, Agent, require_agent
 
 TIMELINE_LIMIT = 200  # per source, before merging
+# Audit actions with a title of their own in the timeline (others show the action's code).
+AUDIT_TITLES = {
+    "api_keys.create": "Customer API key created",
+    "api_keys.revoke": "Customer API key revoked",
+}
 USAGE_DAYS = 30
 
 
@@ -60,7 +66,7 @@ class UsageDay:
 @dataclass(frozen=True)
 class TimelineItem:
     at: datetime
-    kind: str  # ledger | top-up | webhook | alert | support | payments
+    kind: str  # ledger | top-up | webhook | alert | support | payments | api keys
     title: str
     amount_nanos: int | None  # credits moved, when something moved
     detail: str
@@ -150,8 +156,17 @@ def _usage(session: Session, account_id: str, at: datetime) -> list[UsageDay]:
     return [UsageDay(day, int(amount or 0), int(count or 0)) for day, amount, count in rows]
 
 
+def _audit_kind(action: str) -> str:
+    if action.startswith("support."):
+        return "support"
+    if action.startswith("api_keys."):
+        return "api keys"
+    return "payments"
+
+
 def timeline(session: Session, account_id: str, *, limit: int = TIMELINE_LIMIT) -> list[TimelineItem]:
-    """Ledger entries, top-ups, webhook events, alert firings and audit entries, newest first."""
+    """Ledger entries, top-ups, webhook events, alert firings and audit entries (support actions,
+    payment alerts, customer API keys), newest first."""
     items: list[TimelineItem] = []
     for line in ledger_view(session, account_id, limit=limit):
         items.append(
@@ -210,8 +225,10 @@ def timeline(session: Session, account_id: str, *, limit: int = TIMELINE_LIMIT) 
         select(AuditLog).where(AuditLog.account_id == account_id).order_by(AuditLog.id.desc()).limit(limit)
     )
     for entry in audits:
-        kind = "support" if entry.action.startswith("support.") else "payments"
-        items.append(TimelineItem(entry.created_at, kind, entry.action, None, entry.reason, entry.actor))
+        title = AUDIT_TITLES.get(entry.action, entry.action)
+        items.append(
+            TimelineItem(entry.created_at, _audit_kind(entry.action), title, None, entry.reason, entry.actor)
+        )
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]
 
