@@ -61,7 +61,11 @@ def test_owner_creates_a_key_whose_secret_shows_once_and_is_stored_as_a_hash() -
     assert row.secret_sha256 == secret_digest(secret) and secret.startswith(row.prefix)
     assert secret not in repr([getattr(row, c.key) for c in CustomerApiKey.__table__.columns])
     (listed,) = table(at)
-    assert listed["Key"] == f"{row.prefix}…" and listed["Status"] == "Active" and listed["Name"] == "Finance export"
+    assert (
+        listed["Key"] == f"{row.prefix}…"
+        and listed["Status"] == "Active"
+        and listed["Name"] == "Finance export"
+    )
 
     at.run()  # any later run: the secret is gone from the page
     assert shown_secrets(at) == []
@@ -80,7 +84,9 @@ def test_a_repeated_submit_of_the_same_form_makes_one_key_and_shows_its_secret_a
     assert shown_secrets(at) == [first]
     assert len(stored()) == 1
     with unit_of_work(get_engine()) as session:
-        actions = list(session.scalars(select(AuditLog.action).where(AuditLog.action.startswith("api_keys."))))
+        actions = list(
+            session.scalars(select(AuditLog.action).where(AuditLog.action.startswith("api_keys.")))
+        )
     assert actions == ["api_keys.create"]
 
 
