@@ -136,7 +136,7 @@ class MeterlineClient:
 
     def balance(self, account_id: str | None = None) -> dict[str, Any]:
         """Balance, open grants and as-of time; a customer key's own account when ``account_id`` is None."""
-        params = [] if account_id is None else [("account_id", account_id)]
+        params = [] if account_id is None else [("account_id", account_id)]  # None: a customer key's own
         return self._request("GET", "/api/v1/balance", params=params)
 
     def usage(

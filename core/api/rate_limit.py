@@ -82,8 +82,8 @@ class TokenBucketLimiter:
             self._buckets[key] = bucket  # most recently used last
             if len(self._buckets) > self._max_buckets:
                 self._buckets.popitem(last=False)
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
+            if bucket.tokens >= 1.0 - 1e-9:  # a refill of exactly one token may land a hair below 1.0
+                bucket.tokens = max(0.0, bucket.tokens - 1.0)
                 return None
             return (1.0 - bucket.tokens) / self._per_second
 

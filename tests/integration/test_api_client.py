@@ -40,7 +40,7 @@ def forwarding(app_client: TestClient, *, fail_first: int = 0, lose_answers: int
                 503, json={"error": {"code": "unavailable", "message": "busy", "field": None}}
             )
         response = app_client.request(
-            request.method, request.url.path, content=request.content, headers=dict(request.headers)
+            request.method, request.url.raw_path.decode(), content=request.content, headers=dict(request.headers)
         )
         if calls["n"] <= fail_first + lose_answers:
             raise httpx.ReadTimeout("answer lost", request=request)

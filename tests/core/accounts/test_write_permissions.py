@@ -23,11 +23,13 @@ from sqlalchemy import Engine, select
 
 import core
 from core.accounts import Actor, add_member
+from core.customer_keys import create_customer_key, revoke_customer_key
 from core.db import unit_of_work
 from core.db.models import (
     AlertRule,
     AlertWebhook,
     AutoRecharge,
+    CustomerApiKey,
     Notification,
     NotificationRead,
     PaymentCard,
@@ -119,6 +121,8 @@ ALLOWED: dict[str, set[str]] = {
     "cancel_checkout": PAYERS,
     "save_auto_recharge": PAYERS,
     "remove_saved_card": PAYERS,
+    "create_customer_key": PAYERS,
+    "revoke_customer_key": PAYERS,
 }
 
 
@@ -191,6 +195,11 @@ def _checkout(w: World, n: int) -> int:
     )
     assert view.state == "pending_payment"
     return view.top_up_id
+
+
+def _customer_key(w: World, n: int) -> int:
+    made = _in_session(w, create_customer_key, SETUP, name=f"setup {n}", scopes=["usage:read"], at=w.at)
+    return int(made.key.key_id)
 
 
 def _none(w: World, n: int) -> None:
@@ -309,6 +318,16 @@ WRITES: dict[str, Write] = {
         _card,
         lambda w, a, card_id, n: remove_saved_card(w.payments, actor=a, account_id=ACCOUNT, card_id=card_id),
     ),
+    "create_customer_key": Write(
+        _none,
+        lambda w, a, _, n: _in_session(
+            w, create_customer_key, a, name=f"key {n}", scopes=["usage:read", "balance:read"], at=w.at
+        ),
+    ),
+    "revoke_customer_key": Write(
+        _customer_key,
+        lambda w, a, key_id, n: _in_session(w, revoke_customer_key, a, key_id=key_id, at=w.at),
+    ),
 }
 
 
@@ -336,6 +355,7 @@ def _rows(engine: Engine) -> tuple[object, ...]:
             session.execute(
                 select(AutoRecharge.account_id, AutoRecharge.enabled, AutoRecharge.threshold_nanos)
             ).all(),
+            session.execute(select(CustomerApiKey.id, CustomerApiKey.revoked_at)).all(),
         )
 
 
