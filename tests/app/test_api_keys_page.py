@@ -4,16 +4,21 @@ to confirm; viewers and a support agent's customer view see the list and nothing
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
+from starlette.testclient import TestClient
 from streamlit.testing.v1 import AppTest
 
 from app.resources import get_engine
 from core.accounts import add_member
+from core.api import create_api_app
 from core.clock import system_clock
 from core.customer_keys import list_customer_keys, secret_digest
-from core.db import unit_of_work
+from core.db import make_engine, unit_of_work
 from core.db.models import AuditLog, CustomerApiKey
+from core.money import credits_to_nanos
 from tests.app.harness import open_page, page_text, signed_in, table
 from tests.app.seed import ALICE, VIVIAN
 
@@ -170,3 +175,32 @@ def test_key_create_and_revoke_show_in_the_support_timeline() -> None:
         ("Customer API key created", ALICE),
     ]
     assert key.shown in timeline[0]["Detail"] and "Exports" in timeline[0]["Detail"]
+
+
+def test_a_key_made_on_the_page_reads_usage_through_the_api_until_revoked_on_the_page(
+    portal_url: str,
+) -> None:
+    at = open_page(signed_in(ALICE), "api_keys")
+    at.text_input(key="api_keys.name").input("Warehouse sync")
+    at.multiselect(key="api_keys.scopes").set_value(["usage:read"])
+    submit_create(at)
+    (secret,) = shown_secrets(at)
+    engine = make_engine(portal_url)
+    now = system_clock()
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    query = {"start": (day - timedelta(days=3)).isoformat(), "end": (day + timedelta(days=1)).isoformat()}
+    try:
+        with TestClient(create_api_app(engine, "server-token")) as api:
+            usage = api.get("/api/v1/costs", params=query, headers={"Authorization": f"Bearer {secret}"})
+            assert usage.status_code == 200, usage.text
+            assert usage.json()["account_id"] == "acc_acme"
+            total = sum(r["amount_nanos"] for b in usage.json()["buckets"] for r in b["results"])
+            assert total == credits_to_nanos("19")  # Acme's seeded usage: $6 + $10 + $3, never Borealis's
+
+            at.button(key="api_keys.revoke").click().run()
+            at.button(key="api_keys.revoke_yes").click().run()
+            assert not at.exception, [e.value for e in at.exception]
+            after = api.get("/api/v1/costs", params=query, headers={"Authorization": f"Bearer {secret}"})
+            assert after.status_code == 401 and after.json()["error"]["code"] == "key_revoked"
+    finally:
+        engine.dispose()
