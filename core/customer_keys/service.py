@@ -270,7 +270,8 @@ def create_customer_key(
         # Insert or nothing: on PostgreSQL a concurrent insert of the same submission waits here for
         # the first one's transaction, then inserts nothing and finds its key.
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        inserted = session.execute(insert(CustomerApiKey).values(**values).on_conflict_do_nothing()).rowcount  # type: ignore[attr-defined]
+        stmt = insert(CustomerApiKey).values(**values).on_conflict_do_nothing().returning(CustomerApiKey.id)
+        inserted = session.execute(stmt).scalar_one_or_none() is not None  # no row: it was there already
         row = session.scalars(
             select(CustomerApiKey)
             .where(CustomerApiKey.submission_id == submission_id)

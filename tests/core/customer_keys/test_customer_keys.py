@@ -5,6 +5,8 @@ submission makes one key; bad input names its field."""
 from __future__ import annotations
 
 import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -185,3 +187,19 @@ def test_last_used_is_written_at_most_once_a_minute(world: Engine, now: datetime
     assert written == [True, False, False, True]
     with unit_of_work(world) as session:
         assert list_customer_keys(session, ACCOUNT)[0].last_used_at == now + timedelta(seconds=61)
+
+
+def test_two_submits_of_one_form_at_once_make_one_key(world: Engine, now: datetime) -> None:
+    secret = new_secret()
+    barrier = threading.Barrier(2)
+
+    def submit() -> int:
+        barrier.wait()
+        return make(world, now, submission_id="form-race-1", secret=secret).key.key_id
+
+    with ThreadPoolExecutor(2) as pool:
+        key_ids = list(pool.map(lambda _: submit(), range(2)))
+    assert key_ids[0] == key_ids[1]
+    with unit_of_work(world) as session:
+        assert len(list_customer_keys(session, ACCOUNT)) == 1
+        assert len(session.scalars(select(AuditLog)).all()) == 1
