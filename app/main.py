@@ -41,6 +41,7 @@ def customer_pages() -> list[st.Page]:
         st.Page(PAGES / "alerts.py", title="Alerts", icon=":material/notifications:"),
         st.Page(PAGES / "limits.py", title="Limits", icon=":material/speed:"),
         st.Page(PAGES / "members.py", title="Members", icon=":material/group:"),
+        st.Page(PAGES / "api_keys.py", title="API keys", icon=":material/key:"),
     ]
 
 

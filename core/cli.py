@@ -12,6 +12,7 @@
     meterline api serve [--workers N]      the HTTP API alone, under uvicorn with N processes
     meterline export focus --account ACC --month YYYY-MM
                                            the account's month (UTC) as a FOCUS cost CSV on stdout
+    meterline keys create|revoke|list      customer API keys (create prints the secret as its last line)
 
 Exit codes: 0 done; 1 done but something was wrong with the data (rejected lines, ledger
 problems); 2 the command could not run (bad file, bad option, database not ready).
@@ -33,6 +34,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.clock import Clock, system_clock
+from core.customer_keys.cli import add_key_commands
 from core.db import make_engine, unit_of_work
 from core.errors import BillingError
 from core.metering.exact_json import NotJSON, loads_exact
@@ -491,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(run=_jobs_run)
     add_payment_commands(commands)  # meterline payments reconcile | alerts | sandbox …
     add_export_commands(commands)  # meterline export focus --account ACC --month YYYY-MM
+    add_key_commands(commands)  # meterline keys create | revoke | list
 
     spend = commands.add_parser("spend", help="spend projections")
     spend_actions = spend.add_subparsers(dest="action", required=True)

@@ -1,7 +1,14 @@
-"""A small Python client for the company's backend: send usage events, read balances.
+"""A small Python client for the Meterline API: send usage events, read usage, costs and balances.
 
     client = MeterlineClient("https://billing.example.com", token)
     summary = client.send_events(events)          # any number; sent 5,000 per request
+
+    # With a customer API key (``ml_live_…``) the account is the key's own: no account_id needed.
+    customer = MeterlineClient("https://billing.example.com", "ml_live_…")
+    page = customer.usage(start="2026-11-01T00:00:00Z", end="2026-12-01T00:00:00Z", group_by=["model"])
+    for page in customer.costs_pages(start=..., end=..., bucket="1d"):   # follows next_page
+        ...
+    customer.balance()
 
 Sending is idempotent: each event carries its own ``event_id``, so a retried request
 (after a timeout, a dropped connection or a 5xx) can only add what is missing; events
@@ -11,14 +18,16 @@ already stored come back as duplicates, never twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
 MAX_EVENTS_PER_REQUEST = 5_000
 RETRY_STATUSES = frozenset({429, 502, 503, 504, 500})
+MAX_RETRY_AFTER_S = 60.0  # the longest a 429's Retry-After is waited for before trying again
+MAX_PAGES = 10_000  # a limit on everything: pages one *_pages call follows
 
 
 class MeterlineAPIError(Exception):
@@ -65,14 +74,21 @@ class MeterlineClient:
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, method: str, path: str, *, json: Any = None) -> dict[str, Any]:
+    def _request(
+        self, method: str, path: str, *, json: Any = None, params: Sequence[tuple[str, str]] | None = None
+    ) -> dict[str, Any]:
         for attempt in range(1, self._max_attempts + 1):
+            wait = min(self._backoff_s * 2 ** (attempt - 1), 10.0)
             try:
-                response = self._http.request(method, path, json=json)
+                response = self._http.request(method, path, json=json, params=list(params or ()))
             except httpx.TransportError:
                 if attempt == self._max_attempts:
                     raise
             else:
+                if response.status_code == 429:  # the key's rate: wait as long as the server says
+                    retry_after = response.headers.get("retry-after", "")
+                    if retry_after.isdigit():
+                        wait = min(max(wait, float(retry_after)), MAX_RETRY_AFTER_S)
                 if response.status_code not in RETRY_STATUSES or attempt == self._max_attempts:
                     try:
                         body = response.json() if response.content else {}
@@ -81,7 +97,7 @@ class MeterlineClient:
                     if response.status_code >= 400:
                         raise MeterlineAPIError(response.status_code, body.get("error", {}))
                     return body
-            time.sleep(min(self._backoff_s * 2 ** (attempt - 1), 10.0))
+            time.sleep(wait)
         raise AssertionError("unreachable")
 
     def send_events(self, events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -118,5 +134,83 @@ class MeterlineClient:
     def meters(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "/api/v1/meters")["meters"])
 
-    def balance(self, account_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/api/v1/accounts/{quote(account_id, safe='')}/balance")
+    def balance(self, account_id: str | None = None) -> dict[str, Any]:
+        """Balance, open grants and as-of time; a customer key's own account when ``account_id`` is None."""
+        params = [] if account_id is None else [("account_id", account_id)]  # None: a customer key's own
+        return self._request("GET", "/api/v1/balance", params=params)
+
+    def usage(
+        self,
+        *,
+        start: datetime | str,
+        end: datetime | str,
+        account_id: str | None = None,
+        bucket: str = "1d",
+        group_by: Iterable[str] = (),
+        limit: int | None = None,
+        page: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of ``GET /api/v1/usage``: quantities per meter in UTC buckets ``[start, end)``."""
+        params = _report_params(start, end, account_id, bucket, group_by, limit, page)
+        return self._request("GET", "/api/v1/usage", params=params)
+
+    def costs(
+        self,
+        *,
+        start: datetime | str,
+        end: datetime | str,
+        account_id: str | None = None,
+        bucket: str = "1d",
+        group_by: Iterable[str] = (),
+        limit: int | None = None,
+        page: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of ``GET /api/v1/costs``: amounts in UTC buckets ``[start, end)``."""
+        params = _report_params(start, end, account_id, bucket, group_by, limit, page)
+        return self._request("GET", "/api/v1/costs", params=params)
+
+    def usage_pages(self, **query: Any) -> Iterator[dict[str, Any]]:
+        """Every page of ``usage(**query)``, following ``next_page``."""
+        return self._pages(self.usage, query)
+
+    def costs_pages(self, **query: Any) -> Iterator[dict[str, Any]]:
+        """Every page of ``costs(**query)``, following ``next_page``."""
+        return self._pages(self.costs, query)
+
+    def _pages(self, read: Any, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        page: str | None = query.pop("page", None)
+        for _ in range(MAX_PAGES):
+            answer = read(**query, page=page)
+            yield answer
+            page = answer.get("next_page")
+            if not page:
+                return
+        raise RuntimeError(f"more than {MAX_PAGES:,} pages: ask for a shorter range or larger buckets")
+
+
+def _moment(value: datetime | str) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("give start and end as aware datetimes (or RFC 3339 strings with an offset)")
+        return value.isoformat()
+    return value
+
+
+def _report_params(
+    start: datetime | str,
+    end: datetime | str,
+    account_id: str | None,
+    bucket: str,
+    group_by: Iterable[str],
+    limit: int | None,
+    page: str | None,
+) -> list[tuple[str, str]]:
+    params = [("start", _moment(start)), ("end", _moment(end)), ("bucket", bucket)]
+    params += [("group_by", name) for name in group_by]
+    if account_id is not None:
+        params.append(("account_id", account_id))
+    if limit is not None:
+        params.append(("limit", str(limit)))
+    if page:
+        params.append(("page", page))
+    return params

@@ -169,7 +169,8 @@ def header(view: Account360) -> None:
 
 def timeline_section(view: Account360) -> None:
     st.caption(
-        "Ledger entries, top-ups, payment webhooks, alerts, support actions and member changes, "
+        "Ledger entries, top-ups, payment webhooks, alerts, support actions, member changes and "
+        "customer API keys, "
         "newest first (UTC)."
     )
     if not view.timeline:

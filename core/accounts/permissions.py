@@ -2,10 +2,11 @@
 
 Every customer write (``core.spend``: alert rules, webhooks, caps, the overdraft, marking
 notifications read; ``core.payments``: buying credits, removing a saved card, auto-recharge;
-``core.accounts.members`` and ``core.accounts.invitations``: members and invitations)
-takes an ``Actor`` and calls ``require_permission`` in its own transaction before it changes
-anything. Pages hide what a role cannot use, but the decision is made here, so a page that
-forgets, a script or a tampered request gets the same answer.
+``core.accounts.members`` and ``core.accounts.invitations``: members and invitations;
+``core.customer_keys``: creating and revoking customer API keys) takes an ``Actor`` and calls
+``require_permission`` in its own transaction before it changes anything. Pages hide what a
+role cannot use, but the decision is made here, so a page that forgets, a script or a tampered
+request gets the same answer.
 
     action              owner  admin  billing  viewer  support  what it covers
     alerts.edit         yes    yes    no       no      no       alert rules: create, edit, pause, delete
@@ -21,6 +22,7 @@ forgets, a script or a tampered request gets the same answer.
     owners.edit         yes    no     no       no      no       the same when it concerns an owner: invite
                                                                 or promote to owner, demote or remove an
                                                                 owner, revoke an owner's invitation (**)
+    api_keys.edit       yes    yes    yes      no      no       customer API keys: create, revoke
 
     (*) through core.support (set_cap_as_agent, lift_cap_as_agent), which requires the
         support_admin level and writes the audit entry.
@@ -119,6 +121,7 @@ AUTO_RECHARGE_EDIT = Permission("auto_recharge.edit", "changing auto-recharge", 
 NOTIFICATIONS_READ = Permission("notifications.read", "marking notifications read", ROLES)
 MEMBERS_EDIT = Permission("members.edit", "changing the account's members", _EDITORS)
 OWNERS_EDIT = Permission("owners.edit", "making, changing or removing owners", ("owner",))
+API_KEYS_EDIT = Permission("api_keys.edit", "managing customer API keys", _PAYERS)
 
 PERMISSIONS: dict[str, Permission] = {
     p.action: p
@@ -133,6 +136,7 @@ PERMISSIONS: dict[str, Permission] = {
         NOTIFICATIONS_READ,
         MEMBERS_EDIT,
         OWNERS_EDIT,
+        API_KEYS_EDIT,
     )
 }
 

@@ -29,16 +29,24 @@ def billing_error_response(error: BillingError) -> JSONResponse:
 class RequestError(Exception):
     """A request the API refuses as a whole (bad body, too large, no token)."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = dict(headers or {})
 
     def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
         response = error_response(self.status, self.code, self.message, self.field)
-        if headers:
-            response.headers.update(headers)
+        response.headers.update({**headers, **self.headers})
         return response

@@ -12,6 +12,12 @@ from importlib import metadata
 from typing import Any
 
 from core.api.body import MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST
+from core.api.openapi_customer import (
+    customer_key_scheme,
+    customer_paths,
+    customer_responses,
+    customer_schemas,
+)
 from core.db.models import GRANT_SOURCES, Account, Meter
 from core.metering.settings import (
     DEFAULT_MAX_LATENESS_DAYS,
@@ -396,6 +402,7 @@ def _schemas() -> dict[str, Any]:
         "Balance": _balance_schema(),
         "AuthorizeRequest": _authorize_request_schema(),
         "AuthorizeAnswer": _authorize_answer_schema(),
+        **customer_schemas(),
     }
 
 
@@ -421,6 +428,7 @@ def _responses() -> dict[str, Any]:
         "Unavailable": _error(
             "The database is busy or unavailable (code `unavailable`); retry shortly, nothing was stored."
         ),
+        **customer_responses(),
     }
 
 
@@ -431,6 +439,7 @@ def _json_ok(description: str, schema: str) -> dict[str, Any]:
 def _read_errors() -> dict[str, Any]:
     return {
         "401": {"$ref": _RESPONSES + "Unauthorized"},
+        "403": {"$ref": _RESPONSES + "Forbidden"},
         "500": {"$ref": _RESPONSES + "Internal"},
         "503": {"$ref": _RESPONSES + "Unavailable"},
     }
@@ -548,6 +557,7 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        **customer_paths(),
     }
 
 
@@ -561,7 +571,10 @@ def openapi_document() -> dict[str, Any]:
             "description": (
                 "Usage metering and credit balances. JSON in, JSON out; every error is "
                 '`{"error": {"code", "message", "field"}}`. Money is an integer of nano-credits '
-                f"({NANOS_PER_CREDIT:,} per credit; 1 credit = $1).\n\n" + _limits_text()
+                f"({NANOS_PER_CREDIT:,} per credit; 1 credit = $1).\n\n"
+                "Every route takes the company's server token (`bearerAuth`). `/api/v1/usage`, "
+                "`/api/v1/costs` and `/api/v1/balance` also take a customer API key (`customerKey`), "
+                "which reads its own account only.\n\n" + _limits_text()
             ),
         },
         "servers": [{"url": "/"}],
@@ -573,7 +586,8 @@ def openapi_document() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "`Authorization: Bearer <METERLINE_API_TOKEN>`, the server token.",
-                }
+                },
+                "customerKey": customer_key_scheme(),
             },
             "schemas": _schemas(),
             "responses": _responses(),

@@ -6,10 +6,12 @@
     GET  /api/v1/accounts/{account_id}/balance  balance, open grants, as-of time
     GET  /api/v1/openapi.json                   this API as an OpenAPI 3.1 document (no token)
     POST /api/v1/authorize                      may an account spend now? (core/spend/api.py)
+    GET  /api/v1/usage, /costs, /balance        the customer routes (core/api/customer_routes.py)
     *    /api/...                               anything else: JSON 404 (no such path) or 405 (wrong method)
 
-Every other route needs the server token (``Authorization: Bearer …``). Errors are
-``{"error": {"code", "message", "field"}}``; bad input is never a 500.
+Every other route needs the server token (``Authorization: Bearer …``); the customer routes also
+take a customer API key with the route's scope, for its own account (``core.api.auth``). Errors
+are ``{"error": {"code", "message", "field"}}``; bad input is never a 500.
 
 Status of ``POST /api/v1/events``: **200 whenever the request itself was valid and the
 batch was processed**, even when some or all events were rejected: the body says, per
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -38,31 +39,24 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
 from core.accounts import all_accounts
-from core.api.auth import require_token
+from core.api.auth import Authenticator
 from core.api.body import parse_events, read_body
+from core.api.customer_routes import balance_answer, customer_routes
 from core.api.errors import APIJSONResponse, RequestError, billing_error_response, error_response
 from core.api.openapi import openapi_document
+from core.api.rate_limit import TokenBucketLimiter, rate_per_minute
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
 from core.db.models import Meter
 from core.errors import BillingError
 from core.ledger import balance_view
 from core.metering import ingest_events
-from core.money import nanos_to_credits
 from core.spend.api import authorize_route
 from core.spend.runtime import SpendRuntime
 
 log = logging.getLogger("meterline.api")
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
-
-
-def _credits(nanos: int) -> str:
-    return format(nanos_to_credits(nanos), "f")
 
 
 def api_routes(
@@ -72,18 +66,29 @@ def api_routes(
     clock: Clock = system_clock,
     after_ingest: Callable[[list[Any]], object] | None = None,
     spend: SpendRuntime | None = None,
+    key_limiter: TokenBucketLimiter | None = None,
 ) -> list[BaseRoute]:
     """The API's routes; ``engine_provider`` and ``token_provider`` are called per request.
 
     ``after_ingest`` runs with a batch's raw events once it has committed (the auto-recharge
     check); it must be quick and never raise. ``spend`` is the caller's spend runtime, so that
     its lifespan can write the authorize refusals still tallied at shutdown (one is made if not).
+    ``key_limiter`` rate-limits customer API keys (default: ``METERLINE_CUSTOMER_KEY_RATE_PER_MINUTE``).
     """
+    authenticator = Authenticator(
+        engine_provider,
+        token_provider,
+        clock=clock,
+        limiter=key_limiter or TokenBucketLimiter(rate_per_minute()),
+    )
 
-    def guarded(handler: Handler) -> Handler:
+    def guarded(handler: Handler, *, scope: str | None = None) -> Handler:
+        """``handler`` behind the caller check: the server token, or (with ``scope``) a customer API
+        key holding it; the caller is ``request.state.caller``."""
+
         async def endpoint(request: Request) -> Response:
             try:
-                require_token(request, token_provider())
+                request.state.caller = await authenticator.caller(request, scope=scope)
                 return await handler(request)
             except RequestError as error:
                 return error.response()
@@ -143,27 +148,7 @@ def api_routes(
 
     def balance_payload(account_id: str) -> dict[str, object]:
         with unit_of_work(engine_provider()) as session:
-            view = balance_view(session, account_id, at=clock())
-        return {
-            "account_id": view.account_id,
-            "balance_nanos": view.balance_nanos,
-            "balance_credits": _credits(view.balance_nanos),
-            "deficit_nanos": view.deficit_nanos,
-            "grants": [
-                {
-                    "grant_id": g.grant_id,
-                    "source": g.source,
-                    "description": g.description,
-                    "priority": g.priority,
-                    "amount_nanos": g.amount_nanos,
-                    "remaining_nanos": g.remaining_nanos,
-                    "remaining_credits": _credits(g.remaining_nanos),
-                    "expires_at": _iso(g.expires_at),
-                }
-                for g in view.grants
-            ],
-            "as_of": _iso(view.as_of),
-        }
+            return balance_answer(balance_view(session, account_id, at=clock()))
 
     async def get_balance(request: Request) -> Response:
         account_id = request.path_params["account_id"]
@@ -175,6 +160,7 @@ def api_routes(
         Route("/api/v1/meters", guarded(get_meters), methods=["GET"]),
         Route("/api/v1/accounts/{account_id}/balance", guarded(get_balance), methods=["GET"]),
         authorize_route(spend, guarded),
+        *customer_routes(engine_provider, clock=clock, guarded=guarded),
         # Public, like any API description: it reads no data. A sync endpoint runs in the threadpool.
         Route("/api/v1/openapi.json", lambda request: JSONResponse(openapi_document()), methods=["GET"]),
     ]

@@ -832,5 +832,34 @@ class SupportSubmission(Base):
     finished_at: Mapped[datetime | None]
 
 
+# --- customer API keys (issue 17): an account's own keys for the Usage & Cost API ---
+
+CUSTOMER_KEY_SCOPES = ("usage:read", "balance:read", "spend:write")
+
+
+class CustomerApiKey(Base):
+    """A key an account made for its own tools ("customer API key"; not the ``api_key`` usage
+    dimension, not the company's server token). Only the SHA-256 of the secret is stored, with a
+    short visible ``prefix`` to recognise it (``core.customer_keys``)."""
+
+    __tablename__ = "customer_api_keys"
+    __table_args__ = (Index("ix_customer_api_keys_account", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(32))  # "ml_live_3f9a2c": shown, never enough to use
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)  # hex digest of the secret
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]  # written at most once a minute per key
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(320))
+    # The page's form submission that made it: a repeated submit finds this key instead of making another.
+    submission_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
 # The support search finds an account by an API key prefix: the daily rollup holds each key once a day.
 Index("ix_usage_rollup_daily_api_key", UsageRollupDaily.api_key, UsageRollupDaily.account_id)

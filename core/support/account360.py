@@ -4,7 +4,8 @@
 rules and firings, pending approvals, the recent authorize refusals (per minute, reason,
 project and meter: "why was my request refused?"), and a timeline that joins ledger entries,
 top-ups, payment webhook events, alert firings and audit entries (support actions, payment
-alerts and settings, member and invitation changes), newest first. Every part is bounded
+alerts and settings, member and invitation changes, customer API keys created and revoked),
+newest first. Every part is bounded
 (``TIMELINE_LIMIT`` per source).
 """
 
@@ -42,7 +43,12 @@ from core.support.agents import SUPPORT, Agent, require_agent
 
 TIMELINE_LIMIT = 200  # per source, before merging
 # An audit entry's timeline kind, from its action's prefix (``support.grant_credits``, ``members.invited``).
-_AUDIT_KINDS = {"support": "support", "members": "members", "payments": "payments"}
+_AUDIT_KINDS = {"support": "support", "members": "members", "payments": "payments", "api_keys": "api keys"}
+# Audit actions with a title of their own in the timeline (others show the action's code).
+AUDIT_TITLES = {
+    "api_keys.create": "Customer API key created",
+    "api_keys.revoke": "Customer API key revoked",
+}
 USAGE_DAYS = 30
 
 
@@ -63,7 +69,7 @@ class UsageDay:
 @dataclass(frozen=True)
 class TimelineItem:
     at: datetime
-    kind: str  # ledger | top-up | webhook | alert | support | payments | members
+    kind: str  # ledger | top-up | webhook | alert | support | payments | members | api keys
     title: str
     amount_nanos: int | None  # credits moved, when something moved
     detail: str
@@ -155,7 +161,7 @@ def _usage(session: Session, account_id: str, at: datetime) -> list[UsageDay]:
 
 def timeline(session: Session, account_id: str, *, limit: int = TIMELINE_LIMIT) -> list[TimelineItem]:
     """Ledger entries, top-ups, webhook events, alert firings and audit entries (support actions,
-    payments, member and invitation changes), newest first."""
+    payments, member and invitation changes, customer API keys), newest first."""
     items: list[TimelineItem] = []
     for line in ledger_view(session, account_id, limit=limit):
         items.append(
@@ -215,7 +221,8 @@ def timeline(session: Session, account_id: str, *, limit: int = TIMELINE_LIMIT) 
     )
     for entry in audits:
         kind = _AUDIT_KINDS.get(entry.action.split(".", 1)[0], "payments")
-        items.append(TimelineItem(entry.created_at, kind, entry.action, None, entry.reason, entry.actor))
+        title = AUDIT_TITLES.get(entry.action, entry.action)
+        items.append(TimelineItem(entry.created_at, kind, title, None, entry.reason, entry.actor))
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]
 

@@ -25,7 +25,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db.models import RateCard, RateCardVersion
-from core.money import NANOS_PER_CREDIT, format_price_usd
+from core.display import format_price
+from core.money import NANOS_PER_CREDIT
 from core.rating import AccountPricing, PriceMatch, RateBook
 
 # The dimensions the usage rollups keep: prices keyed by any other dimension cannot be told apart here.
@@ -177,7 +178,7 @@ class PriceResolver:
                 (tier.up_to, unit_price(contracted, tier.price_nanos)) for tier in contracted.quote.tiers
             )
         units = plural_unit(unit).lower()
-        first = format_price_usd(contracted.quote.tiers[0].price_nanos)
+        first = format_price(contracted.quote.tiers[0].price_nanos)
         price_text = f"{first} per {per:,} {units}" if per > 1 else f"{first} per {units.removesuffix('s')}"
         if contracted.quote.is_tiered:
             price_text = f"from {price_text}, less at higher monthly volume"

@@ -39,8 +39,9 @@ def forwarding(app_client: TestClient, *, fail_first: int = 0, lose_answers: int
             return httpx.Response(
                 503, json={"error": {"code": "unavailable", "message": "busy", "field": None}}
             )
+        path = request.url.raw_path.decode()  # with its query string
         response = app_client.request(
-            request.method, request.url.path, content=request.content, headers=dict(request.headers)
+            request.method, path, content=request.content, headers=dict(request.headers)
         )
         if calls["n"] <= fail_first + lose_answers:
             raise httpx.ReadTimeout("answer lost", request=request)

@@ -19,10 +19,13 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from core.accounts import Actor
 from core.api import api_routes, create_api_app
 from core.api.body import MAX_BODY_BYTES, MAX_EVENTS_PER_REQUEST
 from core.api.openapi import MAX_ACCOUNT_ID_LENGTH, MAX_METER_NAME_LENGTH, openapi_document
+from core.api.rate_limit import TokenBucketLimiter
 from core.clock import fixed_clock
+from core.customer_keys import create_customer_key
 from core.db import unit_of_work
 from core.ledger import grant_credits
 from core.metering.model import Rejection, ValidEvent
@@ -343,3 +346,67 @@ def test_read_answers_match_the_document(client: TestClient, engine: Engine, now
     assert_matches(client.get("/api/v1/accounts/acc_a/balance"), balance_path, "get", status=401)
     assert_matches(client.get("/api/v1/accounts", headers=AUTH), "/api/v1/accounts", "get", status=200)
     assert_matches(client.get("/api/v1/meters", headers=AUTH), "/api/v1/meters", "get", status=200)
+
+
+def test_customer_route_answers_match_the_document(client: TestClient, engine: Engine, now: datetime) -> None:
+    body = {"events": [event("e1"), event("e2", dimensions={"model": "atlas", "project": "web"})]}
+    client.post("/api/v1/events", json=body, headers=AUTH)
+    with unit_of_work(engine, write=True) as session:
+        secrets = [
+            create_customer_key(
+                session, actor=Actor.system("t"), account_id="acc_a", name=name, scopes=scopes, at=now
+            ).secret
+            for name, scopes in (("all", ["usage:read", "balance:read"]), ("usage", ["usage:read"]))
+        ]
+    key = {"Authorization": f"Bearer {secrets[0]}"}
+    usage_only = {"Authorization": f"Bearer {secrets[1]}"}
+    day = "start=2026-11-20T00:00:00Z&end=2026-11-21T00:00:00Z"
+    for group in ("", "&group_by=model&group_by=project", "&group_by=meter&group_by=api_key"):
+        assert_matches(
+            client.get(f"/api/v1/usage?{day}{group}", headers=key), "/api/v1/usage", "get", status=200
+        )
+        assert_matches(
+            client.get(f"/api/v1/costs?{day}{group}", headers=key), "/api/v1/costs", "get", status=200
+        )
+    paged = client.get(f"/api/v1/costs?{day}&bucket=1h&limit=2&account_id=acc_a", headers=AUTH)
+    assert_matches(paged, "/api/v1/costs", "get", status=200)
+    assert paged.json()["next_page"]
+    assert_matches(client.get("/api/v1/balance", headers=key), "/api/v1/balance", "get", status=200)
+    assert_matches(client.get("/api/v1/balance", headers=usage_only), "/api/v1/balance", "get", status=403)
+    assert_matches(client.get("/api/v1/accounts", headers=key), "/api/v1/accounts", "get", status=403)
+    assert_matches(
+        client.get(f"/api/v1/usage?{day}&account_id=acc_b", headers=key), "/api/v1/usage", "get", status=404
+    )
+    assert_matches(
+        client.get(f"/api/v1/usage?{day}&bucket=2h", headers=key), "/api/v1/usage", "get", status=422
+    )
+    assert_matches(
+        client.get(f"/api/v1/costs?{day}&format=csv", headers=key), "/api/v1/costs", "get", status=422
+    )
+    unknown = {"Authorization": "Bearer ml_live_" + "0" * 48}
+    assert_matches(client.get(f"/api/v1/costs?{day}", headers=unknown), "/api/v1/costs", "get", status=401)
+
+    limited_app = create_api_app(engine, TOKEN, clock=fixed_clock(now), key_limiter=TokenBucketLimiter(1))
+    with TestClient(limited_app) as limited:
+        assert limited.get("/api/v1/balance", headers=key).status_code == 200
+        too_soon = limited.get("/api/v1/balance", headers=key)
+        assert_matches(too_soon, "/api/v1/balance", "get", status=429)
+        assert int(too_soon.headers["retry-after"]) == 60
+
+
+def test_the_examples_match_their_schemas() -> None:
+    document = openapi_document()
+    strict = _strict(document)
+    checked = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                media = response.get("content", {}).get("application/json", {})
+                if "example" in media:
+                    pointer = _pointer(
+                        "paths", path, method, "responses", status, "content", "application/json", "schema"
+                    )
+                    errors = [e.message for e in _validator(strict, pointer).iter_errors(media["example"])]
+                    assert not errors, (path, errors)
+                    checked += 1
+    assert checked >= 2

@@ -25,11 +25,13 @@ import core
 from core.accounts import Actor, add_member
 from core.accounts.invitations import invite_member, revoke_invitation
 from core.accounts.members import change_role, remove_member
+from core.customer_keys import create_customer_key, revoke_customer_key
 from core.db import unit_of_work
 from core.db.models import (
     AlertRule,
     AlertWebhook,
     AutoRecharge,
+    CustomerApiKey,
     Invitation,
     Membership,
     Notification,
@@ -127,6 +129,8 @@ ALLOWED: dict[str, set[str]] = {
     "revoke_invitation": EDITORS,
     "change_role": EDITORS,
     "remove_member": EDITORS,
+    "create_customer_key": PAYERS,
+    "revoke_customer_key": PAYERS,
 }
 # Writes that take the acting person but are decided by something else than the table: accepting an
 # invitation needs the invited email signed in (tests/core/accounts/test_invitations.py).
@@ -202,6 +206,11 @@ def _checkout(w: World, n: int) -> int:
     )
     assert view.state == "pending_payment"
     return view.top_up_id
+
+
+def _customer_key(w: World, n: int) -> int:
+    made = _in_session(w, create_customer_key, SETUP, name=f"setup {n}", scopes=["usage:read"], at=w.at)
+    return int(made.key.key_id)
 
 
 def _none(w: World, n: int) -> None:
@@ -369,6 +378,16 @@ WRITES: dict[str, Write] = {
     "remove_member": Write(
         _member, lambda w, a, email, n: _members_write(w, remove_member, a, n, email=email)
     ),
+    "create_customer_key": Write(
+        _none,
+        lambda w, a, _, n: _in_session(
+            w, create_customer_key, a, name=f"key {n}", scopes=["usage:read", "balance:read"], at=w.at
+        ),
+    ),
+    "revoke_customer_key": Write(
+        _customer_key,
+        lambda w, a, key_id, n: _in_session(w, revoke_customer_key, a, key_id=key_id, at=w.at),
+    ),
 }
 
 
@@ -402,6 +421,7 @@ def _rows(engine: Engine) -> tuple[object, ...]:
                 )
             ).all(),
             session.execute(select(Invitation.id, Invitation.state).order_by(Invitation.id)).all(),
+            session.execute(select(CustomerApiKey.id, CustomerApiKey.revoked_at)).all(),
         )
 
 

@@ -268,7 +268,7 @@ def test_usage_rows_are_one_per_day_meter_and_dimension_values(seeded: Engine) -
         "meterline/project": "copilot",
         "meterline/api_key": "key_a",
     }
-    assert "$3.00 per 1,000,000 tokens" in tokens["ChargeDescription"]
+    assert "3.00 credits per 1,000,000 tokens" in tokens["ChargeDescription"]
     # No model, project or key: no sub account, no resource, no tags.
     last = next(row for row in usage if row["ChargePeriodStart"] == "2026-11-30T00:00:00Z")
     assert (last["ServiceName"], last["SubAccountId"], last["ResourceId"], last["Tags"]) == (
