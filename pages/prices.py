@@ -37,20 +37,29 @@ def per_text(per_units: int, unit: str) -> str:
     )
 
 
-def price_text(line: PriceLine) -> str:
-    """ "2.405 credits per 1M tokens" (every digit, not rounded), or the graduated tiers by monthly volume."""
-    per = per_text(line.per_units, line.unit)
+def volume_texts(line: PriceLine) -> list[str]:
+    """Each tier's monthly volume: "All", or "0–1,000,000,000 tokens", "Above 1,000,000,000 tokens"."""
     if len(line.tiers) == 1:
-        return f"{format_price(line.tiers[0][1])} {per}"
-    parts = []
-    lower = 0
-    for up_to, price_nanos in line.tiers:
+        return ["All"]
+    texts, lower = [], 0
+    for up_to, _ in line.tiers:
         if up_to is None:
-            parts.append(f"above {lower:,}: {format_price(price_nanos)}")
+            texts.append(f"Above {lower:,} {plural(line.unit, 2)}")
         else:
-            parts.append(f"{lower:,}–{up_to:,}: {format_price(price_nanos)}")
+            texts.append(f"{lower:,}–{up_to:,} {plural(line.unit, 2)}")
             lower = up_to
-    return f"{per}, by monthly volume — " + "; ".join(parts)
+    return texts
+
+
+def price_texts(line: PriceLine) -> list[str]:
+    """Each tier's price, every digit, not rounded: "2.405 credits per 1M tokens"."""
+    per = per_text(line.per_units, line.unit)
+    return [f"{format_price(price_nanos)} {per}" for _, price_nanos in line.tiers]
+
+
+def what(line: PriceLine) -> str:
+    """The meter, and the usage a line is limited to: "Input tokens", "Input tokens · atlas-large"."""
+    return line.meter_display + (f" · {line.match_value}" if line.match_dimension else "")
 
 
 def applies_to(line: PriceLine) -> str:
@@ -60,16 +69,20 @@ def applies_to(line: PriceLine) -> str:
 
 
 def lines_table(version: VersionSheet) -> pd.DataFrame:
-    return pd.DataFrame(
+    """One row per price (a graduated price: one per tier). On a phone the first two columns are on
+    screen: what is priced (the meter and the model or project it is limited to) and the price."""
+    rows = [
         {
-            "Meter": [line.meter_display for line in version.lines],
-            # The price next to the meter: on a phone the first columns are the ones on screen.
-            "Price": [price_text(line) for line in version.lines],
-            "Applies to": [applies_to(line) for line in version.lines],
-            "Unit": [plural(line.unit, 1) for line in version.lines],
-            "Your own price": ["Yes" if line.is_override else "" for line in version.lines],
+            "Meter": what(line),
+            "Price": price,
+            "Monthly volume": volume,
+            "Applies to": applies_to(line),
+            "Your own price": "Yes" if line.is_override else "",
         }
-    )
+        for line in version.lines
+        for price, volume in zip(price_texts(line), volume_texts(line), strict=True)
+    ]
+    return pd.DataFrame(rows, columns=["Meter", "Price", "Monthly volume", "Applies to", "Your own price"])
 
 
 def when(moment: datetime, timezone: str) -> str:
@@ -89,9 +102,7 @@ def show_version(version: VersionSheet, timezone: str) -> None:
         width="stretch",
         column_config={
             "Meter": st.column_config.TextColumn("Meter", pinned=True),
-            "Price": st.column_config.TextColumn(
-                "Price", width="large", help="In credits (1 credit = $1.00), exact"
-            ),
+            "Price": st.column_config.TextColumn("Price", help="In credits (1 credit = $1.00), exact"),
         },
     )
 

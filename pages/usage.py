@@ -326,6 +326,7 @@ def empty_state(data: UsageData, view: UsageView, metric: Metric) -> None:
 
 
 SPEND_HEADER = "Spend (credits)"
+PERIOD_FORMAT = {"Day": "MMM D, YYYY", "Hour": "MMM D, YYYY, HH:mm"}  # "Dec 7, 2026", "Dec 7, 2026, 14:00"
 SPEND_HELP = "Two decimals; the CSV has every digit. 1 credit = $1.00."
 
 
@@ -393,13 +394,19 @@ def detail_table(ctx: PageContext, data: UsageData, *, view: UsageView, group_la
     table = usage_table(data.frame, granularity=view.buckets, group_label=group_label)
     table = table.rename(columns={"Spend": SPEND_HEADER})
     period = "Day" if view.buckets == "day" else "Hour"
+    # Dates as dates (they sort as dates), shown as docs/money.md writes them: "Dec 7, 2026".
+    table[period] = pd.to_datetime(table[period])
     st.dataframe(
         credits_styler(table, [SPEND_HEADER]),
         hide_index=True,
         width="stretch",
         column_config={
-            period: st.column_config.TextColumn(
-                period, help=f"In {data.account.timezone}", width=PERIOD_WIDTH[period], pinned=True
+            period: (st.column_config.DateColumn if period == "Day" else st.column_config.DatetimeColumn)(
+                period,
+                format=PERIOD_FORMAT[period],
+                help=f"In {data.account.timezone}",
+                width=PERIOD_WIDTH[period],
+                pinned=True,
             ),
             group_label: st.column_config.TextColumn(group_label, width=GROUP_WIDTH, pinned=True),
             "Quantity": st.column_config.NumberColumn("Quantity", format="%,d"),

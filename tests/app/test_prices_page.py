@@ -12,7 +12,9 @@ def test_current_and_upcoming_versions(portal_url: str) -> None:
     assert "Standard pay-as-you-go" in text
     assert any(h.value == "In force now: version 1, since Jan 1, 2026, 00:00 UTC" for h in at.subheader)
     current = table(at, 0)
-    assert {"Meter": "Input tokens", "Applies to": "model = atlas-large"}.items() <= current[1].items()
+    assert {"Meter": "Input tokens · atlas-large", "Applies to": "model = atlas-large"}.items() <= current[
+        1
+    ].items()
     assert current[0]["Price"] == "3.00 credits per 1M tokens"
     assert current[2]["Price"] == "0.01 credits per request"
     assert list(current[0])[:2] == ["Meter", "Price"]  # both on a phone's first screen
@@ -70,10 +72,11 @@ def test_prices_are_shown_with_every_digit(portal_url: str) -> None:
         add_member(session, account_id="acc_exact", email="erin@exact.test", role="owner", at=system_clock())
     engine.dispose()
     at = open_page(signed_in("erin@exact.test"), "prices")
-    prices = [row["Price"] for row in table(at, 0)]
-    assert prices == [
-        "2.405 credits per 1M tokens",
-        "per 1M tokens, by monthly volume — 0–1,000,000,000: 2.405 credits; "
-        "above 1,000,000,000: 0.00125 credits",
-        "0.00125 credits per request",
+    rows = [(row["Meter"], row["Price"], row["Monthly volume"]) for row in table(at, 0)]
+    assert rows == [
+        ("Input tokens", "2.405 credits per 1M tokens", "All"),
+        # A graduated price: one row per tier, each with its monthly volume.
+        ("Input tokens · atlas-large", "2.405 credits per 1M tokens", "0–1,000,000,000 tokens"),
+        ("Input tokens · atlas-large", "0.00125 credits per 1M tokens", "Above 1,000,000,000 tokens"),
+        ("Requests", "0.00125 credits per request", "All"),
     ]

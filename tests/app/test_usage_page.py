@@ -261,7 +261,9 @@ def test_an_amount_reads_the_same_in_30_and_90_day_views(portal_url: str) -> Non
 
     def odd_row() -> dict[str, str]:
         return next(
-            row for row in shown_table(at, DETAIL) if row["Day"] == day and row["Model"] == "atlas-mini"
+            shown
+            for row, shown in zip(table(at, DETAIL), shown_table(at, DETAIL), strict=True)
+            if row["Day"].date().isoformat() == day and row["Model"] == "atlas-mini"
         )
 
     in_30_days = odd_row()
