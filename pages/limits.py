@@ -46,7 +46,7 @@ LIMIT_LABEL = "Monthly cap (credits)"
 OVERDRAFT_LABEL = "Overdraft allowance (credits; 0 turns it off)"
 PROTECTS = "this cap protects nothing"
 CAP_FIELDS = {"limit": LIMIT_LABEL, "mode": "Mode", "scope": "Scope"}
-CAP_COLUMNS = ("Cap (credits)", "Spent this month (credits)", "Remaining (credits)", "Overshoot (credits)")
+CAP_COLUMNS = ("Spent (credits)", "Cap (credits)", "Remaining (credits)", "Overshoot (credits)")
 
 
 @dataclass(frozen=True)
@@ -78,14 +78,15 @@ def used_percent(status: CapStatus) -> str:
 
 
 def caps_table(data: LimitsData) -> pd.DataFrame:
+    """One row per cap; on a phone the scope, this month's spend and the cap are on screen."""
     tz = data.account.timezone
     return pd.DataFrame(
         {
             "Scope": [c.cap.scope_label for c in data.caps],
-            "Mode": ["Hard" if c.cap.mode == "hard" else "Soft" for c in data.caps],
+            "Spent (credits)": [nanos_decimal(c.spent_nanos) for c in data.caps],
             "Cap (credits)": [nanos_decimal(c.cap.limit_nanos) for c in data.caps],
-            "Spent this month (credits)": [nanos_decimal(c.spent_nanos) for c in data.caps],
             "Used": [used_percent(c) for c in data.caps],
+            "Mode": ["Hard" if c.cap.mode == "hard" else "Soft" for c in data.caps],
             "Remaining (credits)": [nanos_decimal(c.remaining_nanos) for c in data.caps],
             "Overshoot (credits)": [nanos_decimal(c.overshoot_nanos) for c in data.caps],
             "Reached": [
@@ -114,7 +115,13 @@ def caps_section(data: LimitsData, *, editable: bool) -> None:
         credits_styler(caps_table(data), CAP_COLUMNS),
         hide_index=True,
         width="stretch",
-        column_config={"Scope": st.column_config.TextColumn("Scope", pinned=True)},
+        column_config={
+            "Scope": st.column_config.TextColumn("Scope", pinned=True, width=120),
+            "Spent (credits)": st.column_config.Column(
+                "Spent (credits)", help="This month so far", width=110
+            ),
+            "Cap (credits)": st.column_config.Column("Cap (credits)", width=100),
+        },
         key="limits.caps",
     )
     for status in data.caps:
