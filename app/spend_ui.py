@@ -33,7 +33,7 @@ BADGE_REFRESH = "20s"
 def can_edit(account: AccountSummary) -> bool:
     """Whether to draw the editing controls: owners and admins change alerts, caps and the overdraft
     (the same rule for each, in ``core.accounts.permissions``); the core decides again on the write."""
-    return ALERTS_EDIT.allows(account.role)
+    return allowed(account.role, ALERTS_EDIT.action)
 
 
 def may(ctx: PageContext, account: AccountSummary, action: str) -> bool:
