@@ -8,6 +8,7 @@ back to the defaults, never to an error page.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from datetime import date
 
 from core.text import is_clean_text
 from core.usage import RANGE_PRESETS
-from core.usage.ranges import MAX_RANGE_DAYS
+from core.usage.ranges import MAX_RANGE_DAYS, DateRange
 from core.usage.views import FILTER_DIMENSIONS, GROUP_BY, MAX_FILTER_VALUES
 
 GRANULARITIES = {"day": "By day", "hour": "By hour"}
@@ -24,10 +25,12 @@ SPEND = "spend"
 # The query-string keys the Usage page owns (the router owns "account").
 PARAMS = ("range", "from", "to", "buckets", "stack", "metric", *FILTER_DIMENSIONS)
 # The detail table's first columns, in pixels: the time, the group and the money fit a phone
-# (390 px) side by side, whatever the names in the data.
+# (390 px) side by side, whatever the names in the data (the first two are pinned as well).
 PERIOD_WIDTH = {"Day": 100, "Hour": 130}
 GROUP_WIDTH = 130
 SPEND_WIDTH = 100
+MAX_FILE_NAME = 150  # characters of a download's name, ".csv" included
+_UNSAFE = re.compile(r"[^a-z0-9_]+")
 _METER_NAME = re.compile(r"^[a-z0-9_.:-]{1,64}$")
 MAX_VALUE_LENGTH = 128
 
@@ -114,3 +117,34 @@ def _dates(start: str, end: str) -> tuple[date, date] | None:
 
 def has_usage_params(params: Mapping[str, Sequence[str]]) -> bool:
     return any(key in params for key in PARAMS)
+
+
+def _slug(text: str) -> str:
+    """Lower-case letters, digits and "_" kept; every other run of characters is one "-"."""
+    return _UNSAFE.sub("-", text.lower()).strip("-") or "x"
+
+
+def export_file_name(account_name: str, dates: DateRange, view: UsageView) -> str:
+    """A download's name that says what it holds, safe on every file system:
+    ``usage_acme-robotics_2026-11-08_2026-12-07_by-day_model-atlas-large+atlas-mini.csv``.
+
+    Names the account, the range, the buckets, the one meter shown (if one is) and each filter.
+    Longer than ``MAX_FILE_NAME``: the filters' part is cut and a short hash of the whole
+    view keeps two different views from sharing a name.
+    """
+    parts = [
+        f"usage_{_slug(account_name)}",
+        dates.start.isoformat(),
+        dates.end.isoformat(),
+        f"by-{view.buckets}",
+    ]
+    extra = []
+    if view.metric != SPEND:
+        extra.append(f"meter-{_slug(view.metric)}")
+    for dimension, values in sorted(view.active_filters().items()):
+        extra.append(f"{dimension}-" + "+".join(_slug(value) for value in values))
+    name = "_".join(parts + extra)
+    if len(name) + len(".csv") > MAX_FILE_NAME:
+        digest = hashlib.sha256(repr((name, sorted(view.active_filters().items()))).encode()).hexdigest()[:8]
+        name = f"{name[: MAX_FILE_NAME - len('.csv') - len(digest) - 1]}-{digest}"
+    return f"{name}.csv"

@@ -1,24 +1,39 @@
 """Alerts: the notification centre, alert rules (create, edit, pause, delete), webhooks, and the
-history of firings and deliveries."""
+history of firings and deliveries.
+
+Owners and admins change rules and webhooks; every member reads them and marks their own
+notifications read; a support agent's customer view only reads. A rule watches a project, meter
+or API key picked from those the account's usage carries.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.page import READ_ONLY_HELP, PageContext, error_text, page_context, read, show_error
+from app.page import READ_ONLY_HELP, PageContext, page_context, read, show_error
 from app.resources import get_engine
-from app.spend_ui import can_edit, evaluate_and_send, write
+from app.spend_ui import (
+    ScopeChoice,
+    evaluate_and_send,
+    field_error,
+    may,
+    scope_value_picker,
+    unused_confirmed,
+    unused_refusal,
+    write,
+)
 from app.user_text import literal
 from core.accounts import AccountSummary
 from core.clock import system_clock
 from core.db import unit_of_work
 from core.db.models import ALERT_KINDS, Meter
+from core.display import format_datetime, zone_note
 from core.errors import BillingError
 from core.money import nanos_to_credits
 from core.spend.alerts import (
@@ -42,10 +57,19 @@ from core.spend.alerts import (
 )
 from core.spend.notifications import NotificationView, mark_read, notifications
 from core.spend.rules import KIND_LABELS, SCOPE_LABELS, format_factor, format_value
+from core.usage.views import values_used
 
 SECRET_KEY = "alerts.new_secret"  # the one run that shows a new webhook secret
 FLASH_KEY = "alerts.flash"
 NO_WEBHOOK = 0
+WATCHES = "this rule watches nothing"
+BALANCE_LABEL = "Alert when the balance drops below (credits)"
+AMOUNT_LABEL = "Amount (credits)"
+BUDGET_LABEL = "Budget (credits)"
+PERCENT_LABEL = "Percent of the budget"
+DAYS_LABEL = "Alert when the balance runs out within (days)"
+FACTOR_LABEL = "Alert when today's spend reaches K × the daily average of the last 7 days (K)"
+EMAILS_LABEL = "Email to (comma-separated)"
 
 
 @dataclass(frozen=True)
@@ -56,7 +80,8 @@ class AlertsData:
     firings: list[FiringView]
     deliveries: list[DeliveryView]
     notifications: list[NotificationView]
-    meters: list[str]
+    meters: dict[str, str]  # every meter of the catalogue: name → display name
+    used: dict[str, list[str]]  # the meters, models, projects and API keys the account's usage carries
 
 
 def load(session: Session, account: AccountSummary, *, email: str) -> AlertsData:
@@ -67,14 +92,17 @@ def load(session: Session, account: AccountSummary, *, email: str) -> AlertsData
         firing_history(session, account.account_id),
         delivery_log(session, account.account_id),
         notifications(session, email=email, account_id=account.account_id, limit=20),
-        list(session.scalars(select(Meter.name).order_by(Meter.name))),
+        {
+            name: display or name
+            for name, display in session.execute(select(Meter.name, Meter.display_name).order_by(Meter.name))
+        },
+        values_used(session, account.account_id),
     )
 
 
-def local(moment: datetime | None, timezone: str) -> str:
-    if moment is None:
-        return "—"
-    return pd.Timestamp(moment).tz_convert(timezone).strftime("%b %d, %Y %H:%M")
+def local(moment: datetime | None, timezone: str, *, zone: bool = False) -> str:
+    """A time in the account's zone; tables leave the zone out and name it above them."""
+    return "—" if moment is None else format_datetime(moment, timezone, zone=zone)
 
 
 def flash(message: str) -> None:
@@ -91,10 +119,10 @@ def notification_centre(ctx: PageContext, data: AlertsData) -> None:
     for note in data.notifications[:10]:
         marker = ":red[**New**] · " if note.unread else ""
         # Titles and bodies quote rule names and cap scopes the account's members typed.
-        st.markdown(
-            f"{marker}**{literal(note.title)}** · {local(note.created_at, tz)}  \n{literal(note.body)}"
-        )
-    if unread and not ctx.read_only and st.button(f"Mark {len(unread)} as read", key="alerts.mark_read"):
+        when = local(note.created_at, tz, zone=True)
+        st.markdown(f"{marker}**{literal(note.title)}** · {when}  \n{literal(note.body)}")
+    marks = may(ctx, data.account, "notifications.read")
+    if unread and marks and st.button(f"Mark {len(unread)} as read", key="alerts.mark_read"):
         top = max(n.notification_id for n in data.notifications)
         with unit_of_work(get_engine(), write=True) as session:
             mark_read(session, actor=ctx.actor, account_id=ctx.account_id, up_to_id=top, at=system_clock())
@@ -115,20 +143,22 @@ def channels_label(rule: RuleView, webhooks: dict[int, WebhookView]) -> str:
     return ", ".join(parts)
 
 
-def rules_table(data: AlertsData) -> None:
+def rules_table(data: AlertsData, *, editable: bool) -> None:
     st.subheader("Alert rules")
     if not data.rules:
         st.info(
             "No alert rules yet. "
             + (
-                "Add one below: for example, “Balance below $50” or “Spend this month reaches 80% of $500”."
-                if can_edit(data.account)
+                "Add one below: for example, “Balance below 50.00 credits” or “Spend this month reaches "
+                "80% of a 500.00 credits budget”."
+                if editable
                 else "Owners and admins of this account can add them."
             )
         )
         return
     tz = data.account.timezone
     hooks = {w.webhook_id: w for w in data.webhooks}
+    st.caption(zone_note(tz, system_clock()))
     st.dataframe(
         pd.DataFrame(
             {
@@ -146,6 +176,7 @@ def rules_table(data: AlertsData) -> None:
         ),
         hide_index=True,
         width="stretch",
+        column_config={"Rule": st.column_config.TextColumn("Rule", pinned=True)},
     )
 
 
@@ -153,9 +184,23 @@ def _credits_text(nanos: int | None) -> str:
     return "" if nanos is None else format(nanos_to_credits(nanos).normalize(), "f")
 
 
+RULE_FIELDS = {
+    "name": "Name",
+    "kind": "Kind",
+    "scope": "Scope",
+    "budget": BUDGET_LABEL,
+    "percent": PERCENT_LABEL,
+    "days": DAYS_LABEL,
+    "factor": FACTOR_LABEL,
+    "email_to": EMAILS_LABEL,
+    "channels": "Channels",
+}
+
+
 def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> None:
-    """The fields of a rule; a new one when ``existing`` is None. Kind and scope are picked first
-    (outside the form) so the form shows only the fields they need."""
+    """The fields of a rule; a new one when ``existing`` is None. Kind, scope and the scope's name
+    are picked first (outside the form) so the form shows only the fields they need, and a name
+    nothing uses yet is warned about before anything is saved."""
     prefix = f"alerts.edit{existing.rule_id}" if existing else "alerts.new"
     kinds = list(ALERT_KINDS)
     kind = st.selectbox(
@@ -175,33 +220,26 @@ def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> 
         key=f"{prefix}.scope",
         help="A balance belongs to the whole account." if account_only else "Which usage the rule counts.",
     )
+    choice: ScopeChoice | None = None
+    if scope != "account":
+        choice = scope_value_picker(
+            scope,
+            label=SCOPE_LABELS[scope],
+            used=data.used.get(scope, []),
+            key=f"{prefix}.{scope}",
+            current=existing.scope_value if existing and existing.scope == scope else "",
+            catalogue=data.meters if scope == "meter" else None,
+            protects=WATCHES,
+        )
     with st.form(f"{prefix}.form"):
         name = st.text_input(
             "Name", value=existing.name if existing else "", key=f"{prefix}.name", max_chars=200
         )
-        scope_value = ""
-        if scope == "meter":
-            scope_value = (
-                st.selectbox(
-                    "Meter",
-                    data.meters,
-                    index=data.meters.index(existing.scope_value)
-                    if existing and existing.scope_value in data.meters
-                    else 0,
-                    key=f"{prefix}.meter",
-                )
-                or ""
-            )
-        elif scope != "account":
-            scope_value = st.text_input(
-                SCOPE_LABELS[scope],
-                value=existing.scope_value if existing else "",
-                key=f"{prefix}.scope_value",
-            )
+        confirmed = unused_confirmed(choice, key=f"{prefix}.confirm_unused") if choice else True
         threshold = budget = percent = days = factor = ""
         if kind == "balance_below":
             threshold = st.text_input(
-                "Alert when the balance drops below (credits, $)",
+                BALANCE_LABEL,
                 value=_credits_text(existing.threshold_nanos) if existing else "",
                 key=f"{prefix}.threshold",
                 placeholder="50",
@@ -209,34 +247,34 @@ def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> 
         elif kind in ("spend_above", "projected_spend_above"):
             st.caption("Give an amount, or a budget and a percentage of it.")
             threshold = st.text_input(
-                "Amount (credits, $)",
+                AMOUNT_LABEL,
                 value=_credits_text(existing.threshold_nanos) if existing else "",
                 key=f"{prefix}.threshold",
                 placeholder="200",
             )
             left, right = st.columns(2)
             budget = left.text_input(
-                "Budget (credits, $)",
+                BUDGET_LABEL,
                 value=_credits_text(existing.budget_nanos) if existing else "",
                 key=f"{prefix}.budget",
                 placeholder="500",
             )
             percent = right.text_input(
-                "Percent of the budget",
+                PERCENT_LABEL,
                 value=str(existing.percent) if existing and existing.percent else "",
                 key=f"{prefix}.percent",
                 placeholder="80",
             )
         elif kind == "runway_below":
             days = st.text_input(
-                "Alert when the balance runs out within (days)",
+                DAYS_LABEL,
                 value=str(existing.days) if existing and existing.days else "",
                 key=f"{prefix}.days",
                 placeholder="7",
             )
         else:
             factor = st.text_input(
-                "Alert when today's spend reaches K × the daily average of the last 7 days (K)",
+                FACTOR_LABEL,
                 value=format_factor(existing.factor_percent).rstrip("×")
                 if existing and existing.factor_percent
                 else "",
@@ -248,7 +286,7 @@ def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> 
             "In-app notification", value=existing.notify_in_app if existing else True, key=f"{prefix}.in_app"
         )
         emails = st.text_input(
-            "Email to (comma-separated)",
+            EMAILS_LABEL,
             value=", ".join(existing.email_to) if existing else "",
             key=f"{prefix}.emails",
         )
@@ -264,11 +302,15 @@ def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> 
         submitted = st.form_submit_button("Save changes" if existing else "Create rule", type="primary")
     if not submitted:
         return
+    if choice is not None and not confirmed:
+        st.error(unused_refusal(choice, label=SCOPE_LABELS[scope], protects=WATCHES))
+        return
+    threshold_label = BALANCE_LABEL if kind == "balance_below" else AMOUNT_LABEL
     rule = RuleInput(
         name=name,
         kind=kind,
         scope=scope,
-        scope_value=scope_value,
+        scope_value=choice.value if choice else "",
         threshold=threshold,
         budget=budget,
         percent=percent,
@@ -294,8 +336,8 @@ def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> 
             )
         fired = evaluate_and_send(ctx.account_id)
     except BillingError as error:
-        field = f" (field: {error.field})" if error.field else ""
-        st.error(f"{error_text(error)}{field}. Nothing was saved.")
+        labels = {**RULE_FIELDS, "threshold": threshold_label, "scope_value": SCOPE_LABELS[scope]}
+        st.error(field_error(error, labels))
         return
     flash(
         f"Rule “{literal(saved.name)}” saved: {literal(saved.condition)}."
@@ -361,7 +403,9 @@ def webhooks_section(ctx: PageContext, data: AlertsData) -> None:
     if new_secret is not None:
         st.success("Copy this signing secret now: it is shown only once.")
         st.code(new_secret, language=None)
+    editable = may(ctx, data.account, "webhooks.edit")
     if data.webhooks:
+        st.caption(zone_note(data.account.timezone, system_clock()))
         st.dataframe(
             pd.DataFrame(
                 {
@@ -373,10 +417,11 @@ def webhooks_section(ctx: PageContext, data: AlertsData) -> None:
             ),
             hide_index=True,
             width="stretch",
+            column_config={"Endpoint": st.column_config.TextColumn("Endpoint", pinned=True)},
         )
-    elif not can_edit(data.account):
+    elif not editable:
         st.info("No webhooks. Owners and admins can add one.")
-    if not can_edit(data.account):
+    if not editable:
         return
     now = system_clock()
     with st.form("alerts.webhook_form"):
@@ -392,7 +437,7 @@ def webhooks_section(ctx: PageContext, data: AlertsData) -> None:
                     ),
                 )
             except BillingError as error:
-                show_error(error)
+                st.error(field_error(error, {"url": "Endpoint URL"}))
             else:
                 st.session_state[SECRET_KEY] = made.secret
                 st.rerun()
@@ -400,24 +445,28 @@ def webhooks_section(ctx: PageContext, data: AlertsData) -> None:
         hooks = {w.webhook_id: w.url for w in data.webhooks}
         chosen = st.selectbox("Endpoint", list(hooks), format_func=hooks.__getitem__, key="alerts.hook_pick")
         left, right = st.columns(2)
-        if left.button("Roll its secret", key="alerts.hook_roll"):
-            made = write(
-                ctx,
-                lambda s, actor: roll_webhook_secret(
-                    s, account_id=ctx.account_id, webhook_id=chosen, actor=actor
-                ),
-            )
-            st.session_state[SECRET_KEY] = made.secret
-            st.rerun()
-        if right.button("Remove it", key="alerts.hook_delete"):
-            write(
-                ctx,
-                lambda s, actor: delete_webhook(
-                    s, account_id=ctx.account_id, webhook_id=chosen, actor=actor, at=now
-                ),
-            )
-            flash("Webhook removed; rules that used it keep their other channels.")
-            st.rerun()
+        try:
+            if left.button("Roll its secret", key="alerts.hook_roll"):
+                made = write(
+                    ctx,
+                    lambda s, actor: roll_webhook_secret(
+                        s, account_id=ctx.account_id, webhook_id=chosen, actor=actor
+                    ),
+                )
+                st.session_state[SECRET_KEY] = made.secret
+                st.rerun()
+            sure = right.checkbox("Yes, remove this webhook", key=f"alerts.hook_confirm{chosen}")
+            if right.button("Remove it", key="alerts.hook_delete", disabled=not sure):
+                write(
+                    ctx,
+                    lambda s, actor: delete_webhook(
+                        s, account_id=ctx.account_id, webhook_id=chosen, actor=actor, at=now
+                    ),
+                )
+                flash("Webhook removed; rules that used it keep their other channels.")
+                st.rerun()
+        except BillingError as error:
+            show_error(error)
 
 
 def history_section(data: AlertsData) -> None:
@@ -426,6 +475,7 @@ def history_section(data: AlertsData) -> None:
     if not data.firings:
         st.caption("Nothing has fired yet.")
     else:
+        st.caption(zone_note(tz, system_clock()))
         st.dataframe(
             pd.DataFrame(
                 {
@@ -439,11 +489,13 @@ def history_section(data: AlertsData) -> None:
             ),
             hide_index=True,
             width="stretch",
+            column_config={"When": st.column_config.TextColumn("When", pinned=True)},
         )
     st.subheader("Deliveries")
     if not data.deliveries:
         st.caption("No messages sent yet.")
         return
+    st.caption(zone_note(tz, system_clock()))
     st.dataframe(
         pd.DataFrame(
             {
@@ -460,6 +512,7 @@ def history_section(data: AlertsData) -> None:
         ),
         hide_index=True,
         width="stretch",
+        column_config={"When": st.column_config.TextColumn("When", pinned=True)},
     )
 
 
@@ -473,13 +526,15 @@ except BillingError as error:
     show_error(error)
     st.stop()
 
-st.caption(f"{literal(alerts_data.account.name)} · as of {system_clock().astimezone(UTC):%H:%M:%S} UTC")
+as_of = format_datetime(system_clock(), alerts_data.account.timezone)
+st.caption(f"{literal(alerts_data.account.name)} · as of {as_of}")
 message = st.session_state.pop(FLASH_KEY, None)
 if message:
     st.success(message)
 notification_centre(context, alerts_data)
-rules_table(alerts_data)
-if can_edit(alerts_data.account):
+rules_editable = may(context, alerts_data.account, "alerts.edit")
+rules_table(alerts_data, editable=rules_editable)
+if rules_editable:
     edit_section(context, alerts_data)
 elif context.read_only:
     st.caption(READ_ONLY_HELP)

@@ -1,31 +1,52 @@
-"""Limits: monthly spend caps (soft or hard), spend against each, the overshoot, and the overdraft."""
+"""Limits: monthly spend caps (soft or hard), spend against each, the overshoot, and the overdraft.
+
+Caps name their project or meter from what the account's usage carries (a typo would protect
+nothing); removing a cap asks first. Owners and admins change them; everyone else reads.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.page import READ_ONLY_HELP, PageContext, error_text, page_context, read, show_error
-from app.spend_ui import can_edit, evaluate_and_send, write
+from app.money_cells import credits_styler
+from app.page import READ_ONLY_HELP, PageContext, page_context, read, show_error
+from app.spend_ui import (
+    evaluate_and_send,
+    field_error,
+    may,
+    scope_value_picker,
+    unused_confirmed,
+    unused_refusal,
+    write,
+)
 from app.user_text import literal
 from core.accounts import AccountSummary
 from core.clock import system_clock
 from core.db.models import CAP_SCOPES, Meter
-from core.display import format_credits
+from core.display import format_credits, format_datetime, zone_note
 from core.errors import BillingError
 from core.money import nanos_to_credits
 from core.spend.caps import CapStatus, cap_statuses, delete_cap, overdraft_nanos, set_cap, set_overdraft
 from core.spend.measure import Period, period_of
+from core.usage.exports import nanos_decimal
 from core.usage.ranges import describe_dates
+from core.usage.views import values_used
 
 FLASH_KEY = "limits.flash"
+REMOVING_KEY = "limits.removing"  # the cap whose removal waits for a yes
 SCOPE_LABELS = {"account": "Whole account", "project": "Project", "meter": "Meter"}
 MODE_LABELS = {"hard": "Hard: authorize refuses once reached", "soft": "Soft: notify only"}
+LIMIT_LABEL = "Monthly cap (credits)"
+OVERDRAFT_LABEL = "Overdraft allowance (credits; 0 turns it off)"
+PROTECTS = "this cap protects nothing"
+CAP_FIELDS = {"limit": LIMIT_LABEL, "mode": "Mode", "scope": "Scope"}
+CAP_COLUMNS = ("Spent (credits)", "Cap (credits)", "Remaining (credits)", "Overshoot (credits)")
 
 
 @dataclass(frozen=True)
@@ -34,7 +55,8 @@ class LimitsData:
     caps: list[CapStatus]
     period: Period
     overdraft_nanos: int
-    meters: list[str]
+    meters: dict[str, str]  # every meter of the catalogue: name → display name
+    used: dict[str, list[str]]  # the meters, projects (…) the account's usage carries
 
 
 def load(session: Session, account: AccountSummary, *, at: datetime) -> LimitsData:
@@ -43,56 +65,64 @@ def load(session: Session, account: AccountSummary, *, at: datetime) -> LimitsDa
         cap_statuses(session, account.account_id, at=at),
         period_of(account.timezone, at),
         overdraft_nanos(session, account.account_id),
-        list(session.scalars(select(Meter.name).order_by(Meter.name))),
+        {
+            name: display or name
+            for name, display in session.execute(select(Meter.name, Meter.display_name).order_by(Meter.name))
+        },
+        values_used(session, account.account_id),
     )
-
-
-def local(moment: datetime | None, timezone: str) -> str:
-    if moment is None:
-        return "—"
-    return pd.Timestamp(moment).tz_convert(timezone).strftime("%b %d, %Y %H:%M")
 
 
 def used_percent(status: CapStatus) -> str:
     return f"{status.spent_nanos * 100 // status.cap.limit_nanos:,}%"
 
 
-def caps_section(data: LimitsData) -> None:
+def caps_table(data: LimitsData) -> pd.DataFrame:
+    """One row per cap; on a phone the scope, this month's spend and the cap are on screen."""
+    tz = data.account.timezone
+    return pd.DataFrame(
+        {
+            "Scope": [c.cap.scope_label for c in data.caps],
+            "Spent (credits)": [nanos_decimal(c.spent_nanos) for c in data.caps],
+            "Cap (credits)": [nanos_decimal(c.cap.limit_nanos) for c in data.caps],
+            "Used": [used_percent(c) for c in data.caps],
+            "Mode": ["Hard" if c.cap.mode == "hard" else "Soft" for c in data.caps],
+            "Remaining (credits)": [nanos_decimal(c.remaining_nanos) for c in data.caps],
+            "Overshoot (credits)": [nanos_decimal(c.overshoot_nanos) for c in data.caps],
+            "Reached": [
+                format_datetime(c.reached_at, tz, zone=False) if c.reached_at else "—" for c in data.caps
+            ],
+        }
+    )
+
+
+def caps_section(data: LimitsData, *, editable: bool) -> None:
     period_text = f"{describe_dates(data.period.start, data.period.today)} ({data.period.timezone})"
     st.subheader("Monthly spend caps")
     st.caption(
         f"Spend this month so far: {period_text}. Caps start over on "
-        f"{local(data.period.resets_at, data.account.timezone)}."
+        f"{format_datetime(data.period.resets_at, data.account.timezone)}."
     )
     if not data.caps:
         st.info(
             "No caps yet. A hard cap makes POST /api/v1/authorize refuse once this month's spend reaches it; "
             "a soft cap only notifies. "
-            + (
-                "Set one below."
-                if can_edit(data.account)
-                else "Owners and admins of this account can set them."
-            )
+            + ("Set one below." if editable else "Owners and admins of this account can set them.")
         )
         return
-    tz = data.account.timezone
+    st.caption(zone_note(data.account.timezone, system_clock()))
     st.dataframe(
-        pd.DataFrame(
-            {
-                "Scope": [c.cap.scope_label for c in data.caps],
-                "Mode": ["Hard" if c.cap.mode == "hard" else "Soft" for c in data.caps],
-                "Cap": [format_credits(c.cap.limit_nanos) for c in data.caps],
-                "Spent this month": [format_credits(c.spent_nanos) for c in data.caps],
-                "Used": [used_percent(c) for c in data.caps],
-                "Remaining": [format_credits(c.remaining_nanos) for c in data.caps],
-                "Overshoot": [
-                    format_credits(c.overshoot_nanos) if c.overshoot_nanos else "—" for c in data.caps
-                ],
-                "Reached": [local(c.reached_at, tz) for c in data.caps],
-            }
-        ),
+        credits_styler(caps_table(data), CAP_COLUMNS),
         hide_index=True,
         width="stretch",
+        column_config={
+            "Scope": st.column_config.TextColumn("Scope", pinned=True, width=120),
+            "Spent (credits)": st.column_config.Column(
+                "Spent (credits)", help="This month so far", width=110
+            ),
+            "Cap (credits)": st.column_config.Column("Cap (credits)", width=100),
+        },
+        key="limits.caps",
     )
     for status in data.caps:
         if status.overshoot_nanos and status.cap.mode == "hard":
@@ -109,68 +139,112 @@ def caps_section(data: LimitsData) -> None:
             )
 
 
-def edit_caps(ctx: PageContext, data: LimitsData) -> None:
-    now = system_clock()
+def set_cap_form(ctx: PageContext, data: LimitsData) -> None:
     with st.expander("Set a cap", expanded=not data.caps):
         scopes = list(CAP_SCOPES)
         scope = st.selectbox("Scope", scopes, format_func=SCOPE_LABELS.__getitem__, key="limits.scope")
+        label = SCOPE_LABELS[scope]
+        choice = None
+        if scope != "account":
+            choice = scope_value_picker(
+                scope,
+                label=label,
+                used=data.used.get(scope, []),
+                key=f"limits.{scope}",
+                catalogue=data.meters if scope == "meter" else None,
+                protects=PROTECTS,
+            )
         with st.form("limits.cap_form"):
-            value = ""
-            if scope == "meter":
-                value = st.selectbox("Meter", data.meters, key="limits.meter") or ""
-            elif scope == "project":
-                value = st.text_input("Project", key="limits.project")
-            limit = st.text_input("Monthly cap (credits, $)", key="limits.limit", placeholder="500")
+            confirmed = unused_confirmed(choice, key="limits.confirm_unused") if choice else True
+            limit = st.text_input(LIMIT_LABEL, key="limits.limit", placeholder="500")
             mode = st.radio("Mode", list(MODE_LABELS), format_func=MODE_LABELS.__getitem__, key="limits.mode")
             st.caption("Setting a cap on a scope that has one changes it.")
-            if st.form_submit_button("Save cap", type="primary"):
-                try:
-                    saved = write(
-                        ctx,
-                        lambda s, actor: set_cap(
-                            s,
-                            account_id=ctx.account_id,
-                            scope=scope,
-                            scope_value=value,
-                            limit=limit,
-                            mode=mode,
-                            actor=actor,
-                            at=now,
-                        ),
-                    )
-                    evaluate_and_send(ctx.account_id)
-                except BillingError as error:
-                    field = f" (field: {error.field})" if error.field else ""
-                    st.error(f"{error_text(error)}{field}. Nothing was saved.")
-                else:
-                    amount = format_credits(saved.limit_nanos)
-                    st.session_state[FLASH_KEY] = (
-                        f"{saved.mode.title()} cap of {amount} set on {literal(saved.scope_label)}."
-                    )
-                    st.rerun()
-    if data.caps:
-        with st.expander("Remove a cap"):
-            caps = {
-                c.cap.cap_id: f"{c.cap.scope_label} ({format_credits(c.cap.limit_nanos)}, {c.cap.mode})"
-                for c in data.caps
-            }
-            chosen = st.selectbox("Cap", list(caps), format_func=caps.__getitem__, key="limits.remove_pick")
-            if st.button("Remove cap", key="limits.remove"):
+            submitted = st.form_submit_button("Save cap", type="primary")
+        if not submitted:
+            return
+        if choice is not None and not confirmed:
+            st.error(unused_refusal(choice, label=label, protects=PROTECTS))
+            return
+        now = system_clock()
+        try:
+            saved = write(
+                ctx,
+                lambda s, actor: set_cap(
+                    s,
+                    account_id=ctx.account_id,
+                    scope=scope,
+                    scope_value=choice.value if choice else "",
+                    limit=limit,
+                    mode=mode,
+                    actor=actor,
+                    at=now,
+                ),
+            )
+            evaluate_and_send(ctx.account_id)
+        except BillingError as error:
+            st.error(field_error(error, {**CAP_FIELDS, "scope_value": label}))
+            return
+        amount = format_credits(saved.limit_nanos)
+        st.session_state[FLASH_KEY] = (
+            f"{saved.mode.title()} cap of {amount} set on {literal(saved.scope_label)}."
+        )
+        st.rerun()
+
+
+def cap_words(status: CapStatus) -> str:
+    return (
+        f"the {status.cap.mode} cap of {format_credits(status.cap.limit_nanos)} on {status.cap.scope_label}"
+    )
+
+
+def remove_cap(ctx: PageContext, data: LimitsData) -> None:
+    """Pick a cap, then say what removing it does and ask; only the yes removes it (once)."""
+    with st.expander("Remove a cap", expanded=REMOVING_KEY in st.session_state):
+        caps = {status.cap.cap_id: status for status in data.caps}
+        pending = st.session_state.get(REMOVING_KEY)
+        if pending in caps:
+            status = caps[pending]
+            consequence = (
+                "authorize stops refusing requests for it at once"
+                if status.cap.mode == "hard"
+                else "no more notifications for it"
+            )
+            st.warning(
+                f"Remove {literal(cap_words(status))}? {consequence.capitalize()}; its history stays.",
+                icon=":material/help:",
+            )
+            yes, keep = st.columns(2)
+            if yes.button("Yes, remove it", key="limits.remove_yes", type="primary"):
+                del st.session_state[REMOVING_KEY]  # one removal per yes, whatever the clicks
                 try:
                     write(
                         ctx,
                         lambda s, actor: delete_cap(
-                            s, account_id=ctx.account_id, cap_id=chosen, actor=actor, at=now
+                            s, account_id=ctx.account_id, cap_id=pending, actor=actor, at=system_clock()
                         ),
                     )
                 except BillingError as error:
                     show_error(error)
-                else:
-                    st.session_state[FLASH_KEY] = "Cap removed."
-                    st.rerun()
+                    return
+                st.session_state[FLASH_KEY] = f"Removed {literal(cap_words(status))}."
+                st.rerun()
+            if keep.button("Keep it", key="limits.remove_no"):
+                del st.session_state[REMOVING_KEY]
+                st.rerun()
+            return
+        st.session_state.pop(REMOVING_KEY, None)  # a cap removed meanwhile: nothing to ask about
+        chosen = st.selectbox(
+            "Cap",
+            list(caps),
+            format_func=lambda cap_id: cap_words(caps[cap_id]).removeprefix("the ").capitalize(),
+            key="limits.remove_pick",
+        )
+        if st.button("Remove cap…", key="limits.remove"):
+            st.session_state[REMOVING_KEY] = chosen
+            st.rerun()
 
 
-def overdraft_section(ctx: PageContext, data: LimitsData) -> None:
+def overdraft_section(ctx: PageContext, data: LimitsData, *, editable: bool) -> None:
     st.subheader("Overdraft allowance")
     if data.overdraft_nanos:
         st.write(
@@ -179,11 +253,11 @@ def overdraft_section(ctx: PageContext, data: LimitsData) -> None:
         )
     else:
         st.write("No overdraft: once no credits are left, authorize answers `insufficient_credits`.")
-    if not can_edit(data.account):
+    if not editable:
         return
     with st.form("limits.overdraft_form"):
         amount = st.text_input(
-            "Overdraft allowance (credits, $; 0 turns it off)",
+            OVERDRAFT_LABEL,
             value=format(nanos_to_credits(data.overdraft_nanos).normalize(), "f"),
             key="limits.overdraft",
         )
@@ -196,7 +270,7 @@ def overdraft_section(ctx: PageContext, data: LimitsData) -> None:
                     ),
                 )
             except BillingError as error:
-                show_error(error)
+                st.error(field_error(error, {"overdraft": OVERDRAFT_LABEL}))
             else:
                 st.session_state[FLASH_KEY] = "Overdraft allowance saved."
                 st.rerun()
@@ -213,18 +287,23 @@ except BillingError as error:
     show_error(error)
     st.stop()
 
-st.caption(f"{literal(limits_data.account.name)} · as of {moment.astimezone(UTC):%H:%M:%S} UTC")
+st.caption(
+    f"{literal(limits_data.account.name)} · as of {format_datetime(moment, limits_data.account.timezone)}"
+)
 flash_message = st.session_state.pop(FLASH_KEY, None)
 if flash_message:
     st.success(flash_message)
-caps_section(limits_data)
-if can_edit(limits_data.account):
-    edit_caps(context, limits_data)
+caps_editable = may(context, limits_data.account, "caps.edit")
+caps_section(limits_data, editable=caps_editable)
+if caps_editable:
+    set_cap_form(context, limits_data)
+    if limits_data.caps:
+        remove_cap(context, limits_data)
 elif context.read_only:
     st.caption(READ_ONLY_HELP)
 else:
     st.caption(f"Your role ({limits_data.account.role}) can see caps; owners and admins can change them.")
-overdraft_section(context, limits_data)
+overdraft_section(context, limits_data, editable=may(context, limits_data.account, "overdraft.edit"))
 st.caption(
     "Your gateway asks POST /api/v1/authorize before serving a request: it answers allowed or not, why "
     "(hard_cap_reached, insufficient_credits, account_suspended), the headroom left and when caps reset."

@@ -1,4 +1,8 @@
-"""Prices: the rate card this account is on, the version in force and the versions to come."""
+"""Prices: the rate card this account is on, the version in force and the versions to come.
+
+Prices are credits, exact (every digit of the rate card, never rounded): "2.405 credits per 1M
+tokens"; dates and times in the account's time zone, the zone named.
+"""
 
 from __future__ import annotations
 
@@ -10,30 +14,52 @@ import streamlit as st
 from app.page import page_context, read, show_error
 from app.user_text import literal
 from core.clock import system_clock
-from core.display import format_price
+from core.display import format_datetime, format_price
 from core.errors import BillingError
 from core.rating import PriceLine, PriceSheet, VersionSheet, price_sheet
 from core.usage.exports import plural
 
 
+def per_count(per_units: int) -> str:
+    """How many units a price buys, short and exact: "1M", "1K", "500" (never a rounded "2.5M")."""
+    for size, letter in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K")):
+        if per_units % size == 0:
+            return f"{per_units // size:,}{letter}"
+    return f"{per_units:,}"
+
+
 def per_text(per_units: int, unit: str) -> str:
-    return f"per {plural(unit, 1)}" if per_units == 1 else f"per {per_units:,} {plural(unit, per_units)}"
+    """ "per token", "per 1M tokens", "per 500 images"."""
+    return (
+        f"per {plural(unit, 1)}"
+        if per_units == 1
+        else f"per {per_count(per_units)} {plural(unit, per_units)}"
+    )
 
 
-def price_text(line: PriceLine) -> str:
-    """ "$2.405 per 1,000,000 tokens" (every digit, not rounded), or the graduated tiers by monthly volume."""
-    per = per_text(line.per_units, line.unit)
+def volume_texts(line: PriceLine) -> list[str]:
+    """Each tier's monthly volume: "All", or "0–1,000,000,000 tokens", "Above 1,000,000,000 tokens"."""
     if len(line.tiers) == 1:
-        return f"{format_price(line.tiers[0][1])} {per}"
-    parts = []
-    lower = 0
-    for up_to, price_nanos in line.tiers:
+        return ["All"]
+    texts, lower = [], 0
+    for up_to, _ in line.tiers:
         if up_to is None:
-            parts.append(f"above {lower:,}: {format_price(price_nanos)}")
+            texts.append(f"Above {lower:,} {plural(line.unit, 2)}")
         else:
-            parts.append(f"{lower:,}–{up_to:,}: {format_price(price_nanos)}")
+            texts.append(f"{lower:,}–{up_to:,} {plural(line.unit, 2)}")
             lower = up_to
-    return f"{per}, by monthly volume — " + "; ".join(parts)
+    return texts
+
+
+def price_texts(line: PriceLine) -> list[str]:
+    """Each tier's price, every digit, not rounded: "2.405 credits per 1M tokens"."""
+    per = per_text(line.per_units, line.unit)
+    return [f"{format_price(price_nanos)} {per}" for _, price_nanos in line.tiers]
+
+
+def what(line: PriceLine) -> str:
+    """The meter, and the usage a line is limited to: "Input tokens", "Input tokens · atlas-large"."""
+    return line.meter_display + (f" · {line.match_value}" if line.match_dimension else "")
 
 
 def applies_to(line: PriceLine) -> str:
@@ -43,19 +69,25 @@ def applies_to(line: PriceLine) -> str:
 
 
 def lines_table(version: VersionSheet) -> pd.DataFrame:
-    return pd.DataFrame(
+    """One row per price (a graduated price: one per tier). On a phone the first two columns are on
+    screen: what is priced (the meter and the model or project it is limited to) and the price."""
+    rows = [
         {
-            "Meter": [line.meter_display for line in version.lines],
-            "Applies to": [applies_to(line) for line in version.lines],
-            "Price": [price_text(line) for line in version.lines],
-            "Unit": [plural(line.unit, 1) for line in version.lines],
-            "Your own price": ["Yes" if line.is_override else "" for line in version.lines],
+            "Meter": what(line),
+            "Price": price,
+            "Monthly volume": volume,
+            "Applies to": applies_to(line),
+            "Your own price": "Yes" if line.is_override else "",
         }
-    )
+        for line in version.lines
+        for price, volume in zip(price_texts(line), volume_texts(line), strict=True)
+    ]
+    return pd.DataFrame(rows, columns=["Meter", "Price", "Monthly volume", "Applies to", "Your own price"])
 
 
 def when(moment: datetime, timezone: str) -> str:
-    return pd.Timestamp(moment).tz_convert(timezone).strftime("%b %d, %Y %H:%M") + f" ({timezone})"
+    """ "Jan 1, 2026, 00:00 UTC": in the account's zone, named."""
+    return format_datetime(moment, timezone)
 
 
 def show_version(version: VersionSheet, timezone: str) -> None:
@@ -64,7 +96,15 @@ def show_version(version: VersionSheet, timezone: str) -> None:
     if not version.lines:
         st.info("This version lists no prices.")
         return
-    st.dataframe(lines_table(version), hide_index=True, width="stretch")
+    st.dataframe(
+        lines_table(version),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Meter": st.column_config.TextColumn("Meter", pinned=True),
+            "Price": st.column_config.TextColumn("Price", help="In credits (1 credit = $1.00), exact"),
+        },
+    )
 
 
 def show_sheet(sheet: PriceSheet, account_name: str, timezone: str) -> None:

@@ -7,7 +7,7 @@ The view lives in the address (``app/usage_view.py``), so it can be shared and b
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -18,6 +18,7 @@ from app.charts import SPEND as SPEND_METRIC
 from app.charts import Metric, quantity_label, usage_chart
 from app.focus_ui import focus_export
 from app.live import data_stamp, live_caption, watch_for_changes
+from app.money_cells import credits_styler
 from app.page import PageContext, page_context, read, show_error
 from app.state import current_viewer
 from app.usage_view import (
@@ -28,12 +29,13 @@ from app.usage_view import (
     SPEND,
     SPEND_WIDTH,
     UsageView,
+    export_file_name,
     has_usage_params,
 )
 from app.user_text import literal
 from core.accounts import AccountSummary
 from core.clock import system_clock
-from core.display import format_credits
+from core.display import credits_help, format_credits, format_datetime
 from core.errors import BillingError
 from core.usage import (
     GROUP_BY,
@@ -50,7 +52,7 @@ from core.usage import (
     usage_frame,
     usage_totals,
 )
-from core.usage.exports import format_quantity, money_decimals, nanos_decimal, usage_table
+from core.usage.exports import format_quantity, nanos_decimal, usage_table
 from core.usage.ranges import MAX_RANGE_DAYS, zone_abbreviation
 from core.usage.views import (
     FILTER_DIMENSIONS,
@@ -60,6 +62,7 @@ from core.usage.views import (
     last_usage_day,
     meters_used,
     rank_groups,
+    usage_export_frame,
 )
 
 LATE_NOTE_DAYS = 7  # late arrivals of the last week are worth a note
@@ -156,19 +159,33 @@ class UsageData:
     summary: SpendSummary
     late: LateChange | None
     last_day: date | None  # the latest day with any usage (asked only when the range has none)
+    chart_frame: pd.DataFrame  # the chart's bars: ``frame``, or by hour for a one-day range
+    chart_buckets: str
+
+
+def chart_buckets(dates: DateRange, view: UsageView) -> str:
+    """One day drawn by day is one fat bar: a one-day range is charted by hour (the tables keep
+    the buckets picked)."""
+    return "hour" if dates.days == 1 else view.buckets
 
 
 def load(session: Session, account: AccountSummary, *, at: datetime, view: UsageView) -> UsageData:
     dates = preset_range(view.preset, timezone=account.timezone, at=at, custom=view.custom)
-    frame = usage_frame(
-        session,
-        account.account_id,
-        start=dates.start,
-        end=dates.end,
-        granularity=view.buckets,  # type: ignore[arg-type]
-        group_by=view.stack,  # type: ignore[arg-type]
-        filters=view.active_filters(),
-    )
+
+    def frame_by(buckets: str) -> pd.DataFrame:
+        return usage_frame(
+            session,
+            account.account_id,
+            start=dates.start,
+            end=dates.end,
+            granularity=buckets,  # type: ignore[arg-type]
+            group_by=view.stack,  # type: ignore[arg-type]
+            filters=view.active_filters(),
+        )
+
+    frame = frame_by(view.buckets)
+    charted = chart_buckets(dates, view)
+    chart_frame = frame if charted == view.buckets else frame_by(charted)
     summary = spend_summary(session, account.account_id, at=at)
     late = late_changes(
         session,
@@ -178,25 +195,50 @@ def load(session: Session, account: AccountSummary, *, at: datetime, view: Usage
         since=summary.today - timedelta(days=LATE_NOTE_DAYS - 1),
     )
     last_day = last_usage_day(session, account.account_id) if frame.empty else None
-    return UsageData(account, dates, frame, summary, late, last_day)
+    return UsageData(account, dates, frame, summary, late, last_day, chart_frame, charted)
+
+
+def export_frame(ctx: PageContext, dates: DateRange, view: UsageView) -> pd.DataFrame:
+    """The rows of the view's CSV: every dimension as a column, the view's filters and meter applied."""
+    frame = read(
+        ctx,
+        lambda session, account: usage_export_frame(
+            session,
+            account.account_id,
+            start=dates.start,
+            end=dates.end,
+            granularity=view.buckets,  # type: ignore[arg-type]
+            filters=view.active_filters(),
+        ),
+    )
+    return frame if view.metric == SPEND else frame[frame["meter_key"] == view.metric]
 
 
 # --- drawing ---------------------------------------------------------------------------------
 
 
-def late_note(late: LateChange) -> str:
-    """Say plainly that past numbers changed, which days, by how much, and why."""
+def late_note(late: LateChange, *, narrowed: bool = False) -> str:
+    """Say plainly that past numbers changed, which days, by how much, and why; when the view is
+    narrowed (filters, one meter) say that the note counts the whole account (late arrivals are
+    kept per account and day, not per model, project or key)."""
     events = f"{late.events:,} late event{'s' if late.events != 1 else ''}"
     days = describe_dates(late.first_day, late.last_day)
     if late.days_changed > 1:
         days = f"{late.days_changed} days between {days}"
     ended = "that day" if late.days_changed == 1 else "those days"
     received = describe_dates(late.last_received, late.last_received)
+    whole = " in the whole account, not only the usage shown" if narrowed else ""
     return (
-        f"Past numbers changed: {events} for {days} ({format_credits(late.amount_nanos)}) arrived after "
-        f"{ended} ended, most recently on {received}. Each is counted on the day it happened, "
+        f"Past numbers changed{whole}: {events} for {days} ({format_credits(late.amount_nanos)}) arrived "
+        f"after {ended} ended, most recently on {received}. Each is counted on the day it happened, "
         "priced at the rate in force then."
     )
+
+
+def amount_help(nanos: int, what: str) -> str:
+    """A metric's tooltip: what it counts, and every digit when two decimals hide some."""
+    exact = credits_help(nanos)
+    return f"{what.capitalize()}; 1 credit = $1.00" + (f". {exact}" if exact else "")
 
 
 def metrics(data: UsageData, *, filtered: bool) -> None:
@@ -208,18 +250,19 @@ def metrics(data: UsageData, *, filtered: bool) -> None:
     first.metric(
         f"Spent {data.range.describe(with_year=False, zone_label=zone)}" + (", filtered" if filtered else ""),
         format_credits(totals.amount_nanos),
-        help=f"{format_credits(totals.amount_nanos)}; 1 credit = $1.00"
-        + ("; only usage that matches the filters" if filtered else ""),
+        help=amount_help(
+            totals.amount_nanos, "only usage that matches the filters" if filtered else "all usage"
+        ),
     )
     second.metric(
         f"Spent this period, {summary.period.describe(with_year=False, zone_label=zone)}",
         format_credits(summary.period_amount_nanos),
-        help=f"{format_credits(summary.period_amount_nanos)}; all usage; the period is the month in {tz}",
+        help=amount_help(summary.period_amount_nanos, f"all usage; the period is the month in {tz}"),
     )
     third.metric(
         f"Spent today, {describe_dates(summary.today, summary.today).rsplit(',', 1)[0]} ({zone})",
         format_credits(summary.today_amount_nanos),
-        help=f"{format_credits(summary.today_amount_nanos)}; all usage",
+        help=amount_help(summary.today_amount_nanos, "all usage"),
     )
     used = "".join(f" · {m.meter}: {format_quantity(m.quantity, m.unit)}" for m in totals.meters)
     st.caption(f"{data.range.describe()}: {totals.events:,} events{used}. Days are {tz} calendar days.")
@@ -283,11 +326,9 @@ def empty_state(data: UsageData, view: UsageView, metric: Metric) -> None:
             st.rerun()
 
 
-def money_column(
-    label: str, amounts_nanos: pd.Series, help_text: str, *, width: int | None = None
-) -> st.column_config.NumberColumn:
-    decimals = money_decimals(amounts_nanos)
-    return st.column_config.NumberColumn(label, format=f"$%,.{decimals}f", help=help_text, width=width)
+SPEND_HEADER = "Spend (credits)"
+PERIOD_FORMAT = {"Day": "MMM D, YYYY", "Hour": "MMM D, YYYY, HH:mm"}  # "Dec 7, 2026", "Dec 7, 2026, 14:00"
+SPEND_HELP = "Two decimals; the CSV has every digit. 1 credit = $1.00."
 
 
 def in_sentence(label: str) -> str:
@@ -295,11 +336,25 @@ def in_sentence(label: str) -> str:
     return label if label[:2].isupper() else label.lower()
 
 
+def usage_text(per_meter: pd.Series, *, shared_units: set[str], by_meter: bool) -> str:
+    """A group's usage, short: "2,000,000 tokens · 300 requests"; a unit two meters share names the
+    meter instead ("1,000 input tokens · 400 output tokens")."""
+    parts = []
+    for (meter, unit), quantity in per_meter.items():
+        if by_meter or unit not in shared_units:
+            parts.append(format_quantity(int(quantity), unit))
+        else:
+            parts.append(f"{int(quantity):,} {in_sentence(meter)}")
+    return " · ".join(parts)
+
+
 def totals_table(frame: pd.DataFrame, *, group_label: str, metric: Metric, range_text: str) -> None:
     """One row per group (the top ones, then "Other"), largest first."""
     st.subheader(f"Totals by {in_sentence(group_label)} — {range_text}")
     by = "amount_nanos" if metric.is_spend else "quantity"
     groups = rank_groups(frame, by=by)
+    meters_per_unit = frame.groupby("unit")["meter"].nunique()
+    shared_units = {str(unit) for unit, count in meters_per_unit.items() if count > 1}
     rows = []
     total_amount = int(frame["amount_nanos"].sum())
     for group in groups:
@@ -309,62 +364,69 @@ def totals_table(frame: pd.DataFrame, *, group_label: str, metric: Metric, range
         rows.append(
             {
                 group_label: group,
-                "Spend": nanos_decimal(amount),
+                SPEND_HEADER: nanos_decimal(amount),
                 # A percentage for a bar, not money: a float is fine here.
                 "Share of spend": 100 * amount / total_amount if total_amount else 0.0,
-                "Usage": " · ".join(
-                    format_quantity(int(q), unit) if group_label == "Meter" else f"{meter}: {int(q):,}"
-                    for (meter, unit), q in per_meter.items()
-                ),
                 "Events": int(part["events"].sum()),
+                "Usage": usage_text(per_meter, shared_units=shared_units, by_meter=group_label == "Meter"),
             }
         )
     table = pd.DataFrame(rows)
     table["Events"] = table["Events"].astype("int64")
     st.dataframe(
-        table,
+        credits_styler(table, [SPEND_HEADER]),
         hide_index=True,
         width="stretch",
         column_config={
-            "Spend": money_column(
-                "Spend", frame.groupby("group")["amount_nanos"].sum(), "Exact values in the CSV"
-            ),
+            group_label: st.column_config.TextColumn(group_label, width=GROUP_WIDTH, pinned=True),
+            SPEND_HEADER: st.column_config.Column(SPEND_HEADER, help=SPEND_HELP, width=SPEND_WIDTH),
             "Share of spend": st.column_config.ProgressColumn(
                 "Share of spend", format="%.1f%%", min_value=0.0, max_value=100.0
             ),
             "Events": st.column_config.NumberColumn("Events", format="%,d"),
+            "Usage": st.column_config.TextColumn("Usage", width="large", help="Quantity of each meter"),
         },
         key="usage.totals",
     )
 
 
-def detail_table(data: UsageData, *, view: UsageView, group_label: str) -> None:
+def detail_table(ctx: PageContext, data: UsageData, *, view: UsageView, group_label: str) -> None:
     st.subheader(f"{GRANULARITIES[view.buckets]}, by {in_sentence(group_label)} — {data.range.describe()}")
     table = usage_table(data.frame, granularity=view.buckets, group_label=group_label)
+    table = table.rename(columns={"Spend": SPEND_HEADER})
     period = "Day" if view.buckets == "day" else "Hour"
+    # Dates as dates (they sort as dates), shown as docs/money.md writes them: "Dec 7, 2026".
+    table[period] = pd.to_datetime(table[period])
     st.dataframe(
-        table,
+        credits_styler(table, [SPEND_HEADER]),
         hide_index=True,
         width="stretch",
         column_config={
-            period: st.column_config.TextColumn(
-                period, help=f"In {data.account.timezone}", width=PERIOD_WIDTH[period]
+            period: (st.column_config.DateColumn if period == "Day" else st.column_config.DatetimeColumn)(
+                period,
+                format=PERIOD_FORMAT[period],
+                help=f"In {data.account.timezone}",
+                width=PERIOD_WIDTH[period],
+                pinned=True,
             ),
-            group_label: st.column_config.TextColumn(group_label, width=GROUP_WIDTH),
+            group_label: st.column_config.TextColumn(group_label, width=GROUP_WIDTH, pinned=True),
             "Quantity": st.column_config.NumberColumn("Quantity", format="%,d"),
             "Events": st.column_config.NumberColumn("Events", format="%,d"),
-            "Spend": money_column(
-                "Spend", data.frame["amount_nanos"], "Exact values in the CSV", width=SPEND_WIDTH
-            ),
+            SPEND_HEADER: st.column_config.Column(SPEND_HEADER, help=SPEND_HELP, width=SPEND_WIDTH),
         },
         key="usage.detail",
     )
+    file_name = export_file_name(data.account.name, data.range, view)
     st.download_button(
         "Download CSV (exact values)",
-        usage_csv(data.frame, granularity=view.buckets, group_by=view.stack, timezone=data.account.timezone),
-        file_name=f"usage_{data.account.account_id}_{data.range.start}_{data.range.end}_{view.buckets}.csv",
+        lambda: usage_csv(
+            export_frame(ctx, data.range, view), granularity=view.buckets, timezone=data.account.timezone
+        ),
+        file_name=file_name,
         mime="text/csv",
         key="usage.download",
+        help=f"Saves {file_name}: one row per {view.buckets}, meter, model, project and API key "
+        "(the filters above applied), with every digit of each amount.",
     )
 
 
@@ -375,33 +437,48 @@ def live_usage(ctx: PageContext, view: UsageView, metric: Metric) -> None:
     except BillingError as error:
         show_error(error)
         return
-    st.caption(live_caption(f"{literal(data.account.name)} · as of {at.astimezone(UTC):%H:%M:%S} UTC"))
+    as_of = format_datetime(at, data.account.timezone)
+    st.caption(live_caption(f"{literal(data.account.name)} · as of {as_of}"))
     metrics(data, filtered=bool(view.active_filters()))
     if data.late is not None:
-        st.info(late_note(data.late), icon=":material/update:")
-    frame = data.frame if metric.is_spend else data.frame[data.frame["meter_key"] == metric.key]
+        narrowed = bool(view.active_filters()) or not metric.is_spend
+        st.info(late_note(data.late, narrowed=narrowed), icon=":material/update:")
+
+    def measured(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame if metric.is_spend else frame[frame["meter_key"] == metric.key]
+
+    frame = measured(data.frame)
     if frame.empty:
         empty_state(data, view, metric)
         return
     group_label = GROUP_BY[view.stack]
     ranked = rank_groups(frame, by="amount_nanos" if metric.is_spend else "quantity")
-    shown = frame
+    shown, charted = frame, measured(data.chart_frame)
     if len(ranked) > TOP_GROUPS + 1:  # "Other" stands for two groups at least
-        rest = len(ranked) - TOP_GROUPS
-        shown = fold_into_other(frame, ranked[:TOP_GROUPS], label=f"Other ({rest} more)")
+        label = f"Other ({len(ranked) - TOP_GROUPS} more)"
+        shown = fold_into_other(frame, ranked[:TOP_GROUPS], label=label)
+        charted = fold_into_other(charted, ranked[:TOP_GROUPS], label=label)
     st.altair_chart(
         usage_chart(
-            shown,
+            charted,
             dates=data.range,
-            granularity=view.buckets,
+            granularity=data.chart_buckets,
             group_kind=view.stack,
             group_label=group_label,
             metric=metric,
         ),
         width="stretch",
     )
+    if data.chart_buckets != view.buckets:
+        st.caption("One day: the chart shows its hours; the tables below keep the day.")
     totals_table(shown, group_label=group_label, metric=metric, range_text=data.range.describe())
-    detail_table(replace(data, frame=frame), view=view, group_label=group_label)
+    detail_table(ctx, replace(data, frame=frame), view=view, group_label=group_label)
+
+
+def view_summary(view: UsageView, metric: Metric) -> str:
+    """The view button's words: what is shown without opening it ("By day · by meter · spend")."""
+    what = "spend" if metric.is_spend else metric.label.split(" (")[0]
+    return f"{GRANULARITIES[view.buckets]} · by {in_sentence(GROUP_BY[view.stack])} · {what}"
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -417,7 +494,9 @@ today = account_today(shown_account.timezone if shown_account else "UTC", now)
 starting_view(today)
 
 custom = st.session_state.get(RANGE_KEY) == "custom"
-row = st.columns([2, 3, 2, 2] if custom else [2, 2, 2])
+# Range first; the view's other choices and the filters fold into two buttons, so that on a phone
+# (where columns stack) the numbers are on the first screen.
+row = st.columns([2, 3, 2, 2] if custom else [2, 2, 2], vertical_alignment="bottom")
 row[0].selectbox("Range", list(RANGE_PRESETS), format_func=RANGE_PRESETS.__getitem__, key=RANGE_KEY)
 custom_dates: tuple[date, date] | None = None
 if custom:
@@ -461,13 +540,6 @@ except BillingError as error:
     show_error(error)
     st.stop()
 
-row[-2].radio(
-    "Buckets",
-    list(GRANULARITIES),
-    format_func=GRANULARITIES.__getitem__,
-    horizontal=True,
-    key=GRANULARITY_KEY,
-)
 metric_options = {SPEND: SPEND_METRIC}
 for meter in offered.meters:
     metric_options[meter.name] = Metric(meter.name, quantity_label(meter.display, meter.unit), meter.unit)
@@ -475,31 +547,60 @@ if st.session_state.get(METRIC_KEY) not in metric_options:
     # A meter from a link with no usage in this range: keep it offered, the page says there is none.
     name = str(st.session_state.get(METRIC_KEY))
     metric_options[name] = Metric(name, quantity_label(name.replace("_", " ").capitalize(), "unit"), "unit")
-row[-1].selectbox(
-    "Show",
-    list(metric_options),
-    format_func=lambda key: metric_options[key].label,
-    key=METRIC_KEY,
-    help="Spend on every meter, or the quantity of one meter in its own unit.",
-)
 
-stack_col, *filter_cols = st.columns([2, 2, 2, 2])
-stack_col.selectbox("Stack by", list(GROUP_BY), format_func=GROUP_BY.__getitem__, key=GROUP_KEY)
-filters: dict[str, tuple[str, ...]] = {}
-for column, (dimension, key) in zip(filter_cols, FILTER_KEYS.items(), strict=True):
+with row[-2].popover(
+    view_summary(draft, metric_options[draft.metric]),
+    icon=":material/tune:",
+    width="stretch",
+    key="usage.view_options",
+    help="Buckets, what the bars measure and what they are stacked by.",
+):
+    st.radio(
+        "Buckets",
+        list(GRANULARITIES),
+        format_func=GRANULARITIES.__getitem__,
+        horizontal=True,
+        key=GRANULARITY_KEY,
+    )
+    st.selectbox(
+        "Show",
+        list(metric_options),
+        format_func=lambda key: metric_options[key].label,
+        key=METRIC_KEY,
+        help="Spend on every meter, or the quantity of one meter in its own unit.",
+    )
+    st.selectbox("Stack by", list(GROUP_BY), format_func=GROUP_BY.__getitem__, key=GROUP_KEY)
+
+filter_options: dict[str, list[str]] = {}
+for dimension, key in FILTER_KEYS.items():
     selected = [str(value) for value in st.session_state.get(key) or []]
     options = list(dict.fromkeys([*offered.values.get(dimension, []), *selected]))
-    if not options:
+    if options:
+        filter_options[dimension] = options
+    else:
         st.session_state[key] = []  # nothing of this kind in the range: no filter to offer
-        continue
-    column.multiselect(
-        FILTER_LABELS[dimension],
-        options,
-        key=key,
-        placeholder="All",
-        help=f"Only usage of these {FILTER_LABELS[dimension].lower()} (none picked: all).",
-    )
-    filters[dimension] = tuple(st.session_state.get(key) or ())
+active = sum(1 for dimension in filter_options if st.session_state.get(FILTER_KEYS[dimension]))
+filters: dict[str, tuple[str, ...]] = {}
+with row[-1].popover(
+    f"Filters · {active} active" if active else "Filters",
+    icon=":material/filter_alt:",
+    type="primary" if active else "secondary",
+    width="stretch",
+    key="usage.filters",
+    help="Only usage of some models, projects or API keys.",
+):
+    if not filter_options:
+        st.caption("Nothing to filter by in this range.")
+    for dimension, options in filter_options.items():
+        key = FILTER_KEYS[dimension]
+        st.multiselect(
+            FILTER_LABELS[dimension],
+            options,
+            key=key,
+            placeholder="All",
+            help=f"Only usage of these {FILTER_LABELS[dimension].lower()} (none picked: all).",
+        )
+        filters[dimension] = tuple(st.session_state.get(key) or ())
 
 view = UsageView(
     preset=draft.preset,

@@ -41,6 +41,8 @@ Who acts (``Actor.kind``):
              only the actions marked in the "support console" column.
     system   the company's own code (server token, CLI, jobs, demo seed, benchmarks): every action.
 
+Pages ask ``allowed(role, action)`` before drawing a control (a pure look-up in this table).
+
 A refusal is ``PermissionDenied`` (HTTP 403, code ``forbidden``) whose message names the
 role: "changing alert rules needs the owner or admin role; you are viewer".
 """
@@ -141,6 +143,14 @@ PERMISSIONS: dict[str, Permission] = {
 }
 
 READ_ONLY_VIEW = "a customer view is read-only"
+
+
+def allowed(role: str, action: str) -> bool:
+    """Whether a member with ``role`` may do ``action`` (a key of ``PERMISSIONS``): what a page asks
+    before drawing a control. Pure; the write itself still calls ``require_permission``. Any role
+    that is not a member role ("support" for an agent's read) and any unknown action: False."""
+    permission = PERMISSIONS.get(action)
+    return permission is not None and permission.allows(role)
 
 
 def _roles_text(roles: tuple[str, ...]) -> str:

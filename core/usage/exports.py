@@ -133,30 +133,37 @@ def csv_bytes(
     return buffer.getvalue().encode("utf-8")
 
 
-def usage_csv(frame: pd.DataFrame, *, granularity: str, group_by: str, timezone: str) -> bytes:
-    """CSV of a usage frame: one row per bucket, group and meter, exact values."""
+def usage_csv(frame: pd.DataFrame, *, granularity: str, timezone: str) -> bytes:
+    """CSV of a usage export frame (``core.usage.views.usage_export_frame``): one row per bucket,
+    meter, model, project and API key, so a filtered view's file says what each row is; exact values
+    (integer quantities, every digit of the amounts as decimal strings, units in the column names)."""
     header = [
         f"{granularity}_start_{timezone}",
-        group_by,
         "meter",
+        "model",
+        "project",
+        "api_key",
         "unit",
         "quantity",
         "events",
         "amount_credits",
         "amount_usd",
     ]
+    ordered = frame.sort_values(["bucket", "meter_key", "model", "project", "api_key"])
     rows = (
         [
             _bucket_text(row.bucket, granularity),
-            row.group,
-            row.meter,
+            row.meter_key,
+            row.model,
+            row.project,
+            row.api_key,
             row.unit,
             int(row.quantity),
             int(row.events),
             exact_credits(int(row.amount_nanos)),
             exact_usd(int(row.amount_nanos)),
         ]
-        for row in frame.sort_values(["bucket", "group", "meter"]).itertuples(index=False)
+        for row in ordered.itertuples(index=False)
     )
     return csv_bytes(header, rows, numeric_columns=("quantity", "events", "amount_credits", "amount_usd"))
 

@@ -204,6 +204,128 @@ def usage_frame(
     return frame
 
 
+EXPORT_COLUMNS = (
+    "bucket",
+    "meter_key",
+    "meter",
+    "unit",
+    *FILTER_DIMENSIONS,
+    "quantity",
+    "amount_nanos",
+    "events",
+)
+
+
+def usage_export_frame(
+    session: Session,
+    account_id: str,
+    *,
+    start: date,
+    end: date,
+    granularity: Granularity = "day",
+    filters: Filters | None = None,
+) -> pd.DataFrame:
+    """Usage of ``account_id`` on local days ``start``..``end``, one row per bucket, meter, model,
+    project and API key (the stored values: an empty one stays ""), only what matches ``filters``:
+    what a CSV download holds, so each row says what it is whatever the page stacked it by.
+
+    Columns: ``EXPORT_COLUMNS``; ``bucket`` as in ``usage_frame``; exact int64 sums.
+    """
+    if granularity not in ("day", "hour"):
+        raise ValidationError("granularity is day or hour", field="granularity")
+    if start > end or (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise ValidationError(f"read at most {MAX_RANGE_DAYS} days, start first", field="range")
+    timezone = _account_timezone(session, account_id)
+    table: type[UsageRollupDaily] | type[UsageRollupHourly]
+    if granularity == "day":
+        table = UsageRollupDaily
+        bucket_column = UsageRollupDaily.usage_date
+        where = [UsageRollupDaily.usage_date >= start, UsageRollupDaily.usage_date <= end]
+    else:
+        table = UsageRollupHourly
+        bucket_column = UsageRollupHourly.hour_start
+        lower, upper = DateRange(start, end, timezone).utc_bounds()
+        where = [UsageRollupHourly.hour_start >= lower, UsageRollupHourly.hour_start < upper]
+    dimensions = [getattr(table, dimension) for dimension in FILTER_DIMENSIONS]
+    rows = session.execute(
+        select(
+            bucket_column,
+            Meter.name,
+            Meter.display_name,
+            Meter.unit,
+            *dimensions,
+            func.sum(table.quantity).cast(BigInteger),
+            func.sum(table.amount_nanos).cast(BigInteger),
+            func.sum(table.event_count).cast(BigInteger),
+        )
+        .join(Meter, Meter.id == table.meter_id)
+        .where(table.account_id == account_id, *where, *_filter_clauses(table, filters))
+        .group_by(bucket_column, Meter.name, Meter.display_name, Meter.unit, *dimensions)
+        .order_by(bucket_column, Meter.name, *dimensions)
+    ).all()
+    zone = ZoneInfo(timezone)
+    records = []
+    for bucket, name, display, unit, *rest in rows:
+        values, (quantity, amount, count) = rest[: len(FILTER_DIMENSIONS)], rest[len(FILTER_DIMENSIONS) :]
+        if granularity == "day":
+            start_of = datetime(bucket.year, bucket.month, bucket.day)
+        else:
+            start_of = bucket.astimezone(zone).replace(tzinfo=None)
+        records.append(
+            (
+                start_of,
+                name,
+                display or name,
+                unit,
+                *(v or "" for v in values),
+                int(quantity),
+                int(amount),
+                int(count),
+            )
+        )
+    frame = pd.DataFrame.from_records(records, columns=list(EXPORT_COLUMNS))
+    for column in INT_COLUMNS:
+        frame[column] = pd.Series(frame[column].tolist(), dtype="int64")
+    frame["bucket"] = pd.to_datetime(pd.Series(frame["bucket"].tolist(), dtype="object")).astype(
+        "datetime64[us]"
+    )
+    if granularity == "hour" and not frame.empty:
+        # Two UTC hours can map onto one local hour when clocks go back: add them up.
+        keys = [column for column in EXPORT_COLUMNS if column not in INT_COLUMNS]
+        frame = frame.groupby(keys, as_index=False, sort=True)[list(INT_COLUMNS)].sum()
+    return frame
+
+
+def values_used(session: Session, account_id: str) -> dict[str, list[str]]:
+    """The meters (by name), models, projects and API keys ``account_id`` has ever had usage
+    under, sorted, at most ``MAX_FILTER_VALUES`` each, empty values left out: the names a cap or
+    an alert rule can watch and actually see spend on."""
+    used: dict[str, list[str]] = {
+        "meter": list(
+            session.scalars(
+                select(Meter.name)
+                .join(UsageRollupDaily, UsageRollupDaily.meter_id == Meter.id)
+                .where(UsageRollupDaily.account_id == account_id)
+                .distinct()
+                .order_by(Meter.name)
+                .limit(MAX_FILTER_VALUES)
+            )
+        )
+    }
+    for dimension in FILTER_DIMENSIONS:
+        column = getattr(UsageRollupDaily, dimension)
+        used[dimension] = list(
+            session.scalars(
+                select(column)
+                .where(UsageRollupDaily.account_id == account_id, column != "")
+                .distinct()
+                .order_by(column)
+                .limit(MAX_FILTER_VALUES)
+            )
+        )
+    return used
+
+
 def dimension_values(session: Session, account_id: str, *, start: date, end: date) -> dict[str, list[str]]:
     """The models, projects and API keys ``account_id`` used on days ``start``..``end``, by name
     (an empty value as "(none)"): what the portal offers to filter by."""

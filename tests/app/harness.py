@@ -109,3 +109,14 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 def table(at: AppTest, index: int = 0) -> list[dict[str, Any]]:
     return at.dataframe[index].value.to_dict("records")
+
+
+def shown_table(at: AppTest, index: int = 0) -> list[dict[str, str]]:
+    """The cells of a table as a person reads them: a ``Styler``'s display values (every cell as
+    text), or the plain values as text when the table has none."""
+    from streamlit import dataframe_util
+
+    proto = at.dataframe[index].proto.arrow_data
+    shown = proto.styler.display_values if proto.HasField("styler") else b""
+    frame = dataframe_util.convert_arrow_bytes_to_pandas_df(shown) if shown else at.dataframe[index].value
+    return frame.astype(str).to_dict("records")

@@ -1,21 +1,18 @@
-"""The Alerts and Limits pages (AppTest, SQLite and PostgreSQL): owners create rules and caps with clear
-forms, see what fired and the sidebar badge; viewers see and cannot change; a webhook secret shows once."""
+"""The Alerts page (AppTest, SQLite and PostgreSQL): owners create rules with clear forms, watching
+names the account's usage carries, see what fired and the sidebar badge; viewers see and cannot
+change; a webhook secret shows once. (The Limits page: test_limits_page.py.)"""
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.resources import get_engine
-from core.clock import system_clock
+from app.spend_ui import NOT_USED_YET
 from core.db import unit_of_work
-from core.metering import ingest_events
 from core.spend.alerts import list_rules, list_webhooks
-from core.spend.caps import list_caps
-from tests.app.harness import open_page, page_text, portal_url, signed_in  # noqa: F401
-from tests.app.seed import ALICE, VIVIAN, event
+from tests.app.harness import as_read, open_page, page_text, portal_url, signed_in, table  # noqa: F401
+from tests.app.seed import ALICE, VIVIAN
 
 pytestmark = pytest.mark.usefixtures("portal_url")
 
@@ -41,7 +38,7 @@ def acme_rules() -> list:
 def test_owner_creates_a_rule_that_fires_and_shows_everywhere() -> None:
     at = open_page(signed_in(ALICE), "alerts")
     assert "No alert rules yet" in page_text(at)
-    # Acme has 125 credits and $19 of usage: balance $106 < $200.
+    # Acme has 125 credits and 19.00 of usage: a balance of 106.00 < 200.00 credits.
     fill(at, "alerts.new.name", "Low balance")
     fill(at, "alerts.new.threshold", "200")
     at.text_input(key="alerts.new.emails").input("ops@acme.test")
@@ -49,7 +46,8 @@ def test_owner_creates_a_rule_that_fires_and_shows_everywhere() -> None:
     text = page_text(at)
     assert "Rule “Low balance” saved" in text and "It fired right away" in text
     assert "Alert 'Low balance' fired" in text  # the notification centre
-    assert "Firing" in text and "$200.00" in text
+    assert "Firing" in text and "Balance drops below 200.00 credits" in text
+    assert "$" not in " ".join(str(cell) for row in table(at, 0) for cell in row.values())
     assert "Notifications · 1 unread" in text  # the sidebar badge
     (rule,) = acme_rules()
     assert (rule.kind, rule.threshold_nanos, rule.email_to, rule.state) == (
@@ -71,7 +69,7 @@ def test_a_bad_threshold_names_the_field_and_keeps_the_form() -> None:
     fill(at, "alerts.new.budget", "500")
     fill(at, "alerts.new.percent", "eighty")
     submit(at, "alerts.new.form")
-    assert any("field: percent" in e.value for e in at.error)
+    assert any(e.value.startswith("Percent of the budget: ") for e in at.error), [e.value for e in at.error]
     assert at.text_input(key="alerts.new.budget").value == "500"  # the form keeps what was typed
     assert acme_rules() == []
 
@@ -82,8 +80,8 @@ def test_percentage_rule_on_a_project_and_pause() -> None:
     at.run()
     at.selectbox(key="alerts.new.scope").set_value("project")
     at.run()
+    at.selectbox(key="alerts.new.project").set_value("chatbot")
     fill(at, "alerts.new.name", "Chatbot budget")
-    fill(at, "alerts.new.scope_value", "chatbot")
     fill(at, "alerts.new.budget", "10")
     fill(at, "alerts.new.percent", "80")
     submit(at, "alerts.new.form")
@@ -94,7 +92,7 @@ def test_percentage_rule_on_a_project_and_pause() -> None:
         10 * 10**9,
         80,
     )
-    # Chatbot spent $6 (tokens) + $3 (requests) = $9 ≥ 80 % of $10.
+    # Chatbot spent 6.00 (tokens) + 3.00 (requests) = 9.00 credits ≥ 80 % of 10.00.
     assert rule.state == "firing"
     at.button(key=f"alerts.pause{rule.rule_id}").click()
     at.run()
@@ -119,50 +117,55 @@ def test_a_viewer_sees_rules_and_caps_but_no_forms() -> None:
     fill(owner, "alerts.new.name", "Low balance")
     fill(owner, "alerts.new.threshold", "50")
     submit(owner, "alerts.new.form")
+    fill(owner, "alerts.hook_url", "https://hooks.acme.test/meterline")
+    submit(owner, "alerts.webhook_form")
     viewer = open_page(signed_in(VIVIAN), "alerts")
     text = page_text(viewer)
     assert "Low balance" in text and "owners and admins can change them" in text
-    assert not [f for f in viewer.text_input if f.key and f.key.startswith("alerts.new")]
-    limits = open_page(signed_in(VIVIAN), "limits")
-    assert "Owners and admins of this account can set them" in page_text(limits)
-    assert not [f for f in limits.text_input if f.key == "limits.limit"]
+    assert "hooks.acme.test" in text  # the webhooks are listed...
+    # ...and nothing that changes a rule or a webhook is offered: no form, no button, no picker.
+    assert not viewer.get("form_submit_button")
+    assert not [b.label for b in viewer.button if b.key and b.key.startswith("alerts.")], [
+        b.key for b in viewer.button
+    ]
+    assert not [
+        w.key for w in [*viewer.selectbox, *viewer.text_input] if w.key and w.key.startswith("alerts.")
+    ]
+    assert not viewer.expander
 
 
-def test_owner_sets_a_hard_cap_and_sees_spend_and_overshoot() -> None:
-    at = open_page(signed_in(ALICE), "limits")
-    assert "No caps yet" in page_text(at)
-    fill(at, "limits.limit", "15")
-    submit(at, "limits.cap_form")
-    (cap,) = (lambda: list_caps_now())()
-    assert (cap.scope, cap.limit_nanos, cap.mode) == ("account", 15 * 10**9, "hard")
-    text = page_text(at)
-    # Acme spent $19 this month ($6 today, $10 yesterday, $3 two days ago) — if those days are in this month.
-    assert "$15.00" in text and "Hard" in text
-    now = system_clock()
-    with unit_of_work(get_engine(), write=True) as session:
-        ingest_events(
-            session, [event("over", "acc_acme", "requests", 2_000, now - timedelta(minutes=5))], at=now
-        )
-    at.run()
-    assert "past the $15.00 hard cap" in page_text(at)
-    assert "Usage is always recorded, never dropped" in page_text(at)
+def test_rule_scopes_are_chosen_from_the_names_usage_carries() -> None:
+    at = open_page(signed_in(ALICE), "alerts")
+    at.selectbox(key="alerts.new.kind").set_value("spend_above").run()
+    at.selectbox(key="alerts.new.scope").set_value("api_key").run()
+    keys = at.selectbox(key="alerts.new.api_key")
+    assert keys.options[:2] == ["key_1", "key_2"] and keys.options[2] == "Another API key, not used yet…"
+    at.selectbox(key="alerts.new.scope").set_value("meter").run()
+    assert at.selectbox(key="alerts.new.meter").options == ["Input tokens", "Requests"]  # both used
+    at.selectbox(key="alerts.new.scope").set_value("project").run()
+    assert at.selectbox(key="alerts.new.project").options == [
+        "chatbot",
+        "search",
+        "Another project, not used yet…",
+    ]
 
 
-def list_caps_now() -> list:
-    with unit_of_work(get_engine()) as session:
-        return list_caps(session, "acc_acme")
-
-
-def test_bad_cap_names_the_field() -> None:
-    at = open_page(signed_in(ALICE), "limits")
-    fill(at, "limits.limit", "-5")
-    submit(at, "limits.cap_form")
-    assert any("field: limit" in e.value for e in at.error)
-    assert list_caps_now() == []
-
-
-def test_overdraft_is_saved() -> None:
-    at = open_page(signed_in(ALICE), "limits")
-    fill(at, "limits.overdraft", "25")
-    submit(at, "limits.overdraft_form")
-    assert "an overdraft of $25.00" in page_text(at)
+def test_a_rule_on_a_project_nothing_uses_is_warned_about_and_needs_a_yes() -> None:
+    at = open_page(signed_in(ALICE), "alerts")
+    at.selectbox(key="alerts.new.kind").set_value("spend_above").run()
+    at.selectbox(key="alerts.new.scope").set_value("project").run()
+    at.selectbox(key="alerts.new.project").set_value(NOT_USED_YET).run()
+    at.text_input(key="alerts.new.project.new").input("copilt").run()
+    warning = next(w.value for w in at.warning if "copilt" in as_read(w.value))
+    assert as_read(warning).startswith(
+        "No usage under “copilt” yet: this rule watches nothing until requests"
+    )
+    fill(at, "alerts.new.name", "Copilot spend")
+    fill(at, "alerts.new.threshold", "5")
+    submit(at, "alerts.new.form")
+    assert any(as_read(e.value).startswith("Project: no usage under “copilt” yet") for e in at.error)
+    assert acme_rules() == []
+    at.checkbox(key="alerts.new.confirm_unused").check()
+    submit(at, "alerts.new.form")
+    (rule,) = acme_rules()
+    assert (rule.scope, rule.scope_value) == ("project", "copilt")

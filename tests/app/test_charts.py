@@ -115,5 +115,20 @@ def test_usage_chart_spec(metric: Metric) -> None:
     assert encoding["y"]["title"] == metric.label
     values = spec["datasets"][spec["data"]["name"]]
     large = next(row for row in values if row["group"] == "atlas-large")
-    assert large["spend"] == f"{format_credits(9_000)} ({format_credits(9_000)})"  # exact text, not the float
+    assert large["spend"] == format_credits(9_000) == "< 0.01 credits"  # the money rule's text, not the float
     assert large["usage"] == "9 tokens"
+    assert large["when"] == "Nov 25, 2026"
+    if metric.is_spend:
+        assert encoding["y"]["title"] == "Spend (credits)" and "$" not in encoding["y"]["axis"]["format"]
+
+
+def test_hourly_tooltips_name_the_day_and_the_hour() -> None:
+    dates = DateRange(date(2026, 11, 25), date(2026, 11, 25), "UTC")
+    frame = _frame([(datetime(2026, 11, 25, 14), "atlas-mini", 2_000_000)])
+    spec = usage_chart(
+        frame, dates=dates, granularity="hour", group_kind="model", group_label="Model", metric=SPEND
+    ).to_dict()
+    (row,) = spec["datasets"][spec["data"]["name"]]
+    assert row["when"] == "Nov 25, 2026, 14:00–15:00"
+    assert row["spend"] == "2.00 credits"
+    assert len(spec["encoding"]["x"]["scale"]["domain"]) == 24

@@ -10,14 +10,18 @@ def test_current_and_upcoming_versions(portal_url: str) -> None:
     at = open_page(signed_in(ALICE), "prices")
     text = page_text(at)
     assert "Standard pay-as-you-go" in text
-    assert any(h.value.startswith("In force now: version 1, since Jan 01, 2026") for h in at.subheader)
+    assert any(h.value == "In force now: version 1, since Jan 1, 2026, 00:00 UTC" for h in at.subheader)
     current = table(at, 0)
-    assert {"Meter": "Input tokens", "Applies to": "model = atlas-large"}.items() <= current[1].items()
-    assert current[0]["Price"] == "$3.00 per 1,000,000 tokens"
-    assert current[2]["Price"] == "$0.01 per request"
-    assert "Version 2, from Jan 01, 2027" in text
+    assert {"Meter": "Input tokens · atlas-large", "Applies to": "model = atlas-large"}.items() <= current[
+        1
+    ].items()
+    assert current[0]["Price"] == "3.00 credits per 1M tokens"
+    assert current[2]["Price"] == "0.01 credits per request"
+    assert list(current[0])[:2] == ["Meter", "Price"]  # both on a phone's first screen
+    assert "Version 2, from Jan 1, 2027, 00:00 UTC" in text
     upcoming = table(at, 1)
-    assert upcoming[0]["Price"] == "$2.50 per 1,000,000 tokens"
+    assert upcoming[0]["Price"] == "2.50 credits per 1M tokens"
+    assert "$" not in text.replace("1 credit = $1.00", "")
 
 
 def test_account_without_a_card_says_what_to_do(portal_url: str) -> None:
@@ -35,7 +39,7 @@ def test_account_without_a_card_says_what_to_do(portal_url: str) -> None:
 
 
 def test_prices_are_shown_with_every_digit(portal_url: str) -> None:
-    """$2.405 and $0.00125 are printed as they are, not rounded to $2.40 and $0.0012."""
+    """2.405 and 0.00125 credits are printed as they are, not rounded to 2.40 and 0.00."""
     from core.accounts import add_member, create_account
     from core.clock import system_clock
     from core.db import make_engine, unit_of_work
@@ -68,9 +72,11 @@ def test_prices_are_shown_with_every_digit(portal_url: str) -> None:
         add_member(session, account_id="acc_exact", email="erin@exact.test", role="owner", at=system_clock())
     engine.dispose()
     at = open_page(signed_in("erin@exact.test"), "prices")
-    prices = [row["Price"] for row in table(at, 0)]
-    assert prices == [
-        "$2.405 per 1,000,000 tokens",
-        "per 1,000,000 tokens, by monthly volume — 0–1,000,000,000: $2.405; above 1,000,000,000: $0.00125",
-        "$0.00125 per request",
+    rows = [(row["Meter"], row["Price"], row["Monthly volume"]) for row in table(at, 0)]
+    assert rows == [
+        ("Input tokens", "2.405 credits per 1M tokens", "All"),
+        # A graduated price: one row per tier, each with its monthly volume.
+        ("Input tokens · atlas-large", "2.405 credits per 1M tokens", "0–1,000,000,000 tokens"),
+        ("Input tokens · atlas-large", "0.00125 credits per 1M tokens", "Above 1,000,000,000 tokens"),
+        ("Requests", "0.00125 credits per request", "All"),
     ]

@@ -3,19 +3,26 @@ text), filters, the view in the address, empty states in the customer's words, C
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from core.clock import system_clock
 from core.db import make_engine, unit_of_work
 from core.metering import ingest_events
-from tests.app.harness import metrics, open_page, page_text, signed_in, table
+from tests.app.harness import metrics, open_page, page_text, shown_table, signed_in, table
 from tests.app.seed import ALICE, BOB, event
 
 TOTALS, DETAIL = 0, 1  # the page's two tables: totals per group, then per day (or hour)
+SPEND = "Spend (credits)"
 
 
 def usage_page(email: str) -> AppTest:
@@ -26,14 +33,14 @@ def usage_page(email: str) -> AppTest:
 def test_usage_page_shows_spend_with_units_and_periods(portal_url: str) -> None:
     at = usage_page(ALICE)
     shown = metrics(at)
-    # Acme: $6.00 today + $10.00 yesterday + $3.00 two days ago, all in the last 30 days.
+    # Acme: 6.00 credits today + 10.00 yesterday + 3.00 two days ago, all in the last 30 days.
     range_label = next(label for label in shown if label.startswith("Spent ") and "period" not in label)
-    assert shown[range_label] == "$19.00"
+    assert shown[range_label] == "19.00 credits"
     assert range_label.endswith("(UTC)")
     period_label = next(label for label in shown if "period" in label)
     assert "(UTC)" in period_label
     today_label = next(label for label in shown if label.startswith("Spent today"))
-    assert shown[today_label] == "$6.00"
+    assert shown[today_label] == "6.00 credits"
     text = page_text(at)
     assert "3,000,000 tokens" in text
     assert "300 requests" in text
@@ -46,19 +53,20 @@ def test_tables_hold_numbers_that_sort_as_numbers(portal_url: str) -> None:
     assert not at.exception
     rows = table(at, DETAIL)
     by_model = {(row["Model"], row["Meter"]): row for row in rows}
-    assert by_model[("atlas-small", "Input tokens")]["Spend"] == Decimal("6.000000000")
+    assert by_model[("atlas-small", "Input tokens")][SPEND] == Decimal("6.000000000")
     assert by_model[("atlas-small", "Input tokens")]["Quantity"] == 2_000_000
-    assert by_model[("atlas-large", "Input tokens")]["Spend"] == Decimal("10")
+    assert by_model[("atlas-large", "Input tokens")][SPEND] == Decimal("10")
     assert by_model[("(none)", "Requests")]["Quantity"] == 300
     assert by_model[("(none)", "Requests")]["Unit"] == "requests"
-    # Sorting by spend sorts numbers: $3.00 < $6.00 < $10.00 (as text "$10.00" < "$3.00").
-    assert sorted(row["Spend"] for row in rows) == [Decimal(3), Decimal(6), Decimal(10)]
+    # Sorting by spend sorts numbers: 3.00 < 6.00 < 10.00 (as text "10.00" < "3.00").
+    assert sorted(row[SPEND] for row in rows) == [Decimal(3), Decimal(6), Decimal(10)]
     frame = at.dataframe[DETAIL].value
     assert str(frame["Quantity"].dtype) == "int64" and str(frame["Events"].dtype) == "int64"
-    assert list(frame.columns)[:3] == ["Day", "Model", "Spend"]  # money early: on screen on a phone
+    assert list(frame.columns)[:3] == ["Day", "Model", SPEND]  # money early: on screen on a phone
+    assert {row[SPEND] for row in shown_table(at, DETAIL)} == {"3.00", "6.00", "10.00"}
 
     totals = {row["Model"]: row for row in table(at, TOTALS)}
-    assert totals["atlas-large"]["Spend"] == Decimal(10)
+    assert totals["atlas-large"][SPEND] == Decimal(10)
     assert round(totals["atlas-large"]["Share of spend"], 1) == 52.6
 
 
@@ -68,7 +76,7 @@ def test_usage_by_hour_today(portal_url: str) -> None:
     at.radio(key="usage.granularity").set_value("hour").run()
     assert not at.exception
     rows = table(at, DETAIL)
-    assert [row["Spend"] for row in rows] == [Decimal(6)]
+    assert [row[SPEND] for row in rows] == [Decimal(6)]
     assert next(iter(rows[0])) == "Hour"
 
 
@@ -82,13 +90,13 @@ def test_filters_by_model_project_and_api_key(portal_url: str) -> None:
     assert not at.exception
     shown = metrics(at)
     filtered = next(label for label in shown if label.endswith(", filtered"))
-    assert shown[filtered] == "$10.00"
-    assert [row["Spend"] for row in table(at, DETAIL)] == [Decimal(10)]
+    assert shown[filtered] == "10.00 credits"
+    assert [row[SPEND] for row in table(at, DETAIL)] == [Decimal(10)]
     assert at.query_params["model"] == "atlas-large"
 
     at.multiselect(key="usage.filter.model").set_value(["atlas-large", "atlas-small"])
     at.multiselect(key="usage.filter.project").set_value(["chatbot"]).run()
-    assert [row["Spend"] for row in table(at, DETAIL)] == [Decimal(6)]  # atlas-small in chatbot
+    assert [row[SPEND] for row in table(at, DETAIL)] == [Decimal(6)]  # atlas-small in chatbot
 
     at.multiselect(key="usage.filter.api_key").set_value(["key_2"]).run()  # nothing matches all three
     assert any("No usage matches these filters" in info.value for info in at.info)
@@ -96,13 +104,13 @@ def test_filters_by_model_project_and_api_key(portal_url: str) -> None:
     assert not at.exception
     assert at.multiselect(key="usage.filter.model").value == []
     assert "model" not in at.query_params
-    assert metrics(at)[next(label for label in metrics(at) if label.startswith("Spent "))] == "$19.00"
+    assert metrics(at)[next(label for label in metrics(at) if label.startswith("Spent "))] == "19.00 credits"
 
 
 def test_metric_switch_shows_one_meter_in_its_unit(portal_url: str) -> None:
     at = usage_page(ALICE)
     show = at.selectbox(key="usage.metric")
-    assert show.options == ["Spend (USD)", "Input tokens (tokens)", "Requests (requests)"]
+    assert show.options == ["Spend (credits)", "Input tokens (tokens)", "Requests (requests)"]
     show.set_value("input_tokens").run()
     assert not at.exception
     assert {row["Meter"] for row in table(at, DETAIL)} == {"Input tokens"}
@@ -145,11 +153,153 @@ def test_a_broken_address_falls_back_to_the_defaults(portal_url: str) -> None:
     assert at.radio(key="usage.granularity").value == "day"
 
 
-def test_usage_csv_has_exact_values(portal_url: str) -> None:
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every ``st.download_button`` the page draws: its file name and its data (made on demand)."""
+    seen: list[dict[str, Any]] = []
+    original = st.download_button
+
+    def recording(label: str, data: Any, **kwargs: Any) -> bool:
+        seen.append({"label": label, "data": data, **kwargs})
+        return original(label, data, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", recording)
+    return seen
+
+
+def csv_rows(download: dict[str, Any]) -> list[dict[str, str]]:
+    data = download["data"]() if callable(download["data"]) else download["data"]
+    return list(csv.DictReader(io.StringIO(data.decode())))
+
+
+def test_usage_csv_has_exact_values(portal_url: str, downloads: list[dict[str, Any]]) -> None:
     at = usage_page(ALICE)
     button = at.get("download_button")[0]
     assert "CSV" in button.label
     assert len(table(at, DETAIL)) == 3
+    rows = csv_rows(downloads[-1])
+    assert sorted(row["amount_credits"] for row in rows) == ["10.000000000", "3.000000000", "6.000000000"]
+
+
+def test_a_filtered_csv_has_dimension_columns_and_says_its_filters(
+    portal_url: str, downloads: list[dict[str, Any]]
+) -> None:
+    at = usage_page(ALICE)
+    at.multiselect(key="usage.filter.project").set_value(["chatbot"]).run()
+    assert not at.exception
+    download = downloads[-1]
+    today = system_clock().date()
+    start = today - timedelta(days=29)
+    assert download["file_name"] == f"usage_acme-robotics_{start}_{today}_by-day_project-chatbot.csv"
+    assert download["file_name"] in at.download_button(key="usage.download").help
+    rows = csv_rows(download)
+    assert list(rows[0]) == [
+        "day_start_UTC",
+        "meter",
+        "model",
+        "project",
+        "api_key",
+        "unit",
+        "quantity",
+        "events",
+        "amount_credits",
+        "amount_usd",
+    ]
+    # Only chatbot's usage, each row saying which meter, model, project and key it is.
+    assert {(row["meter"], row["model"], row["project"], row["api_key"]) for row in rows} == {
+        ("input_tokens", "atlas-small", "chatbot", "key_1"),
+        ("requests", "", "chatbot", ""),
+    }
+    # Stacked by model, filtered by model too: the name lists both filters, the rows keep every column.
+    at.selectbox(key="usage.group_by").set_value("model")
+    at.multiselect(key="usage.filter.model").set_value(["atlas-small"]).run()
+    assert downloads[-1]["file_name"].endswith("_by-day_model-atlas-small_project-chatbot.csv")
+    assert [row["model"] for row in csv_rows(downloads[-1])] == ["atlas-small"]
+
+
+def test_today_is_charted_by_hour(portal_url: str) -> None:
+    at = usage_page(ALICE)
+    at.selectbox(key="usage.range").set_value("today").run()
+    assert not at.exception
+    assert at.radio(key="usage.granularity").value == "day"  # the tables keep the buckets picked
+    (chart,) = at.get("vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    today = system_clock().date().isoformat()
+    assert spec["encoding"]["x"]["scale"]["domain"] == [f"{today}T{hour:02d}" for hour in range(24)]
+    assert spec["encoding"]["x"]["title"] == "Hour (UTC)"
+    assert any("the chart shows its hours" in caption.value for caption in at.caption)
+    assert next(iter(table(at, DETAIL)[0])) == "Day"
+
+
+def test_late_note_says_it_counts_the_whole_account_when_filtered(portal_url: str) -> None:
+    at = usage_page(ALICE)
+    (note,) = [info.value for info in at.info if "Past numbers changed" in info.value]
+    assert "whole account" not in note
+    at.multiselect(key="usage.filter.model").set_value(["atlas-small"]).run()
+    (note,) = [info.value for info in at.info if "Past numbers changed" in info.value]
+    assert note.startswith("Past numbers changed in the whole account, not only the usage shown:")
+
+
+def test_an_amount_reads_the_same_in_30_and_90_day_views(portal_url: str) -> None:
+    """8.058801 credits on one day reads 8.06 in both views, whatever else is in the range; a tiny
+    amount reads "< 0.01", never 0.00 or a row of zeros."""
+    engine = make_engine(portal_url)
+    now = system_clock()
+    ten_days_ago, sixty_days_ago = now - timedelta(days=10), now - timedelta(days=60)
+    # 2,686,267 tokens at 3.00 credits per 1M: 8.058801 credits; 1 token: 0.000003 credits.
+    for when, sent in (
+        (ten_days_ago, event("odd", "acc_acme", "input_tokens", 2_686_267, ten_days_ago, model="atlas-mini")),
+        (sixty_days_ago, event("tiny", "acc_acme", "input_tokens", 1, sixty_days_ago, model="atlas-nano")),
+    ):
+        with unit_of_work(engine, write=True) as session:
+            result = ingest_events(session, [sent], at=when, source="seed")
+        assert result.to_dict()["accepted"] == 1
+    engine.dispose()
+    at = usage_page(ALICE)
+    at.selectbox(key="usage.group_by").set_value("model").run()
+    day = (now - timedelta(days=10)).date().isoformat()
+
+    def odd_row() -> dict[str, str]:
+        return next(
+            shown
+            for row, shown in zip(table(at, DETAIL), shown_table(at, DETAIL), strict=True)
+            if row["Day"].date().isoformat() == day and row["Model"] == "atlas-mini"
+        )
+
+    in_30_days = odd_row()
+    at.selectbox(key="usage.range").set_value("90d").run()
+    assert not at.exception
+    assert odd_row() == in_30_days
+    assert in_30_days[SPEND] == "8.06"
+    tiny = next(row for row in shown_table(at, DETAIL) if row["Model"] == "atlas-nano")
+    assert tiny[SPEND] == "< 0.01"
+    totals = {row["Model"]: row for row in shown_table(at, TOTALS)}
+    assert totals["atlas-mini"][SPEND] == "8.06" and totals["atlas-nano"][SPEND] == "< 0.01"
+    assert {row["Model"]: row[SPEND] for row in table(at, TOTALS)}["atlas-nano"] == Decimal("0.000003")
+
+
+def test_the_filters_fold_into_one_button_that_counts_them(portal_url: str) -> None:
+    at = usage_page(ALICE)
+    labels = [block.proto.popover.label for block in popovers(at)]
+    assert "Filters" in labels
+    at.multiselect(key="usage.filter.model").set_value(["atlas-small"])
+    at.multiselect(key="usage.filter.project").set_value(["chatbot"]).run()
+    assert "Filters · 2 active" in [block.proto.popover.label for block in popovers(at)]
+    # The numbers come before any table: the metrics follow the controls directly.
+    assert metrics(at)
+
+
+def popovers(at: AppTest) -> list[Any]:
+    found = []
+
+    def walk(node: Any) -> None:
+        if getattr(node, "type", None) == "popover":
+            found.append(node)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at.main)
+    return found
 
 
 def test_an_account_that_never_had_usage_is_told_plainly(portal_url: str) -> None:
@@ -194,7 +344,7 @@ def test_a_dormant_account_sees_its_last_usage_and_one_click_shows_it(portal_url
 def test_each_account_sees_only_its_own_usage(portal_url: str) -> None:
     at = usage_page(BOB)
     shown = metrics(at)
-    assert "$27.00" in shown.values()
+    assert "27.00 credits" in shown.values()
     text = page_text(at)
     assert "Acme" not in text and "atlas-large" not in text
 

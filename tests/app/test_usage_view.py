@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
 
-from app.usage_view import UsageView, has_usage_params
+from app.usage_view import MAX_FILE_NAME, UsageView, export_file_name, has_usage_params
+from core.usage import DateRange
 
 
 def test_a_view_round_trips_through_the_query_string() -> None:
@@ -65,3 +67,36 @@ def test_a_filter_value_no_stored_value_can_hold_is_dropped() -> None:
     """A NUL or a lone surrogate would reach the database's query (PostgreSQL refuses both)."""
     view = UsageView.from_params({"project": ["ok", "bad\x00", "bad\ud800"], "model": ["\x00"]})
     assert view.filters == {"project": ("ok",)}
+
+
+def test_a_download_is_named_after_the_account_range_and_filters() -> None:
+    dates = DateRange(date(2026, 11, 8), date(2026, 12, 7), "UTC")
+    plain = export_file_name("Acme Robotics", dates, UsageView())
+    assert plain == "usage_acme-robotics_2026-11-08_2026-12-07_by-day.csv"
+    view = UsageView(
+        buckets="hour",
+        metric="input_tokens",
+        filters={"project": ("chat bot",), "model": ("atlas-large", "atlas-mini")},
+    )
+    assert export_file_name("Acme Robotics", dates, view) == (
+        "usage_acme-robotics_2026-11-08_2026-12-07_by-hour_meter-input_tokens"
+        "_model-atlas-large+atlas-mini_project-chat-bot.csv"
+    )
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("../../etc/passwd", "a/b\\c"),
+        ("Ünïcode Ltd", "../..\x00"),
+        ('Quote "Co" <x>', "x" * 128),
+    ],
+)
+def test_a_download_name_is_safe_and_bounded(name: str, value: str) -> None:
+    dates = DateRange(date(2026, 11, 8), date(2026, 12, 7), "UTC")
+    views = [UsageView(filters={"project": (value, f"{value}{i}")}) for i in range(2)]
+    names = [export_file_name(name, dates, view) for view in views]
+    for file_name in names:
+        assert re.fullmatch(r"[a-z0-9_.+-]+\.csv", file_name), file_name
+        assert len(file_name) <= MAX_FILE_NAME and ".." not in file_name
+    assert names[0] != names[1]  # cut short, still told apart

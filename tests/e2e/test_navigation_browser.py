@@ -206,6 +206,8 @@ def test_a_link_with_range_and_grouping_restores_the_view(context: Any, demo_por
     heading(page, "Usage")
     page.get_by_role("heading", name=re.compile(r"^By hour, by model — ")).wait_for()
     assert page.get_by_role("combobox", name="Range").input_value() == "Last 7 days"
+    # The view's other choices are folded into one button that says them.
+    page.get_by_role("button", name=re.compile(r"By hour · by model · spend")).click()
     assert page.get_by_role("radio", name="By hour").is_checked()
     assert page.get_by_role("combobox", name="Stack by").input_value() == "Model"
     assert "range=7d" in page.url and "stack=model" in page.url and "buckets=hour" in page.url
@@ -234,22 +236,23 @@ def test_sorting_by_spend_sorts_numbers(phone: Any, demo_portal: Portal) -> None
     grid = _grid(page, 1)  # by day, by meter
     grid.scroll_into_view_if_needed()
     wait_idle(page)
-    assert _headers(grid)[:3] == ["Day", "Meter", "Spend"]
+    assert _headers(grid)[:3] == ["Day", "Meter", "Spend (credits)"]
     canvas = grid.locator('[data-testid="data-grid-canvas"]').bounding_box()
     # The first columns have fixed widths, so the Spend header's middle is known.
     spend_x = canvas["x"] + PERIOD_WIDTH["Day"] + GROUP_WIDTH + SPEND_WIDTH / 2
     page.mouse.move(spend_x, canvas["y"] + 15)
-    page.get_by_text("Exact values in the CSV").first.wait_for()  # the Spend header's tooltip: right place
+    page.get_by_text("the CSV has every digit").first.wait_for()  # the Spend header's tooltip: right place
     spend_cells = grid.locator('[role="gridcell"][aria-colindex="3"]')
 
     def shown() -> list[Decimal]:
-        return [Decimal(text) for text in spend_cells.all_inner_texts()]
+        # Two decimals, thousands separators, "< 0.01" for a tiny amount (docs/money.md).
+        return [Decimal(text.replace(",", "").replace("< ", "")) for text in spend_cells.all_inner_texts()]
 
     page.mouse.click(spend_x, canvas["y"] + 15)
     page.wait_for_function(
         """(grid) => {
              const cells = [...grid.querySelectorAll('[role="gridcell"][aria-colindex="3"]')];
-             const values = cells.map((cell) => Number(cell.textContent));
+             const values = cells.map((cell) => Number(cell.textContent.replace(/[,< ]/g, "")));
              return values.length > 3 && values.every((v, i) => i === 0 || values[i - 1] <= v);
            }""",
         arg=grid.element_handle(),
@@ -260,15 +263,14 @@ def test_sorting_by_spend_sorts_numbers(phone: Any, demo_portal: Portal) -> None
     page.wait_for_function(
         """(grid) => {
              const cells = [...grid.querySelectorAll('[role="gridcell"][aria-colindex="3"]')];
-             const values = cells.map((cell) => Number(cell.textContent));
+             const values = cells.map((cell) => Number(cell.textContent.replace(/[,< ]/g, "")));
              return values.length > 3 && values.every((v, i) => i === 0 || values[i - 1] >= v);
            }""",
         arg=grid.element_handle(),
     )
     descending = shown()
     assert descending == sorted(descending, reverse=True)
-    # The cells hold numbers (the grid's own values, not "$84.32" text), smallest cents to largest
-    # dollars: as text "$9.44" would have sorted above "$84.32".
+    # The grid sorts the cells' numbers, not their text: as text "9.44" would sort above "84.32".
     assert ascending[0] < 1 < descending[0]
 
 
@@ -291,14 +293,18 @@ def test_on_a_phone_money_and_charts_fit_and_the_sidebar_closes(phone: Any, demo
     sign_in_from_here(page, "maya@startup.example")
     heading(page, "Usage")
     wait_idle(page)
+    # The filters fold into one button: the first screen shows the numbers.
+    page.get_by_role("button", name=re.compile(r"^Filters")).wait_for()
+    first_metric = page.locator('[data-testid="stMetric"]').first.bounding_box()
+    assert first_metric["y"] + first_metric["height"] <= PHONE["height"], first_metric
     chart = page.locator('[data-testid="stMain"] [data-testid="stVegaLiteChart"]').first
     chart.locator("canvas, svg").first.wait_for()
     box = chart.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
     drawn = chart.locator("canvas, svg").first.bounding_box()
     assert drawn["x"] + drawn["width"] <= PHONE["width"] + 1, drawn  # legend below, not beside
-    _fully_on_screen(_grid(page, 0), "Spend")  # totals per meter
-    _fully_on_screen(_grid(page, 1), "Spend")  # by day
+    _fully_on_screen(_grid(page, 0), "Spend (credits)")  # totals per meter
+    _fully_on_screen(_grid(page, 1), "Spend (credits)")  # by day
     page.screenshot(path=str(demo_portal.log.with_name("phone-usage.png")), full_page=True)
 
     page.locator('[data-testid="stExpandSidebarButton"]').click()

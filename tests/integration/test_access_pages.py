@@ -19,8 +19,8 @@ from tests.app.seed import ALICE, BOB, NOBODY, VIVIAN
 
 pytestmark = pytest.mark.usefixtures("portal_url")
 
-# What only Borealis Bank's pages show: its name, its 777-credit grant, its $27.00 of usage, its project.
-BOREALIS_MARKS = ("Borealis", "777", "750.00", "$27.00", "vault", "key_b")
+# What only Borealis Bank's pages show: its name, its 777-credit grant, its 27.00 credits of usage, its project.
+BOREALIS_MARKS = ("Borealis", "777", "750.00", "$27.00", "27.00 credits", "vault", "key_b")
 
 
 def assert_no_borealis(text: str) -> None:

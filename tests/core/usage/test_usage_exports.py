@@ -32,13 +32,49 @@ def frame() -> pd.DataFrame:
     )
 
 
-def test_usage_csv_is_exact() -> None:
+def export_frame(**columns: list[object]) -> pd.DataFrame:
+    """Rows as ``core.usage.views.usage_export_frame`` makes them (two by default)."""
+    rows = len(next(iter(columns.values()))) if columns else 2
+    base: dict[str, object] = {
+        "bucket": pd.Series([datetime(2026, 11, 20 + i % 2) for i in range(rows)], dtype="datetime64[us]"),
+        "meter_key": ["input_tokens"] * rows,
+        "meter": ["Input tokens"] * rows,
+        "unit": ["token"] * rows,
+        "model": ["atlas-large", ""][:rows] + [""] * (rows - 2),
+        "project": ["chatbot"] * rows,
+        "api_key": ["key_1"] * rows,
+        "quantity": pd.Series([BIG, 1][:rows] + [1] * (rows - 2), dtype="int64"),
+        "amount_nanos": pd.Series([BIG, 1][:rows] + [1] * (rows - 2), dtype="int64"),
+        "events": pd.Series([3, 1][:rows] + [1] * (rows - 2), dtype="int64"),
+    }
+    base.update(columns)
+    return pd.DataFrame(base)
+
+
+def test_usage_csv_is_exact_with_every_dimension() -> None:
     rows = list(
-        csv.DictReader(
-            io.StringIO(usage_csv(frame(), granularity="day", group_by="meter", timezone="UTC").decode())
-        )
+        csv.DictReader(io.StringIO(usage_csv(export_frame(), granularity="day", timezone="UTC").decode()))
     )
+    assert list(rows[0]) == [
+        "day_start_UTC",
+        "meter",
+        "model",
+        "project",
+        "api_key",
+        "unit",
+        "quantity",
+        "events",
+        "amount_credits",
+        "amount_usd",
+    ]
     assert rows[0]["day_start_UTC"] == "2026-11-20"
+    assert (rows[0]["meter"], rows[0]["model"], rows[0]["project"], rows[0]["api_key"]) == (
+        "input_tokens",
+        "atlas-large",
+        "chatbot",
+        "key_1",
+    )
+    assert rows[1]["model"] == ""  # a meter used without a model: an empty cell, not "(none)"
     assert rows[0]["quantity"] == str(BIG)
     assert rows[0]["amount_credits"] == "9007199.254740993"
     assert rows[0]["amount_usd"] == "9007199.254740993"
@@ -119,18 +155,17 @@ def test_neutralize_formula_leaves_other_cells_alone(value: object) -> None:
 
 
 def test_usage_csv_neutralises_dimension_values_not_amounts() -> None:
-    hostile = pd.DataFrame(
-        {
-            "bucket": pd.Series([datetime(2026, 11, 20)] * len(FORMULAS), dtype="datetime64[us]"),
-            "group": FORMULAS,
-            "meter": ["-meter"] * len(FORMULAS),
-            "unit": ["@unit"] * len(FORMULAS),
-            "quantity": pd.Series([-5] * len(FORMULAS), dtype="int64"),
-            "amount_nanos": pd.Series([-3_200_000_000] * len(FORMULAS), dtype="int64"),
-            "events": pd.Series([1] * len(FORMULAS), dtype="int64"),
-        }
+    count = len(FORMULAS)
+    hostile = export_frame(
+        bucket=pd.Series([datetime(2026, 11, 20)] * count, dtype="datetime64[us]"),
+        model=list(FORMULAS),
+        meter_key=["-meter"] * count,
+        unit=["@unit"] * count,
+        quantity=pd.Series([-5] * count, dtype="int64"),
+        amount_nanos=pd.Series([-3_200_000_000] * count, dtype="int64"),
+        events=pd.Series([1] * count, dtype="int64"),
     )
-    data = usage_csv(hostile, granularity="day", group_by="model", timezone="UTC").decode()
+    data = usage_csv(hostile, granularity="day", timezone="UTC").decode()
     rows = list(csv.DictReader(io.StringIO(data)))
     assert sorted(row["model"] for row in rows) == sorted("'" + text for text in FORMULAS)
     assert {(row["meter"], row["unit"]) for row in rows} == {("'-meter", "'@unit")}

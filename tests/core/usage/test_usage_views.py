@@ -12,7 +12,16 @@ from core.db import unit_of_work
 from core.db.models import Meter, UsageRollupDaily, UsageRollupHourly
 from core.errors import NotFound, ValidationError
 from core.usage import spend_summary, usage_frame, usage_totals
-from core.usage.views import dimension_values, fold_into_other, last_usage_day, meters_used, rank_groups
+from core.usage.views import (
+    EXPORT_COLUMNS,
+    dimension_values,
+    fold_into_other,
+    last_usage_day,
+    meters_used,
+    rank_groups,
+    usage_export_frame,
+    values_used,
+)
 
 BIG = 2**53 + 1  # not representable as a float64: any float on the way would lose the 1
 
@@ -261,3 +270,36 @@ def test_top_groups_and_the_rest_as_other_stay_exact(seeded: Engine) -> None:
     other = folded[folded["group"] == "Other (2 more)"]
     assert set(other["meter_key"]) == {"input_tokens", "requests"}
     assert fold_into_other(frame, ["large", "small", "(none)"], label="Other") is frame
+
+
+def test_the_export_frame_has_every_dimension_and_applies_the_filters(seeded: Engine) -> None:
+    with unit_of_work(seeded) as session:
+        frame = usage_export_frame(
+            session, "acc_ny", start=date(2026, 11, 1), end=date(2026, 11, 20), filters={"model": ["small"]}
+        )
+        hourly = usage_export_frame(
+            session, "acc_ny", start=date(2026, 11, 19), end=date(2026, 11, 19), granularity="hour"
+        )
+        empty = usage_export_frame(session, "acc_other", start=date(2026, 1, 1), end=date(2026, 1, 2))
+    assert list(frame.columns) == list(EXPORT_COLUMNS)
+    assert [(r.meter_key, r.model, r.project, r.api_key) for r in frame.itertuples()] == [
+        ("input_tokens", "small", "p1", ""),
+        ("input_tokens", "small", "p1", ""),
+    ]
+    assert frame["amount_nanos"].tolist() == [3_000, 6_000] and str(frame["amount_nanos"].dtype) == "int64"
+    assert hourly["bucket"].tolist() == [datetime(2026, 11, 19, 22)]  # New York's hour
+    assert hourly["model"].tolist() == [""] and hourly["quantity"].tolist() == [7]
+    assert empty.empty and list(empty.columns) == list(EXPORT_COLUMNS)
+
+
+def test_values_used_are_what_a_cap_or_rule_can_watch(seeded: Engine) -> None:
+    with unit_of_work(seeded) as session:
+        used = values_used(session, "acc_ny")
+        none = values_used(session, "acc_nobody")
+    assert used == {
+        "meter": ["input_tokens", "requests"],
+        "model": ["large", "small"],  # the empty model of requests is no name to watch
+        "project": ["p1"],
+        "api_key": [],
+    }
+    assert none == {"meter": [], "model": [], "project": [], "api_key": []}
