@@ -19,7 +19,8 @@ from tests.app.seed import ALICE, BOB, NOBODY, VIVIAN
 
 pytestmark = pytest.mark.usefixtures("portal_url")
 
-# What only Borealis Bank's pages show: its name, its 777-credit grant, its 27.00 credits of usage, its project.
+# What only Borealis Bank's pages show: its name, its 777-credit grant, its 27.00 credits of usage, its
+# project.
 BOREALIS_MARKS = ("Borealis", "777", "750.00", "$27.00", "27.00 credits", "vault", "key_b")
 
 
