@@ -32,6 +32,9 @@ Who acts (``Actor.kind``):
 
 A refusal is ``PermissionDenied`` (HTTP 403, code ``forbidden``) whose message names the
 role: "changing alert rules needs the owner or admin role; you are viewer".
+
+Pages ask ``allowed(role, action, kind=...)`` (pure, the same table) to decide what to draw:
+a viewer is not offered "Buy credits", a customer view is offered no write at all.
 """
 
 from __future__ import annotations
@@ -124,6 +127,24 @@ PERMISSIONS: dict[str, Permission] = {
 }
 
 READ_ONLY_VIEW = "a customer view is read-only"
+
+
+def allowed(role: str | None, action: str | Permission, *, kind: ActorKind = "member") -> bool:
+    """Whether the table lets ``role`` (None: not a member) acting as ``kind`` do ``action``.
+
+    Pure, for drawing pages (offer only what the person may use); the write still decides with
+    ``require_permission``, reading the role in its own transaction. A customer view
+    (``view_as``) may do nothing, ``system`` everything, an ``agent`` what the support console
+    column says. An unknown action is a programming error (KeyError), not a quiet "no".
+    """
+    permission = action if isinstance(action, Permission) else PERMISSIONS[action]
+    if kind == "view_as":
+        return False
+    if kind == "system":
+        return True
+    if kind == "agent":
+        return permission.support_console
+    return role is not None and permission.allows(role)
 
 
 def _roles_text(roles: tuple[str, ...]) -> str:

@@ -109,3 +109,17 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 def table(at: AppTest, index: int = 0) -> list[dict[str, Any]]:
     return at.dataframe[index].value.to_dict("records")
+
+
+def shown_table(at: AppTest, index: int = 0) -> list[dict[str, Any]]:
+    """A table's rows as a person reads them: the cell texts of a styled frame (``app.credits_table``),
+    the values themselves where the page gave no text."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    element = at.dataframe[index]
+    styler = element.proto.arrow_data.styler
+    if not styler.display_values:
+        return table(at, index)
+    shown = convert_arrow_bytes_to_pandas_df(styler.display_values)
+    shown.columns = element.value.columns
+    return shown.to_dict("records")
