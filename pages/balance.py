@@ -78,15 +78,13 @@ def headline(data: BalanceData, at: datetime) -> None:
     balance = data.balance
     tz = data.account.timezone
     first, second, third = st.columns(3)
-    worth = f"worth {format_credits(balance.balance_nanos)} at 1 credit = ${CREDIT_VALUE_USD}"
+    worth = f"1 credit = ${CREDIT_VALUE_USD}"
     exact = credits_help(balance.balance_nanos)
     first.metric(
         f"Balance, as of {format_datetime(at, tz)}",
         format_credits(balance.balance_nanos),
-        help=f"{worth}. {exact + '. ' if exact else ''}Live: updates by itself when usage or credits arrive.",
+        help=f"{exact + '. ' if exact else ''}{worth}. Live: updates by itself when usage or credits arrive.",
     )
-    if CREDIT_VALUE_USD != 1:  # a credit worth other than $1: then the money figure says something
-        first.caption(worth)
     summary = data.spend
     second.metric(
         f"Used this period, {summary.period.describe(with_year=False, zone_label=zone_abbreviation(tz, at))}",
@@ -109,11 +107,11 @@ def owed_warning(data: BalanceData, *, may_buy: bool) -> None:
     if balance.balance_nanos >= 0 and balance.deficit_nanos >= 0:
         return
     owed = -min(balance.balance_nanos, balance.deficit_nanos)
-    who = "" if may_buy else " (bought by an owner, admin or billing member)"
+    who = "" if may_buy else " (by an owner, admin or billing member)"
     st.warning(
         f"**You owe {format_credits(owed)}**: usage your credits did not cover. Usage is still recorded "
-        f"and charged to the account. The next credits{who}, or a grant from your account manager, "
-        "pay this off first.",
+        f"and charged to the account. The next purchase of credits{who}, or a grant from your account "
+        "manager, pays this off first.",
         icon=":material/error:",
     )
 
