@@ -46,10 +46,14 @@ def _dollars_text(value: object) -> str:
     return f"{'-' if cents < 0 else ''}{abs(cents) // 100:,}.{abs(cents) % 100:02d}"
 
 
+MISSING = "—"
+
+
 def styled(frame: pd.DataFrame, *, credits: Iterable[str] = (), dollars: Iterable[str] = ()) -> Styler:
-    """``frame`` with its credit and dollar columns shown by the rule (the data stays exact)."""
+    """``frame`` with its credit and dollar columns shown by the rule (the data stays exact), and a
+    missing value shown as a dash (a Styler otherwise writes "None")."""
     formats = {column: _credits_text for column in credits} | {column: _dollars_text for column in dollars}
-    return frame.style.format(formats)  # type: ignore[arg-type]
+    return frame.style.format(na_rep=MISSING).format(formats, na_rep=MISSING)  # type: ignore[arg-type]
 
 
 def money_column(
