@@ -275,7 +275,7 @@ def scope_table(rows: tuple[ScopeProjection, ...], label: str, data: Overview, z
     the name pinned; the unit in the headers, numbers in the cells."""
     so_far, last_day = period_words(data, zone)
     band = data.projection.band_percent
-    projected = f"Projected by {format_date(data.projection.period_end).rsplit(',', 1)[0]} (credits)"
+    projected = "Projected (credits)"  # short: with the band beside it, both fit a phone
     band_label = f"{band}% band (credits)"
     spent = "Spent so far (credits)"
     frame = pd.DataFrame(
