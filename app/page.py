@@ -27,7 +27,7 @@ from app.state import (
 )
 from app.support_ui import open_account
 from app.user_text import literal
-from core.accounts import AccountSummary, Actor, require_access
+from core.accounts import AccountSummary, Actor, Permission, allowed, require_access
 from core.clock import system_clock
 from core.db import unit_of_work
 from core.errors import BillingError, NotFound, PermissionDenied
@@ -53,6 +53,11 @@ class PageContext:
         """Who writes, for the core's permission check: this signed-in person, or, in a customer view,
         an agent viewing as the customer (the core refuses every customer write then)."""
         return Actor.viewing_as_customer(self.email) if self.read_only else Actor.member(self.email)
+
+    def may(self, account: AccountSummary, permission: Permission) -> bool:
+        """Whether to offer ``permission``'s controls on ``account`` (read with this context): the
+        core's table for the viewer's role; nothing in a customer view. The write decides again."""
+        return allowed(account.role, permission, kind=self.actor.kind)
 
 
 READ_ONLY_HELP = "Read-only: you are viewing this account as its customer. Act from the support console."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,12 +13,14 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from app.charts import ALARM_COLOR, PALETTE
+from app.credits_table import credits_values, money_column, styled
 from app.live import data_stamp, live_caption, watch_for_changes
 from app.page import PageContext, page_context, read, show_error
 from app.user_text import literal
 from core.accounts import AccountSummary
+from core.accounts.permissions import CREDITS_BUY
 from core.clock import system_clock
-from core.display import format_credits
+from core.display import credits_help, format_credits, format_date, format_datetime, zone_note
 from core.errors import BillingError
 from core.ledger import BalanceView, LedgerLine, balance_view, ledger_view
 from core.ledger.events import LedgerEvent, ledger_events
@@ -26,7 +28,7 @@ from core.ledger.reasons import GRANT_ISSUED, SOURCE_LABELS
 from core.ledger.service import GrantView
 from core.money import CREDIT_VALUE_USD, NANOS_PER_CREDIT
 from core.usage import SpendSummary, ledger_csv, spend_summary
-from core.usage.exports import money_decimals, nanos_decimal
+from core.usage.ranges import zone_abbreviation
 
 EXPIRY_WARNING_DAYS = 14
 LEDGER_LIMIT = 5_000
@@ -52,17 +54,11 @@ def load(session: Session, account: AccountSummary, *, at: datetime) -> BalanceD
     )
 
 
-def local(moment: datetime, timezone: str, fmt: str = "%b %d, %Y %H:%M") -> str:
-    """A moment in the account's zone, with the zone's short name: "Nov 24, 2026 16:00 PST"."""
-    shown = moment.astimezone(ZoneInfo(timezone))
-    return f"{shown.strftime(fmt)} {shown.strftime('%Z')}"
-
-
 def expiry_text(grant: GrantView, at: datetime, timezone: str) -> str:
     if grant.expires_at is None:
         return "Never"
     days = (grant.expires_at - at).days
-    when = local(grant.expires_at, timezone, "%b %d, %Y")
+    when = format_date(grant.expires_at.astimezone(ZoneInfo(timezone)).date())
     if days < 1:
         return f"{when} · within a day"
     return f"{when} · in {days} day{'s' if days != 1 else ''}"
@@ -82,19 +78,19 @@ def headline(data: BalanceData, at: datetime) -> None:
     balance = data.balance
     tz = data.account.timezone
     first, second, third = st.columns(3)
-    worth = f"worth {format_credits(balance.balance_nanos)} at 1 credit = ${CREDIT_VALUE_USD}"
+    worth = f"1 credit = ${CREDIT_VALUE_USD}"
+    exact = credits_help(balance.balance_nanos)
     first.metric(
-        f"Balance, as of {local(at, tz, '%b %d %H:%M')}",
+        f"Balance, as of {format_datetime(at, tz)}",
         format_credits(balance.balance_nanos),
-        help=f"{worth}. Live: updates by itself when usage or credits arrive.",
+        help=f"{exact + '. ' if exact else ''}{worth}. Live: updates by itself when usage or credits arrive.",
     )
-    if CREDIT_VALUE_USD != 1:  # a credit worth other than $1: then the money figure says something
-        first.caption(worth)
     summary = data.spend
     second.metric(
-        f"Used this period, {summary.period.describe(with_year=False, zone_label=local(at, tz, '')[1:])}",
+        f"Used this period, {summary.period.describe(with_year=False, zone_label=zone_abbreviation(tz, at))}",
         format_credits(summary.period_amount_nanos),
-        help="Usage charged to the balance since the start of the calendar month.",
+        help=credits_help(summary.period_amount_nanos)
+        or "Usage charged to the balance since the start of the calendar month.",
     )
     soon = expiring_soon(data, at)
     expiring = sum(g.remaining_nanos for g in soon)
@@ -103,45 +99,44 @@ def headline(data: BalanceData, at: datetime) -> None:
         format_credits(expiring) if soon else "None",
         help="Credits of grants that expire soon: usage burns them first, what is left then is lost.",
     )
-    if balance.balance_nanos < 0 or balance.deficit_nanos < 0:
-        owed = -min(balance.balance_nanos, balance.deficit_nanos)
-        st.warning(
-            f"Your balance is negative: {format_credits(owed)} of usage was not covered "
-            "by any credits. Usage keeps being recorded; the next top-up or grant pays this off first.",
-            icon=":material/error:",
-        )
+
+
+def owed_warning(data: BalanceData, *, may_buy: bool) -> None:
+    """A negative balance in plain words: how much is owed and what pays it off."""
+    balance = data.balance
+    if balance.balance_nanos >= 0 and balance.deficit_nanos >= 0:
+        return
+    owed = -min(balance.balance_nanos, balance.deficit_nanos)
+    who = "" if may_buy else " (by an owner, admin or billing member)"
+    st.warning(
+        f"**You owe {format_credits(owed)}**: usage your credits did not cover. Usage is still recorded "
+        f"and charged to the account. The next purchase of credits{who}, or a grant from your account "
+        "manager, pays this off first.",
+        icon=":material/error:",
+    )
 
 
 def buy_credits_button() -> None:
-    """The way to the Buy credits page (top up now, or set up auto-recharge)."""
+    """The way to the Buy credits page (top up now, or set up auto-recharge): for those who may buy."""
     if st.button("Buy credits", icon=":material/add_card:", type="primary", key="balance.buy"):
         st.switch_page(BUY_CREDITS_PAGE)
 
 
-def credits_column(
-    label: str, amounts_nanos: list[int], *, signed: bool = False
-) -> st.column_config.NumberColumn:
-    """Credits with one precision for the whole column, exact values in the CSV."""
-    decimals = money_decimals(amounts_nanos)
-    return st.column_config.NumberColumn(
-        label, format=f"%{'+' if signed else ''},.{decimals}f", help="Exact values in the CSV"
-    )
-
-
-def grants_section(data: BalanceData, at: datetime) -> None:
+def grants_section(data: BalanceData, at: datetime, *, may_buy: bool) -> None:
     st.subheader("Open credit grants")
     grants = data.balance.grants
     if not grants:
+        how = "Buy credits" if may_buy else "An owner, admin or billing member can buy credits"
         st.info(
-            "No open credit grants: every grant is spent or has expired. "
-            "Buy credits or ask your account manager for a grant to keep usage covered."
+            f"No open credit grants: every grant is spent or has expired. {how}, or ask your account "
+            "manager for a grant, to keep usage covered."
         )
         return
     tz = data.account.timezone
     for grant in expiring_soon(data, at):
         st.warning(
             f"{format_credits(grant.remaining_nanos)} of {SOURCE_LABELS.get(grant.source, grant.source)} "
-            f"credits (grant #{grant.grant_id}) expire on {local(grant.expires_at, tz)} "  # type: ignore[arg-type]
+            f"credits (grant #{grant.grant_id}) expire on {format_datetime(grant.expires_at, tz)} "  # type: ignore[arg-type]
             "— they are used first, but what is left then is lost.",
             icon=":material/schedule:",
         )
@@ -149,25 +144,26 @@ def grants_section(data: BalanceData, at: datetime) -> None:
     table = pd.DataFrame(
         {
             "Grant": [f"#{g.grant_id}" for g in grants],
-            "Remaining (credits)": pd.Series(
-                [nanos_decimal(g.remaining_nanos) for g in grants], dtype="object"
-            ),
+            "Remaining (credits)": credits_values(g.remaining_nanos for g in grants),
             "Expires": [expiry_text(g, at, tz) for g in grants],
             "Source": [SOURCE_LABELS.get(g.source, g.source) for g in grants],
             "Description": [g.description for g in grants],
-            "Original (credits)": pd.Series([nanos_decimal(g.amount_nanos) for g in grants], dtype="object"),
+            "Original (credits)": credits_values(g.amount_nanos for g in grants),
             "Added": pd.to_datetime(pd.Series([g.effective_at for g in grants], dtype="object"), utc=True),
         }
     )
-    st.caption("In the order usage burns them: priority, then soonest expiry, then oldest.")
+    st.caption(
+        f"In the order usage burns them: priority, then soonest expiry, then oldest. {zone_note(tz, at)}."
+    )
     st.dataframe(
-        table,
+        styled(table, credits=("Remaining (credits)", "Original (credits)")),
         hide_index=True,
         width="stretch",
         key="balance.grants",
         column_config={
-            "Remaining (credits)": credits_column("Remaining (credits)", [g.remaining_nanos for g in grants]),
-            "Original (credits)": credits_column("Original (credits)", [g.amount_nanos for g in grants]),
+            "Grant": st.column_config.TextColumn("Grant", pinned=True),
+            "Remaining (credits)": money_column("Remaining (credits)"),
+            "Original (credits)": money_column("Original (credits)"),
             "Added": when_column(tz, "Added"),
         },
     )
@@ -202,8 +198,7 @@ def history_chart(data: BalanceData, at: datetime) -> None:
     if not points:
         return
     zone = ZoneInfo(tz)
-    since = start.astimezone(zone)
-    st.subheader(f"Balance over time — since {since:%b} {since.day}, {since.year} ({tz})")
+    st.subheader(f"Balance over time — since {format_date(start.astimezone(zone).date())} ({tz})")
 
     def naive(moment: datetime) -> str:
         # Wall-clock time in the account's zone, drawn on a UTC scale: no browser zone involved.
@@ -214,7 +209,7 @@ def history_chart(data: BalanceData, at: datetime) -> None:
             "at": [naive(point[0]) for point in points],
             # Float only as line height (chart geometry); tooltips show the exact value as text.
             "credits": [point[1] / NANOS_PER_CREDIT for point in points],
-            "when": [local(point[0], tz) for point in points],
+            "when": [format_datetime(point[0], tz) for point in points],
             "balance": [format_credits(point[1]) for point in points],
             "change": [point[2] for point in points],
             "added": [point[3] for point in points],
@@ -250,8 +245,12 @@ def history_chart(data: BalanceData, at: datetime) -> None:
 
 
 def when_column(timezone: str, label: str = "When") -> st.column_config.DatetimeColumn:
-    """Real times (they sort as times), shown in the account's zone with its short name."""
-    return st.column_config.DatetimeColumn(label, format="MMM D, YYYY HH:mm z", timezone=timezone)
+    """Real times (they sort as times), shown in the account's zone with its short name, as
+    ``core.display.format_datetime`` writes them: "Dec 7, 2026, 04:48 PST"."""
+    return st.column_config.DatetimeColumn(label, format="MMM D, YYYY, HH:mm z", timezone=timezone)
+
+
+LEDGER_MONEY = ("Change (credits)", "Balance after (credits)")
 
 
 def events_table(events: list[LedgerEvent]) -> pd.DataFrame:
@@ -259,11 +258,9 @@ def events_table(events: list[LedgerEvent]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "When": pd.to_datetime(pd.Series([e.effective_at for e in events], dtype="object"), utc=True),
-            "Change (credits)": pd.Series([nanos_decimal(e.change_nanos) for e in events], dtype="object"),
+            "Change (credits)": credits_values(e.change_nanos for e in events),
             "What happened": [e.label for e in events],
-            "Balance after (credits)": pd.Series(
-                [nanos_decimal(e.balance_after_nanos) for e in events], dtype="object"
-            ),
+            "Balance after (credits)": credits_values(e.balance_after_nanos for e in events),
             "Reference": [e.reference_label for e in events],
         }
     )
@@ -272,32 +269,28 @@ def events_table(events: list[LedgerEvent]) -> pd.DataFrame:
 def event_details(event: LedgerEvent, timezone: str) -> None:
     title = event.reference_label or event.label
     # Details name grants by their descriptions, which support agents typed.
-    st.markdown(f"**{literal(title)}** · {local(event.effective_at, timezone)} · {literal(event.details)}")
+    st.markdown(
+        f"**{literal(title)}** · {format_datetime(event.effective_at, timezone)} · {literal(event.details)}"
+    )
     entries = list(event.entries)
+    # The amounts right after the grant's name: on a phone the first columns are on screen.
+    frame = pd.DataFrame(
+        {
+            "Credits from": [e.grant_label for e in entries],
+            "Change (credits)": credits_values(e.amount_nanos for e in entries),
+            "Balance after (credits)": credits_values(e.balance_after_nanos for e in entries),
+            "What happened": [e.reason_label for e in entries],
+            "Entry": pd.Series([e.entry_id for e in entries], dtype="int64"),
+        }
+    )
     st.dataframe(
-        pd.DataFrame(
-            {
-                "Credits from": [e.grant_label for e in entries],
-                "What happened": [e.reason_label for e in entries],
-                "Change (credits)": pd.Series(
-                    [nanos_decimal(e.amount_nanos) for e in entries], dtype="object"
-                ),
-                "Balance after (credits)": pd.Series(
-                    [nanos_decimal(e.balance_after_nanos) for e in entries], dtype="object"
-                ),
-                "Entry": pd.Series([e.entry_id for e in entries], dtype="int64"),
-            }
-        ),
+        styled(frame, credits=LEDGER_MONEY),
         hide_index=True,
         width="stretch",
         key="balance.event_entries",
         column_config={
-            "Change (credits)": credits_column(
-                "Change (credits)", [e.amount_nanos for e in entries], signed=True
-            ),
-            "Balance after (credits)": credits_column(
-                "Balance after (credits)", [e.balance_after_nanos for e in entries]
-            ),
+            "Change (credits)": money_column("Change (credits)"),
+            "Balance after (credits)": money_column("Balance after (credits)"),
             "Entry": st.column_config.NumberColumn("Entry", format="%d"),
         },
     )
@@ -313,7 +306,7 @@ def ledger_section(data: BalanceData) -> None:
     )
     events = ledger_events(data.ledger)
     selection = st.dataframe(
-        events_table(events),
+        styled(events_table(events), credits=LEDGER_MONEY),
         hide_index=True,
         width="stretch",
         key=LEDGER_KEY,
@@ -321,12 +314,8 @@ def ledger_section(data: BalanceData) -> None:
         selection_mode="single-row",
         column_config={
             "When": when_column(tz),
-            "Change (credits)": credits_column(
-                "Change (credits)", [e.change_nanos for e in events], signed=True
-            ),
-            "Balance after (credits)": credits_column(
-                "Balance after (credits)", [e.balance_after_nanos for e in events]
-            ),
+            "Change (credits)": money_column("Change (credits)"),
+            "Balance after (credits)": money_column("Balance after (credits)"),
         },
     )
     rows = selection.selection.rows if selection else []
@@ -350,17 +339,21 @@ def live_balance(ctx: PageContext) -> None:
     except BillingError as error:
         show_error(error)
         return
-    as_of = f"as of {now.astimezone(UTC):%H:%M:%S} UTC"
+    as_of = f"as of {format_datetime(now, data.account.timezone)}"
     st.caption(live_caption(f"{literal(data.account.name)} · {as_of}"))
+    may_buy = ctx.may(data.account, CREDITS_BUY)
     headline(data, now)
-    buy_credits_button()
+    owed_warning(data, may_buy=may_buy)
+    if may_buy:
+        buy_credits_button()
     if not data.ledger:
+        how = "Buy credits" if may_buy else "An owner, admin or billing member can buy credits"
         st.info(
-            f"No credits yet and no usage charged for {literal(data.account.name)}. Buy credits, or ask "
+            f"No credits yet and no usage charged for {literal(data.account.name)}. {how}, or ask "
             "your account manager for a grant; your usage is then charged against them."
         )
         return
-    grants_section(data, now)
+    grants_section(data, now, may_buy=may_buy)
     history_chart(data, now)
     ledger_section(data)
 

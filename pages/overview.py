@@ -3,20 +3,24 @@ balance and what to do, alerts and caps: where a customer lands."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app.credits_table import credits_values, money_column, styled
 from app.live import data_stamp, live_caption, watch_for_changes
 from app.page import PageContext, page_context, read, show_error
 from app.user_text import literal
+from core.accounts import AccountSummary
+from core.accounts.permissions import ALERTS_EDIT, CAPS_EDIT, CREDITS_BUY
 from core.clock import system_clock
-from core.display import format_credits
+from core.display import credits_help, credits_number, format_credits, format_date, format_datetime
 from core.errors import BillingError
 from core.money import NANOS_PER_CREDIT
-from core.spend.overview import ChartDay, Overview, ScopeProjection, overview
+from core.spend.overview import EXPIRING_WITHIN_DAYS, ChartDay, Overview, ScopeProjection, overview
+from core.spend.runway import Runway
 from core.usage.ranges import describe_dates, zone_abbreviation
 
 EMPTY_STATE = (
@@ -24,54 +28,117 @@ EMPTY_STATE = (
     "`POST /api/v1/events` with your server token (see the README): the projection appears once "
     "there is a day of spend, and learns your weekly pattern within a few weeks."
 )
-
-
-def money(nanos: int) -> str:
-    """Dollars, with the credits beside them: "$1,284.10 (1,284.10 credits)"."""
-    return format_credits(nanos)
+DORMANT_AFTER_DAYS = 14  # this long without usage: the Overview says so first
+PAGES = Path(__file__).resolve().parent
+BUY_CREDITS_PAGE = str(PAGES / "buy_credits.py")
+USAGE_PAGE = str(PAGES / "usage.py")
 
 
 def period_words(data: Overview, zone: str) -> tuple[str, str]:
     """("Nov 1–25, 2026 (PST)", "Nov 30, 2026"): the period so far, and its last day."""
     projection = data.projection
     so_far = f"{describe_dates(projection.period_start, projection.today)} ({zone})"
-    return so_far, describe_dates(projection.period_end, projection.period_end)
+    return so_far, format_date(projection.period_end)
 
 
-def negative_balance(data: Overview) -> None:
+def negative_balance(data: Overview, may_buy: bool) -> None:
+    """A negative balance in plain words: what is owed, that usage goes on, and what to do."""
     owed = data.owed_nanos
     if owed <= 0:
         return
+    what_to_do = (
+        "Buying credits pays this off first; what is left of the purchase becomes your balance."
+        if may_buy
+        else "An owner, admin or billing member of the account can buy credits: a purchase pays this "
+        "off first, and what is left of it becomes the balance."
+    )
     st.error(
-        f"Your balance is negative: {money(owed)} of usage was not covered by credits. Usage keeps "
-        "being recorded and billed against your account. To cover it, buy credits on the **Buy credits** "
-        "page (or ask your account manager for a grant): the next top-up pays this off first, and what "
-        "is left of it becomes your balance.",
+        f"**You owe {format_credits(owed)}**: usage your credits did not cover. Your usage is still "
+        f"recorded and charged to the account. {what_to_do}",
         icon=":material/error:",
+    )
+    if may_buy:
+        st.page_link(BUY_CREDITS_PAGE, label="Buy credits to pay it off", icon=":material/add_card:")
+
+
+def quiet_days(data: Overview) -> int | None:
+    """Days since the last usage (None: never any)."""
+    return None if data.last_usage_day is None else (data.today - data.last_usage_day).days
+
+
+def is_dormant(data: Overview) -> bool:
+    days = quiet_days(data)
+    return days is not None and days >= DORMANT_AFTER_DAYS
+
+
+def dormant_note(data: Overview) -> None:
+    """An account with no usage for weeks: say it first, as the Usage page does, with the way there."""
+    days = quiet_days(data)
+    if days is None or not is_dormant(data) or data.last_usage_day is None:
+        return
+    balance = (
+        f"your balance of {format_credits(data.balance_nanos)} stays as it is"
+        if data.balance_nanos > 0
+        else "your balance stays as it is"
+    )
+    expiring = " (except credits that expire: see below)" if data.expiring else ""
+    st.info(
+        f"**No usage for {days} days.** The last usage was on {format_date(data.last_usage_day)}. "
+        f"Nothing is being spent, so {balance}{expiring}. New usage shows here within seconds of "
+        "your next API call.",
+        icon=":material/bedtime:",
+    )
+    st.page_link(USAGE_PAGE, label="See your past usage", icon=":material/bar_chart:")
+
+
+def runway_value(runway: Runway) -> str:
+    if runway.already_out:
+        return "Ran out"
+    if runway.runs_out_on is None:
+        return f"More than {runway.horizon_days} days"
+    return format_date(runway.runs_out_on)
+
+
+def runway_sentence(data: Overview) -> str:
+    """The runway in plain words: "At your current pace, your credits last until Jan 12, 2027 (36 days)." """
+    runway = data.runway
+    if runway.already_out:
+        return "**Your credits have run out**: new usage makes the balance more negative."
+    if data.projection.projected_nanos == data.projection.spent_nanos and is_dormant(data):
+        return "**Nothing is being spent**, so your credits last as long as they do not expire."
+    if runway.runs_out_on is None or runway.days is None:
+        return f"At your current pace, **your credits last more than {runway.horizon_days} days**."
+    if runway.days == 0:
+        return "At your current pace, **your credits run out today**."
+    days = f"{runway.days} day{'s' if runway.days != 1 else ''} from today"
+    return f"At your current pace, **your credits last until {format_date(runway.runs_out_on)}** ({days})."
+
+
+def projection_sentence(data: Overview) -> str:
+    """The period's projection with its band, in words a glance takes in."""
+    projection = data.projection
+    rough = "" if projection.forecast.calibrated else " Little history yet: take the range as a rough guide."
+    return (
+        f"This month you will likely spend **{format_credits(projection.projected_nanos)}** by "
+        f"{format_date(projection.period_end)}: {projection.band_percent}% likely between "
+        f"**{credits_number(projection.low_nanos)}** and **{format_credits(projection.high_nanos)}**.{rough}"
     )
 
 
 def headline(data: Overview, zone: str) -> None:
     projection = data.projection
     so_far, last_day = period_words(data, zone)
-    local = pd.Timestamp(data.as_of).tz_convert(data.timezone)
     balance_col, runway_col = st.columns(2)
     spent_col, projected_col = st.columns(2)
     balance_col.metric(
-        f"Balance (as of {local:%b} {local.day}, {local:%H:%M} {zone})",
+        f"Balance (as of {format_datetime(data.as_of, data.timezone)})",
         format_credits(data.balance_nanos),
-        help=f"Worth {format_credits(data.balance_nanos)}; 1 credit = $1.00",
+        help=credits_help(data.balance_nanos) or "1 credit = $1.00",
     )
     runway = data.runway
-    if runway.already_out:
-        runway_value = "Ran out"
-    elif runway.runs_out_on is None:
-        runway_value = f"More than {runway.horizon_days} days"
-    else:
-        runway_value = describe_dates(runway.runs_out_on, runway.runs_out_on)
     runway_col.metric(
-        f"Credits run out ({data.timezone} days, at your pace)",
-        runway_value,
+        "At your current pace, credits last until",
+        runway_value(runway),
         help=(
             f"The balance {runway.describe()}. Projected from your recent daily spend with its weekly "
             "pattern, burning grants in their order; credits that expire unused are not counted. "
@@ -81,27 +148,29 @@ def headline(data: Overview, zone: str) -> None:
     spent_col.metric(
         f"Spent this period, {so_far}",
         format_credits(projection.spent_nanos),
-        help=f"{format_credits(projection.spent_nanos)}; the period is the calendar month in {data.timezone}",
+        help=credits_help(projection.spent_nanos) or f"The period is the calendar month in {data.timezone}.",
     )
     projected_col.metric(
         f"Projected spend by {last_day} ({zone})",
         format_credits(projection.projected_nanos),
         help=(
-            f"{format_credits(projection.projected_nanos)}. {projection.band_percent}% band: "
-            f"{format_credits(projection.low_nanos)} – {format_credits(projection.high_nanos)}. "
-            f"The last 7 days' average alone would say {format_credits(projection.run_rate_nanos)}."
+            f"{projection.band_percent}% likely between {format_credits(projection.low_nanos)} and "
+            f"{format_credits(projection.high_nanos)}. The last 7 days' average alone would say "
+            f"{format_credits(projection.run_rate_nanos)}."
         ),
     )
-    calibration = "" if projection.forecast.calibrated else " (little history yet: the band is a rough guide)"
-    st.caption(
-        f"Projection for {describe_dates(projection.period_start, projection.period_end)} ({data.timezone}): "
-        f"{format_credits(projection.projected_nanos)}, {projection.band_percent}% likely between "
-        f"{format_credits(projection.low_nanos)} and {format_credits(projection.high_nanos)}{calibration}. "
-        f"Balance runway: {runway.describe()}."
-    )
 
 
-def expiring_section(data: Overview) -> None:
+def at_a_glance(data: Overview) -> None:
+    """Runway, the projection's band and expiring credits, in normal-size text, one line each."""
+    with st.container(border=True):
+        st.markdown(f":material/hourglass_bottom: {runway_sentence(data)}")
+        if data.has_usage and not is_dormant(data):
+            st.markdown(f":material/trending_up: {projection_sentence(data)}")
+        if not data.expiring:
+            st.markdown(
+                f":material/event_available: **No credits expire** in the next {EXPIRING_WITHIN_DAYS} days."
+            )
     for credits in data.expiring:
         st.warning(credits.sentence(data.as_of, data.timezone), icon=":material/schedule:")
 
@@ -136,7 +205,7 @@ def chart(data: Overview, zone: str) -> alt.LayerChart:
         }
     )
     x = alt.X("day:O", sort=order, title=f"Day ({data.timezone})", axis=alt.Axis(labelAngle=0))
-    y_title = "Cumulative spend (USD)"
+    y_title = "Cumulative spend (credits)"
     tooltip = [
         alt.Tooltip("day:N", title="Day"),
         alt.Tooltip("actual_text:N", title="Spent so far"),
@@ -147,7 +216,7 @@ def chart(data: Overview, zone: str) -> alt.LayerChart:
         alt.Chart(frame)
         .mark_area(opacity=0.25, color="#4e79a7")
         .encode(
-            x=x, y=alt.Y("low:Q", title=y_title, axis=alt.Axis(format="$,.2~f")), y2="high:Q", tooltip=tooltip
+            x=x, y=alt.Y("low:Q", title=y_title, axis=alt.Axis(format=",.2~f")), y2="high:Q", tooltip=tooltip
         )
     )
     actual = (
@@ -202,32 +271,51 @@ def chart(data: Overview, zone: str) -> alt.LayerChart:
 
 
 def scope_table(rows: tuple[ScopeProjection, ...], label: str, data: Overview, zone: str) -> None:
+    """Per project or meter: the projection and its band first (a phone shows the first columns),
+    the name pinned; the unit in the headers, numbers in the cells."""
     so_far, last_day = period_words(data, zone)
     band = data.projection.band_percent
+    projected = "Projected (credits)"  # short: with the band beside it, both fit a phone
+    band_label = f"{band}% band (credits)"
+    spent = "Spent so far (credits)"
+    frame = pd.DataFrame(
+        {
+            label: [row.name for row in rows],
+            projected: credits_values(row.projected_nanos for row in rows),
+            band_label: [
+                f"{credits_number(row.low_nanos)} – {credits_number(row.high_nanos)}" for row in rows
+            ],
+            spent: credits_values(row.spent_nanos for row in rows),
+        }
+    )
     st.dataframe(
-        pd.DataFrame(
-            {
-                label: [row.name for row in rows],
-                f"Spent {so_far}": [format_credits(row.spent_nanos) for row in rows],
-                f"Projected by {last_day}": [format_credits(row.projected_nanos) for row in rows],
-                f"{band}% band": [
-                    f"{format_credits(row.low_nanos)} – {format_credits(row.high_nanos)}" for row in rows
-                ],
-            }
-        ),
+        styled(frame, credits=(projected, spent)),
         hide_index=True,
         width="stretch",
+        column_config={
+            label: st.column_config.TextColumn(label, pinned=True),
+            projected: money_column(
+                projected, help=f"Projected spend by {last_day} ({zone}), rounded to 2 decimals"
+            ),
+            band_label: st.column_config.TextColumn(
+                band_label, help=f"{band}% likely between these two amounts by {last_day}"
+            ),
+            spent: money_column(spent, help=f"Spent {so_far}, rounded to 2 decimals"),
+        },
     )
 
 
-def limits_section(data: Overview, zone: str) -> None:
+def limits_section(data: Overview, zone: str, *, may_edit: bool) -> None:
     st.subheader("Alerts and caps")
     limits = data.limits
     if not limits.alerts and not limits.caps:
-        st.info(
-            "No alert rules or spend caps yet. Set alerts (balance low, spend or projected spend above a "
-            "budget, runway, spikes) on the **Alerts** page and monthly caps on the **Limits** page."
-        )
+        if may_edit:
+            st.info(
+                "No alert rules or spend caps yet. Set alerts (balance low, spend or projected spend above a "
+                "budget, runway, spikes) on the **Alerts** page and monthly caps on the **Limits** page."
+            )
+        else:
+            st.info("No alert rules or spend caps yet. The account's owners and admins set them.")
         return
     firing = limits.firing
     for alert in firing:
@@ -243,22 +331,45 @@ def limits_section(data: Overview, zone: str) -> None:
         )
     if limits.caps:
         so_far, _ = period_words(data, zone)
+        limit, spent = "Monthly limit (credits)", "Spent so far (credits)"
+        frame = pd.DataFrame(
+            {
+                "Cap on": [cap.scope for cap in limits.caps],
+                "State": ["Reached" if cap.reached else "Under the cap" for cap in limits.caps],
+                spent: credits_values(cap.spent_nanos for cap in limits.caps),
+                limit: credits_values(cap.limit_nanos for cap in limits.caps),
+                "Kind": [
+                    "Hard (requests refused)" if cap.mode == "hard" else "Soft (alerts)"
+                    for cap in limits.caps
+                ],
+            }
+        )
         st.dataframe(
-            pd.DataFrame(
-                {
-                    "Cap on": [cap.scope for cap in limits.caps],
-                    "Kind": [
-                        "Hard (requests refused)" if cap.mode == "hard" else "Soft (alerts)"
-                        for cap in limits.caps
-                    ],
-                    "Monthly limit": [format_credits(cap.limit_nanos) for cap in limits.caps],
-                    f"Spent {so_far}": [format_credits(cap.spent_nanos) for cap in limits.caps],
-                    "State": ["Reached" if cap.reached else "Under the cap" for cap in limits.caps],
-                }
-            ),
+            styled(frame, credits=(limit, spent)),
             hide_index=True,
             width="stretch",
+            column_config={
+                "Cap on": st.column_config.TextColumn("Cap on", pinned=True),
+                spent: money_column(spent, help=f"Spent {so_far}, rounded to 2 decimals"),
+                limit: money_column(limit),
+            },
         )
+
+
+def spend_section(view: Overview, zone: str) -> None:
+    so_far, last_day = period_words(view, zone)
+    st.subheader(f"Spend this period: actual and projected to {last_day}")
+    st.altair_chart(chart(view, zone), width="stretch")
+    st.caption(
+        f"Solid: spent so far ({so_far}). Dashed: projected, with its {view.projection.band_percent}% "
+        "band (shaded). The projection reads your recent daily spend and its weekly pattern. "
+        "The green line, when shown, is where today's balance would be used up."
+    )
+    st.markdown("**By project**")
+    scope_table(view.by_project, "Project", view, zone)
+    st.markdown("**By meter**")
+    scope_table(view.by_meter, "Meter", view, zone)
+    st.caption("Each project and meter is projected from its own daily spend: they need not add up.")
 
 
 def live_overview(ctx: PageContext) -> None:
@@ -269,29 +380,22 @@ def live_overview(ctx: PageContext) -> None:
         show_error(error)
         return
     account, view = data
-    zone = zone_abbreviation(view.timezone, at)
-    as_of = f"as of {at.astimezone(UTC):%H:%M:%S} UTC"
+    draw(ctx, account, view)
+
+
+def draw(ctx: PageContext, account: AccountSummary, view: Overview) -> None:
+    zone = zone_abbreviation(view.timezone, view.as_of)
+    as_of = f"as of {format_datetime(view.as_of, view.timezone)}"
     st.caption(live_caption(f"{literal(account.name)} · {as_of} · days and the period in {view.timezone}"))
-    negative_balance(view)
+    negative_balance(view, ctx.may(account, CREDITS_BUY))
+    dormant_note(view)
     headline(view, zone)
-    expiring_section(view)
-    if not view.has_usage:
+    at_a_glance(view)
+    if not view.has_usage and not is_dormant(view):
         st.info(EMPTY_STATE)
-    else:
-        so_far, last_day = period_words(view, zone)
-        st.subheader(f"Spend this period: actual and projected to {last_day}")
-        st.altair_chart(chart(view, zone), width="stretch")
-        st.caption(
-            f"Solid: spent so far ({so_far}). Dashed: projected, with its {view.projection.band_percent}% "
-            "band (shaded). The projection reads your recent daily spend and its weekly pattern. "
-            "The green line, when shown, is where today's balance would be used up."
-        )
-        st.markdown("**By project**")
-        scope_table(view.by_project, "Project", view, zone)
-        st.markdown("**By meter**")
-        scope_table(view.by_meter, "Meter", view, zone)
-        st.caption("Each project and meter is projected from its own daily spend: they need not add up.")
-    limits_section(view, zone)
+    elif not is_dormant(view):
+        spend_section(view, zone)
+    limits_section(view, zone, may_edit=ctx.may(account, ALERTS_EDIT) or ctx.may(account, CAPS_EDIT))
 
 
 st.title("Overview")

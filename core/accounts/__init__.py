@@ -9,6 +9,7 @@ from core.accounts.permissions import (
     PERMISSIONS,
     Actor,
     Permission,
+    allowed,
     require_permission,
 )
 from core.accounts.service import (
@@ -31,6 +32,7 @@ __all__ = [
     "accounts_for_user",
     "add_member",
     "all_accounts",
+    "allowed",
     "create_account",
     "ensure_user",
     "require_access",

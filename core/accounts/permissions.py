@@ -41,10 +41,11 @@ Who acts (``Actor.kind``):
              only the actions marked in the "support console" column.
     system   the company's own code (server token, CLI, jobs, demo seed, benchmarks): every action.
 
-Pages ask ``allowed(role, action)`` before drawing a control (a pure look-up in this table).
-
 A refusal is ``PermissionDenied`` (HTTP 403, code ``forbidden``) whose message names the
 role: "changing alert rules needs the owner or admin role; you are viewer".
+
+Pages ask ``allowed(role, action, kind=...)`` (pure, the same table) to decide what to draw:
+a viewer is not offered "Buy credits", a customer view is offered no write at all.
 """
 
 from __future__ import annotations
@@ -145,12 +146,22 @@ PERMISSIONS: dict[str, Permission] = {
 READ_ONLY_VIEW = "a customer view is read-only"
 
 
-def allowed(role: str, action: str) -> bool:
-    """Whether a member with ``role`` may do ``action`` (a key of ``PERMISSIONS``): what a page asks
-    before drawing a control. Pure; the write itself still calls ``require_permission``. Any role
-    that is not a member role ("support" for an agent's read) and any unknown action: False."""
-    permission = PERMISSIONS.get(action)
-    return permission is not None and permission.allows(role)
+def allowed(role: str | None, action: str | Permission, *, kind: ActorKind = "member") -> bool:
+    """Whether the table lets ``role`` (None: not a member) acting as ``kind`` do ``action``.
+
+    Pure, for drawing pages (offer only what the person may use); the write still decides with
+    ``require_permission``, reading the role in its own transaction. A customer view
+    (``view_as``) may do nothing, ``system`` everything, an ``agent`` what the support console
+    column says. An unknown action is a programming error (KeyError), not a quiet "no".
+    """
+    permission = action if isinstance(action, Permission) else PERMISSIONS[action]
+    if kind == "view_as":
+        return False
+    if kind == "system":
+        return True
+    if kind == "agent":
+        return permission.support_console
+    return role is not None and permission.allows(role)
 
 
 def _roles_text(roles: tuple[str, ...]) -> str:

@@ -23,9 +23,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+from core.amount_input import typed_amount
 from core.display import format_dollars_cents
 from core.errors import ValidationError
 
@@ -42,18 +42,9 @@ class PaymentsNotConfigured(ValidationError):
 
 
 def dollars_to_cents(text: str, *, field: str = "amount") -> int:
-    """Exact cents of a dollar amount ("25", "12.50", "$1,000"); more than 2 decimals is refused."""
-    cleaned = text.strip().replace(",", "").replace("_", "").removeprefix("$").strip()
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValidationError(f"{text!r} is not an amount in dollars", field=field) from None
-    if not value.is_finite():
-        raise ValidationError("give an amount in dollars", field=field)
-    cents = value * 100
-    if cents != cents.to_integral_value():
-        raise ValidationError("give the amount in dollars and cents (at most 2 decimals)", field=field)
-    return int(cents)
+    """Exact cents of a dollar amount as the forms' help texts say it ("25", "12.50", "$1,000");
+    anything else ("1e1", "١٢", "10.001") is a ValidationError naming ``field``."""
+    return int(typed_amount(text, field=field, what="an amount in dollars", dollars=True) * 100)
 
 
 def format_cents(cents: int) -> str:

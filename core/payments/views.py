@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.db.models import Account, AutoRecharge, LedgerEntry, PaymentCard, TopUp
+from core.db.models import Account, AutoRecharge, CreditGrant, LedgerEntry, PaymentCard, TopUp
 from core.errors import NotFound
 from core.ledger import reasons
 from core.payments import states
@@ -49,6 +49,7 @@ class TopUpView:
     created_by: str
     created_at: datetime
     credited_at: datetime | None
+    payment_id: str = ""  # the provider's payment (a Stripe PaymentIntent id), once there is one
 
     @property
     def card_label(self) -> str:
@@ -94,6 +95,7 @@ def _view(top_up: TopUp, entry_id: int | None) -> TopUpView:
         created_by=top_up.created_by,
         created_at=top_up.created_at,
         credited_at=top_up.credited_at,
+        payment_id=top_up.payment_intent_id or "",
     )
 
 
@@ -125,6 +127,48 @@ def top_up_history(session: Session, account_id: str, *, limit: int = HISTORY_LI
     ).all()
     entries = _entries(session, [t.grant_id for t in rows if t.grant_id is not None])
     return [_view(t, entries.get(t.grant_id) if t.grant_id else None) for t in rows]
+
+
+@dataclass(frozen=True)
+class OtherPurchase:
+    """Purchased credits that no top-up of the portal made (a contract, an invoice, a sales order):
+    part of the account's purchase history all the same."""
+
+    grant_id: int
+    description: str
+    credits_nanos: int
+    cost_basis_cents: int | None
+    effective_at: datetime
+    ledger_entry_id: int | None
+    created_by: str
+
+
+def other_purchases(session: Session, account_id: str, *, limit: int = HISTORY_LIMIT) -> list[OtherPurchase]:
+    """The account's purchased grants that no top-up made, newest first, each with the entry that added it."""
+    from_top_ups = select(TopUp.grant_id).where(TopUp.account_id == account_id, TopUp.grant_id.is_not(None))
+    grants = session.scalars(
+        select(CreditGrant)
+        .where(
+            CreditGrant.account_id == account_id,
+            CreditGrant.source == "purchased",
+            CreditGrant.id.not_in(from_top_ups),
+        )
+        .order_by(CreditGrant.effective_at.desc(), CreditGrant.id.desc())
+        .limit(limit)
+    ).all()
+    entries = _entries(session, [g.id for g in grants])
+    return [
+        OtherPurchase(
+            grant_id=g.id,
+            description=g.description,
+            credits_nanos=g.amount_nanos,
+            cost_basis_cents=g.cost_basis_cents,
+            effective_at=g.effective_at,
+            ledger_entry_id=entries.get(g.id),
+            created_by=g.created_by,
+        )
+        for g in grants
+    ]
 
 
 def saved_cards(session: Session, account_id: str, provider: str) -> list[Card]:
@@ -206,6 +250,7 @@ class AutoRechargeView:
     last_decision_at: datetime | None
     now: Decision  # what it would do right now, and why
     last_decision_code: str = ""  # e.g. "card_removed": removing its card turned it off
+    card: Card | None = None  # the saved card it pays with (None once removed), named on the page
 
 
 def auto_recharge_view(
@@ -247,7 +292,16 @@ def auto_recharge_view(
         last_decision_at=settings.last_decision_at,
         now=decide(snapshot, at),
         last_decision_code=settings.last_decision_code,
+        card=_card(session, settings.card_id, account_id),
     )
+
+
+def _card(session: Session, card_id: str | None, account_id: str) -> Card | None:
+    """The saved card ``card_id`` of the account as the page names it, or None if removed."""
+    row = session.get(PaymentCard, card_id) if card_id else None
+    if row is None or row.removed_at is not None or row.account_id != account_id:
+        return None
+    return Card(row.id, row.brand, row.last4, row.exp_month, row.exp_year)
 
 
 def find_open_top_up(

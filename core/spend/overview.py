@@ -15,13 +15,12 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, func, select
 from sqlalchemy.orm import Session
 
 from core.db.models import Account, Meter, UsageRollupDaily
-from core.display import format_credits
+from core.display import format_credits, format_datetime
 from core.errors import NotFound
 from core.ledger.engine import GrantBalance
 from core.ledger.reasons import SOURCE_LABELS
@@ -36,6 +35,7 @@ from core.spend.projection import (
 )
 from core.spend.runway import RUNWAY_HORIZON_DAYS, Runway, project_runway
 from core.usage.ranges import account_today
+from core.usage.views import last_usage_day
 
 EXPIRING_WITHIN_DAYS = 14  # grants expiring sooner than this get a sentence on the Overview
 NO_PROJECT = "(no project)"
@@ -69,14 +69,13 @@ class ExpiringCredits:
         return max(0, (self.expires_at - at).days)
 
     def sentence(self, at: datetime, timezone: str) -> str:
-        """ "746.00 promotional credits expire in 4 days (Nov 30, 2026 01:00 CET); at your pace you will
+        """ "746.00 promotional credits expire in 4 days (Nov 30, 2026, 01:00 CET); at your pace you will
         use 150.00 of them." """
         label = SOURCE_LABELS.get(self.source, self.source).lower()
         amount = format_credits(self.remaining_nanos).removesuffix(" credits")
         days = self.days_left(at)
         when = "within a day" if days == 0 else f"in {days} day{'s' if days != 1 else ''}"
-        local = self.expires_at.astimezone(ZoneInfo(timezone))
-        stamp = f"{local:%b} {local.day}, {local.year} {local:%H:%M %Z}"
+        stamp = format_datetime(self.expires_at, timezone)
         use = format_credits(min(self.expected_use_nanos, self.remaining_nanos)).removesuffix(" credits")
         text = (
             f"{amount} {label} credits (grant #{self.grant_id}) expire {when} ({stamp}); "
@@ -150,6 +149,7 @@ class Overview:
     by_meter: tuple[ScopeProjection, ...]
     limits: LimitsSummary
     has_usage: bool  # any spend in the history the projection reads
+    last_usage_day: date | None = None  # the latest local day with any usage (None: never)
 
     @property
     def owed_nanos(self) -> int:
@@ -357,4 +357,5 @@ def overview(
         by_meter=_scope_projections("meter", spend.by_meter, today, band_percent),
         limits=limits_summary(session, account_id, at=at),
         has_usage=any(amount for amount in spend.total.values()),
+        last_usage_day=last_usage_day(session, account_id),
     )

@@ -97,7 +97,8 @@ def page_text(at: AppTest) -> str:
                     continue
                 to_csv = getattr(value, "to_csv", None)  # a frame; an unknown element answers None
                 if callable(to_csv):
-                    parts.append(to_csv())
+                    shown = _display_values(node)  # a styled frame: the cells as drawn
+                    parts.append((shown if shown is not None else value).to_csv())
                 else:
                     parts.append(as_read(str(value)))
     return "\n".join(parts)
@@ -111,12 +112,20 @@ def table(at: AppTest, index: int = 0) -> list[dict[str, Any]]:
     return at.dataframe[index].value.to_dict("records")
 
 
-def shown_table(at: AppTest, index: int = 0) -> list[dict[str, str]]:
-    """The cells of a table as a person reads them: a ``Styler``'s display values (every cell as
-    text), or the plain values as text when the table has none."""
-    from streamlit import dataframe_util
+def _display_values(element: Any) -> Any:
+    """The cell texts of a styled frame (``app.credits_table``) as drawn, or None (not styled)."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
-    proto = at.dataframe[index].proto.arrow_data
-    shown = proto.styler.display_values if proto.HasField("styler") else b""
-    frame = dataframe_util.convert_arrow_bytes_to_pandas_df(shown) if shown else at.dataframe[index].value
-    return frame.astype(str).to_dict("records")
+    arrow = getattr(getattr(element, "proto", None), "arrow_data", None)
+    if arrow is None or not arrow.styler.display_values:
+        return None
+    shown = convert_arrow_bytes_to_pandas_df(arrow.styler.display_values)
+    shown.columns = element.value.columns
+    return shown
+
+
+def shown_table(at: AppTest, index: int = 0) -> list[dict[str, Any]]:
+    """A table's rows as a person reads them: the cell texts of a styled frame (``app.credits_table``),
+    the values themselves where the page gave no text."""
+    shown = _display_values(at.dataframe[index])
+    return table(at, index) if shown is None else shown.to_dict("records")

@@ -1,10 +1,11 @@
 """Buy credits page: what an amount buys, checkout, the return page asks the provider, roles, history,
-removing a saved card."""
+removing a saved card, pay-off amounts for a negative balance, strict amounts, banners that do not
+pile up, auto-recharge's card, receipts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,10 +17,10 @@ from core.db import make_engine, unit_of_work
 from core.db.models import Account, AuditLog, AutoRecharge, PaymentCard, TopUp
 from core.ledger import lock_accounts, post_usage
 from core.money import credits_to_nanos
-from core.payments import Actor, payment_config, sandbox_payments, save_auto_recharge
-from core.payments.sandbox import CARD_SUCCEEDS, SandboxProvider
+from core.payments import Actor, buy_with_saved_card, payment_config, sandbox_payments, save_auto_recharge
+from core.payments.sandbox import CARD_3DS, CARD_DECLINED, CARD_SUCCEEDS, SandboxProvider
 from core.payments.top_ups import ensure_customer
-from tests.app.harness import open_page, page_text, signed_in, table
+from tests.app.harness import as_read, open_page, page_text, shown_table, signed_in, table
 from tests.app.seed import ALICE, BOB, VIVIAN
 
 
@@ -95,8 +96,9 @@ def test_checkout_then_return_page_credits_once(portal_url: str) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert any("Payment received" in s.value for s in at.success)
     assert _balance(portal_url) == before + 25 * 10**9
-    history = table(at, 0)
-    assert history[0]["Amount"] == "$25.00" and history[0]["State"] == "Credited"
+    history = shown_table(at, 0)
+    assert history[0]["Amount ($)"] == "25.00" and history[0]["State"] == "Credited"
+    assert history[0]["Credits"] == "25.00" and history[0]["Purchase"] == f"Top-up #{top_up.id}"
     assert history[0]["Card"] == "Visa •••• 4242"
     assert history[0]["Ledger"].startswith("Entry #")
     at.run()  # reruns and reloads never credit again
@@ -113,24 +115,77 @@ def test_viewer_sees_history_but_cannot_buy(portal_url: str) -> None:
     assert "Auto-recharge" in page_text(at)
 
 
-def test_negative_balance_shows_what_the_top_up_pays_off(portal_url: str) -> None:
-    engine = make_engine(portal_url)
+def _owe(url: str, credits: int) -> None:
+    """Acme's usage passes its credits by ``credits``: a negative balance."""
+    engine = make_engine(url)
     with unit_of_work(engine, write=True) as session:
         account = lock_accounts(session, ["acc_acme"])["acc_acme"]
-        owed = account.balance_nanos + 12 * 10**9
         post_usage(
             session,
             account=account,
-            amount_nanos=owed,
+            amount_nanos=account.balance_nanos + credits * 10**9,
             at=system_clock() - timedelta(minutes=1),
             reference="batch:t",
         )
     engine.dispose()
+
+
+def test_a_negative_balance_is_offered_pay_off_amounts_in_plain_words(portal_url: str) -> None:
+    _owe(portal_url, 12)
     at = open_page(signed_in(ALICE), "buy_credits")
-    at.radio(key="buy.amount").set_value("$50.00").run()
+    amount = at.radio(key="buy.amount")
+    assert amount.options == ["$22.00", "$37.00", "$62.00", "$112.00", "$262.00", "Other amount"]
+    assert amount.value == "$22.00"  # the smallest that clears the debt, and adds $10.00
+    assert "you owe 12.00 credits" in page_text(at)
+    info = next(i.value for i in at.info if i.value.startswith("You owe"))
+    assert info == (
+        "You owe 12.00 credits of usage your credits did not cover. This purchase pays that off first, "
+        "then leaves **10.00 credits** to use."
+    )
+    assert at.button(key="buy.go").label == "Continue to payment · $22.00"
+    # Less than the debt, typed: it says what stays owed.
+    amount.set_value("Other amount").run()
+    at.text_input(key="buy.custom").set_value("5").run()
     info = " ".join(i.value for i in at.info)
-    assert "12.00 credits below zero" in info and "pays 12.00 credits of that off first" in info
-    assert "38.00 credits are left" in info
+    assert "This purchase pays off 5.00 credits of it; you will still owe **7.00 credits**" in info
+    assert "below zero" not in page_text(at) and "0.00 credits are left" not in page_text(at)
+
+
+def test_other_amount_waits_for_a_typed_amount_without_an_error(portal_url: str) -> None:
+    at = open_page(signed_in(ALICE), "buy_credits")
+    at.radio(key="buy.amount").set_value("Other amount").run()
+    assert not at.error
+    assert "Type the amount above" in page_text(at)
+    assert at.radio(key="buy.method").options == ["A new card (secure checkout)"]  # "Pay with" stays
+    go = at.button(key="buy.go")
+    assert go.disabled and go.label == "Continue to payment"
+
+
+@pytest.mark.parametrize(
+    ("typed", "error"),
+    [
+        ("1e1", "type an amount in dollars with the digits 0-9 only"),
+        ("١٢", "type an amount in dollars with the digits 0-9 only"),
+        ("10.001", "at most 2 decimals"),
+        ("4", "the smallest top-up is $5.00"),
+    ],
+)
+def test_an_amount_that_is_not_one_says_what_is_wrong(portal_url: str, typed: str, error: str) -> None:
+    at = open_page(signed_in(ALICE), "buy_credits")
+    at.radio(key="buy.amount").set_value("Other amount").run()
+    at.text_input(key="buy.custom").set_value(typed).run()
+    (shown,) = [e.value for e in at.error]
+    assert shown.startswith("Amount in dollars: ") and error in as_read(shown)
+    assert at.button(key="buy.go").disabled  # nothing is bought with it
+    assert at.radio(key="buy.method")  # and "Pay with" is still there
+
+
+def test_spaces_around_a_typed_amount_are_fine(portal_url: str) -> None:
+    at = open_page(signed_in(ALICE), "buy_credits")
+    at.radio(key="buy.amount").set_value("Other amount").run()
+    at.text_input(key="buy.custom").set_value(" 10 ").run()
+    assert not at.error
+    assert at.button(key="buy.go").label == "Continue to payment · $10.00"
 
 
 def test_auto_recharge_needs_a_saved_card_and_refuses_a_threshold_it_cannot_lift(portal_url: str) -> None:
@@ -147,7 +202,13 @@ def test_balance_page_has_a_buy_credits_button(portal_url: str) -> None:
 
 
 def _save_card(
-    url: str, *, account_id: str = "acc_acme", owner: str = ALICE, auto_recharge: bool = True
+    url: str,
+    *,
+    account_id: str = "acc_acme",
+    owner: str = ALICE,
+    auto_recharge: bool = True,
+    number: str = CARD_SUCCEEDS,
+    at: datetime | None = None,
 ) -> str:
     """A card saved at an earlier checkout, and (optionally) auto-recharge paying with it."""
     engine = make_engine(url)
@@ -156,7 +217,7 @@ def _save_card(
         provider = payments.provider
         assert isinstance(provider, SandboxProvider)
         customer = ensure_customer(engine, provider, account_id=account_id, clock=system_clock)
-        card_id = provider.save_test_card(customer, CARD_SUCCEEDS)
+        card_id = provider.save_test_card(customer, number)
         with unit_of_work(engine, write=True) as session:
             session.add(
                 PaymentCard(
@@ -165,10 +226,10 @@ def _save_card(
                     provider="sandbox",
                     customer_id=customer,
                     brand="visa",
-                    last4="4242",
+                    last4=number[-4:],
                     exp_month=12,
                     exp_year=2030,
-                    created_at=system_clock(),
+                    created_at=at or system_clock(),
                 )
             )
         if auto_recharge:
@@ -249,3 +310,141 @@ def test_a_support_agent_viewing_as_the_customer_is_not_offered_to_remove_the_ca
     assert "Read-only: you are viewing this account as its customer" in page_text(at)
     assert not [b.key for b in at.button if str(b.key).startswith("buy.remove")]
     assert "Remove this card" not in [b.label for b in at.button]
+
+
+def _buy_with(url: str, card_id: str, cents: int, *, who: str = ALICE) -> int:
+    """A purchase with a saved card made outside this page (another member, another browser)."""
+    engine = make_engine(url)
+    try:
+        payments = sandbox_payments(engine, payment_config(), delivery="sync")
+        assert payments.provider is not None
+        view = buy_with_saved_card(
+            engine,
+            payments.provider,
+            payments.config,
+            actor=Actor(who),
+            account_id="acc_acme",
+            amount_cents=cents,
+            card_id=card_id,
+            request_key=f"test-{card_id}-{cents}",
+            page_url="http://localhost:8501/buy_credits",
+            clock=system_clock,
+        )
+        return view.top_up_id
+    finally:
+        engine.dispose()
+
+
+def test_every_member_sees_every_purchase_of_the_account(portal_url: str) -> None:
+    card = _save_card(portal_url, auto_recharge=False)
+    top_up_id = _buy_with(portal_url, card, 2_500)  # Alice bought it
+    at = open_page(signed_in(VIVIAN), "buy_credits")  # Vivian, a viewer, reads the history
+    assert "No purchases yet" not in page_text(at)
+    rows = shown_table(at, 0)
+    assert rows[0]["Purchase"] == f"Top-up #{top_up_id}"
+    # The seed's purchased grant had no top-up (a contract, an invoice): it is a purchase all the same.
+    (contract,) = [row for row in rows if row["Purchase"].startswith("Grant #")]
+    assert (contract["How"], contract["Amount ($)"], contract["Credits"], contract["State"]) == (
+        "Contract or invoice",
+        "100.00",
+        "100.00",
+        "Credited",
+    )
+    assert contract["Notes"] == "Top-up"  # its description
+
+
+def test_a_viewer_is_offered_no_buying_no_card_and_no_auto_recharge_form(portal_url: str) -> None:
+    _save_card(portal_url)
+    at = open_page(signed_in(VIVIAN), "buy_credits")
+    keys = [b.key for b in at.button]
+    assert "buy.go" not in keys and not [k for k in keys if str(k).startswith("buy.remove")]
+    assert "Save auto-recharge" not in [b.label for b in at.button]
+    assert "with Visa •••• 4242, expires 12/30" in " ".join(s.value for s in at.success)  # but sees it
+
+
+def test_a_failed_top_up_has_no_receipt_and_says_so(portal_url: str) -> None:
+    declined = _save_card(portal_url, auto_recharge=False, number=CARD_DECLINED)
+    top_up_id = _buy_with(portal_url, declined, 2_500)
+    at = open_page(signed_in(ALICE), "buy_credits")
+    (row,) = [r for r in shown_table(at, 0) if r["Purchase"] == f"Top-up #{top_up_id}"]
+    assert row["State"] == "Failed" and row["Notes"] == "Your card was declined."
+    assert table(at, 0)[0]["Receipt"] is None
+    assert at.dataframe[0].proto.placeholder == "—"  # drawn as a dash, never "None"
+    assert row["Receipt"] == "—" and "None" not in row.values()
+    at.session_state["buy.history"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert any(i.value.startswith(f"Top-up #{top_up_id} has no receipt.") for i in at.info)
+
+
+def test_a_receipt_opens_from_the_history_with_everything_it_must_say(portal_url: str) -> None:
+    card = _save_card(portal_url, auto_recharge=False)
+    top_up_id = _buy_with(portal_url, card, 2_500)
+    at = open_page(signed_in(ALICE), "buy_credits")
+    link = table(at, 0)[0]["Receipt"]
+    assert link.endswith(f"/buy_credits?account=acc_acme&receipt={top_up_id}")
+    at.session_state["buy.history"] = {"selection": {"rows": [0], "columns": [], "cells": []}}  # one click
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"Receipt · top-up #{top_up_id}" in [h.value for h in at.subheader]
+    receipt = as_read(next(m.value for m in at.markdown if "**Date:**" in m.value))
+    for part in (
+        "**Account:** Acme Robotics (acc_acme)",
+        "**Credits:** 25.00 credits",
+        "**Amount:** $25.00",
+        "**Card:** Visa •••• 4242",
+        "**Payment id:** `pi_",
+    ):
+        assert part in receipt, receipt
+    assert "UTC" in receipt.split("**Date:**", 1)[1].split("\n", 1)[0]  # the date, with its zone
+
+    page = signed_in(ALICE)  # its own address, to keep or print
+    page.query_params["receipt"] = str(top_up_id)
+    open_page(page, "buy_credits")
+    assert f"Receipt · top-up #{top_up_id}" in [h.value for h in page.subheader]
+    assert "buy.go" not in [b.key for b in page.button]
+
+
+def test_settled_purchases_do_not_pile_up_as_banners(portal_url: str) -> None:
+    _save_card(portal_url, auto_recharge=False)
+    at = open_page(signed_in(ALICE), "buy_credits")
+    at.button(key="buy.go").click().run()  # $10.00 with the saved card: credited at once
+    at.radio(key="buy.amount").set_value("$25.00").run()
+    at.button(key="buy.go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    received = [s.value for s in at.success if "Payment received" in s.value]
+    assert len(received) == 1 and received[0].startswith("Payment received: 25.00 credits")
+    (dismiss,) = [b for b in at.button if str(b.key).startswith("buy.dismiss.")]
+    dismiss.click().run()
+    assert not [s for s in at.success if "Payment received" in s.value]
+    assert [r["Amount ($)"] for r in shown_table(at, 0)][:2] == ["25.00", "10.00"]  # the history keeps both
+
+
+def test_a_card_added_later_does_not_become_auto_recharges_card(portal_url: str) -> None:
+    now = system_clock()
+    original = _save_card(portal_url, at=now - timedelta(days=2))  # auto-recharge pays with it
+    _save_card(portal_url, auto_recharge=False, number=CARD_3DS, at=now - timedelta(days=1))
+    _save_card(portal_url, auto_recharge=False, at=now)  # the same Visa saved again, under a new id
+    at = open_page(signed_in(ALICE), "buy_credits")
+    status = " ".join(s.value for s in at.success)
+    assert "with Visa •••• 4242, expires 12/30." in status  # the card is always named
+    (pay_with,) = [box for box in at.selectbox if box.label == "Pay with"]
+    assert pay_with.value == "Visa •••• 4242, expires 12/30"
+    assert "Visa •••• 3155, expires 12/30" in pay_with.options
+    next(b for b in at.button if b.label == "Save auto-recharge").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    engine = make_engine(portal_url)
+    with unit_of_work(engine) as session:
+        settings = session.get(AutoRecharge, "acc_acme")
+        assert settings is not None and settings.card_id == original  # not quietly switched
+    engine.dispose()
+
+
+def test_auto_recharge_fields_are_read_strictly_and_named(portal_url: str) -> None:
+    _save_card(portal_url)
+    at = open_page(signed_in(ALICE), "buy_credits")
+    threshold = next(t for t in at.text_input if t.label.startswith("When the balance falls below"))
+    threshold.set_value("1e2")
+    next(b for b in at.button if b.label == "Save auto-recharge").click().run()
+    (error,) = [as_read(e.value) for e in at.error]
+    assert error.startswith("When the balance falls below (credits): ")
+    assert "digits 0-9 only" in error

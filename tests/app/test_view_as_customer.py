@@ -61,6 +61,16 @@ def test_a_customer_view_offers_nothing_that_writes(portal_url: str, page: str) 
     assert not [label for label in labels if label not in ("Back to the console", "Sign out")], labels
 
 
+@pytest.mark.parametrize("page", ["overview", "balance"])
+def test_a_customer_view_of_the_read_pages_offers_no_action_either(portal_url: str, page: str) -> None:
+    at = _viewing_borealis()
+    open_page(at, page)
+    assert BANNER in page_text(at)
+    labels = [b.label for b in at.button] + [link.label for link in at.get("page_link")]
+    assert not [label for label in labels if label not in ("Back to the console", "Sign out")], labels
+    assert "Set alerts" not in page_text(at)
+
+
 def test_back_to_the_console_ends_the_view(portal_url: str) -> None:
     at = _viewing_borealis()
     at.button(key="view_as.exit").click().run()
