@@ -187,6 +187,7 @@ def recharge_snapshot(
             session, account.id, since=month_start(at, account.timezone)
         ),
         max_failures=max_failures,
+        timezone=account.timezone,
     )
 
 
