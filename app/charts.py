@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 import altair as alt
 import pandas as pd
 
-from core.display import format_credits
+from core.display import format_credits, format_date, format_day_short, format_wall_time
 from core.money import NANOS_PER_CREDIT
 from core.usage import DateRange
 from core.usage.exports import format_quantity, plural
@@ -55,7 +55,6 @@ CHART_HEIGHT = 320
 MIN_SLOTS = 7  # fewer slots than this: bars keep the width they would have among seven
 MAX_SLOTS = 240  # more hourly slots than this: hours are added up into blocks
 BLOCK_HOURS = (1, 2, 3, 6, 12, 24)
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 # Part of every hashed name: chosen so that the demo catalog's meters, models, and each demo
@@ -88,8 +87,7 @@ def colors_for(kind: str, values: Iterable[str]) -> dict[str, str]:
 
 
 def _label(day: date, *, with_year: bool = False) -> str:
-    text = f"{MONTHS[day.month - 1]} {day.day}"
-    return f"{text}, {day.year}" if with_year else text
+    return format_date(day) if with_year else format_day_short(day)
 
 
 def _label_expr(ticks: Sequence[str], labels: Sequence[str]) -> str:
@@ -158,7 +156,7 @@ class Metric:
     """What the bars measure: spend (all meters) or one meter's quantity in its unit."""
 
     key: str  # "spend" or a meter's name
-    label: str  # "Spend (USD)", "Input tokens (tokens)"
+    label: str  # "Spend (credits)", "Input tokens (tokens)"
     unit: str = ""  # the meter's unit, singular; "" for spend
 
     @property
@@ -166,7 +164,7 @@ class Metric:
         return self.key == "spend"
 
 
-SPEND = Metric("spend", "Spend (USD)")
+SPEND = Metric("spend", "Spend (credits)")  # usage is charged in credits (docs/money.md)
 
 
 def usage_chart(
@@ -180,7 +178,6 @@ def usage_chart(
 ) -> alt.Chart:
     """Stacked bars per slot and group, exact tooltips, one colour per group value."""
     slots = slots_for(dates, granularity)
-    when_format = "%a %b %d, %Y" if granularity == "day" else "%a %b %d, %H:00"
     bars: dict[tuple[str, str], list] = {}
     starts: dict[str, datetime] = {}
     for bucket, group, unit, quantity, amount_nanos, events in frame[
@@ -208,9 +205,9 @@ def usage_chart(
         if slots.hours > 1:
             block_start = start.replace(hour=start.hour - start.hour % slots.hours)
             end = block_start + timedelta(hours=slots.hours)
-            when = f"{block_start:%a %b %d, %H:00}–{end:%H:00}"
+            when = f"{format_wall_time(block_start)}–{end:%H:%M}"
         else:
-            when = start.strftime(when_format)
+            when = format_date(start.date()) if granularity == "day" else format_wall_time(start)
         rows.append(
             {
                 "slot": key,
@@ -260,7 +257,7 @@ def usage_chart(
                 "height:Q",
                 stack="zero",
                 title=metric.label,
-                axis=alt.Axis(format="$,.2~f" if metric.is_spend else "~s"),
+                axis=alt.Axis(format=",.2~f" if metric.is_spend else "~s"),  # the title names the unit
             ),
             color=alt.Color(
                 "group:N",

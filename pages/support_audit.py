@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app.support_ui import require_console, support_read
+from core.display import format_datetime
 from core.support import audit_actions, audit_actors, audit_csv, audit_entries
 
 ANYONE = "Anyone"
@@ -52,7 +53,7 @@ else:
         pd.DataFrame(
             [
                 {
-                    "When (UTC)": pd.Timestamp(e.at).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S"),
+                    "When (UTC)": format_datetime(e.at, "UTC", zone=False),
                     "Agent": e.actor,
                     "Action": e.action,
                     "Account": e.account_id or "",

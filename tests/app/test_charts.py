@@ -115,5 +115,17 @@ def test_usage_chart_spec(metric: Metric) -> None:
     assert encoding["y"]["title"] == metric.label
     values = spec["datasets"][spec["data"]["name"]]
     large = next(row for row in values if row["group"] == "atlas-large")
-    assert large["spend"] == f"{format_credits(9_000)} ({format_credits(9_000)})"  # exact text, not the float
+    assert large["spend"] == format_credits(9_000) == "< 0.01 credits"  # the rule's text, not the float
+    assert large["when"] == "Nov 25, 2026"  # dates read one way (docs/money.md)
+    assert "$" not in encoding["y"]["axis"]["format"]  # spend is in credits: the title says so
     assert large["usage"] == "9 tokens"
+
+
+def test_hour_bars_say_when_as_every_time_is_written() -> None:
+    dates = DateRange(date(2026, 11, 1), date(2026, 11, 30), "UTC")  # 30 days: 3-hour blocks
+    frame = _frame([(datetime(2026, 11, 25, 14), "atlas-mini", 5)])
+    spec = usage_chart(
+        frame, dates=dates, granularity="hour", group_kind="model", group_label="Model", metric=SPEND
+    ).to_dict()
+    (row,) = spec["datasets"][spec["data"]["name"]]
+    assert row["when"] == "Nov 25, 2026, 12:00–15:00"

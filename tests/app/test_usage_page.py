@@ -102,7 +102,7 @@ def test_filters_by_model_project_and_api_key(portal_url: str) -> None:
 def test_metric_switch_shows_one_meter_in_its_unit(portal_url: str) -> None:
     at = usage_page(ALICE)
     show = at.selectbox(key="usage.metric")
-    assert show.options == ["Spend (USD)", "Input tokens (tokens)", "Requests (requests)"]
+    assert show.options == ["Spend (credits)", "Input tokens (tokens)", "Requests (requests)"]
     show.set_value("input_tokens").run()
     assert not at.exception
     assert {row["Meter"] for row in table(at, DETAIL)} == {"Input tokens"}
