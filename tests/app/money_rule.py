@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.display import DATE_COLUMN_FORMAT, DATETIME_COLUMN_FORMAT, DATETIME_COLUMN_FORMAT_NO_ZONE
 from tests.app.harness import as_read
 
 # A number as people write it, with what may stand before it: "< ", a sign, a dollar sign.
@@ -43,6 +44,8 @@ _NOT_MONEY_AFTER = re.compile(
     r"\s*(?:%|×|x\b|s\b|ms\b|seconds?\b|minutes?\b|hours?\b|days?\b|MB\b|px\b)", re.IGNORECASE
 )
 _EXACT_BEFORE = re.compile(r"\bexact(?:ly)?\s*$", re.IGNORECASE)
+_RATE_BEFORE = re.compile(r"\bcredits?\s*(?:=|is worth)\s*$", re.IGNORECASE)  # "1 credit = $1.00"
+_DOLLAR_UNIT = re.compile(r"\((?:USD|\$|dollars?)\)", re.IGNORECASE)
 # Headers of columns whose numbers are money, and the unit a header names.
 _MONEY_HEADER = re.compile(r"credit|amount|spen[dt]|balance|\$|paid|refund|cost|price|usd", re.IGNORECASE)
 _CREDITS_HEADER = re.compile(r"\bcredits?\b", re.IGNORECASE)
@@ -57,8 +60,9 @@ _CREDITS_ONLY = re.compile(
 
 @dataclass(frozen=True)
 class Shown:
-    """One piece of text on a page; ``context`` is the table header above a cell or the label
-    of a metric (for its value and help), "" elsewhere; ``cell`` marks a table cell."""
+    """One piece of text on a page; ``context`` is the table header above a cell, the label of a
+    metric (for its value and help) or of a field (for its placeholder), "" elsewhere; ``cell``
+    marks a table cell (its unit may stand in the header)."""
 
     text: str
     context: str = ""
@@ -104,6 +108,8 @@ def _judge(match: re.Match[str], shown: Shown) -> str | None:
     if dollar:
         if places not in (0, 2):
             return f"dollars with {places} decimal{'s' if places != 1 else ''} (two: $x.xx)"
+        if _RATE_BEFORE.search(text[: match.start()]):
+            return None  # the exchange rate itself
         if _CREDITS_ONLY.search(shown.context) and not credits:
             return "a balance, spend, cap or threshold in dollars: those are credits"
         return None
@@ -111,7 +117,7 @@ def _judge(match: re.Match[str], shown: Shown) -> str | None:
         return None if places >= 2 or places == 0 else "a price with one decimal (at least two)"
     if credits:
         return None if places in (0, 2) else f"credits with {places} decimals (two: x.xx credits)"
-    unit = _header_unit(shown.context) if shown.cell else None
+    unit = _header_unit(shown.context) if shown.cell or shown.where.endswith(PLACEHOLDER) else None
     if unit is None:
         return "no unit: write $x.xx or x.xx credits, or name the unit in the table's header"
     if places != 2:
@@ -122,9 +128,12 @@ def _judge(match: re.Match[str], shown: Shown) -> str | None:
 
 
 def problems(items: Iterable[Shown]) -> list[Problem]:
-    """Every money figure of ``items`` that breaks the rule."""
+    """Every money figure of ``items`` that breaks the rule, and every label or header that puts a
+    balance or spend in dollars ("Spend (USD)")."""
     found = []
     for shown in items:
+        if (unit := _DOLLAR_UNIT.search(shown.text)) and _CREDITS_ONLY.search(shown.text):
+            found.append(Problem(unit.group(0), "a balance or spend labelled in dollars: credits", shown))
         for match in _FIGURE.finditer(shown.text):
             why = _judge(match, shown)
             if why is not None:
@@ -135,6 +144,39 @@ def problems(items: Iterable[Shown]) -> list[Problem]:
 def problems_in(text: str, *, header: str = "") -> list[Problem]:
     """The rule on one text (a table cell when ``header`` is given)."""
     return problems([Shown(text, header, cell=bool(header), where="table" if header else "text")])
+
+
+# --- dates and times ------------------------------------------------------------------------------
+
+TIME_COLUMN = "table time column format"
+PLACEHOLDER = "placeholder"
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_DATE_SLIPS = (
+    (re.compile(rf"\b{_MONTH} 0\d\b"), 'a zero-padded day ("Dec 07"): write "Dec 7"'),
+    (re.compile(rf"\b{_MONTH} \d{{1,2}} \d{{4}}\b"), 'no comma before the year: "Dec 7, 2026"'),
+    (
+        re.compile(rf"\b{_MONTH} \d{{1,2}}, \d{{4}} \d{{2}}:\d{{2}}"),
+        'no comma before the time: "Dec 7, 2026, 04:48"',
+    ),
+    (re.compile(r"(?<![\w-])\d{4}-\d{2}-\d{2}(?![\w-])"), 'an ISO date for people: write "Dec 7, 2026"'),
+    (re.compile(r"(?<![\d:])\d{1,2}:\d{2}:\d{2}(?![\d:])"), 'a time with seconds: write "04:48"'),
+)
+# The table formats that write what ``core.display`` writes.
+TIME_COLUMN_FORMATS = {DATE_COLUMN_FORMAT, DATETIME_COLUMN_FORMAT, DATETIME_COLUMN_FORMAT_NO_ZONE}
+
+
+def date_problems(items: Iterable[Shown]) -> list[Problem]:
+    """Dates and times not written one way ("Dec 7, 2026", "Dec 7, 2026, 04:48 PST")."""
+    found = []
+    for shown in items:
+        if shown.where == TIME_COLUMN:
+            if shown.text not in TIME_COLUMN_FORMATS:
+                why = f"a date column formatted {shown.text or 'by default'!r}: use core.display's formats"
+                found.append(Problem(shown.text, why, shown))
+            continue
+        for pattern, why in _DATE_SLIPS:
+            found += [Problem(m.group(0), why, shown) for m in pattern.finditer(shown.text)]
+    return found
 
 
 # --- what a page shows -----------------------------------------------------------------------------
@@ -197,14 +239,69 @@ def _table(node: Any) -> list[Shown]:
         if settings.get("hidden"):
             continue
         header = str(settings.get("label") or column)
-        number_format = (settings.get("type_config") or {}).get("format")
+        type_config = settings.get("type_config") or {}
+        number_format = type_config.get("format")
         shown.append(Shown(header, where="table header"))
-        for value in frame[column].tolist():
+        values = frame[column].tolist()
+        if type_config.get("type") in ("datetime", "date") or any(isinstance(v, date) for v in values):
+            # Real dates: the browser writes them with the column's format (Moment.js tokens).
+            shown.append(Shown(str(number_format or ""), header, where=TIME_COLUMN))
+            continue
+        for value in values:
             shown.append(Shown(displayed(value, number_format), header, cell=True, where="table"))
     return shown
 
 
-_TEXT_ATTRIBUTES = ("label", "placeholder", "help")
+def _chart_frames(node: Any) -> dict[str, pd.DataFrame]:
+    import pyarrow as pa
+
+    frames = {d.name: pa.ipc.open_stream(d.data.data).read_pandas() for d in node.proto.datasets}
+    if node.proto.data.data:
+        frames[""] = pa.ipc.open_stream(node.proto.data.data).read_pandas()
+    return frames
+
+
+def _encodings(spec: Any, data: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """(dataset name, encoding) of every view of a Vega-Lite spec (layers and concatenations too)."""
+    if isinstance(spec, dict):
+        named = spec.get("data")
+        if isinstance(named, dict) and "name" in named:
+            data = str(named["name"])
+        if isinstance(spec.get("encoding"), dict):
+            yield data, spec["encoding"]
+        for key in ("layer", "hconcat", "vconcat", "concat"):
+            for part in spec.get(key, []):
+                yield from _encodings(part, data)
+
+
+def _chart(node: Any) -> list[Shown]:
+    """A chart's words: axis titles, an axis's number format (as a sample figure under its title),
+    and the text of every tooltip field (its values under the tooltip's title)."""
+    spec = json.loads(node.proto.spec or "{}")
+    frames = _chart_frames(node)
+    shown: list[Shown] = []
+    for data, encoding in _encodings(spec):
+        for channel in ("x", "y"):
+            axis_spec = encoding.get(channel) or {}
+            title = str(axis_spec.get("title") or "")
+            if title:
+                shown.append(Shown(title, where="chart axis title"))
+            number_format = str(((axis_spec.get("axis") or {}).get("format")) or "")
+            if "$" in number_format:
+                shown.append(Shown("$1.00", title, where=f"chart axis format {number_format!r}"))
+        tooltips = encoding.get("tooltip") or []
+        for tip in tooltips if isinstance(tooltips, list) else [tooltips]:
+            field, frame = tip.get("field"), frames.get(data)
+            if frame is None or field not in frame.columns:
+                continue
+            title = str(tip.get("title") or field)
+            for value in frame[field].drop_duplicates().tolist():
+                if isinstance(value, str) and value:
+                    shown.append(Shown(value, title, where="chart tooltip"))
+    return shown
+
+
+_TEXT_ATTRIBUTES = ("label", "help")
 _VALUE_TYPES = {
     "markdown",
     "caption",
@@ -231,6 +328,9 @@ def collect(at: Any) -> list[Shown]:
             if kind == "dataframe":
                 items += _table(node)
                 continue
+            if kind == "vega_lite_chart":
+                items += _chart(node)
+                continue
             if kind == "metric":
                 label = as_read(node.label)
                 items.append(Shown(label, where="metric label"))
@@ -245,6 +345,11 @@ def collect(at: Any) -> list[Shown]:
                     continue
                 if isinstance(value, str) and value:
                     items.append(Shown(as_read(value), where=f"{kind} {attribute}"))
+            placeholder = getattr(node, "placeholder", None) if kind not in _VALUE_TYPES else None
+            if isinstance(placeholder, str) and placeholder:
+                # An example of what to type: the field's label may name the unit ("Amount ($)").
+                label = as_read(str(getattr(node, "label", "") or ""))
+                items.append(Shown(as_read(placeholder), label, where=f"{kind} {PLACEHOLDER}"))
             if kind in _VALUE_TYPES:
                 value = getattr(node, "value", None)
                 if isinstance(value, str) and value:
