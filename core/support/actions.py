@@ -838,8 +838,11 @@ def refund_key(top_up_id: int, submission_id: str) -> str:
     return f"topup:{top_up_id}:refund:{submission_id}"
 
 
-def _refund_in_flight(session: Session, top_up_id: int, submission_id: str, at: datetime) -> None:
-    """Refuse while another refund submission of the top-up started recently and has not finished."""
+def _refund_in_flight(
+    session: Session, top_up_id: int, submission_id: str, at: datetime, *, timezone: str = "UTC"
+) -> None:
+    """Refuse while another refund submission of the top-up started recently and has not finished
+    (saying when it started, in ``timezone``: the account's, as the console writes its times)."""
     other = session.scalar(
         select(SupportSubmission)
         .where(
@@ -854,7 +857,7 @@ def _refund_in_flight(session: Session, top_up_id: int, submission_id: str, at: 
     if other is not None:
         raise Conflict(
             f"{other.agent} started a refund of top-up #{top_up_id} at "
-            f"{format_datetime(other.created_at, 'UTC')} that has not finished: look at the top-up "
+            f"{format_datetime(other.created_at, timezone)} that has not finished: look at the top-up "
             "again before refunding more",
             code="refund_in_progress",
             field="top_up",
@@ -892,7 +895,9 @@ def _refund_started(
         )
     if amount_cents is not None and not 0 < amount_cents <= left:
         raise ValidationError(f"refund between $0.01 and {format_cents(left)}", field="amount")
-    _refund_in_flight(session, top_up_id, submission_id, at)
+    _refund_in_flight(
+        session, top_up_id, submission_id, at, timezone=_account(session, top_up.account_id).timezone
+    )
     return {
         "state": top_up.state,
         "refunded_cents": top_up.refunded_cents,
