@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 import altair as alt
 import pandas as pd
 
-from core.display import format_credits, format_date, format_day_short
+from core.display import format_credits, format_date, format_day_short, format_wall_time
 from core.money import NANOS_PER_CREDIT
 from core.usage import DateRange
 from core.usage.exports import format_quantity, plural
@@ -205,9 +205,9 @@ def usage_chart(
         if slots.hours > 1:
             block_start = start.replace(hour=start.hour - start.hour % slots.hours)
             end = block_start + timedelta(hours=slots.hours)
-            when = f"{format_date(block_start.date())}, {block_start:%H:00}–{end:%H:00}"
+            when = f"{format_wall_time(block_start)}–{end:%H:%M}"
         elif slots.hours == 1:
-            when = f"{format_date(start.date())}, {start:%H:00}–{start + timedelta(hours=1):%H:00}"
+            when = f"{format_wall_time(start)}–{start + timedelta(hours=1):%H:%M}"
         else:
             when = format_date(start.date())
         rows.append(

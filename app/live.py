@@ -11,7 +11,7 @@ sign-out in another tab.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import streamlit as st
 
@@ -20,6 +20,7 @@ from app.page import PageContext
 from app.resources import get_engine
 from core.clock import system_clock
 from core.db import unit_of_work
+from core.display import format_datetime
 from core.sessions import session_ended
 from core.usage.version import DataVersion
 from core.usage.version import data_stamp as version_stamp
@@ -56,3 +57,9 @@ def watch_for_changes(ctx: PageContext, shown: Stamp) -> None:
 def live_caption(updated: str) -> str:
     """The words under a live page's title: when the numbers are from, how they stay current."""
     return f"{updated} · updates by itself when new usage or credits arrive (checked every {WATCH_SECONDS} s)"
+
+
+def as_of(at: datetime, timezone: str) -> str:
+    """ "as of Dec 7, 2026, 04:48 PST": when a live page's numbers are from, written as every time
+    is (``core.display``), in the account's zone."""
+    return f"as of {format_datetime(at, timezone)}"

@@ -60,6 +60,17 @@ def format_credits(nanos: int) -> str:
     return f"{credits_number(nanos)} {CREDITS_UNIT}"
 
 
+def credits_change_number(nanos: int) -> str:
+    """A change of the balance, for a cell under a "(credits)" header: "+20.00", "-11.71", "0.00"."""
+    text = credits_number(nanos)
+    return f"+{text}" if nanos > 0 and not text.startswith("<") else text
+
+
+def format_credits_change(nanos: int) -> str:
+    """A change of the balance for people: "+20.00 credits", "-11.71 credits"."""
+    return f"{credits_change_number(nanos)} {CREDITS_UNIT}"
+
+
 def exact_credits(nanos: int) -> str:
     """Every digit of a credit amount, for a tooltip or an export: "0.00000046 credits"."""
     value = nanos_to_credits(nanos).normalize()
@@ -115,6 +126,18 @@ def format_date(day: date) -> str:
     return f"{day:%b} {day.day}, {day.year}"
 
 
+def format_date_range(start: date, end: date) -> str:
+    """A span of days, the year once: "Nov 22, 2026", "Nov 1–22, 2026", "Oct 25 – Nov 22, 2026",
+    "Dec 28, 2026 – Jan 3, 2027"."""
+    if start == end:
+        return format_date(start)
+    if start.year != end.year:
+        return f"{format_date(start)} – {format_date(end)}"
+    if start.month != end.month:
+        return f"{format_day_short(start)} – {format_date(end)}"
+    return f"{format_day_short(start)}–{end.day}, {end.year}"
+
+
 def format_day_short(day: date) -> str:
     """ "Dec 7" (chart axes, where the year is shown elsewhere)."""
     return f"{day:%b} {day.day}"
@@ -125,12 +148,25 @@ def local_time(moment: datetime, timezone: str) -> datetime:
     return moment.astimezone(ZoneInfo(timezone))
 
 
+def format_wall_time(local: datetime) -> str:
+    """ "Dec 7, 2026, 04:48": a time already on the account's clock (a chart's hour bucket),
+    its zone named elsewhere (an axis title, a note above the table)."""
+    return f"{format_date(local.date())}, {local:%H:%M}"
+
+
 def format_datetime(moment: datetime, timezone: str, *, zone: bool = True) -> str:
     """ "Dec 7, 2026, 04:48 PST" in the account's time zone (``zone=False`` drops the
     abbreviation where a header already names the zone)."""
     local = local_time(moment, timezone)
-    text = f"{format_date(local.date())}, {local:%H:%M}"
+    text = format_wall_time(local)
     return f"{text} {local.tzname()}" if zone else text
+
+
+# The same rule for ``st.column_config.DateColumn`` / ``DatetimeColumn`` (Moment.js tokens), where a
+# table keeps real dates so that they sort as dates: "Dec 7, 2026" and "Dec 7, 2026, 04:48 PST".
+DATE_COLUMN_FORMAT = "MMM D, YYYY"
+DATETIME_COLUMN_FORMAT = "MMM D, YYYY, HH:mm z"
+DATETIME_COLUMN_FORMAT_NO_ZONE = "MMM D, YYYY, HH:mm"
 
 
 def zone_note(timezone: str, moment: datetime) -> str:

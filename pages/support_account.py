@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -25,7 +26,15 @@ from app.state import start_view_as
 from app.support_ui import SEARCH_PAGE, opened_account, require_console, support_read, support_write
 from app.user_text import code, literal
 from core.clock import system_clock
-from core.display import format_credits
+from core.display import (
+    credits_change_number,
+    credits_help,
+    credits_number,
+    format_credits,
+    format_date,
+    format_datetime,
+    zone_note,
+)
 from core.errors import BillingError, ValidationError
 from core.money import credits_to_nanos
 from core.payments.config import dollars_to_cents, format_cents
@@ -69,8 +78,14 @@ RECEIPT_CONFIRM = "I confirm sending this receipt"
 T = TypeVar("T")
 
 
-def when(moment: datetime | None) -> str:
-    return "—" if moment is None else pd.Timestamp(moment).tz_convert("UTC").strftime("%Y-%m-%d %H:%M UTC")
+def when(moment: datetime | None, timezone: str, *, zone: bool = True) -> str:
+    """A time on the account's clock, as every time is written (``core.display``); a table leaves
+    the zone out of its cells and names it once above (``zone_caption``)."""
+    return "—" if moment is None else format_datetime(moment, timezone, zone=zone)
+
+
+def zone_caption(view: Account360, what: str) -> None:
+    st.caption(f"{what} {zone_note(view.timezone, system_clock())}.")
 
 
 @dataclass(frozen=True)
@@ -162,16 +177,24 @@ def header(view: Account360) -> None:
         start_view_as(view.account_id)  # the router then opens the customer's Overview
         st.rerun()
     balance, usage, grants = st.columns(3)
-    balance.metric("Balance (credits; 1 credit = $1)", format_credits(view.balance.balance_nanos))
-    usage.metric("Usage, last 30 days (credits)", format_credits(view.usage_total_nanos))
+    balance.metric(
+        "Balance",
+        format_credits(view.balance.balance_nanos),
+        help=credits_help(view.balance.balance_nanos),
+    )
+    usage.metric(
+        "Usage, last 30 days",
+        format_credits(view.usage_total_nanos),
+        help=credits_help(view.usage_total_nanos),
+    )
     grants.metric("Open grants", f"{len(view.balance.grants):,}")
 
 
 def timeline_section(view: Account360) -> None:
-    st.caption(
+    zone_caption(
+        view,
         "Ledger entries, top-ups, payment webhooks, alerts, support actions, member changes and "
-        "customer API keys, "
-        "newest first (UTC)."
+        "customer API keys, newest first.",
     )
     if not view.timeline:
         st.info("Nothing has happened on this account yet.")
@@ -180,10 +203,12 @@ def timeline_section(view: Account360) -> None:
         pd.DataFrame(
             [
                 {
-                    "When (UTC)": when(item.at),
+                    "When": when(item.at, view.timezone, zone=False),
                     "Kind": item.kind,
                     "What": item.title,
-                    "Credits": "" if item.amount_nanos is None else format_credits(item.amount_nanos),
+                    "Change (credits)": ""
+                    if item.amount_nanos is None
+                    else credits_change_number(item.amount_nanos),
                     "Detail": item.detail,
                     "By": item.actor,
                 }
@@ -199,15 +224,16 @@ def grants_section(view: Account360) -> None:
     if not view.grants:
         st.info("No grants yet: the account has never had credits.")
         return
+    zone_caption(view, "Every grant, newest first.")
     st.dataframe(
         pd.DataFrame(
             [
                 {
                     "Grant": f"#{g.grant_id}",
                     "Source": g.source,
-                    "Amount": format_credits(g.amount_nanos),
-                    "Left": format_credits(g.remaining_nanos),
-                    "Expires (UTC)": when(g.expires_at),
+                    "Amount (credits)": credits_number(g.amount_nanos),
+                    "Left (credits)": credits_number(g.remaining_nanos),
+                    "Expires": when(g.expires_at, view.timezone, zone=False),
                     "State": "expired or voided"
                     if g.expired
                     else ("spent" if g.remaining_nanos == 0 else "open"),
@@ -232,13 +258,13 @@ def usage_section(view: Account360) -> None:
             "credits": [d.amount_nanos / 10**9 for d in view.usage_by_day],  # chart only; the table is exact
         }
     )
-    st.bar_chart(frame, x="day", y="credits", x_label="Day (account's time zone)", y_label="Credits spent")
+    st.bar_chart(frame, x="day", y="credits", x_label=f"Day ({view.timezone})", y_label="Credits spent")
     st.dataframe(
         pd.DataFrame(
             [
                 {
-                    "Day": d.usage_date.isoformat(),
-                    "Credits": format_credits(d.amount_nanos),
+                    "Day": format_date(d.usage_date),
+                    "Spent (credits)": credits_number(d.amount_nanos),
                     "Events": d.event_count,
                 }
                 for d in reversed(view.usage_by_day)
@@ -252,6 +278,7 @@ def payments_section(view: Account360) -> None:
     if not view.top_ups:
         st.info("No top-ups.")
         return
+    zone_caption(view, "Top-ups, newest first: paid and refunded in dollars, credits as granted.")
     st.dataframe(
         pd.DataFrame(
             [
@@ -259,10 +286,10 @@ def payments_section(view: Account360) -> None:
                     "Top-up": f"#{t.top_up_id}",
                     "State": t.state_label,
                     "Paid": format_cents(t.amount_cents),
-                    "Credits": format_credits(t.credits_nanos),
+                    "Credits": credits_number(t.credits_nanos),
                     "Refunded": format_cents(t.refunded_cents),
                     "Dispute": t.dispute_status or "",
-                    "Started (UTC)": when(t.created_at),
+                    "Started": when(t.created_at, view.timezone, zone=False),
                     "Note": t.note,
                 }
                 for t in view.top_ups
@@ -271,10 +298,6 @@ def payments_section(view: Account360) -> None:
         hide_index=True,
         width="stretch",
     )
-
-
-def local_minute(moment: datetime, timezone: str) -> str:
-    return pd.Timestamp(moment).tz_convert(timezone).strftime("%Y-%m-%d %H:%M")
 
 
 def refusals_section(view: Account360) -> None:
@@ -290,13 +313,13 @@ def refusals_section(view: Account360) -> None:
         pd.DataFrame(
             [
                 {
-                    f"Minute ({view.timezone})": local_minute(r.minute, view.timezone),
+                    f"Minute ({view.timezone})": when(r.minute, view.timezone, zone=False),
                     "Reason": r.reason_label,
                     "Project": r.project or "—",
                     "Meter": r.meter or "—",
                     "Refused": r.count,
-                    "Last estimated cost": format_credits(r.last_cost_nanos),
-                    "Room left then": format_credits(r.last_remaining_nanos),
+                    "Last estimated cost (credits)": credits_number(r.last_cost_nanos),
+                    "Room left then (credits)": credits_number(r.last_remaining_nanos),
                 }
                 for r in view.refusals
             ]
@@ -320,7 +343,7 @@ def members_and_limits(view: Account360) -> None:
                     {
                         "Cap": f"#{c.cap_id}",
                         "Scope": c.scope_label,
-                        "Monthly limit": format_credits(c.limit_nanos),
+                        "Monthly limit (credits)": credits_number(c.limit_nanos),
                         "Mode": c.mode,
                         "State": c.state,
                     }
@@ -334,10 +357,16 @@ def members_and_limits(view: Account360) -> None:
     st.subheader("Alert rules and recent firings")
     st.caption(", ".join(f"{literal(r.name)} ({r.state})" for r in view.rules) or "No alert rules.")
     if view.firings:
+        zone_caption(view, "Firings, newest first.")
         st.dataframe(
             pd.DataFrame(
                 [
-                    {"When (UTC)": when(f.at), "Event": f.event, "Subject": f.subject, "Message": f.message}
+                    {
+                        "When": when(f.at, view.timezone, zone=False),
+                        "Event": f.event,
+                        "Subject": f.subject,
+                        "Message": f.message,
+                    }
                     for f in view.firings
                 ]
             ),
@@ -345,23 +374,23 @@ def members_and_limits(view: Account360) -> None:
         )
 
 
-def request_summary(approval: ApprovalView, account_name: str) -> str:
-    """The request named in full: what a decision is about."""
+def request_summary(approval: ApprovalView, account_name: str, timezone: str) -> str:
+    """The request named in full: what a decision is about (times in the account's zone, named)."""
     said = (
         f"**Request #{approval.approval_id}**: {format_credits(approval.amount_nanos)} "
         f"({approval.source}) to **{literal(account_name)}** ({code(approval.account_id)}), asked by "
-        f"{literal(approval.requested_by)} on {when(approval.requested_at)}. "
+        f"{literal(approval.requested_by)} on {when(approval.requested_at, timezone)}. "
         f"Their reason: “{literal(approval.reason)}”"
     )
     if approval.expires_at is not None:
-        said += f" Expires {when(approval.expires_at)}."
+        said += f" Expires {when(approval.expires_at, timezone)}."
     return said
 
 
 def approvals_section(agent: Agent, view: Account360) -> None:
     for approval in view.approvals:
         with st.container(border=True, key=f"support_request_{approval.approval_id}"):
-            st.markdown(request_summary(approval, view.name))
+            st.markdown(request_summary(approval, view.name, view.timezone))
             if approval.duplicate_of is not None:
                 st.warning(
                     f"Likely a duplicate of request #{approval.duplicate_of} (same account, amount and "
@@ -436,14 +465,19 @@ def grant_form(agent: Agent, view: Account360) -> None:
         st.markdown("**Grant credits** (goodwill or promotional)")
         amount = st.text_input("Credits", key=sent.key("amount"), placeholder="25.00")
         source = st.selectbox("Kind", ["goodwill", "promotional"], key=sent.key("source"))
-        expiry = st.date_input("Expires on (UTC, optional)", value=None, key=sent.key("expiry"))
+        expiry = st.date_input(
+            f"Expires at the start of (a day in {view.timezone}; optional)",
+            value=None,
+            key=sent.key("expiry"),
+        )
         reason = st.text_area("Reason (required; the customer may see it)", key=sent.key("reason"))
         confirm = st.checkbox(GRANT_CONFIRM, key=sent.key("confirm"))
         submitted = st.form_submit_button("Grant credits")
     if submitted:
         if not confirmed(confirm, GRANT_CONFIRM):
             return
-        expires_at = datetime.combine(expiry, time(0), tzinfo=UTC) if isinstance(expiry, date) else None
+        zone = ZoneInfo(view.timezone)  # the customer's midnight: the day they read on their pages
+        expires_at = datetime.combine(expiry, time(0), tzinfo=zone) if isinstance(expiry, date) else None
 
         act(
             lambda: support_write(
@@ -706,7 +740,7 @@ def receipt_form(agent: Agent, view: Account360) -> None:
             "Top-up",
             {
                 t.top_up_id: f"#{t.top_up_id}: {format_cents(t.amount_cents)} paid "
-                + when(t.credited_at or t.created_at)
+                + when(t.credited_at or t.created_at, view.timezone)
                 for t in paid
             },
             key=sent.key("top_up"),

@@ -11,14 +11,18 @@ import pandas as pd
 import streamlit as st
 
 from app.support_ui import require_console, support_read
-from core.support import audit_actions, audit_actors, audit_csv, audit_entries
+from core.display import format_datetime
+from core.support import audit_actions, audit_actors, audit_csv, audit_entries, readable_change
 
 ANYONE = "Anyone"
 ANY_ACTION = "Any action"
 
 require_console()
 st.title("Audit log")
-st.caption("Every support action and payment alert, newest first (times in UTC). Entries cannot be changed.")
+st.caption(
+    "Every support action and payment alert, newest first (times in UTC). Entries cannot be changed; "
+    "the CSV keeps every detail exactly."
+)
 
 actors, actions = support_read(lambda session: (audit_actors(session), audit_actions(session)))
 agent_col, account_col, action_col, dates_col = st.columns(4)
@@ -52,14 +56,14 @@ else:
         pd.DataFrame(
             [
                 {
-                    "When (UTC)": pd.Timestamp(e.at).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S"),
+                    "When (UTC)": format_datetime(e.at, "UTC", zone=False),
                     "Agent": e.actor,
                     "Action": e.action,
                     "Account": e.account_id or "",
                     "Target": e.target,
                     "Reason": e.reason,
-                    "Before": "" if e.before is None else str(e.before),
-                    "After": "" if e.after is None else str(e.after),
+                    "Before": readable_change(e.before),
+                    "After": readable_change(e.after),
                 }
                 for e in entries
             ]

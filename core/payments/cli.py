@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from core.db import make_engine, unit_of_work
 from core.db.models import AuditLog, TopUp
+from core.display import format_datetime
 from core.errors import NotFound, ValidationError
 from core.payments.config import dollars_to_cents
 from core.payments.notify import ALERT_PREFIX
@@ -65,7 +66,7 @@ def _alerts(args: argparse.Namespace) -> int:
         print("no payment alerts")
     for row in rows:
         kind = row.action.removeprefix(ALERT_PREFIX)
-        print(f"{row.created_at:%Y-%m-%d %H:%M} UTC  {row.account_id}  {kind}: {row.reason}")
+        print(f"{format_datetime(row.created_at, 'UTC')}  {row.account_id}  {kind}: {row.reason}")
     return 0
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.display import format_credits
+from core.display import format_credits, format_datetime
 from core.errors import ValidationError
 from core.money import cents_to_nanos
 from core.payments.config import TopUpLimits, format_cents
@@ -36,6 +36,7 @@ class RechargeSnapshot:
     balance_nanos: int
     month_spent_cents: int  # auto-recharges this calendar month (account time), not failed or canceled
     max_failures: int
+    timezone: str = "UTC"  # the account's: the words name times in it
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def decide(snapshot: RechargeSnapshot, now: datetime) -> Decision:
             False,
             "backoff",
             f"The card was declined {s.failures} time{'s' if s.failures != 1 else ''} in a row; "
-            f"the next attempt is not before {s.next_attempt_at:%b %d, %H:%M} UTC "
+            f"the next attempt is not before {format_datetime(s.next_attempt_at, s.timezone)} "
             f"(attempt {s.failures + 1} of {s.max_failures}).",
         )
     if s.month_spent_cents + s.amount_cents > s.monthly_max_cents:

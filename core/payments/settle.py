@@ -27,8 +27,8 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db.models import AutoRecharge, CreditGrant, PaymentAlert, PaymentCard, TopUp
-from core.display import format_credits
+from core.db.models import Account, AutoRecharge, CreditGrant, PaymentAlert, PaymentCard, TopUp
+from core.display import format_credits, format_datetime, purchase_text
 from core.errors import NotFound, ValidationError
 from core.ledger import GrantMove, grant_credits, grant_entry_sums, lock_accounts, move_grant_credits, reasons
 from core.payments import states
@@ -123,7 +123,8 @@ def _save_card(session: Session, top_up: TopUp, card: Card | None, at: datetime)
 
 
 def _label(top_up: TopUp) -> str:
-    return f"{format_credits(top_up.credits_nanos)} for {format_cents(top_up.amount_cents)}"
+    """ "$20.00 → 20.00 credits": where the card payment meets the ledger."""
+    return purchase_text(top_up.amount_cents, top_up.credits_nanos)
 
 
 def _alert_once(
@@ -772,13 +773,13 @@ def _recharge_settled(session: Session, top_up: TopUp, *, result: RechargeResult
         )
     else:
         settings.next_attempt_at = at + backoff_delay(settings.failures)
-        settings.last_decision = (
-            f"Declined ({why}); next attempt not before {settings.next_attempt_at:%b %d, %H:%M} UTC."
-        )
+        account = session.get(Account, top_up.account_id)
+        next_at = format_datetime(settings.next_attempt_at, account.timezone if account else "UTC")
+        settings.last_decision = f"Declined ({why}); next attempt not before {next_at}."
         title = "Auto-recharge declined"
         body = (
             f"The auto-recharge of {format_cents(top_up.amount_cents)} did not go through: {why} We will "
-            f"try again after {settings.next_attempt_at:%b %d, %H:%M} UTC "
+            f"try again after {next_at} "
             f"(attempt {settings.failures + 1} of {limit})."
         )
     settings.last_decision_code = "declined" if settings.enabled else "off"

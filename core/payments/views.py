@@ -231,6 +231,7 @@ def recharge_snapshot(
             session, account.id, since=month_start(at, account.timezone)
         ),
         max_failures=max_failures,
+        timezone=account.timezone,
     )
 
 

@@ -63,6 +63,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.db.models import Account, Meter, RateCard, RateCardVersion, RatePrice, UsageEvent
+from core.display import format_datetime
 from core.errors import Conflict, NotFound, ValidationError
 from core.money import credits_to_nanos
 from core.rating.book import bump_rate_book_revision, lock_rate_book_revision
@@ -118,7 +119,7 @@ def _parse_time(value: object, where: str) -> datetime:
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M %Z")
+    return format_datetime(moment, "UTC")
 
 
 def _price_nanos(value: object, where: str) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
 from core.db.models import AlertDelivery, AlertWebhook
+from core.display import format_datetime
 from core.spend import channels
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,19 @@ def _claim(engine: Engine, now: datetime, ids: Sequence[int] | None, limit: int)
         return claimed
 
 
+def _when(payload: dict[str, Any]) -> str:
+    """The firing's time as people read it, in the account's zone ("Nov 20, 2026, 04:00 PST");
+    the payload's own text when it cannot be read (an older payload has no zone: UTC)."""
+    raw = str(payload.get("at", ""))
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return format_datetime(moment, str(payload.get("timezone") or "UTC"))
+    except (ValueError, KeyError):  # KeyError: ZoneInfoNotFoundError, an unknown zone
+        return raw
+
+
 def _send(item: _Claimed, now: datetime, smtp: channels.SMTPSettings | None) -> None:
     payload = item.payload
     if item.channel == "email":
@@ -88,7 +102,7 @@ def _send(item: _Claimed, now: datetime, smtp: channels.SMTPSettings | None) -> 
             item.target,
             f"[Meterline] {payload.get('subject', 'Alert')} {verb}",
             f"{payload.get('message', '')}\n\nCondition: {payload.get('condition', '')}\n"
-            f"Account: {payload.get('account_id', '')}\nAt: {payload.get('at', '')}\n\n"
+            f"Account: {payload.get('account_id', '')}\nAt: {_when(payload)}\n\n"
             "Manage your alerts on the Alerts page of the portal.\n",
         )
     elif item.channel == "webhook":

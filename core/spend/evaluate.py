@@ -176,6 +176,7 @@ def _record(
         "unit": unit,
         "message": message,
         "at": at.isoformat().replace("+00:00", "Z"),
+        "timezone": account.timezone,  # the account's zone: people read "at" in it
     }
     if rule is not None:
         payload["rule"] = {

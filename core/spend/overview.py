@@ -69,21 +69,19 @@ class ExpiringCredits:
         return max(0, (self.expires_at - at).days)
 
     def sentence(self, at: datetime, timezone: str) -> str:
-        """ "746.00 promotional credits expire in 4 days (Nov 30, 2026, 01:00 CET); at your pace you will
-        use 150.00 of them." """
+        """ "746.00 credits of promotional grant #11 expire in 4 days (Nov 30, 2026, 01:00 CET); at
+        your pace you will use 150.00 credits of them, and 596.00 credits will expire unused." """
         label = SOURCE_LABELS.get(self.source, self.source).lower()
-        amount = format_credits(self.remaining_nanos).removesuffix(" credits")
         days = self.days_left(at)
         when = "within a day" if days == 0 else f"in {days} day{'s' if days != 1 else ''}"
         stamp = format_datetime(self.expires_at, timezone)
-        use = format_credits(min(self.expected_use_nanos, self.remaining_nanos)).removesuffix(" credits")
+        use = format_credits(min(self.expected_use_nanos, self.remaining_nanos))
         text = (
-            f"{amount} {label} credits (grant #{self.grant_id}) expire {when} ({stamp}); "
-            f"at your pace you will use {use} of them"
+            f"{format_credits(self.remaining_nanos)} of {label} grant #{self.grant_id} expire {when} "
+            f"({stamp}); at your pace you will use {use} of them"
         )
         if self.expected_lost_nanos > 0:
-            lost = format_credits(self.expected_lost_nanos).removesuffix(" credits")
-            return f"{text}, and {lost} will expire unused."
+            return f"{text}, and {format_credits(self.expected_lost_nanos)} will expire unused."
         return f"{text}: none should go to waste."
 
 

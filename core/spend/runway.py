@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from core.display import format_date
 from core.ledger.engine import GrantBalance, plan_usage_burn
 from core.money import div_round_half_even
 
@@ -50,7 +51,7 @@ class Runway:
             return "no credits left: the balance has run out"
         if self.runs_out_on is None or self.days is None:
             return f"more than {self.horizon_days} days at the current pace"
-        when = f"{self.runs_out_on:%b} {self.runs_out_on.day}, {self.runs_out_on.year}"
+        when = format_date(self.runs_out_on)
         if self.days == 0:
             return f"runs out today, {when}"
         return f"runs out in {self.days} day{'s' if self.days != 1 else ''}, on {when}"

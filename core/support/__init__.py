@@ -47,6 +47,7 @@ from core.support.audit import (
     audit_actors,
     audit_csv,
     audit_entries,
+    readable_change,
 )
 from core.support.once import new_submission_id
 from core.support.search import AccountHit, search_accounts
@@ -79,6 +80,7 @@ __all__ = [
     "new_submission_id",
     "pending_approvals",
     "reactivate_account",
+    "readable_change",
     "reconcile_account",
     "record_customer_view",
     "refund_choices",

@@ -28,7 +28,7 @@ from core.db.models import (
     UsageRollupDaily,
     User,
 )
-from core.display import format_credits
+from core.display import format_credits, purchase_text
 from core.errors import NotFound
 from core.ledger.service import GrantView
 from core.ledger.views import BalanceView, all_grants, balance_view, ledger_view
@@ -182,7 +182,8 @@ def timeline(session: Session, account_id: str, *, limit: int = TIMELINE_LIMIT) 
             TimelineItem(
                 top_up.created_at,
                 "top-up",
-                f"Top-up #{top_up.id} started: {format_cents(top_up.amount_cents)} ({top_up.kind})",
+                f"Top-up #{top_up.id} started: {purchase_text(top_up.amount_cents, top_up.credits_nanos)} "
+                f"({top_up.kind.replace('_', ' ')})",
                 None,
                 f"now {top_up.state}" + (f" · {top_up.note}" if top_up.note else ""),
                 top_up.created_by,

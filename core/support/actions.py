@@ -54,7 +54,7 @@ from core.db.models import (
     TopUp,
     User,
 )
-from core.display import format_credits
+from core.display import format_credits, format_datetime
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from core.ledger.service import GrantView, _grant_view, grant_credits, lock_accounts, void_grant
 from core.payments import states
@@ -838,8 +838,11 @@ def refund_key(top_up_id: int, submission_id: str) -> str:
     return f"topup:{top_up_id}:refund:{submission_id}"
 
 
-def _refund_in_flight(session: Session, top_up_id: int, submission_id: str, at: datetime) -> None:
-    """Refuse while another refund submission of the top-up started recently and has not finished."""
+def _refund_in_flight(
+    session: Session, top_up_id: int, submission_id: str, at: datetime, *, timezone: str = "UTC"
+) -> None:
+    """Refuse while another refund submission of the top-up started recently and has not finished
+    (saying when it started, in ``timezone``: the account's, as the console writes its times)."""
     other = session.scalar(
         select(SupportSubmission)
         .where(
@@ -854,8 +857,8 @@ def _refund_in_flight(session: Session, top_up_id: int, submission_id: str, at: 
     if other is not None:
         raise Conflict(
             f"{other.agent} started a refund of top-up #{top_up_id} at "
-            f"{other.created_at:%H:%M} UTC that has not finished: look at the top-up again before "
-            "refunding more",
+            f"{format_datetime(other.created_at, timezone)} that has not finished: look at the top-up "
+            "again before refunding more",
             code="refund_in_progress",
             field="top_up",
         )
@@ -892,7 +895,9 @@ def _refund_started(
         )
     if amount_cents is not None and not 0 < amount_cents <= left:
         raise ValidationError(f"refund between $0.01 and {format_cents(left)}", field="amount")
-    _refund_in_flight(session, top_up_id, submission_id, at)
+    _refund_in_flight(
+        session, top_up_id, submission_id, at, timezone=_account(session, top_up.account_id).timezone
+    )
     return {
         "state": top_up.state,
         "refunded_cents": top_up.refunded_cents,
@@ -1118,13 +1123,16 @@ def _receipt_resent(stored: dict[str, Any]) -> ReceiptResent:
     )
 
 
-def _receipt_mail(top_up: TopUp, recipients: tuple[str, ...], receipt_url: str, public_url: str) -> Mail:
-    paid_on = (top_up.credited_at or top_up.created_at).strftime("%Y-%m-%d")
+def _receipt_mail(
+    top_up: TopUp, recipients: tuple[str, ...], receipt_url: str, public_url: str, *, timezone: str
+) -> Mail:
+    paid_on = format_datetime(top_up.paid_at or top_up.credited_at or top_up.created_at, timezone)
     lines = [
         f"Receipt for Meterline top-up #{top_up.id}",
         "",
-        f"Paid: {format_cents(top_up.amount_cents)} ({top_up.currency.upper()}) on {paid_on} (UTC)",
+        f"Paid: {format_cents(top_up.amount_cents)} ({top_up.currency.upper()}) on {paid_on}",
         f"Credits: {format_credits(top_up.credits_nanos)}",
+        f"Account: {top_up.account_id}",
     ]
     if top_up.card_last4:
         lines.append(f"Card: {(top_up.card_brand or 'card').title()} ending {top_up.card_last4}")
@@ -1222,7 +1230,14 @@ def resend_receipt(
         if all(r.emailed_by_provider for r in sent):
             sent_by = provider.name
         elif fresh and email_after_commit(
-            session, _receipt_mail(top_up, fresh, receipt_url, payments.config.public_url)
+            session,
+            _receipt_mail(
+                top_up,
+                fresh,
+                receipt_url,
+                payments.config.public_url,
+                timezone=_account(session, account_id).timezone,
+            ),
         ):
             sent_by = "portal"
         else:

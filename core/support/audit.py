@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.db.append_only import AppendOnlyViolation
 from core.db.models import AuditLog
+from core.display import format_credits, format_dollars_cents
 from core.errors import ValidationError
 from core.support.agents import Agent
 from core.text import clean_text
@@ -132,6 +133,27 @@ def audit_actors(session: Session) -> list[str]:
 
 
 AUDIT_CSV_HEADER = ("id", "time_utc", "actor", "action", "account_id", "target", "reason", "before", "after")
+
+
+def readable_change(value: Any) -> str:
+    """A before or after value as an agent reads it: amounts by the money rule ("amount: 250.00
+    credits", "monthly_max: $2,500.00"), other fields as they are. The CSV keeps the exact JSON."""
+    if value is None:
+        return ""
+    if not isinstance(value, dict):
+        return str(value)
+    parts = []
+    for key, item in value.items():
+        amount = isinstance(item, int) and not isinstance(item, bool)
+        if amount and key.endswith("_nanos"):
+            parts.append(f"{key.removesuffix('_nanos')}: {format_credits(item)}")
+        elif amount and key.endswith("_cents"):
+            parts.append(f"{key.removesuffix('_cents')}: {format_dollars_cents(item)}")
+        elif isinstance(item, dict):
+            parts.append(f"{key}: ({readable_change(item)})")
+        else:
+            parts.append(f"{key}: {item}")
+    return "; ".join(parts)
 
 
 def audit_csv(entries: list[AuditEntry]) -> bytes:

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 
 import pandas as pd
 
-from core.display import format_credits
+from core import display
 from core.ledger.views import LedgerLine
 from core.money import CREDIT_VALUE_USD, nanos_to_credits
 
@@ -41,8 +41,8 @@ def plural(unit: str, quantity: int) -> str:
 
 
 def format_quantity(quantity: int, unit: str) -> str:
-    """A quantity with its unit: 1,234,567 tokens."""
-    return f"{quantity:,} {plural(unit, quantity)}"
+    """A quantity with its (singular) unit made plural where it needs: 1,234,567 tokens."""
+    return display.format_quantity(quantity, plural(unit, quantity))
 
 
 def exact_credits(nanos: int) -> str:
@@ -60,14 +60,12 @@ def _bucket_text(bucket: pd.Timestamp, granularity: str) -> str:
 
 
 def money_decimals(amounts_nanos: Iterable[int]) -> int:
-    """One precision for a column of money: two decimals unless a smaller amount would then read
-    as zero or lose most of its digits ($0.0046 makes the column show four: $84.3200, $0.0046)."""
-    smallest = min((abs(int(amount)) for amount in amounts_nanos if amount), default=0)
-    for decimals in range(2, 9):
-        unit = 10 ** (9 - decimals)
-        if smallest == 0 or smallest % unit == 0 or smallest >= 10 * unit:
-            return decimals
-    return 9
+    """The precision of a column of money: always the rule's two decimals (docs/money.md), whatever
+    the rows around an amount, so that one amount reads the same in every view (a 30-day and a
+    90-day table once showed one day as 8.0588 and 8.059). Below a cent a number column can only
+    show 0.00: a table that must say "< 0.01" carries ``core.display.credits_number`` text instead,
+    and the CSV keeps every digit."""
+    return display.PLACES
 
 
 def nanos_decimal(nanos: int) -> Decimal:
@@ -169,24 +167,28 @@ def usage_csv(frame: pd.DataFrame, *, granularity: str, timezone: str) -> bytes:
 
 
 def ledger_table(lines: Sequence[LedgerLine], *, timezone: str) -> pd.DataFrame:
-    """Ledger lines as text for people, newest first."""
-    columns = ["When", "What happened", "Credits from", "Reference", "Note", "Change", "Balance after"]
+    """Ledger lines as text for people, newest first, as the money rule writes them: times in the
+    account's zone (named), amounts with two decimals under headers that name the unit."""
+    columns = [
+        "When",
+        "What happened",
+        "Credits from",
+        "Reference",
+        "Note",
+        "Change (credits)",
+        "Balance after (credits)",
+    ]
     if not lines:
         return pd.DataFrame(columns=columns)
     return pd.DataFrame(
         {
-            "When": [
-                pd.Timestamp(line.effective_at).tz_convert(timezone).strftime("%Y-%m-%d %H:%M")
-                for line in lines
-            ],
+            "When": [display.format_datetime(line.effective_at, timezone) for line in lines],
             "What happened": [line.reason_label for line in lines],
             "Credits from": [line.grant_label for line in lines],
             "Reference": [line.reference for line in lines],
             "Note": [line.memo for line in lines],
-            "Change": [
-                ("+" if line.amount_nanos > 0 else "") + format_credits(line.amount_nanos) for line in lines
-            ],
-            "Balance after": [format_credits(line.balance_after_nanos) for line in lines],
+            "Change (credits)": [display.credits_change_number(line.amount_nanos) for line in lines],
+            "Balance after (credits)": [display.credits_number(line.balance_after_nanos) for line in lines],
         }
     )
 

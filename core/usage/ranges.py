@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from core.display import format_date_range
 from core.errors import ValidationError
 
 # Longest range the portal reads (a limit on everything: a year of days, ~8,800 hours).
@@ -57,14 +58,8 @@ class DateRange:
 
 
 def describe_dates(start: date, end: date) -> str:
-    """Dates for people: "Nov 22, 2026", "Nov 1–22, 2026", "Oct 25 – Nov 22, 2026"."""
-    if start == end:
-        return f"{start:%b} {start.day}, {start.year}"
-    if start.year != end.year:
-        return f"{start:%b} {start.day}, {start.year} – {end:%b} {end.day}, {end.year}"
-    if start.month != end.month:
-        return f"{start:%b} {start.day} – {end:%b} {end.day}, {end.year}"
-    return f"{start:%b} {start.day}–{end.day}, {end.year}"
+    """Dates for people: "Nov 22, 2026", "Nov 1–22, 2026", "Oct 25 – Nov 22, 2026" (``core.display``)."""
+    return format_date_range(start, end)
 
 
 def zone_abbreviation(timezone: str, at: datetime) -> str:

@@ -132,3 +132,13 @@ def test_hourly_tooltips_name_the_day_and_the_hour() -> None:
     assert row["when"] == "Nov 25, 2026, 14:00–15:00"
     assert row["spend"] == "2.00 credits"
     assert len(spec["encoding"]["x"]["scale"]["domain"]) == 24
+
+
+def test_hour_bars_say_when_as_every_time_is_written() -> None:
+    dates = DateRange(date(2026, 11, 1), date(2026, 11, 30), "UTC")  # 30 days: 3-hour blocks
+    frame = _frame([(datetime(2026, 11, 25, 14), "atlas-mini", 5)])
+    spec = usage_chart(
+        frame, dates=dates, granularity="hour", group_kind="model", group_label="Model", metric=SPEND
+    ).to_dict()
+    (row,) = spec["datasets"][spec["data"]["name"]]
+    assert row["when"] == "Nov 25, 2026, 12:00–15:00"

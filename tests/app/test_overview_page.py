@@ -72,7 +72,7 @@ def test_expiring_credits_say_how_many_will_be_used_before_they_go(portal_url: s
     at = signed_in(ALICE)
     sentence = next(w.value for w in at.warning if "expire" in w.value)
     # 25 promotional credits, 19 spent: 6 left, expiring in five days.
-    assert sentence.startswith("6.00 promotional credits (grant #")
+    assert sentence.startswith("6.00 credits of promotional grant #")
     assert "expire in 4 days" in sentence or "expire in 5 days" in sentence
     assert "at your pace you will use" in sentence and "UTC" in sentence
     assert not any("No credits expire" in m.value for m in at.markdown)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from app.resources import get_engine
 from app.support_ui import OPEN_KEY
 from core.clock import system_clock
 from core.db import unit_of_work
+from core.display import format_datetime
 from core.money import credits_to_nanos
 from core.spend.refusals import RefusalCount, RefusalKey, add_refusals
 from tests.app.harness import open_page, page_text, signed_in
@@ -33,8 +33,9 @@ def test_the_account_page_lists_recent_refusals_in_the_accounts_time_zone(portal
     text = _open("acc_globex")
     assert SECTION in text
     assert "Minute (America/New_York)" in text
-    local = minute.astimezone(ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M")
-    assert f"{local},hard cap reached,copilot,input_tokens,17,0.25 credits,0.00 credits" in text
+    local = format_datetime(minute, "America/New_York", zone=False)  # "Dec 7, 2026, 04:48"
+    assert f'"{local}",hard cap reached,copilot,input_tokens,17,0.25,0.00' in text
+    assert "Last estimated cost (credits)" in text  # the header names the unit, the cells carry numbers
     assert "No refused requests in the last 7 days." not in text
 
 

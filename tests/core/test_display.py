@@ -11,16 +11,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.display import (
+    DATETIME_COLUMN_FORMAT,
+    credits_change_number,
     credits_help,
     credits_number,
     exact_credits,
     format_credits,
+    format_credits_change,
     format_date,
+    format_date_range,
     format_datetime,
     format_dollars,
     format_dollars_cents,
     format_price,
     format_quantity,
+    format_wall_time,
     purchase_text,
     zone_note,
 )
@@ -107,3 +112,29 @@ def test_dates_and_times_read_one_way_in_the_accounts_zone():
 
 def test_quantities_are_whole_with_a_unit():
     assert format_quantity(1_234_567, "tokens") == "1,234,567 tokens"
+
+
+def test_a_change_of_the_balance_carries_its_sign():
+    assert format_credits_change(20 * NANOS_PER_CREDIT) == "+20.00 credits"
+    assert credits_change_number(-11_708_000_000) == "-11.71"
+    assert credits_change_number(0) == "0.00"
+    assert credits_change_number(460) == "< 0.01"  # not "+< 0.01"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (date(2026, 11, 22), date(2026, 11, 22), "Nov 22, 2026"),
+        (date(2026, 11, 1), date(2026, 11, 22), "Nov 1–22, 2026"),
+        (date(2026, 10, 25), date(2026, 11, 22), "Oct 25 – Nov 22, 2026"),
+        (date(2026, 12, 28), date(2027, 1, 3), "Dec 28, 2026 – Jan 3, 2027"),
+    ],
+)
+def test_a_span_of_days_names_the_year_once(start, end, expected):
+    assert format_date_range(start, end) == expected
+
+
+def test_a_wall_clock_time_reads_like_any_other_time():
+    assert format_wall_time(datetime(2026, 12, 7, 4, 48)) == "Dec 7, 2026, 04:48"
+    # The tables' column format says the same in Moment.js tokens.
+    assert DATETIME_COLUMN_FORMAT == "MMM D, YYYY, HH:mm z"

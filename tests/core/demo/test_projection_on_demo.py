@@ -76,7 +76,7 @@ def test_overview_tells_each_demo_customer_s_story(seeded: Seeded) -> None:
     assert promo.source == "promotional" and 0 < promo.expected_use_nanos < promo.remaining_nanos
     assert promo.expected_use_nanos + promo.expected_lost_nanos == promo.remaining_nanos
     sentence = promo.sentence(NOW, enterprise.timezone)
-    assert "promotional credits" in sentence and "at your pace you will use" in sentence
+    assert "credits of promotional grant #" in sentence and "at your pace you will use" in sentence
     assert "expire in 4 days" in sentence or "expire in 5 days" in sentence
 
     # Pixel Forge is overdrawn: the balance has run out and what is owed is stated.

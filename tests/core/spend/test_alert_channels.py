@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from core.accounts import Actor, add_member
 from core.clock import fixed_clock
 from core.db import unit_of_work
-from core.db.models import AlertDelivery
+from core.db.models import Account, AlertDelivery
 from core.spend.alerts import RuleInput, create_rule, create_webhook, delivery_log
 from core.spend.channels import SIGNATURE_HEADER, sign, smtp_settings, verify
 from core.spend.deliveries import MAX_ATTEMPTS, backoff, deliver_due
@@ -108,6 +108,8 @@ def test_email_reaches_a_real_smtp_server(
 ) -> None:
     url, inbox = smtp_server
     monkeypatch.setenv("SMTP_URL", url)
+    with unit_of_work(seeded, write=True) as session:
+        session.get(Account, "acc_a").timezone = "America/Los_Angeles"  # type: ignore[union-attr]
     _rule(seeded, now, email_to=["ops@a.test"])
     spend(seeded, "e1", 20, now - timedelta(hours=1))
     result = evaluate_now(seeded, ["acc_a"], clock=fixed_clock(now))
@@ -117,7 +119,9 @@ def test_email_reaches_a_real_smtp_server(
     message = message_from_bytes(raw)
     assert (sender, recipients) == ("alerts@meterline.test", ["ops@a.test"])
     assert message["Subject"] == "[Meterline] Alert 'Low balance' fired"
-    assert "$80.00" in message.get_payload() and "$90.00" in message.get_payload()
+    body = message.get_payload(decode=True).decode()
+    assert "now 80.00 credits" in body and "below 90.00 credits" in body
+    assert "At: Nov 20, 2026, 04:00 PST" in body  # in the account's zone, named
     with unit_of_work(seeded) as session:
         log = delivery_log(session, "acc_a")
     assert {(d.channel, d.target, d.status, d.attempts) for d in log} == {
@@ -193,6 +197,8 @@ def test_webhook_is_signed_and_retried_with_backoff_until_delivered(seeded: Engi
         payload = json.loads(receiver.received[-1][1])
         assert payload["type"] == "alert.fired" and payload["account_id"] == "acc_a"
         assert (payload["value"], payload["threshold"], payload["unit"]) == (80 * 10**9, 90 * 10**9, "nanos")
+        assert (payload["at"], payload["timezone"]) == ("2026-11-20T12:00:00Z", "UTC")  # machine fields
+        assert "below 90.00 credits (now 80.00 credits)" in payload["message"]  # the words follow the rule
         assert payload["rule"]["name"] == "Low balance"
         with unit_of_work(seeded) as session:
             row = session.get(AlertDelivery, row.id)

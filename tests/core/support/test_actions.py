@@ -334,3 +334,18 @@ def test_a_look_at_the_customer_s_own_pages_is_audited_and_only_for_agents(
         record_customer_view(session, "olga@pay.test", account_id=ACCOUNT, page="balance", at=now)  # type: ignore[arg-type]
     [entry] = _audit(engine, "view_as_customer")
     assert (entry.actor, entry.details["target"]) == (SAM.email, "page:balance")
+
+
+def test_an_audit_change_reads_by_the_money_rule_and_the_csv_keeps_the_json() -> None:
+    from core.support import readable_change
+
+    before = {"granted_alone_last_24h_nanos": 0}
+    after = {"approval_id": 1, "state": "pending", "amount_nanos": 250_000_000_000, "source": "goodwill"}
+    assert readable_change(before) == "granted_alone_last_24h: 0.00 credits"
+    assert readable_change(after) == (
+        "approval_id: 1; state: pending; amount: 250.00 credits; source: goodwill"
+    )
+    assert readable_change({"monthly_max_cents": 250_000, "nested": {"held_nanos": 460}}) == (
+        "monthly_max: $2,500.00; nested: (held: < 0.01 credits)"
+    )
+    assert readable_change(None) == "" and readable_change("as is") == "as is"

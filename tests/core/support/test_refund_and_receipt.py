@@ -4,6 +4,7 @@ top-up, audited, emailed by the portal after commit (Stripe's side: test_stripe_
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import datetime
@@ -214,7 +215,10 @@ def test_a_receipt_resend_goes_to_the_paying_members_is_audited_and_emailed_afte
     assert mail["To"] == ", ".join(PAYERS)
     assert mail["Subject"] == f"Meterline: receipt for top-up #{top_up_id} ($25.00)"
     body = mail.get_payload(decode=True).decode()
-    assert "Paid: $25.00 (USD)" in body and "Credits: 25.00" in body and "Visa ending 4242" in body
+    assert "Paid: $25.00 (USD)" in body and "Credits: 25.00 credits" in body and "Visa ending 4242" in body
+    # One way to write a time: the account's zone, named ("Nov 20, 2026, 12:00 UTC").
+    paid_on = r"Paid: \$25\.00 \(USD\) on [A-Z][a-z]{2} \d{1,2}, \d{4}, \d{2}:\d{2} [A-Z+\d]+\r?\n"
+    assert re.search(paid_on, body)
     assert f"https://portal.example/payments/sandbox/receipt/{intent_id}" in body
     [entry] = _audit(engine, "resend_receipt")
     assert (entry.actor, entry.account_id, entry.reason) == (SAM.email, ACCOUNT, "customer lost the email")

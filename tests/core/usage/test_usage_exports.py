@@ -13,7 +13,14 @@ import pytest
 
 from core.ledger import LedgerLine
 from core.usage import balance_history_frame, ledger_csv, usage_csv
-from core.usage.exports import csv_bytes, format_quantity, money_decimals, neutralize_formula, usage_table
+from core.usage.exports import (
+    csv_bytes,
+    format_quantity,
+    ledger_table,
+    money_decimals,
+    neutralize_formula,
+    usage_table,
+)
 
 BIG = 2**53 + 1
 
@@ -98,18 +105,19 @@ def test_usage_table_keeps_numbers_as_numbers() -> None:
 
 
 @pytest.mark.parametrize(
-    ("amounts", "decimals"),
+    "amounts",
     [
-        ([9_440_000_000, 84_320_000_000], 2),
-        ([84_320_000_000, 4_600_000], 4),  # $0.0046 beside $84.32: the whole column shows four
-        ([10_000_000], 2),  # $0.01 is exact with two
-        ([1], 9),
-        ([0, 0], 2),
-        ([-4_600_000, 1_000_000_000], 4),
+        [9_440_000_000, 84_320_000_000],
+        [84_320_000_000, 4_600_000],  # 0.0046 beside 84.32: still two, the CSV keeps the digits
+        [10_000_000],
+        [1],
+        [0, 0],
+        [-4_600_000, 1_000_000_000],
     ],
 )
-def test_one_precision_for_a_column_of_money(amounts: list[int], decimals: int) -> None:
-    assert money_decimals(amounts) == decimals
+def test_one_precision_for_every_column_of_money(amounts: list[int]) -> None:
+    # The same amount reads the same whatever the rows around it (docs/money.md).
+    assert money_decimals(amounts) == 2
 
 
 def line(entry_id: int, amount: int, after: int) -> LedgerLine:
@@ -132,6 +140,19 @@ def test_ledger_csv_oldest_first_and_exact() -> None:
     assert [r["entry_id"] for r in rows] == ["1", "2"]
     assert rows[1]["amount_credits"] == "-0.000000001"
     assert rows[0]["balance_after_credits"] == "9007199.254740994"
+
+
+def test_ledger_table_follows_the_money_rule_and_the_csv_keeps_every_digit() -> None:
+    lines = [line(2, -11_707_608_300, 460), line(1, 11_707_609_000 - 240, 11_707_609_000 - 240)]
+    table = ledger_table(lines, timezone="America/Los_Angeles")
+    assert list(table.columns)[-2:] == ["Change (credits)", "Balance after (credits)"]
+    first = table.iloc[0].to_dict()
+    assert first["When"] == "Nov 1, 2026, 16:00 PST"  # the account's zone, named
+    assert (first["Change (credits)"], first["Balance after (credits)"]) == ("-11.71", "< 0.01")
+    assert table.iloc[1]["Change (credits)"] == "+11.71"
+    rows = list(csv.DictReader(io.StringIO(ledger_csv(lines).decode())))
+    assert [r["amount_credits"] for r in rows] == ["11.707608760", "-11.707608300"]
+    assert rows[1]["balance_after_credits"] == "0.000000460"
 
 
 def test_balance_history_is_int64() -> None:
