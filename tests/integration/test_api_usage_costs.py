@@ -355,9 +355,12 @@ def test_a_bad_query_is_422_naming_the_parameter(client: TestClient) -> None:
     }
 
 
-def test_costs_take_only_the_json_format(client: TestClient) -> None:
+def test_costs_take_the_json_and_focus_formats_only(client: TestClient) -> None:
     assert client.get("/api/v1/costs", params={**GOOD, "format": "json"}, headers=SERVER).status_code == 200
-    for value in ("csv", "focus", ["json", "json"]):
+    # format=focus takes account_id and month, not the bucket report's range.
+    focus = client.get("/api/v1/costs", params={**GOOD, "format": "focus"}, headers=SERVER)
+    assert focus.status_code == 422 and focus.json()["error"]["field"] != "format"
+    for value in ("csv", "FOCUS", ["json", "json"]):
         response = client.get("/api/v1/costs", params={**GOOD, "format": value}, headers=SERVER)
         assert response.status_code == 422 and response.json()["error"]["field"] == "format"
     assert client.get("/api/v1/usage", params={**GOOD, "format": "json"}, headers=SERVER).status_code == 422
