@@ -77,6 +77,14 @@ class MeterlineClient:
     def _request(
         self, method: str, path: str, *, json: Any = None, params: Sequence[tuple[str, str]] | None = None
     ) -> dict[str, Any]:
+        response = self._send(method, path, json=json, params=params)
+        return response.json() if response.content else {}
+
+    def _send(
+        self, method: str, path: str, *, json: Any = None, params: Sequence[tuple[str, str]] | None = None
+    ) -> httpx.Response:
+        """The answer to one call, retried on transport errors and retryable statuses; an error
+        answer raises ``MeterlineAPIError``."""
         for attempt in range(1, self._max_attempts + 1):
             wait = min(self._backoff_s * 2 ** (attempt - 1), 10.0)
             try:
@@ -90,13 +98,13 @@ class MeterlineClient:
                     if retry_after.isdigit():
                         wait = min(max(wait, float(retry_after)), MAX_RETRY_AFTER_S)
                 if response.status_code not in RETRY_STATUSES or attempt == self._max_attempts:
-                    try:
-                        body = response.json() if response.content else {}
-                    except ValueError:
-                        body = {"error": {"code": "bad_response", "message": response.text[:200]}}
                     if response.status_code >= 400:
+                        try:
+                            body = response.json() if response.content else {}
+                        except ValueError:
+                            body = {"error": {"code": "bad_response", "message": response.text[:200]}}
                         raise MeterlineAPIError(response.status_code, body.get("error", {}))
-                    return body
+                    return response
             time.sleep(wait)
         raise AssertionError("unreachable")
 
@@ -168,6 +176,14 @@ class MeterlineClient:
         """One page of ``GET /api/v1/costs``: amounts in UTC buckets ``[start, end)``."""
         params = _report_params(start, end, account_id, bucket, group_by, limit, page)
         return self._request("GET", "/api/v1/costs", params=params)
+
+    def focus_csv(self, month: str, *, account_id: str | None = None) -> bytes:
+        """``GET /api/v1/costs?format=focus``: the account's calendar month (UTC, "YYYY-MM") as a
+        FOCUS cost CSV (docs/focus.md)."""
+        params = [("format", "focus"), ("month", month)]
+        if account_id is not None:
+            params.append(("account_id", account_id))
+        return self._send("GET", "/api/v1/costs", params=params).content
 
     def usage_pages(self, **query: Any) -> Iterator[dict[str, Any]]:
         """Every page of ``usage(**query)``, following ``next_page``."""

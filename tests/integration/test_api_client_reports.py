@@ -113,3 +113,21 @@ def test_a_rate_limited_call_waits_retry_after_then_succeeds(
         with pytest.raises(MeterlineAPIError) as refused:
             client.balance()
     assert refused.value.status == 429 and refused.value.code == "rate_limited"
+
+
+def test_the_focus_csv_comes_as_the_api_answers_it(setup: tuple[TestClient, str, Ticker]) -> None:
+    app_client, secret, _ = setup
+    with MeterlineClient("http://meterline", secret, transport=forwarding(app_client)) as client:
+        body = client.focus_csv("2026-11")
+        with pytest.raises(MeterlineAPIError) as refused:
+            client.focus_csv("2026-13")
+    assert (
+        body
+        == app_client.get(
+            "/api/v1/costs?format=focus&month=2026-11", headers={"Authorization": f"Bearer {secret}"}
+        ).content
+    )
+    header, *rows = body.decode().splitlines()
+    assert "BilledCost" in header.split(",")
+    assert sum(1 for row in rows if ",Usage," in row) == 3  # one row per UTC day with usage
+    assert refused.value.status == 422 and refused.value.field == "month"
