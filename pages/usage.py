@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.browser import typed_dates_apply_on_enter
 from app.charts import SPEND as SPEND_METRIC
 from app.charts import Metric, quantity_label, usage_chart
+from app.history import arrived_by_history
 from app.live import data_stamp, live_caption, watch_for_changes
 from app.page import PageContext, page_context, read, show_error
 from app.state import current_viewer
@@ -93,10 +94,12 @@ def _seed_widgets(view: UsageView, today: date) -> None:
 
 
 def starting_view(today: date) -> None:
-    """The view of this run: the address's on a first load (a shared link), the last one shown
-    when coming back from another page, else the defaults; widgets start from it."""
+    """The view of this run: the address's on a first load (a shared link) and on Back or
+    Forward, the last one shown when coming back from another page, else the defaults; widgets
+    start from it."""
     params = _params()
-    from_link = UsageView.from_params(params) if has_usage_params(params) else None
+    # Back or Forward to an address without a view shows the default view, not the last one.
+    from_link = UsageView.from_params(params) if has_usage_params(params) or arrived_by_history() else None
     shown = st.session_state.get(VIEW_KEY)
     if from_link is not None and from_link != shown:
         _seed_widgets(from_link, today)
