@@ -26,9 +26,11 @@ from app.state import (
 )
 from app.user_text import literal
 from app.wayfinding import with_not_found
+from core.accounts import AccountSummary
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 ACCOUNT_PICK_KEY = "nav.account_pick"
+PHONE_BADGE_KEY = "phone-notifications"  # its container's class: st-key-phone-notifications
 
 
 def customer_pages() -> list[st.Page]:
@@ -79,7 +81,8 @@ def no_account() -> None:
     )
 
 
-def sidebar(viewer: Viewer, *, viewed: str | None = None) -> None:
+def sidebar(viewer: Viewer, *, viewed: str | None = None) -> AccountSummary | None:
+    """The sidebar; returns the account whose pages it leads to (None in a customer view)."""
     with st.sidebar:
         account_id = selected_account_id(viewer)
         if viewed is not None:
@@ -112,6 +115,14 @@ def sidebar(viewer: Viewer, *, viewed: str | None = None) -> None:
             sign_out(viewer, get_engine())
             st.rerun()
         narrow_screen_sidebar()
+    return account
+
+
+def phone_notifications(viewer: Viewer, account: AccountSummary) -> None:
+    """The unread-notifications badge again, at the top of the page: on a phone the sidebar is
+    folded away, and ``app/portal.css`` shows this copy there only."""
+    with st.container(key=PHONE_BADGE_KEY):
+        notification_badge(viewer.email, account.account_id)
 
 
 def viewer_pages(viewer: Viewer, *, viewing_as_customer: bool = False) -> list[st.Page]:
@@ -152,6 +163,8 @@ else:
     if viewed is not None and open_customer_home():
         st.switch_page(home)  # "View as customer" was just clicked in the console
     set_current_page(page.url_path or "overview")
-    sidebar(viewer, viewed=viewed)  # after st.navigation: links in it (st.page_link) may point at the pages
+    account = sidebar(viewer, viewed=viewed)  # after st.navigation: links in it may point at the pages
+    if account is not None:
+        phone_notifications(viewer, account)
 keep_browser_session()
 page.run()
