@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.auth import Viewer, forget_sign_in, load_viewer, sign_out, unverified_sign_in
 from app.browser import keep_browser_session, narrow_screen_sidebar
-from app.look import portal_style
+from app.look import readable_charts
 from app.resources import get_engine
 from app.signin import render_email_unverified, render_sign_in
 from app.spend_ui import notification_badge
@@ -136,7 +136,7 @@ def viewer_pages(viewer: Viewer, *, viewing_as_customer: bool = False) -> list[s
 
 
 st.set_page_config(page_title="Meterline", page_icon=":material/speed:", layout="wide")
-portal_style()
+readable_charts()
 
 if unverified_sign_in():
     # The provider signed them in but does not vouch for the address: no user, no account.

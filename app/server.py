@@ -17,7 +17,7 @@ from pathlib import Path
 import streamlit as st
 from starlette.middleware import Middleware
 
-from app.history import HistoryScriptMiddleware
+from app.page_head import PageHeadMiddleware
 from app.payments import get_payments, recharge_trigger
 from app.resources import get_engine
 from app.session_routes import PortalPathsMiddleware, session_routes
@@ -132,6 +132,6 @@ app = st.App(
     ],
     middleware=[
         Middleware(PortalPathsMiddleware),  # deep links through OIDC sign-in, /a/b/c
-        Middleware(HistoryScriptMiddleware),  # Back undoes one step (app/history.py)
+        Middleware(PageHeadMiddleware),  # the history script and the stylesheet (app/page_head.py)
     ],
 )

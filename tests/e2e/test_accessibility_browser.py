@@ -6,30 +6,28 @@ note (their opacity stacked them oddly for axe), tab labels (a pseudo-element li
 chart labels (an SVG counts as an image). For those the text's own colour, with the opacity of
 it and its ancestors, against the first opaque background behind it decides.
 
-Fast: one demo-mode portal for the module; one browser context per user, signed in once and
-reused for all of that user's pages; each page is opened by its address once, scanned at
-1400 px, then narrowed to 390 px and scanned again (Streamlit folds the sidebar away when the
-window narrows, as it does when a page opens on a phone). Each scan is its own test, named
-user-width-page; run alone, a phone-width test opens its page itself.
+Fast: one demo-mode portal for the module; one browser context per user, given a demo session
+cookie (the sign-in screen itself is scanned signed out) and reused for all of that user's
+pages; each page is opened by its address once, scanned at 1400 px, then narrowed to 390 px
+and scanned again (Streamlit folds the sidebar away when the window narrows, as it does when a
+page opens on a phone). Each scan is its own test, named user-width-page; run alone, a
+phone-width test opens its page itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from core.demo.personas import DEMO_PERSONAS, SUPPORT_ADMIN_EMAIL, SUPPORT_EMAIL
 from core.demo.seed import ENTERPRISE, OVERDRAWN
+from core.sessions import SESSION_COOKIE, mint_token
 from tests.e2e.conftest import Portal, _seed, free_port, run_portal
-from tests.e2e.test_navigation_browser import (
-    TIMEOUT_MS,
-    sign_in_from_here,
-    wait_for_session_cookie,
-    wait_idle,
-)
+from tests.e2e.test_navigation_browser import TIMEOUT_MS, wait_idle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -45,6 +43,7 @@ CUSTOMERS = tuple(email for email in DEMO_PERSONAS if email not in (SUPPORT_EMAI
 # Each agent also sees an account as its customer does (read-only, every customer page).
 AGENTS = {SUPPORT_EMAIL: OVERDRAWN, SUPPORT_ADMIN_EMAIL: ENTERPRISE}
 SIGNED_OUT = ""
+SESSION_SECRET = "a11y-scan-session-secret"  # the portal's, so the test can mint demo sessions
 
 
 @dataclass(frozen=True)
@@ -82,6 +81,7 @@ def scan_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     _seed(database_url)
     env = {
         "METERLINE_JOBS": "off",
+        "METERLINE_SESSION_SECRET": SESSION_SECRET,
         "METERLINE_SUPPORT_EMAILS": SUPPORT_EMAIL,
         "METERLINE_SUPPORT_ADMIN_EMAILS": SUPPORT_ADMIN_EMAIL,
     }
@@ -125,10 +125,9 @@ class SignedInBrowsers:
             context = self.browser.new_context(viewport={"width": visit.width, "height": HEIGHT})
             context.set_default_timeout(TIMEOUT_MS)
             page = context.new_page()
-            if visit.user != SIGNED_OUT:
-                page.goto(self.portal.base_url)
-                sign_in_from_here(page, visit.user)
-                wait_for_session_cookie(context)
+            if visit.user != SIGNED_OUT:  # signed in as the sign-in screen does it, without its clicks
+                token = mint_token(SESSION_SECRET.encode(), visit.user, now=datetime.now(UTC))
+                context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": self.portal.base_url}])
             self.user, self.context, self.page = visit.user, context, page
         url = self.portal.base_url + visit.path
         self.page.set_viewport_size({"width": visit.width, "height": HEIGHT})

@@ -1,5 +1,6 @@
-"""The history script goes into the head of every page the portal serves, and nowhere else
-(Starlette's TestClient; a stand-in for Streamlit serves its page compressed, as Streamlit does)."""
+"""The history script and the stylesheet go into the head of every page the portal serves, and
+nowhere else (Starlette's TestClient; a stand-in for Streamlit serves its page compressed, as
+Streamlit does)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from app.history import ONE_ENTRY_PER_STEP, HistoryScriptMiddleware
+from app.history import ONE_ENTRY_PER_STEP
+from app.page_head import PageHeadMiddleware, head_extras
 
 PAGE = "<!DOCTYPE html><html><head><title>Streamlit</title></head><body>" + "x" * 2000 + "</body></html>"
 HTML = {"Accept": "text/html,application/xhtml+xml", "Accept-Encoding": "gzip"}
@@ -37,17 +39,19 @@ def _streamlit_stand_in() -> list[Route]:
 def client() -> Iterator[TestClient]:
     app = Starlette(
         routes=_streamlit_stand_in(),
-        middleware=[Middleware(HistoryScriptMiddleware), Middleware(GZipMiddleware, minimum_size=500)],
+        middleware=[Middleware(PageHeadMiddleware), Middleware(GZipMiddleware, minimum_size=500)],
     )
     with TestClient(app) as test_client:
         yield test_client
 
 
 @pytest.mark.parametrize("path", ["/", "/usage?account=acc_brightpath", "/not-found?path=/a/b"])
-def test_every_page_gets_the_script_first_in_its_head(client: TestClient, path: str) -> None:
+def test_every_page_gets_the_script_and_the_stylesheet_atop_its_head(client: TestClient, path: str) -> None:
     answer = client.get(path, headers=HTML)
     assert answer.status_code == 200
-    assert answer.content.startswith(b"<!DOCTYPE html><html><head>" + ONE_ENTRY_PER_STEP + b"<title>")
+    assert answer.content.startswith(b"<!DOCTYPE html><html><head>" + head_extras() + b"<title>")
+    assert head_extras().startswith(ONE_ENTRY_PER_STEP)
+    assert b"<style>\n/* The portal's look" in head_extras() and head_extras().endswith(b"</style>")
     assert answer.content.count(ONE_ENTRY_PER_STEP) == 1
     assert int(answer.headers["content-length"]) == len(answer.content)
     assert "etag" not in answer.headers  # it named the page without the script
