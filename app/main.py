@@ -9,6 +9,7 @@ import streamlit as st
 from app.auth import Viewer, forget_sign_in, load_viewer, sign_out, unverified_sign_in
 from app.browser import keep_browser_session, narrow_screen_sidebar
 from app.invitations_ui import ACCEPT_URL_PATH
+from app.look import readable_charts
 from app.resources import get_engine
 from app.signin import render_email_unverified, render_sign_in, render_sign_in_to_accept
 from app.spend_ui import notification_badge
@@ -26,9 +27,11 @@ from app.state import (
 )
 from app.user_text import literal
 from app.wayfinding import with_not_found
+from core.accounts import AccountSummary
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 ACCOUNT_PICK_KEY = "nav.account_pick"
+PHONE_BADGE_KEY = "phone-notifications"  # its container's class: st-key-phone-notifications
 
 
 def customer_pages() -> list[st.Page]:
@@ -95,7 +98,8 @@ def no_account() -> None:
     )
 
 
-def sidebar(viewer: Viewer, *, viewed: str | None = None) -> None:
+def sidebar(viewer: Viewer, *, viewed: str | None = None) -> AccountSummary | None:
+    """The sidebar; returns the account whose pages it leads to (None in a customer view)."""
     with st.sidebar:
         account_id = selected_account_id(viewer)
         if viewed is not None:
@@ -128,6 +132,14 @@ def sidebar(viewer: Viewer, *, viewed: str | None = None) -> None:
             sign_out(viewer, get_engine())
             st.rerun()
         narrow_screen_sidebar()
+    return account
+
+
+def phone_notifications(viewer: Viewer, account: AccountSummary) -> None:
+    """The unread-notifications badge again, at the top of the page: on a phone the sidebar is
+    folded away, and ``app/portal.css`` shows this copy there only."""
+    with st.container(key=PHONE_BADGE_KEY):
+        notification_badge(viewer.email, account.account_id)
 
 
 def viewer_pages(viewer: Viewer, *, viewing_as_customer: bool = False) -> list[st.Page]:
@@ -144,6 +156,7 @@ def viewer_pages(viewer: Viewer, *, viewing_as_customer: bool = False) -> list[s
 
 
 st.set_page_config(page_title="Meterline", page_icon=":material/speed:", layout="wide")
+readable_charts()
 
 if unverified_sign_in():
     # The provider signed them in but does not vouch for the address: no user, no account.
@@ -170,6 +183,8 @@ else:
     if viewed is not None and open_customer_home():
         st.switch_page(home)  # "View as customer" was just clicked in the console
     set_current_page(page.url_path or "overview")
-    sidebar(viewer, viewed=viewed)  # after st.navigation: links in it (st.page_link) may point at the pages
+    account = sidebar(viewer, viewed=viewed)  # after st.navigation: links in it may point at the pages
+    if account is not None:
+        phone_notifications(viewer, account)
 keep_browser_session()
 page.run()

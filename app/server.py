@@ -17,6 +17,7 @@ from pathlib import Path
 import streamlit as st
 from starlette.middleware import Middleware
 
+from app.page_head import PageHeadMiddleware
 from app.payments import get_payments, recharge_trigger
 from app.resources import get_engine
 from app.session_routes import PortalPathsMiddleware, session_routes
@@ -129,5 +130,8 @@ app = st.App(
         ),  # after_ingest: starts the auto-recharges a batch made due, off the request thread
         *session_routes(get_engine),  # demo-mode session cookie, sign-out everywhere
     ],
-    middleware=[Middleware(PortalPathsMiddleware)],  # deep links through OIDC sign-in, /a/b/c
+    middleware=[
+        Middleware(PortalPathsMiddleware),  # deep links through OIDC sign-in, /a/b/c
+        Middleware(PageHeadMiddleware),  # the history script and the stylesheet (app/page_head.py)
+    ],
 )

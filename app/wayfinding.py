@@ -47,6 +47,12 @@ def with_not_found(pages: list[st.Page], *, home: st.Page) -> list[st.Page]:
     """``pages`` plus, when the address names no page of them, a hidden page under that very
     name that says so and links home."""
     name = requested_page_name()
+    if name and name == home._url_path:
+        # The home page is served at "/", yet its own name stays reserved (no other page may take
+        # it) and Streamlit answers it with "Page not found": a support agent's console home,
+        # /support, is one. Ask for the home page itself instead.
+        get_script_run_ctx().pages_manager.set_script_intent(home._script_hash, "")  # type: ignore[union-attr]
+        return pages
     known = {page.url_path for page in pages}
     if not name or name in known:
         return pages

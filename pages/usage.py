@@ -17,6 +17,7 @@ from app.browser import typed_dates_apply_on_enter
 from app.charts import SPEND as SPEND_METRIC
 from app.charts import Metric, quantity_label, usage_chart
 from app.focus_ui import focus_export
+from app.history import arrived_by_history
 from app.live import data_stamp, live_caption, watch_for_changes
 from app.money_cells import credits_styler
 from app.page import PageContext, page_context, read, show_error
@@ -97,10 +98,12 @@ def _seed_widgets(view: UsageView, today: date) -> None:
 
 
 def starting_view(today: date) -> None:
-    """The view of this run: the address's on a first load (a shared link), the last one shown
-    when coming back from another page, else the defaults; widgets start from it."""
+    """The view of this run: the address's on a first load (a shared link) and on Back or
+    Forward, the last one shown when coming back from another page, else the defaults; widgets
+    start from it."""
     params = _params()
-    from_link = UsageView.from_params(params) if has_usage_params(params) else None
+    # Back or Forward to an address without a view shows the default view, not the last one.
+    from_link = UsageView.from_params(params) if has_usage_params(params) or arrived_by_history() else None
     shown = st.session_state.get(VIEW_KEY)
     if from_link is not None and from_link != shown:
         _seed_widgets(from_link, today)
