@@ -37,7 +37,17 @@ HEIGHT = 900
 NARROW = 768  # below this width Streamlit's sidebar is folded away
 FAILING_IMPACTS = ("serious", "critical")
 MIN_CONTRAST = 4.5  # WCAG AA for text of normal size
-CUSTOMER_PAGES = ("/", "/usage", "/balance", "/buy_credits", "/prices", "/alerts", "/limits")
+CUSTOMER_PAGES = (
+    "/",
+    "/usage",
+    "/balance",
+    "/buy_credits",
+    "/prices",
+    "/alerts",
+    "/limits",
+    "/members",
+    "/api_keys",
+)
 SUPPORT_PAGES = ("/support", f"/support_account?open={OVERDRAWN}", "/support_audit")
 CUSTOMERS = tuple(email for email in DEMO_PERSONAS if email not in (SUPPORT_EMAIL, SUPPORT_ADMIN_EMAIL))
 # Each agent also sees an account as its customer does (read-only, every customer page).
