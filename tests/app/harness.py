@@ -65,12 +65,13 @@ def open_page(at: AppTest, page: str) -> AppTest:
     return at
 
 
-def _walk(node: Any) -> Iterator[Any]:
+def walk(node: Any) -> Iterator[Any]:
+    """``node`` and every element below it."""
     yield node
     children = getattr(node, "children", None)
     if isinstance(children, dict):
         for child in children.values():
-            yield from _walk(child)
+            yield from walk(child)
 
 
 _MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
@@ -87,7 +88,7 @@ def page_text(at: AppTest) -> str:
     and sidebar)."""
     parts: list[str] = []
     for root in (at.main, at.sidebar):
-        for node in _walk(root):
+        for node in walk(root):
             for attribute in ("label", "body", "value", "help", "options"):
                 try:
                     value = getattr(node, attribute, None)
@@ -97,7 +98,7 @@ def page_text(at: AppTest) -> str:
                     continue
                 to_csv = getattr(value, "to_csv", None)  # a frame; an unknown element answers None
                 if callable(to_csv):
-                    shown = _display_values(node)  # a styled frame: the cells as drawn
+                    shown = display_values(node)  # a styled frame: the cells as drawn
                     parts.append((shown if shown is not None else value).to_csv())
                 else:
                     parts.append(as_read(str(value)))
@@ -112,7 +113,7 @@ def table(at: AppTest, index: int = 0) -> list[dict[str, Any]]:
     return at.dataframe[index].value.to_dict("records")
 
 
-def _display_values(element: Any) -> Any:
+def display_values(element: Any) -> Any:
     """The cell texts of a styled frame (``app.credits_table``) as drawn, or None (not styled)."""
     from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
@@ -127,5 +128,5 @@ def _display_values(element: Any) -> Any:
 def shown_table(at: AppTest, index: int = 0) -> list[dict[str, Any]]:
     """A table's rows as a person reads them: the cell texts of a styled frame (``app.credits_table``),
     the values themselves where the page gave no text."""
-    shown = _display_values(at.dataframe[index])
+    shown = display_values(at.dataframe[index])
     return table(at, index) if shown is None else shown.to_dict("records")
