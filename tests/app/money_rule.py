@@ -226,11 +226,9 @@ def _column_config(node: Any) -> dict[str, Any]:
         return {}
 
 
-def _cells(node: Any, column: Any, number_format: str | None) -> list[str]:
+def _cells(frame: pd.DataFrame, drawn: Any, column: Any, number_format: str | None) -> list[str]:
     """A column's cells as the browser writes them: the column's number format if it has one (it
     takes precedence), else a styled frame's cell text (``app.credits_table``), else the value."""
-    frame = node.value
-    drawn = display_values(node)
     if number_format or drawn is None:
         return [displayed(value, number_format) for value in frame[column].tolist()]
     position = list(frame.columns).index(column)
@@ -239,6 +237,7 @@ def _cells(node: Any, column: Any, number_format: str | None) -> list[str]:
 
 def _table(node: Any) -> list[Shown]:
     frame = node.value
+    drawn = display_values(node)
     config = _column_config(node)
     shown: list[Shown] = []
     for column in frame.columns:
@@ -254,7 +253,7 @@ def _table(node: Any) -> list[Shown]:
             # Real dates: the browser writes them with the column's format (Moment.js tokens).
             shown.append(Shown(str(number_format or ""), header, where=TIME_COLUMN))
             continue
-        cells = _cells(node, column, number_format)
+        cells = _cells(frame, drawn, column, number_format)
         shown += [Shown(text, header, cell=True, where="table") for text in cells]
     return shown
 
@@ -379,9 +378,9 @@ def table_rows(at: Any, *, having: str) -> list[dict[str, str]]:
         frame = node.value
         if having not in frame.columns:
             continue
-        config = _column_config(node)
+        config, drawn = _column_config(node), display_values(node)
         columns = {
-            str(c): _cells(node, c, (config.get(str(c), {}).get("type_config") or {}).get("format"))
+            str(c): _cells(frame, drawn, c, (config.get(str(c), {}).get("type_config") or {}).get("format"))
             for c in frame.columns
         }
         return [{c: cells[row] for c, cells in columns.items()} for row in range(len(frame))]
