@@ -21,6 +21,7 @@ from core.accounts import AccountSummary
 from core.accounts.permissions import CREDITS_BUY
 from core.clock import system_clock
 from core.display import (
+    CREDIT_WORTH,
     DATETIME_COLUMN_FORMAT,
     credits_help,
     format_credits,
@@ -33,7 +34,7 @@ from core.ledger import BalanceView, LedgerLine, balance_view, ledger_view
 from core.ledger.events import LedgerEvent, ledger_events
 from core.ledger.reasons import GRANT_ISSUED, SOURCE_LABELS
 from core.ledger.service import GrantView
-from core.money import CREDIT_VALUE_USD, NANOS_PER_CREDIT
+from core.money import NANOS_PER_CREDIT
 from core.usage import SpendSummary, ledger_csv, spend_summary
 from core.usage.ranges import zone_abbreviation
 
@@ -85,12 +86,12 @@ def headline(data: BalanceData, at: datetime) -> None:
     balance = data.balance
     tz = data.account.timezone
     first, second, third = st.columns(3)
-    worth = f"1 credit = ${CREDIT_VALUE_USD}"
     exact = credits_help(balance.balance_nanos)
     first.metric(
         f"Balance, as of {format_datetime(at, tz)}",
         format_credits(balance.balance_nanos),
-        help=f"{exact + '. ' if exact else ''}{worth}. Live: updates by itself when usage or credits arrive.",
+        help=f"{exact + '. ' if exact else ''}{CREDIT_WORTH}. "
+        "Live: updates by itself when usage or credits arrive.",
     )
     summary = data.spend
     second.metric(

@@ -17,6 +17,7 @@ from core.accounts import AccountSummary
 from core.accounts.permissions import ALERTS_EDIT, CAPS_EDIT, CREDITS_BUY
 from core.clock import system_clock
 from core.display import (
+    CREDIT_WORTH,
     credits_help,
     credits_number,
     format_credits,
@@ -140,7 +141,7 @@ def headline(data: Overview, zone: str) -> None:
     balance_col.metric(
         f"Balance (as of {format_datetime(data.as_of, data.timezone)})",
         format_credits(data.balance_nanos),
-        help=credits_help(data.balance_nanos) or "1 credit = $1.00",
+        help=credits_help(data.balance_nanos) or CREDIT_WORTH,
     )
     runway = data.runway
     runway_col.metric(

@@ -36,6 +36,7 @@ from app.user_text import literal
 from core.accounts import AccountSummary
 from core.clock import system_clock
 from core.display import (
+    CREDIT_WORTH,
     DATE_COLUMN_FORMAT,
     DATETIME_COLUMN_FORMAT_NO_ZONE,
     credits_help,
@@ -243,7 +244,7 @@ def late_note(late: LateChange, *, narrowed: bool = False) -> str:
 def amount_help(nanos: int, what: str) -> str:
     """A metric's tooltip: what it counts, and every digit when two decimals hide some."""
     exact = credits_help(nanos)
-    return f"{what.capitalize()}; 1 credit = $1.00" + (f". {exact}" if exact else "")
+    return f"{what.capitalize()}; {CREDIT_WORTH}" + (f". {exact}" if exact else "")
 
 
 def metrics(data: UsageData, *, filtered: bool) -> None:
@@ -334,7 +335,7 @@ def empty_state(data: UsageData, view: UsageView, metric: Metric) -> None:
 SPEND_HEADER = "Spend (credits)"
 # "Dec 7, 2026", "Dec 7, 2026, 14:00" (the zone in the column's help)
 PERIOD_FORMAT = {"Day": DATE_COLUMN_FORMAT, "Hour": DATETIME_COLUMN_FORMAT_NO_ZONE}
-SPEND_HELP = "Two decimals; the CSV has every digit. 1 credit = $1.00."
+SPEND_HELP = f"Two decimals; the CSV has every digit. {CREDIT_WORTH}."
 
 
 def in_sentence(label: str) -> str:

@@ -65,6 +65,21 @@ def open_page(at: AppTest, page: str) -> AppTest:
     return at
 
 
+def fill(at: AppTest, key: str, value: str) -> None:
+    """Type ``value`` into the text field ``key`` (shown at the next run)."""
+    at.text_input(key=key).input(value)
+
+
+def submit_form(at: AppTest, form_key: str) -> AppTest:
+    """Click the submit button of the form ``form_key`` and run; the run raised nothing."""
+    buttons = [b for b in at.button if getattr(b, "form_id", None) == form_key]
+    assert buttons, f"no submit button in {form_key}"
+    buttons[0].click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def walk(node: Any) -> Iterator[Any]:
     """``node`` and every element below it."""
     yield node
