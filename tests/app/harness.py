@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,19 @@ from tests.app.seed import seed_accounts, seed_usage
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = ROOT / "app" / "main.py"
 TIMEOUT = 60
+
+
+@pytest.fixture(scope="session")
+def components_scanned_once() -> Iterator[None]:
+    """Each new ``AppTest`` scans every installed package's metadata for Streamlit components on its
+    first run (``streamlit.components.v2.manifest_scanner``): about 0.2 s of CPU, more than a small
+    page's own run. The installed packages do not change during a test run: scan once."""
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = functools.cache(manifest_scanner.scan_component_manifests)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests", lambda max_workers=None: list(scan()))
+        yield
 
 
 @pytest.fixture
