@@ -57,7 +57,8 @@ def styled(frame: pd.DataFrame, *, credits: Iterable[str] = (), dollars: Iterabl
 
 
 def money_column(
-    label: str, *, help: str = ROUNDED_HELP, pinned: bool | None = None
+    label: str, *, help: str = ROUNDED_HELP, pinned: bool | None = None, width: int | None = None
 ) -> st.column_config.NumberColumn:
-    """A money column: right-aligned numbers whose text ``styled`` gives, with what rounding hides."""
-    return st.column_config.NumberColumn(label, help=help, pinned=pinned)
+    """A money column: right-aligned numbers whose text ``styled`` gives, with what rounding hides.
+    It has no ``format`` of its own: one would take precedence over the styled text."""
+    return st.column_config.NumberColumn(label, help=help, pinned=pinned, width=width)

@@ -16,6 +16,7 @@ from app.page import PageContext
 from app.resources import get_engine
 from core.accounts import require_access
 from core.clock import system_clock
+from core.display import CREDIT_WORTH
 from core.usage.focus import focus_csv, focus_file_name, focus_snapshot
 
 MONTHS_OFFERED = 13  # this month and the twelve before it
@@ -48,7 +49,7 @@ def focus_export(ctx: PageContext) -> None:
     st.caption(
         "Costs of a calendar month (UTC) in the FinOps FOCUS format, for cost tools and spreadsheets: "
         "usage per day, model, project and API key, credits bought, and promotional credits used. "
-        "In US dollars (1 credit = $1.00), exact to the nano-dollar."
+        f"In US dollars ({CREDIT_WORTH}), exact to the nano-dollar."
     )
     months = recent_months(system_clock())
     if st.session_state.get(MONTH_KEY) not in months:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pandas as pd
 import streamlit as st
 
 from app.resources import get_engine
 from app.user_text import literal
 from core.accounts.invitations import ACCEPT_PATH, TOKEN_PARAM, InvitationView, find_invitation
 from core.db import unit_of_work
+from core.display import format_datetime
 
 ACCEPT_URL_PATH = ACCEPT_PATH.lstrip("/")
 
@@ -30,7 +30,8 @@ def invitation_in_link() -> InvitationView | None:
 
 
 def utc(moment: datetime) -> str:
-    return pd.Timestamp(moment).tz_convert("UTC").strftime("%b %d, %Y %H:%M UTC")
+    """ "Dec 7, 2026, 04:48 UTC": an invitation's times, before its account's zone is the reader's."""
+    return format_datetime(moment, "UTC")
 
 
 def summary(view: InvitationView) -> str:

@@ -12,7 +12,7 @@ import streamlit as st
 
 from app.credits_table import credits_values, dollars_values, money_column
 from core.amount_input import typed_amount
-from core.display import credits_number, format_credits
+from core.display import DATETIME_COLUMN_FORMAT_NO_ZONE, credits_number, format_credits
 from core.money import NANOS_PER_CREDIT, cents_to_nanos
 from core.payments import Card, TopUpView, format_cents
 from core.payments.config import TopUpLimits, dollars_to_cents
@@ -21,8 +21,8 @@ from core.payments.views import OtherPurchase
 OTHER = "Other amount"
 DEFAULT_BASE_URL = "http://localhost:8501"
 NANOS_PER_CENT = NANOS_PER_CREDIT // 100
-CUSTOM_HELP = "Dollars and cents with the digits 0-9, like 40 or 1,250.50 (at most 2 decimals)."
-CREDITS_HELP = "Credits with the digits 0-9, like 100 or 1,250.50 (at most 2 decimals)."
+CUSTOM_HELP = "Dollars and cents with the digits 0-9, like $40 or $1,250.50 (at most 2 decimals)."
+CREDITS_HELP = "A number of credits with the digits 0-9, like 100 or 1,250.50 credits (at most 2 decimals)."
 RECEIPT_STATES = ("paid", "credited", "refunded")  # a payment went through: there is something to receipt
 
 
@@ -235,7 +235,9 @@ def history_table(rows: Sequence[HistoryRow]) -> pd.DataFrame:
 
 def history_columns(timezone: str) -> dict[str, object]:
     return {
-        "When": st.column_config.DatetimeColumn("When", format="MMM D, YYYY, HH:mm", timezone=timezone),
+        "When": st.column_config.DatetimeColumn(
+            "When", format=DATETIME_COLUMN_FORMAT_NO_ZONE, timezone=timezone
+        ),
         "Amount ($)": money_column("Amount ($)", help="What the card was charged, in US dollars"),
         "Credits": money_column("Credits", help="Credits the purchase added, rounded to 2 decimals"),
         "Receipt": st.column_config.LinkColumn(

@@ -105,6 +105,10 @@ def format_dollars(nanos: int) -> str:
     return f"{sign}${abs(shown):,f}"
 
 
+# What a credit is worth, where a page says it ("1 credit = $1.00").
+CREDIT_WORTH = f"1 credit = {format_dollars(NANOS_PER_CREDIT)}"
+
+
 def purchase_text(cents: int, credits_nanos: int) -> str:
     """Where a card payment meets the ledger: "$20.00 → 20.00 credits"."""
     return f"{format_dollars_cents(cents)} → {format_credits(credits_nanos)}"

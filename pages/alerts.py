@@ -16,6 +16,7 @@ import streamlit as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.live import as_of
 from app.page import READ_ONLY_HELP, PageContext, page_context, read, show_error
 from app.resources import get_engine
 from app.spend_ui import (
@@ -526,8 +527,7 @@ except BillingError as error:
     show_error(error)
     st.stop()
 
-as_of = format_datetime(system_clock(), alerts_data.account.timezone)
-st.caption(f"{literal(alerts_data.account.name)} · as of {as_of}")
+st.caption(f"{literal(alerts_data.account.name)} · {as_of(system_clock(), alerts_data.account.timezone)}")
 message = st.session_state.pop(FLASH_KEY, None)
 if message:
     st.success(message)

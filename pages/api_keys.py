@@ -33,6 +33,7 @@ from core.customer_keys import (
     revoke_customer_key,
 )
 from core.customer_keys.service import MAX_LIFETIME_DAYS, MAX_NAME
+from core.display import format_datetime
 from core.errors import BillingError
 from core.support.once import new_submission_id
 
@@ -60,9 +61,8 @@ def can_edit(account: AccountSummary) -> bool:
 
 
 def when(moment: datetime | None, timezone: str) -> str:
-    if moment is None:
-        return "—"
-    return pd.Timestamp(moment).tz_convert(timezone).strftime("%b %d, %Y %H:%M")
+    """ "Dec 7, 2026, 04:48" in the account's zone (the column's header names it), or "—"."""
+    return "—" if moment is None else format_datetime(moment, timezone, zone=False)
 
 
 def keys_table(data: KeysData, at: datetime) -> None:

@@ -14,19 +14,27 @@ from sqlalchemy.orm import Session
 
 from app.charts import ALARM_COLOR, PALETTE
 from app.credits_table import credits_values, money_column, styled
-from app.live import data_stamp, live_caption, watch_for_changes
+from app.live import as_of, data_stamp, live_caption, watch_for_changes
 from app.page import PageContext, page_context, read, show_error
 from app.user_text import literal
 from core.accounts import AccountSummary
 from core.accounts.permissions import CREDITS_BUY
 from core.clock import system_clock
-from core.display import credits_help, format_credits, format_date, format_datetime, zone_note
+from core.display import (
+    CREDIT_WORTH,
+    DATETIME_COLUMN_FORMAT,
+    credits_help,
+    format_credits,
+    format_date,
+    format_datetime,
+    zone_note,
+)
 from core.errors import BillingError
 from core.ledger import BalanceView, LedgerLine, balance_view, ledger_view
 from core.ledger.events import LedgerEvent, ledger_events
 from core.ledger.reasons import GRANT_ISSUED, SOURCE_LABELS
 from core.ledger.service import GrantView
-from core.money import CREDIT_VALUE_USD, NANOS_PER_CREDIT
+from core.money import NANOS_PER_CREDIT
 from core.usage import SpendSummary, ledger_csv, spend_summary
 from core.usage.ranges import zone_abbreviation
 
@@ -78,12 +86,12 @@ def headline(data: BalanceData, at: datetime) -> None:
     balance = data.balance
     tz = data.account.timezone
     first, second, third = st.columns(3)
-    worth = f"1 credit = ${CREDIT_VALUE_USD}"
     exact = credits_help(balance.balance_nanos)
     first.metric(
         f"Balance, as of {format_datetime(at, tz)}",
         format_credits(balance.balance_nanos),
-        help=f"{exact + '. ' if exact else ''}{worth}. Live: updates by itself when usage or credits arrive.",
+        help=f"{exact + '. ' if exact else ''}{CREDIT_WORTH}. "
+        "Live: updates by itself when usage or credits arrive.",
     )
     summary = data.spend
     second.metric(
@@ -247,7 +255,7 @@ def history_chart(data: BalanceData, at: datetime) -> None:
 def when_column(timezone: str, label: str = "When") -> st.column_config.DatetimeColumn:
     """Real times (they sort as times), shown in the account's zone with its short name, as
     ``core.display.format_datetime`` writes them: "Dec 7, 2026, 04:48 PST"."""
-    return st.column_config.DatetimeColumn(label, format="MMM D, YYYY, HH:mm z", timezone=timezone)
+    return st.column_config.DatetimeColumn(label, format=DATETIME_COLUMN_FORMAT, timezone=timezone)
 
 
 LEDGER_MONEY = ("Change (credits)", "Balance after (credits)")
@@ -339,8 +347,7 @@ def live_balance(ctx: PageContext) -> None:
     except BillingError as error:
         show_error(error)
         return
-    as_of = f"as of {format_datetime(now, data.account.timezone)}"
-    st.caption(live_caption(f"{literal(data.account.name)} · {as_of}"))
+    st.caption(live_caption(f"{literal(data.account.name)} · {as_of(now, data.account.timezone)}"))
     may_buy = ctx.may(data.account, CREDITS_BUY)
     headline(data, now)
     owed_warning(data, may_buy=may_buy)

@@ -37,7 +37,7 @@ from app.user_text import code, literal
 from core.accounts import AccountSummary
 from core.accounts.permissions import AUTO_RECHARGE_EDIT, CARDS_REMOVE, CREDITS_BUY
 from core.clock import system_clock
-from core.display import credits_number, format_credits, format_datetime, zone_note
+from core.display import CREDIT_WORTH, credits_number, format_credits, format_datetime, zone_note
 from core.errors import BillingError, NotFound, ValidationError
 from core.ledger import balance_view
 from core.money import cents_to_nanos
@@ -619,7 +619,7 @@ owed = max(0, -buy_data.deficit_nanos)
 st.caption(
     f"{literal(buy_data.account.name)} · "
     + (f"you owe {format_credits(owed)}" if owed else f"balance {format_credits(buy_data.balance_nanos)}")
-    + " · 1 credit = $1.00 · credits are added once the payment has gone through"
+    + f" · {CREDIT_WORTH} · credits are added once the payment has gone through"
 )
 removed_message = st.session_state.pop(REMOVED_KEY, None)
 if removed_message and not context.read_only:

@@ -14,7 +14,8 @@ import streamlit as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.money_cells import credits_styler
+from app.credits_table import money_column, styled
+from app.live import as_of
 from app.page import READ_ONLY_HELP, PageContext, page_context, read, show_error
 from app.spend_ui import (
     evaluate_and_send,
@@ -112,15 +113,15 @@ def caps_section(data: LimitsData, *, editable: bool) -> None:
         return
     st.caption(zone_note(data.account.timezone, system_clock()))
     st.dataframe(
-        credits_styler(caps_table(data), CAP_COLUMNS),
+        styled(caps_table(data), credits=CAP_COLUMNS),
         hide_index=True,
         width="stretch",
         column_config={
             "Scope": st.column_config.TextColumn("Scope", pinned=True, width=120),
-            "Spent (credits)": st.column_config.Column(
-                "Spent (credits)", help="This month so far", width=110
-            ),
-            "Cap (credits)": st.column_config.Column("Cap (credits)", width=100),
+            "Spent (credits)": money_column("Spent (credits)", help="This month so far", width=110),
+            "Cap (credits)": money_column("Cap (credits)", width=100),
+            "Remaining (credits)": money_column("Remaining (credits)"),
+            "Overshoot (credits)": money_column("Overshoot (credits)"),
         },
         key="limits.caps",
     )
@@ -287,9 +288,7 @@ except BillingError as error:
     show_error(error)
     st.stop()
 
-st.caption(
-    f"{literal(limits_data.account.name)} · as of {format_datetime(moment, limits_data.account.timezone)}"
-)
+st.caption(f"{literal(limits_data.account.name)} · {as_of(moment, limits_data.account.timezone)}")
 flash_message = st.session_state.pop(FLASH_KEY, None)
 if flash_message:
     st.success(flash_message)

@@ -36,6 +36,7 @@ from core.accounts.members import MemberChange, MemberRow, change_role, list_mem
 from core.accounts.permissions import MEMBERS_EDIT, OWNERS_EDIT
 from core.clock import system_clock
 from core.db.models import ROLES
+from core.display import format_datetime, zone_note
 from core.errors import BillingError
 from core.payments import payment_config
 from core.sessions import session_secret
@@ -66,9 +67,8 @@ def load(session: Session, account: AccountSummary) -> MembersData:
 
 
 def local(moment: datetime | None, timezone: str) -> str:
-    if moment is None:
-        return "never"
-    return pd.Timestamp(moment).tz_convert(timezone).strftime("%b %d, %Y %H:%M")
+    """ "Dec 7, 2026, 04:48" in the account's zone (named once under the table), or "never"."""
+    return "never" if moment is None else format_datetime(moment, timezone, zone=False)
 
 
 def submission(form: str) -> str:
@@ -116,7 +116,9 @@ def members_section(data: MembersData) -> None:
         hide_index=True,
         width="stretch",
     )
-    st.caption(f"Times in {tz}. Last sign-in: when a portal session of theirs last started.")
+    st.caption(
+        f"{zone_note(tz, system_clock())}. Last sign-in: when a portal session of theirs last started."
+    )
 
 
 def invitations_section(data: MembersData) -> None:
@@ -126,6 +128,7 @@ def invitations_section(data: MembersData) -> None:
         return
     now = system_clock()
     tz = data.account.timezone
+    st.caption(f"{zone_note(tz, now)}.")
     st.dataframe(
         pd.DataFrame(
             {
@@ -151,7 +154,7 @@ def emails_configured() -> bool:
 
 def invited_flash(invited: Invited) -> dict[str, str]:
     view = invited.invitation
-    until = local(view.expires_at, "UTC") + " UTC"
+    until = format_datetime(view.expires_at, "UTC")
     if invited.emailed:
         return {
             "text": f"Invitation emailed to {literal(view.email)} as {view.role}; "

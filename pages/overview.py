@@ -10,13 +10,21 @@ import pandas as pd
 import streamlit as st
 
 from app.credits_table import credits_values, money_column, styled
-from app.live import data_stamp, live_caption, watch_for_changes
+from app.live import as_of, data_stamp, live_caption, watch_for_changes
 from app.page import PageContext, page_context, read, show_error
 from app.user_text import literal
 from core.accounts import AccountSummary
 from core.accounts.permissions import ALERTS_EDIT, CAPS_EDIT, CREDITS_BUY
 from core.clock import system_clock
-from core.display import credits_help, credits_number, format_credits, format_date, format_datetime
+from core.display import (
+    CREDIT_WORTH,
+    credits_help,
+    credits_number,
+    format_credits,
+    format_date,
+    format_datetime,
+    format_day_short,
+)
 from core.errors import BillingError
 from core.money import NANOS_PER_CREDIT
 from core.spend.overview import EXPIRING_WITHIN_DAYS, ChartDay, Overview, ScopeProjection, overview
@@ -121,7 +129,7 @@ def projection_sentence(data: Overview) -> str:
     return (
         f"This month you will likely spend **{format_credits(projection.projected_nanos)}** by "
         f"{format_date(projection.period_end)}: {projection.band_percent}% likely between "
-        f"**{credits_number(projection.low_nanos)}** and **{format_credits(projection.high_nanos)}**.{rough}"
+        f"**{format_credits(projection.low_nanos)}** and **{format_credits(projection.high_nanos)}**.{rough}"
     )
 
 
@@ -133,7 +141,7 @@ def headline(data: Overview, zone: str) -> None:
     balance_col.metric(
         f"Balance (as of {format_datetime(data.as_of, data.timezone)})",
         format_credits(data.balance_nanos),
-        help=credits_help(data.balance_nanos) or "1 credit = $1.00",
+        help=credits_help(data.balance_nanos) or CREDIT_WORTH,
     )
     runway = data.runway
     runway_col.metric(
@@ -179,7 +187,7 @@ def chart(data: Overview, zone: str) -> alt.LayerChart:
     """Cumulative spend this period, the projection with its band, and where the balance runs out."""
     projection = data.projection
     days: tuple[ChartDay, ...] = data.chart
-    order = [f"{day.day:%b} {day.day.day}" for day in days]
+    order = [format_day_short(day.day) for day in days]
 
     def height(nanos: int | None) -> float | None:
         # Float only as line height (chart geometry); tooltips carry the exact values as text.
@@ -385,8 +393,8 @@ def live_overview(ctx: PageContext) -> None:
 
 def draw(ctx: PageContext, account: AccountSummary, view: Overview) -> None:
     zone = zone_abbreviation(view.timezone, view.as_of)
-    as_of = f"as of {format_datetime(view.as_of, view.timezone)}"
-    st.caption(live_caption(f"{literal(account.name)} · {as_of} · days and the period in {view.timezone}"))
+    when = as_of(view.as_of, view.timezone)
+    st.caption(live_caption(f"{literal(account.name)} · {when} · days and the period in {view.timezone}"))
     negative_balance(view, ctx.may(account, CREDITS_BUY))
     dormant_note(view)
     headline(view, zone)

@@ -14,7 +14,7 @@ import streamlit as st
 from app.page import page_context, read, show_error
 from app.user_text import literal
 from core.clock import system_clock
-from core.display import format_datetime, format_price
+from core.display import CREDIT_WORTH, format_datetime, format_price
 from core.errors import BillingError
 from core.rating import PriceLine, PriceSheet, VersionSheet, price_sheet
 from core.usage.exports import plural
@@ -102,7 +102,7 @@ def show_version(version: VersionSheet, timezone: str) -> None:
         width="stretch",
         column_config={
             "Meter": st.column_config.TextColumn("Meter", pinned=True),
-            "Price": st.column_config.TextColumn("Price", help="In credits (1 credit = $1.00), exact"),
+            "Price": st.column_config.TextColumn("Price", help=f"In credits ({CREDIT_WORTH}), exact"),
         },
     )
 
@@ -118,7 +118,7 @@ def show_sheet(sheet: PriceSheet, account_name: str, timezone: str) -> None:
         f"**{sheet.card_name}** (`{sheet.card_key}`)"
         + (" with prices of your own" if sheet.has_overrides else "")
     )
-    st.caption("1 credit = $1.00. Usage is priced at the version in force when it happened.")
+    st.caption(f"{CREDIT_WORTH}. Usage is priced at the version in force when it happened.")
     if sheet.current is None:
         st.info("This card has no version in force yet: see the upcoming versions below.")
     else:

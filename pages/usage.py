@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from app.browser import typed_dates_apply_on_enter
 from app.charts import SPEND as SPEND_METRIC
 from app.charts import Metric, quantity_label, usage_chart
+from app.credits_table import money_column, styled
 from app.focus_ui import focus_export
 from app.history import arrived_by_history
-from app.live import data_stamp, live_caption, watch_for_changes
-from app.money_cells import credits_styler
+from app.live import as_of, data_stamp, live_caption, watch_for_changes
 from app.page import PageContext, page_context, read, show_error
 from app.state import current_viewer
 from app.usage_view import (
@@ -36,7 +36,13 @@ from app.usage_view import (
 from app.user_text import literal
 from core.accounts import AccountSummary
 from core.clock import system_clock
-from core.display import credits_help, format_credits, format_datetime
+from core.display import (
+    CREDIT_WORTH,
+    DATE_COLUMN_FORMAT,
+    DATETIME_COLUMN_FORMAT_NO_ZONE,
+    credits_help,
+    format_credits,
+)
 from core.errors import BillingError
 from core.usage import (
     GROUP_BY,
@@ -241,7 +247,7 @@ def late_note(late: LateChange, *, narrowed: bool = False) -> str:
 def amount_help(nanos: int, what: str) -> str:
     """A metric's tooltip: what it counts, and every digit when two decimals hide some."""
     exact = credits_help(nanos)
-    return f"{what.capitalize()}; 1 credit = $1.00" + (f". {exact}" if exact else "")
+    return f"{what.capitalize()}; {CREDIT_WORTH}" + (f". {exact}" if exact else "")
 
 
 def metrics(data: UsageData, *, filtered: bool) -> None:
@@ -330,8 +336,9 @@ def empty_state(data: UsageData, view: UsageView, metric: Metric) -> None:
 
 
 SPEND_HEADER = "Spend (credits)"
-PERIOD_FORMAT = {"Day": "MMM D, YYYY", "Hour": "MMM D, YYYY, HH:mm"}  # "Dec 7, 2026", "Dec 7, 2026, 14:00"
-SPEND_HELP = "Two decimals; the CSV has every digit. 1 credit = $1.00."
+# "Dec 7, 2026", "Dec 7, 2026, 14:00" (the zone in the column's help)
+PERIOD_FORMAT = {"Day": DATE_COLUMN_FORMAT, "Hour": DATETIME_COLUMN_FORMAT_NO_ZONE}
+SPEND_HELP = f"Two decimals; the CSV has every digit. {CREDIT_WORTH}."
 
 
 def in_sentence(label: str) -> str:
@@ -377,12 +384,12 @@ def totals_table(frame: pd.DataFrame, *, group_label: str, metric: Metric, range
     table = pd.DataFrame(rows)
     table["Events"] = table["Events"].astype("int64")
     st.dataframe(
-        credits_styler(table, [SPEND_HEADER]),
+        styled(table, credits=[SPEND_HEADER]),
         hide_index=True,
         width="stretch",
         column_config={
             group_label: st.column_config.TextColumn(group_label, width=GROUP_WIDTH, pinned=True),
-            SPEND_HEADER: st.column_config.Column(SPEND_HEADER, help=SPEND_HELP, width=SPEND_WIDTH),
+            SPEND_HEADER: money_column(SPEND_HEADER, help=SPEND_HELP, width=SPEND_WIDTH),
             "Share of spend": st.column_config.ProgressColumn(
                 "Share of spend", format="%.1f%%", min_value=0.0, max_value=100.0
             ),
@@ -401,7 +408,7 @@ def detail_table(ctx: PageContext, data: UsageData, *, view: UsageView, group_la
     # Dates as dates (they sort as dates), shown as docs/money.md writes them: "Dec 7, 2026".
     table[period] = pd.to_datetime(table[period])
     st.dataframe(
-        credits_styler(table, [SPEND_HEADER]),
+        styled(table, credits=[SPEND_HEADER]),
         hide_index=True,
         width="stretch",
         column_config={
@@ -415,7 +422,7 @@ def detail_table(ctx: PageContext, data: UsageData, *, view: UsageView, group_la
             group_label: st.column_config.TextColumn(group_label, width=GROUP_WIDTH, pinned=True),
             "Quantity": st.column_config.NumberColumn("Quantity", format="%,d"),
             "Events": st.column_config.NumberColumn("Events", format="%,d"),
-            SPEND_HEADER: st.column_config.Column(SPEND_HEADER, help=SPEND_HELP, width=SPEND_WIDTH),
+            SPEND_HEADER: money_column(SPEND_HEADER, help=SPEND_HELP, width=SPEND_WIDTH),
         },
         key="usage.detail",
     )
@@ -440,8 +447,7 @@ def live_usage(ctx: PageContext, view: UsageView, metric: Metric) -> None:
     except BillingError as error:
         show_error(error)
         return
-    as_of = format_datetime(at, data.account.timezone)
-    st.caption(live_caption(f"{literal(data.account.name)} · as of {as_of}"))
+    st.caption(live_caption(f"{literal(data.account.name)} · {as_of(at, data.account.timezone)}"))
     metrics(data, filtered=bool(view.active_filters()))
     if data.late is not None:
         narrowed = bool(view.active_filters()) or not metric.is_spend

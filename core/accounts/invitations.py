@@ -52,6 +52,7 @@ from core.accounts.members import (
 from core.accounts.permissions import MEMBERS_EDIT, OWNERS_EDIT, Actor, member_role, require_permission
 from core.accounts.service import ensure_user
 from core.db.models import Account, Invitation, Membership
+from core.display import format_datetime
 from core.errors import BillingError, Conflict, NotFound, PermissionDenied, ValidationError
 from core.payments.notify import Mail, email_after_commit
 from core.spend.alerts import is_email_address
@@ -178,7 +179,7 @@ def _invitation_mail(view: InvitationView, link: str, inviter: str) -> Mail:
         f"{inviter} invited you to join {view.account_name} on Meterline as {view.role}.\n\n"
         f"Accept the invitation: {link}\n\n"
         f"Sign in as {view.email} to accept it. The link works once, until "
-        f"{view.expires_at:%Y-%m-%d %H:%M} UTC. If you did not expect this, ignore this email."
+        f"{format_datetime(view.expires_at, 'UTC')}. If you did not expect this, ignore this email."
     )
     return Mail((view.email,), f"Invitation to {view.account_name} on Meterline", body)
 
@@ -233,8 +234,8 @@ def invite_member(
     )
     if waiting is not None:
         raise Conflict(
-            f"there is a pending invitation for {email} already (until {waiting.expires_at:%Y-%m-%d %H:%M} "
-            "UTC): revoke it to send a new one",
+            f"there is a pending invitation for {email} already (until "
+            f"{format_datetime(waiting.expires_at, 'UTC')}): revoke it to send a new one",
             code="already_invited",
             field="email",
         )
@@ -343,7 +344,7 @@ def refusal(view: InvitationView | None, email: str, at: datetime) -> BillingErr
     ask = f"ask an owner or admin of {view.account_name} to invite you again"
     status = view.status(at)
     if status == ACCEPTED:
-        when = f" on {view.accepted_at:%Y-%m-%d %H:%M} UTC" if view.accepted_at else ""
+        when = f" on {format_datetime(view.accepted_at, 'UTC')}" if view.accepted_at else ""
         return Conflict(
             f"this invitation was already used{when}: a link works once. If that was you, "
             f"{view.account_name} is among your accounts; otherwise {ask}",
@@ -358,7 +359,7 @@ def refusal(view: InvitationView | None, email: str, at: datetime) -> BillingErr
         )
     if status == EXPIRED:
         return Conflict(
-            f"this invitation expired on {view.expires_at:%Y-%m-%d %H:%M} UTC; {ask}",
+            f"this invitation expired on {format_datetime(view.expires_at, 'UTC')}; {ask}",
             code="invitation_expired",
             field="token",
         )

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from core.accounts.permissions import API_KEYS_EDIT, Actor, require_permission
 from core.customer_keys.secret import is_secret_shaped, new_secret, secret_digest, visible_prefix
 from core.db.models import CUSTOMER_KEY_SCOPES, AuditLog, CustomerApiKey
+from core.display import format_datetime
 from core.errors import Conflict, NotFound, ValidationError
 from core.support.once import checked_submission_id
 from core.text import single_line_text
@@ -176,7 +177,8 @@ def _audit(
 
 
 def _describe(key: CustomerKeyView) -> str:
-    expiry = "never expires" if key.expires_at is None else f"expires {key.expires_at:%Y-%m-%d %H:%M} UTC"
+    expires = key.expires_at
+    expiry = "never expires" if expires is None else f"expires {format_datetime(expires, 'UTC')}"
     return f"“{key.name}” ({key.shown}), scopes {', '.join(key.scopes)}, {expiry}"
 
 

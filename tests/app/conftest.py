@@ -1,5 +1,12 @@
 """Fixtures of the portal tests (defined in ``tests.app.harness`` so other suites can reuse them)."""
 
-from tests.app.harness import empty_portal_url, portal_url
+import pytest
 
-__all__ = ["empty_portal_url", "portal_url"]
+from tests.app.harness import components_scanned_once, empty_portal_url, portal_url
+
+__all__ = ["components_scanned_once", "empty_portal_url", "portal_url"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _components_scanned_once(components_scanned_once: None) -> None:
+    """Every portal test: Streamlit's component scan once per test run, not once per AppTest."""

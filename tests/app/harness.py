@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,19 @@ from tests.app.seed import seed_accounts, seed_usage
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = ROOT / "app" / "main.py"
 TIMEOUT = 60
+
+
+@pytest.fixture(scope="session")
+def components_scanned_once() -> Iterator[None]:
+    """Each new ``AppTest`` scans every installed package's metadata for Streamlit components on its
+    first run (``streamlit.components.v2.manifest_scanner``): about 0.2 s of CPU, more than a small
+    page's own run. The installed packages do not change during a test run: scan once."""
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = functools.cache(manifest_scanner.scan_component_manifests)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests", lambda max_workers=None: list(scan()))
+        yield
 
 
 @pytest.fixture
@@ -65,12 +79,28 @@ def open_page(at: AppTest, page: str) -> AppTest:
     return at
 
 
-def _walk(node: Any) -> Iterator[Any]:
+def fill(at: AppTest, key: str, value: str) -> None:
+    """Type ``value`` into the text field ``key`` (shown at the next run)."""
+    at.text_input(key=key).input(value)
+
+
+def submit_form(at: AppTest, form_key: str) -> AppTest:
+    """Click the submit button of the form ``form_key`` and run; the run raised nothing."""
+    buttons = [b for b in at.button if getattr(b, "form_id", None) == form_key]
+    assert buttons, f"no submit button in {form_key}"
+    buttons[0].click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def walk(node: Any) -> Iterator[Any]:
+    """``node`` and every element below it."""
     yield node
     children = getattr(node, "children", None)
     if isinstance(children, dict):
         for child in children.values():
-            yield from _walk(child)
+            yield from walk(child)
 
 
 _MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
@@ -87,7 +117,7 @@ def page_text(at: AppTest) -> str:
     and sidebar)."""
     parts: list[str] = []
     for root in (at.main, at.sidebar):
-        for node in _walk(root):
+        for node in walk(root):
             for attribute in ("label", "body", "value", "help", "options"):
                 try:
                     value = getattr(node, attribute, None)
@@ -97,7 +127,7 @@ def page_text(at: AppTest) -> str:
                     continue
                 to_csv = getattr(value, "to_csv", None)  # a frame; an unknown element answers None
                 if callable(to_csv):
-                    shown = _display_values(node)  # a styled frame: the cells as drawn
+                    shown = display_values(node)  # a styled frame: the cells as drawn
                     parts.append((shown if shown is not None else value).to_csv())
                 else:
                     parts.append(as_read(str(value)))
@@ -112,7 +142,7 @@ def table(at: AppTest, index: int = 0) -> list[dict[str, Any]]:
     return at.dataframe[index].value.to_dict("records")
 
 
-def _display_values(element: Any) -> Any:
+def display_values(element: Any) -> Any:
     """The cell texts of a styled frame (``app.credits_table``) as drawn, or None (not styled)."""
     from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
@@ -127,5 +157,5 @@ def _display_values(element: Any) -> Any:
 def shown_table(at: AppTest, index: int = 0) -> list[dict[str, Any]]:
     """A table's rows as a person reads them: the cell texts of a styled frame (``app.credits_table``),
     the values themselves where the page gave no text."""
-    shown = _display_values(at.dataframe[index])
+    shown = display_values(at.dataframe[index])
     return table(at, index) if shown is None else shown.to_dict("records")

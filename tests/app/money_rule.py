@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from core.display import DATE_COLUMN_FORMAT, DATETIME_COLUMN_FORMAT, DATETIME_COLUMN_FORMAT_NO_ZONE
-from tests.app.harness import as_read
+from tests.app.harness import as_read, display_values, walk
 
 # A number as people write it, with what may stand before it: "< ", a sign, a dollar sign.
 # Not a piece of a longer token: "acc_1", "v1.2.3", "2026-12-07"'s "-12" and the digits of
@@ -219,20 +219,26 @@ def displayed(value: Any, number_format: str | None = None) -> str:
     return str(value)
 
 
-def _walk(node: Any) -> Iterator[Any]:
-    yield node
-    children = getattr(node, "children", None)
-    if isinstance(children, dict):
-        for child in children.values():
-            yield from _walk(child)
+def _column_config(node: Any) -> dict[str, Any]:
+    try:
+        return dict(json.loads(node.proto.columns or "{}"))
+    except ValueError:
+        return {}
+
+
+def _cells(frame: pd.DataFrame, drawn: Any, column: Any, number_format: str | None) -> list[str]:
+    """A column's cells as the browser writes them: the column's number format if it has one (it
+    takes precedence), else a styled frame's cell text (``app.credits_table``), else the value."""
+    if number_format or drawn is None:
+        return [displayed(value, number_format) for value in frame[column].tolist()]
+    position = list(frame.columns).index(column)
+    return ["" if text is None else str(text) for text in drawn.iloc[:, position].tolist()]
 
 
 def _table(node: Any) -> list[Shown]:
     frame = node.value
-    try:
-        config: dict[str, Any] = json.loads(node.proto.columns or "{}")
-    except ValueError:
-        config = {}
+    drawn = display_values(node)
+    config = _column_config(node)
     shown: list[Shown] = []
     for column in frame.columns:
         settings = config.get(str(column), {})
@@ -247,8 +253,8 @@ def _table(node: Any) -> list[Shown]:
             # Real dates: the browser writes them with the column's format (Moment.js tokens).
             shown.append(Shown(str(number_format or ""), header, where=TIME_COLUMN))
             continue
-        for value in values:
-            shown.append(Shown(displayed(value, number_format), header, cell=True, where="table"))
+        cells = _cells(frame, drawn, column, number_format)
+        shown += [Shown(text, header, cell=True, where="table") for text in cells]
     return shown
 
 
@@ -323,7 +329,7 @@ def collect(at: Any) -> list[Shown]:
     """Every piece of text the run shows (main area and sidebar), each with its context."""
     items: list[Shown] = []
     for root in (at.main, at.sidebar):
-        for node in _walk(root):
+        for node in walk(root):
             kind = str(getattr(node, "type", ""))
             if kind == "dataframe":
                 items += _table(node)
@@ -372,12 +378,10 @@ def table_rows(at: Any, *, having: str) -> list[dict[str, str]]:
         frame = node.value
         if having not in frame.columns:
             continue
-        config: dict[str, Any] = json.loads(node.proto.columns or "{}")
-        formats = {
-            str(c): ((config.get(str(c), {}).get("type_config") or {}).get("format")) for c in frame.columns
+        config, drawn = _column_config(node), display_values(node)
+        columns = {
+            str(c): _cells(frame, drawn, c, (config.get(str(c), {}).get("type_config") or {}).get("format"))
+            for c in frame.columns
         }
-        return [
-            {str(c): displayed(v, formats[str(c)]) for c, v in row.items()}
-            for row in frame.to_dict("records")
-        ]
+        return [{c: cells[row] for c, cells in columns.items()} for row in range(len(frame))]
     return []

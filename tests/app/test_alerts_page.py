@@ -5,29 +5,15 @@ change; a webhook secret shows once. (The Limits page: test_limits_page.py.)"""
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from app.resources import get_engine
 from app.spend_ui import NOT_USED_YET
 from core.db import unit_of_work
 from core.spend.alerts import list_rules, list_webhooks
-from tests.app.harness import as_read, open_page, page_text, portal_url, signed_in, table  # noqa: F401
+from tests.app.harness import as_read, fill, open_page, page_text, portal_url, signed_in, submit_form, table  # noqa: F401
 from tests.app.seed import ALICE, VIVIAN
 
 pytestmark = pytest.mark.usefixtures("portal_url")
-
-
-def fill(at: AppTest, key: str, value: str) -> None:
-    at.text_input(key=key).input(value)
-
-
-def submit(at: AppTest, form_key: str) -> AppTest:
-    buttons = [b for b in at.button if getattr(b, "form_id", None) == form_key]
-    assert buttons, f"no submit button in {form_key}"
-    buttons[0].click()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def acme_rules() -> list:
@@ -42,7 +28,7 @@ def test_owner_creates_a_rule_that_fires_and_shows_everywhere() -> None:
     fill(at, "alerts.new.name", "Low balance")
     fill(at, "alerts.new.threshold", "200")
     at.text_input(key="alerts.new.emails").input("ops@acme.test")
-    submit(at, "alerts.new.form")
+    submit_form(at, "alerts.new.form")
     text = page_text(at)
     assert "Rule “Low balance” saved" in text and "It fired right away" in text
     assert "Alert 'Low balance' fired" in text  # the notification centre
@@ -68,7 +54,7 @@ def test_a_bad_threshold_names_the_field_and_keeps_the_form() -> None:
     fill(at, "alerts.new.name", "Budget")
     fill(at, "alerts.new.budget", "500")
     fill(at, "alerts.new.percent", "eighty")
-    submit(at, "alerts.new.form")
+    submit_form(at, "alerts.new.form")
     assert any(e.value.startswith("Percent of the budget: ") for e in at.error), [e.value for e in at.error]
     assert at.text_input(key="alerts.new.budget").value == "500"  # the form keeps what was typed
     assert acme_rules() == []
@@ -84,7 +70,7 @@ def test_percentage_rule_on_a_project_and_pause() -> None:
     fill(at, "alerts.new.name", "Chatbot budget")
     fill(at, "alerts.new.budget", "10")
     fill(at, "alerts.new.percent", "80")
-    submit(at, "alerts.new.form")
+    submit_form(at, "alerts.new.form")
     (rule,) = acme_rules()
     assert (rule.scope, rule.scope_value, rule.budget_nanos, rule.percent) == (
         "project",
@@ -102,7 +88,7 @@ def test_percentage_rule_on_a_project_and_pause() -> None:
 def test_webhook_secret_is_shown_once() -> None:
     at = open_page(signed_in(ALICE), "alerts")
     fill(at, "alerts.hook_url", "https://hooks.acme.test/meterline")
-    submit(at, "alerts.webhook_form")
+    submit_form(at, "alerts.webhook_form")
     with unit_of_work(get_engine()) as session:
         (hook,) = list_webhooks(session, "acc_acme")
     secrets_shown = [c.value for c in at.code if c.value.startswith("whsec_")]
@@ -116,9 +102,9 @@ def test_a_viewer_sees_rules_and_caps_but_no_forms() -> None:
     owner = open_page(signed_in(ALICE), "alerts")
     fill(owner, "alerts.new.name", "Low balance")
     fill(owner, "alerts.new.threshold", "50")
-    submit(owner, "alerts.new.form")
+    submit_form(owner, "alerts.new.form")
     fill(owner, "alerts.hook_url", "https://hooks.acme.test/meterline")
-    submit(owner, "alerts.webhook_form")
+    submit_form(owner, "alerts.webhook_form")
     viewer = open_page(signed_in(VIVIAN), "alerts")
     text = page_text(viewer)
     assert "Low balance" in text and "owners and admins can change them" in text
@@ -162,10 +148,10 @@ def test_a_rule_on_a_project_nothing_uses_is_warned_about_and_needs_a_yes() -> N
     )
     fill(at, "alerts.new.name", "Copilot spend")
     fill(at, "alerts.new.threshold", "5")
-    submit(at, "alerts.new.form")
+    submit_form(at, "alerts.new.form")
     assert any(as_read(e.value).startswith("Project: no usage under “copilt” yet") for e in at.error)
     assert acme_rules() == []
     at.checkbox(key="alerts.new.confirm_unused").check()
-    submit(at, "alerts.new.form")
+    submit_form(at, "alerts.new.form")
     (rule,) = acme_rules()
     assert (rule.scope, rule.scope_value) == ("project", "copilt")

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from app.resources import get_engine
 from app.spend_ui import NOT_USED_YET
@@ -15,23 +14,19 @@ from core.clock import system_clock
 from core.db import unit_of_work
 from core.metering import ingest_events
 from core.spend.caps import list_caps
-from tests.app.harness import as_read, open_page, page_text, portal_url, shown_table, signed_in  # noqa: F401
+from tests.app.harness import (  # noqa: F401
+    as_read,
+    fill,
+    open_page,
+    page_text,
+    portal_url,
+    shown_table,
+    signed_in,
+    submit_form,
+)
 from tests.app.seed import ALICE, VIVIAN, event
 
 pytestmark = pytest.mark.usefixtures("portal_url")
-
-
-def fill(at: AppTest, key: str, value: str) -> None:
-    at.text_input(key=key).input(value)
-
-
-def submit(at: AppTest, form_key: str) -> AppTest:
-    buttons = [b for b in at.button if getattr(b, "form_id", None) == form_key]
-    assert buttons, f"no submit button in {form_key}"
-    buttons[0].click()
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def acme_caps() -> list:
@@ -43,7 +38,7 @@ def test_owner_sets_a_hard_cap_and_sees_spend_and_overshoot() -> None:
     at = open_page(signed_in(ALICE), "limits")
     assert "No caps yet" in page_text(at)
     fill(at, "limits.limit", "15")
-    submit(at, "limits.cap_form")
+    submit_form(at, "limits.cap_form")
     (cap,) = acme_caps()
     assert (cap.scope, cap.limit_nanos, cap.mode) == ("account", 15 * 10**9, "hard")
     (row,) = shown_table(at)
@@ -63,7 +58,7 @@ def test_owner_sets_a_hard_cap_and_sees_spend_and_overshoot() -> None:
 def test_bad_cap_names_the_field() -> None:
     at = open_page(signed_in(ALICE), "limits")
     fill(at, "limits.limit", "-5")
-    submit(at, "limits.cap_form")
+    submit_form(at, "limits.cap_form")
     assert any(e.value.startswith("Monthly cap (credits): ") for e in at.error), [e.value for e in at.error]
     assert acme_caps() == []
 
@@ -71,7 +66,7 @@ def test_bad_cap_names_the_field() -> None:
 def test_overdraft_is_saved() -> None:
     at = open_page(signed_in(ALICE), "limits")
     fill(at, "limits.overdraft", "25")
-    submit(at, "limits.overdraft_form")
+    submit_form(at, "limits.overdraft_form")
     assert "an overdraft of 25.00 credits" in page_text(at)
 
 
@@ -85,7 +80,7 @@ def test_cap_scopes_are_chosen_from_the_names_usage_carries() -> None:
     ]
     at.selectbox(key="limits.project").set_value("search")
     fill(at, "limits.limit", "40")
-    submit(at, "limits.cap_form")
+    submit_form(at, "limits.cap_form")
     (cap,) = acme_caps()
     assert (cap.scope, cap.scope_value) == ("project", "search")
     assert not at.warning  # a name usage carries: nothing to warn about
@@ -105,11 +100,11 @@ def test_a_cap_on_a_misspelt_project_is_warned_about_and_needs_a_yes() -> None:
         "No usage under “copilt” yet: this cap protects nothing until requests carry it."
     )
     fill(at, "limits.limit", "100")
-    submit(at, "limits.cap_form")
+    submit_form(at, "limits.cap_form")
     assert any(as_read(e.value).startswith("Project: no usage under “copilt” yet") for e in at.error)
     assert acme_caps() == []
     at.checkbox(key="limits.confirm_unused").check()
-    submit(at, "limits.cap_form")
+    submit_form(at, "limits.cap_form")
     (cap,) = acme_caps()
     assert (cap.scope, cap.scope_value, cap.limit_nanos) == ("project", "copilt", 100 * 10**9)
     # A typed name that usage does carry is simply that name: no warning, no tick.
@@ -121,7 +116,7 @@ def test_a_cap_on_a_misspelt_project_is_warned_about_and_needs_a_yes() -> None:
 def test_removing_a_cap_asks_first() -> None:
     at = open_page(signed_in(ALICE), "limits")
     fill(at, "limits.limit", "15")
-    submit(at, "limits.cap_form")
+    submit_form(at, "limits.cap_form")
     at.button(key="limits.remove").click().run()
     assert len(acme_caps()) == 1  # nothing removed yet: the page asks
     question = next(as_read(w.value) for w in at.warning if "Remove" in w.value)
@@ -138,7 +133,7 @@ def test_removing_a_cap_asks_first() -> None:
 def test_a_viewer_is_offered_nothing_that_changes_limits() -> None:
     owner = open_page(signed_in(ALICE), "limits")
     fill(owner, "limits.limit", "15")
-    submit(owner, "limits.cap_form")
+    submit_form(owner, "limits.cap_form")
     viewer = open_page(signed_in(VIVIAN), "limits")
     text = page_text(viewer)
     assert "can see caps; owners and admins can change them" in text

@@ -7,9 +7,7 @@ as the plain text); the raw Markdown reaches none of it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -23,7 +21,7 @@ from core.metering import ingest_events
 from core.spend.alerts import RuleInput, create_rule
 from core.spend.caps import set_cap
 from core.spend.runtime import evaluate_now
-from tests.app.harness import as_read, open_page, signed_in
+from tests.app.harness import as_read, open_page, signed_in, walk
 from tests.app.seed import ALICE, VIVIAN, event
 
 pytestmark = pytest.mark.usefixtures("portal_url")
@@ -42,19 +40,11 @@ MARKDOWN_TYPES = {
 }
 
 
-def _walk(node: Any) -> Iterator[Any]:
-    yield node
-    children = getattr(node, "children", None)
-    if isinstance(children, dict):
-        for child in children.values():
-            yield from _walk(child)
-
-
 def markdown_shown(at: AppTest) -> list[str]:
     """Every string the run handed to Streamlit as Markdown: message bodies, labels, help."""
     found = []
     for root in (at.main, at.sidebar):
-        for node in _walk(root):
+        for node in walk(root):
             if getattr(node, "type", None) in MARKDOWN_TYPES and isinstance(
                 getattr(node, "value", None), str
             ):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -108,6 +110,20 @@ class Portal:
     base_url: str
     database_url: str
     log: Path
+
+
+SIGN_IN_TIMEOUT_MS = 60_000
+
+
+def sign_in(page: Any, portal: Portal) -> None:
+    """Click the portal's sign-in button, pick ``USER`` on the provider's authorize form, land on
+    Overview (``page``: a ``playwright.sync_api.Page``)."""
+    page.goto(portal.base_url)
+    page.get_by_role("button", name="Sign in", exact=True).click(timeout=SIGN_IN_TIMEOUT_MS)
+    page.wait_for_url(re.compile(r".*/oauth2/authorize.*"), timeout=SIGN_IN_TIMEOUT_MS)
+    page.get_by_role("button", name=USER["sub"]).click()
+    page.wait_for_url(re.compile(re.escape(portal.base_url) + r".*"), timeout=SIGN_IN_TIMEOUT_MS)
+    page.get_by_role("heading", name="Overview").wait_for(timeout=SIGN_IN_TIMEOUT_MS)
 
 
 def _seed(database_url: str) -> None:

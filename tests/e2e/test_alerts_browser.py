@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from core.demo.seed import STARTUP
-from tests.e2e.conftest import API_TOKEN, USER, Portal
+from tests.e2e.conftest import API_TOKEN, Portal, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -19,15 +19,6 @@ Page = Any  # playwright.sync_api.Page
 TIMEOUT_MS = 60_000
 PROJECT = "e2e-alerts"
 RULE = "E2E project spend"
-
-
-def sign_in(page: Page, portal: Portal) -> None:
-    page.goto(portal.base_url)
-    page.get_by_role("button", name="Sign in", exact=True).click(timeout=TIMEOUT_MS)
-    page.wait_for_url(re.compile(r".*/oauth2/authorize.*"), timeout=TIMEOUT_MS)
-    page.get_by_role("button", name=USER["sub"]).click()
-    page.wait_for_url(re.compile(re.escape(portal.base_url) + r".*"), timeout=TIMEOUT_MS)
-    page.get_by_role("heading", name="Overview").wait_for(timeout=TIMEOUT_MS)  # the landing page
 
 
 def open_alerts(page: Page) -> None:

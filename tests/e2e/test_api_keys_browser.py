@@ -11,22 +11,13 @@ import httpx
 import pytest
 
 from core.demo.seed import STARTUP
-from tests.e2e.conftest import USER, Portal
+from tests.e2e.conftest import Portal, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 Page = Any  # playwright.sync_api.Page
 TIMEOUT_MS = 60_000
 NAME = "E2E warehouse sync"
-
-
-def sign_in(page: Page, portal: Portal) -> None:
-    page.goto(portal.base_url)
-    page.get_by_role("button", name="Sign in", exact=True).click(timeout=TIMEOUT_MS)
-    page.wait_for_url(re.compile(r".*/oauth2/authorize.*"), timeout=TIMEOUT_MS)
-    page.get_by_role("button", name=USER["sub"]).click()
-    page.wait_for_url(re.compile(re.escape(portal.base_url) + r".*"), timeout=TIMEOUT_MS)
-    page.get_by_role("heading", name="Overview").wait_for(timeout=TIMEOUT_MS)
 
 
 def test_a_key_made_in_the_browser_reads_usage_until_revoked(page: Page, portal: Portal) -> None:

@@ -19,7 +19,7 @@ from core.db.models import Account, TopUp
 from core.demo.seed import STARTUP
 from core.display import format_credits
 from core.money import credits_to_nanos
-from tests.e2e.conftest import USER, Portal
+from tests.e2e.conftest import Portal, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -54,15 +54,6 @@ def _checkout_top_ups(portal: Portal) -> list[tuple[str, int]]:
             return [(state, cents) for state, cents in rows]
     finally:
         engine.dispose()
-
-
-def sign_in(page: Page, portal: Portal) -> None:
-    page.goto(portal.base_url)
-    page.get_by_role("button", name="Sign in", exact=True).click(timeout=TIMEOUT_MS)
-    page.wait_for_url(re.compile(r".*/oauth2/authorize.*"), timeout=TIMEOUT_MS)
-    page.get_by_role("button", name=USER["sub"]).click()
-    page.wait_for_url(re.compile(re.escape(portal.base_url) + r".*"), timeout=TIMEOUT_MS)
-    page.get_by_role("heading", name="Overview").wait_for(timeout=TIMEOUT_MS)  # the landing page
 
 
 BALANCE_LABEL = re.compile(r"^\s*Balance\b")  # "Balance (as of …)" / "Balance, as of …"

@@ -14,25 +14,14 @@ from core.db import make_engine, unit_of_work
 from core.db.models import Account
 from core.demo.seed import STARTUP
 from core.display import format_credits
-from tests.e2e.conftest import API_TOKEN, USER, Portal
+from tests.e2e.conftest import API_TOKEN, SIGN_IN_TIMEOUT_MS, USER, Portal, sign_in
 
 # One worker runs them all (make test uses --dist loadscope; the group is for --dist loadgroup):
 # they share the module's portal and provider (see conftest).
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 Page = Any  # playwright.sync_api.Page (imported lazily: chromium may be missing)
-SIGN_IN_TIMEOUT_MS = 60_000
 LIVE_UPDATE_TIMEOUT_S = 30
-
-
-def sign_in(page: Page, portal: Portal) -> None:
-    """Click the portal's sign-in button, pick the user on the provider's authorize form, land on Overview."""
-    page.goto(portal.base_url)
-    page.get_by_role("button", name="Sign in", exact=True).click(timeout=SIGN_IN_TIMEOUT_MS)
-    page.wait_for_url(re.compile(r".*/oauth2/authorize.*"), timeout=SIGN_IN_TIMEOUT_MS)
-    page.get_by_role("button", name=USER["sub"]).click()
-    page.wait_for_url(re.compile(re.escape(portal.base_url) + r".*"), timeout=SIGN_IN_TIMEOUT_MS)
-    page.get_by_role("heading", name="Overview").wait_for(timeout=SIGN_IN_TIMEOUT_MS)
 
 
 def open_usage(page: Page) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from core.demo.seed import STARTUP
-from tests.e2e.conftest import Portal
-from tests.e2e.test_alerts_browser import TIMEOUT_MS, sign_in
+from tests.e2e.conftest import Portal, sign_in
+from tests.e2e.test_alerts_browser import TIMEOUT_MS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 

@@ -188,7 +188,7 @@ def test_a_link_expires_after_the_ttl(team: Engine, now: datetime, monkeypatch: 
     with pytest.raises(Conflict) as error:
         _accept(team, NEWCOMER, token, now + timedelta(days=7))
     assert error.value.code == "invitation_expired"
-    assert "expired on 2026-11-27 12:00 UTC" in error.value.message
+    assert "expired on Nov 27, 2026, 12:00 UTC" in error.value.message
     assert "ask an owner or admin of Team Co to invite you again" in error.value.message
     with unit_of_work(team) as session:
         [still_listed] = open_invitations(session, ACCOUNT)
