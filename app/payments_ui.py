@@ -12,7 +12,7 @@ import streamlit as st
 
 from app.credits_table import credits_values, dollars_values, money_column
 from core.amount_input import typed_amount
-from core.display import DATETIME_COLUMN_FORMAT_NO_ZONE, credits_number, format_credits
+from core.display import DATETIME_COLUMN_FORMAT_NO_ZONE, format_credits
 from core.money import NANOS_PER_CREDIT, cents_to_nanos
 from core.payments import Card, TopUpView, format_cents
 from core.payments.config import TopUpLimits, dollars_to_cents
@@ -71,8 +71,8 @@ def amount_choices(limits: TopUpLimits, deficit_nanos: int) -> list[AmountChoice
     choices = [
         AmountChoice(
             debt + extra,
-            f"pays off {credits_number(-deficit_nanos)}, then "
-            f"{credits_number(cents_to_nanos(debt + extra) + deficit_nanos)} to use",
+            f"pays off {format_credits(-deficit_nanos)}, then "
+            f"{format_credits(cents_to_nanos(debt + extra) + deficit_nanos)} to use",
         )
         for extra in limits.presets_cents
         if limits.min_cents <= debt + extra <= limits.max_cents

@@ -43,7 +43,7 @@ def test_without_a_debt_the_presets_are_offered() -> None:
 def test_a_debt_is_offered_paid_off_plus_a_useful_amount_the_smallest_first() -> None:
     choices = amount_choices(LIMITS, RAVI_OWES)
     assert [c.label for c in choices] == ["$65.26", "$80.26", "$105.26", "$155.26", "$305.26"]
-    assert choices[0].caption == "pays off 55.26, then 10.00 to use"
+    assert choices[0].caption == "pays off 55.26 credits, then 10.00 credits to use"
     for choice in choices:  # every choice clears the debt
         assert summarize(choice.cents, RAVI_OWES).still_owed_nanos == 0
 
