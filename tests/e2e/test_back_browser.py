@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from core.demo.seed import STARTUP
 from tests.e2e.test_navigation_browser import (  # the demo-mode portal and its helpers
+    TIMEOUT_MS,
     context,
     demo_portal,
     heading,
@@ -34,11 +35,28 @@ def entries(page: Page) -> int:
     return int(page.evaluate("() => window.history.length"))
 
 
+def folded(page: Page, label: str) -> Any:
+    """The combobox ``label``; the Usage view's own choices ("Stack by") sit in the popover whose
+    button says the view ("By day · by meter · spend"): opened first when closed."""
+    combo = page.get_by_role("combobox", name=label)
+    if label != "Range" and not combo.is_visible():
+        page.get_by_role("button", name=re.compile(r"^By (day|hour) · ")).click()
+        combo.wait_for(timeout=TIMEOUT_MS)
+    return combo
+
+
+def close_popover(page: Page) -> None:
+    page.keyboard.press("Escape")
+    wait_idle(page)
+
+
 def choose(page: Page, label: str, option: str) -> None:
-    page.get_by_role("combobox", name=label).click()
+    folded(page, label).click()
     page.get_by_role("option", name=option, exact=True).click()
     expect(page.get_by_role("combobox", name=label)).to_have_value(option)
     wait_idle(page)
+    if label != "Range":
+        close_popover(page)
 
 
 def back(page: Page) -> None:
@@ -48,7 +66,9 @@ def back(page: Page) -> None:
 
 def shows(page: Page, **choices: str) -> None:
     for label, option in choices.items():
-        expect(page.get_by_role("combobox", name=label.replace("_", " "))).to_have_value(option)
+        expect(folded(page, label.replace("_", " "))).to_have_value(option)
+    if set(choices) - {"Range"}:
+        close_popover(page)
 
 
 def test_back_undoes_each_view_change_and_a_sidebar_page_switch_is_one_entry(
