@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -101,6 +101,33 @@ def _filter_clauses(table: type[UsageRollupDaily] | type[UsageRollupHourly], fil
     return clauses
 
 
+def _rollup_source(
+    session: Session, account_id: str, start: date, end: date, granularity: str
+) -> tuple[type[UsageRollupDaily] | type[UsageRollupHourly], Any, list[Any], ZoneInfo]:
+    """The rollup table a view of local days ``start``..``end`` reads, its bucket column, the
+    clauses that bound it, and the account's zone; the range and granularity checked first."""
+    if granularity not in ("day", "hour"):
+        raise ValidationError("granularity is day or hour", field="granularity")
+    if start > end:
+        raise ValidationError("the start date is after the end date", field="range")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise ValidationError(f"read at most {MAX_RANGE_DAYS} days at once", field="range")
+    timezone = _account_timezone(session, account_id)
+    if granularity == "day":
+        where = [UsageRollupDaily.usage_date >= start, UsageRollupDaily.usage_date <= end]
+        return UsageRollupDaily, UsageRollupDaily.usage_date, where, ZoneInfo(timezone)
+    lower, upper = DateRange(start, end, timezone).utc_bounds()
+    where = [UsageRollupHourly.hour_start >= lower, UsageRollupHourly.hour_start < upper]
+    return UsageRollupHourly, UsageRollupHourly.hour_start, where, ZoneInfo(timezone)
+
+
+def _local_start(bucket: Any, granularity: str, zone: ZoneInfo) -> datetime:
+    """A rollup bucket as the naive local start of its day or hour."""
+    if granularity == "day":
+        return datetime(bucket.year, bucket.month, bucket.day)
+    return bucket.astimezone(zone).replace(tzinfo=None)
+
+
 def usage_frame(
     session: Session,
     account_id: str,
@@ -122,24 +149,7 @@ def usage_frame(
     """
     if group_by not in GROUP_BY:
         raise ValidationError(f"group by one of {', '.join(GROUP_BY)}", field="group_by")
-    if granularity not in ("day", "hour"):
-        raise ValidationError("granularity is day or hour", field="granularity")
-    if start > end:
-        raise ValidationError("the start date is after the end date", field="range")
-    if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise ValidationError(f"read at most {MAX_RANGE_DAYS} days at once", field="range")
-    timezone = _account_timezone(session, account_id)
-
-    table: type[UsageRollupDaily] | type[UsageRollupHourly]
-    if granularity == "day":
-        table = UsageRollupDaily
-        bucket_column = UsageRollupDaily.usage_date
-        where = [UsageRollupDaily.usage_date >= start, UsageRollupDaily.usage_date <= end]
-    else:
-        table = UsageRollupHourly
-        bucket_column = UsageRollupHourly.hour_start
-        lower, upper = DateRange(start, end, timezone).utc_bounds()
-        where = [UsageRollupHourly.hour_start >= lower, UsageRollupHourly.hour_start < upper]
+    table, bucket_column, where, zone = _rollup_source(session, account_id, start, end, granularity)
     group_column = Meter.display_name if group_by == "meter" else getattr(table, group_by)
 
     stmt = (
@@ -162,7 +172,6 @@ def usage_frame(
     if not rows:
         return _empty_frame()
 
-    zone = ZoneInfo(timezone)
     buckets: list[datetime] = []
     groups: list[str] = []
     meters: list[str] = []
@@ -172,10 +181,7 @@ def usage_frame(
     amounts: list[int] = []
     events: list[int] = []
     for bucket, group, meter_name, meter_display, unit, quantity, amount, count in rows:
-        if granularity == "day":
-            buckets.append(datetime(bucket.year, bucket.month, bucket.day))
-        else:
-            buckets.append(bucket.astimezone(zone).replace(tzinfo=None))
+        buckets.append(_local_start(bucket, granularity, zone))
         meter_label = meter_display or meter_name
         groups.append(meter_label if group_by == "meter" else (group or NO_VALUE))
         meters.append(meter_label)
@@ -231,21 +237,7 @@ def usage_export_frame(
 
     Columns: ``EXPORT_COLUMNS``; ``bucket`` as in ``usage_frame``; exact int64 sums.
     """
-    if granularity not in ("day", "hour"):
-        raise ValidationError("granularity is day or hour", field="granularity")
-    if start > end or (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise ValidationError(f"read at most {MAX_RANGE_DAYS} days, start first", field="range")
-    timezone = _account_timezone(session, account_id)
-    table: type[UsageRollupDaily] | type[UsageRollupHourly]
-    if granularity == "day":
-        table = UsageRollupDaily
-        bucket_column = UsageRollupDaily.usage_date
-        where = [UsageRollupDaily.usage_date >= start, UsageRollupDaily.usage_date <= end]
-    else:
-        table = UsageRollupHourly
-        bucket_column = UsageRollupHourly.hour_start
-        lower, upper = DateRange(start, end, timezone).utc_bounds()
-        where = [UsageRollupHourly.hour_start >= lower, UsageRollupHourly.hour_start < upper]
+    table, bucket_column, where, zone = _rollup_source(session, account_id, start, end, granularity)
     dimensions = [getattr(table, dimension) for dimension in FILTER_DIMENSIONS]
     rows = session.execute(
         select(
@@ -263,14 +255,10 @@ def usage_export_frame(
         .group_by(bucket_column, Meter.name, Meter.display_name, Meter.unit, *dimensions)
         .order_by(bucket_column, Meter.name, *dimensions)
     ).all()
-    zone = ZoneInfo(timezone)
     records = []
     for bucket, name, display, unit, *rest in rows:
         values, (quantity, amount, count) = rest[: len(FILTER_DIMENSIONS)], rest[len(FILTER_DIMENSIONS) :]
-        if granularity == "day":
-            start_of = datetime(bucket.year, bucket.month, bucket.day)
-        else:
-            start_of = bucket.astimezone(zone).replace(tzinfo=None)
+        start_of = _local_start(bucket, granularity, zone)
         records.append(
             (
                 start_of,
