@@ -359,7 +359,8 @@ class Setting(Base):
 ALERT_KINDS = ("balance_below", "spend_above", "projected_spend_above", "runway_below", "spend_spike")
 ALERT_SCOPES = ("account", "project", "meter", "api_key")
 ALERT_STATES = ("ok", "firing")
-CAP_SCOPES = ("account", "project", "meter")
+CAP_SCOPES = ("account", "project", "meter", "api_key")
+CAP_PERIODS = ("day", "week", "month")  # week: Monday to Sunday; all in the account's zone
 CAP_MODES = ("soft", "hard")
 DELIVERY_CHANNELS = ("in_app", "email", "webhook")
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
@@ -424,11 +425,14 @@ class AlertRule(Base):
 
 
 class SpendCap(Base):
-    """A monthly spend cap on an account, a project or a meter: soft (alerts) or hard (authorize says no)."""
+    """A spend cap on an account, a project, an API key or a meter, per day, week (from Monday) or
+    month in the account's zone: soft (alerts) or hard (authorize says no). Caps stack: a request
+    must pass every hard cap that applies to it."""
 
     __tablename__ = "spend_caps"
     __table_args__ = (
         CheckConstraint(f"scope IN {CAP_SCOPES!r}", name="scope_known"),
+        CheckConstraint(f"period IN {CAP_PERIODS!r}", name="period_known"),
         CheckConstraint(f"mode IN {CAP_MODES!r}", name="mode_known"),
         CheckConstraint(f"state IN {ALERT_STATES!r}", name="state_known"),
         CheckConstraint("limit_nanos > 0", name="limit_positive"),
@@ -439,6 +443,7 @@ class SpendCap(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     scope: Mapped[str] = mapped_column(String(16), default="account")
     scope_value: Mapped[str] = mapped_column(String(128), default="")
+    period: Mapped[str] = mapped_column(String(8), default="month", server_default="month")
     limit_nanos: Mapped[int]
     mode: Mapped[str] = mapped_column(String(8))
     state: Mapped[str] = mapped_column(String(16), default="ok")
