@@ -90,7 +90,9 @@ def _result(result: ReportResult) -> dict[str, Any]:
     return answer
 
 
-def report_answer(report: Report) -> dict[str, Any]:
+def report_answer(report: Report, *, as_of: datetime) -> dict[str, Any]:
+    """The report as JSON; ``as_of`` is when its rollups were read (usage received later, even for
+    these buckets, shows in a later read)."""
     query = report.query
     return {
         "account_id": report.account_id,
@@ -104,6 +106,7 @@ def report_answer(report: Report) -> dict[str, Any]:
         ],
         "has_more": report.next_page is not None,
         "next_page": report.next_page,
+        "as_of": iso(as_of),
     }
 
 
@@ -132,7 +135,8 @@ def customer_routes(engine_provider: Callable[[], Engine], *, clock: Clock, guar
         query = parse_report_query(kind, pairs, extra=COSTS_PARAMETERS if kind == "costs" else ())
         resolved = query.resolved(caller.account_for(query.account_id))
         with unit_of_work(engine_provider()) as session:
-            return report_answer(read_report(session, resolved))
+            as_of = clock()
+            return report_answer(read_report(session, resolved), as_of=as_of)
 
     async def get_usage(request: Request) -> Response:
         pairs = list(request.query_params.multi_items())

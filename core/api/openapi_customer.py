@@ -77,7 +77,17 @@ def _report_schema(bucket: str, description: str) -> dict[str, Any]:
     return {
         "type": "object",
         "description": description,
-        "required": ["account_id", "start", "end", "bucket", "group_by", "buckets", "has_more", "next_page"],
+        "required": [
+            "account_id",
+            "start",
+            "end",
+            "bucket",
+            "group_by",
+            "buckets",
+            "has_more",
+            "next_page",
+            "as_of",
+        ],
         "properties": {
             "account_id": {"type": "string"},
             "start": {"type": "string", "format": "date-time"},
@@ -94,6 +104,11 @@ def _report_schema(bucket: str, description: str) -> dict[str, Any]:
                 "type": ["string", "null"],
                 "description": "Pass it back as `page` (with the same other parameters) for the next "
                 "buckets; null on the last page.",
+            },
+            "as_of": {
+                "type": "string",
+                "format": "date-time",
+                "description": "When the figures were read; usage received later shows in a later read.",
             },
         },
     }
@@ -275,6 +290,7 @@ _USAGE_EXAMPLE = {
     ],
     "has_more": False,
     "next_page": None,
+    "as_of": "2026-11-08T09:41:07Z",
 }
 _COSTS_EXAMPLE = {
     "account_id": "acc_brightpath",
@@ -294,6 +310,7 @@ _COSTS_EXAMPLE = {
     ],
     "has_more": True,
     "next_page": "eyJ2IjoxLCJhdCI6MTc5MzY2NDAwMCwicSI6IjkxMDFiMTIzODM3YWQwMGRjNjUzZmZiMyJ9",
+    "as_of": "2026-11-08T09:41:07Z",
 }
 
 

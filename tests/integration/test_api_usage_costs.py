@@ -218,6 +218,13 @@ def test_usage_is_split_by_meter_and_costs_only_by_group_by(client: TestClient) 
     assert by_model["group_by"] == ["model", "project"]
 
 
+def test_every_report_says_when_its_figures_were_read(client: TestClient, now: datetime) -> None:
+    day = {"account_id": "acc_a", "start": "2026-11-16T00:00:00Z", "end": "2026-11-17T00:00:00Z"}
+    for path in ("/api/v1/usage", "/api/v1/costs"):
+        answer = client.get(path, params=day, headers=SERVER).json()
+        assert datetime.fromisoformat(answer["as_of"]) == now, path
+
+
 def test_minute_buckets_read_raw_events_and_agree_with_the_hours(client: TestClient) -> None:
     window = {"account_id": "acc_a", "start": "2026-11-19T00:00:00Z", "end": "2026-11-20T00:00:00Z"}
     minutes = pages(client, "/api/v1/costs", **window, bucket="1m", limit=1440)
