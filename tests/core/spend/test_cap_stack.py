@@ -151,3 +151,31 @@ def test_a_weekly_cap_resets_on_monday_in_the_account_zone(engine: Engine, now: 
         (monday,) = cap_statuses(session, "acc_a", at=datetime(2026, 11, 23, 5, tzinfo=UTC))
         assert monday.spent_nanos == 0
         assert evaluate_accounts(session, ["acc_a"], at=datetime(2026, 11, 23, 5, tzinfo=UTC)).resolved == 1
+
+
+def test_0013_down_and_up_keeps_every_firing_and_its_cap_link(
+    db_url: str, seeded: Engine, now: datetime
+) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from core.db.migrate import alembic_config, upgrade
+
+    daily = add_cap(seeded, now, "1", scope="api_key", scope_value="ci", period="day")
+    monthly = add_cap(seeded, now, "1")
+    spend(seeded, "e1", 2, now - timedelta(hours=1), api_key="ci")
+    with unit_of_work(seeded, write=True) as session:
+        assert evaluate_accounts(session, ["acc_a"], at=now).fired == 2
+    command.downgrade(alembic_config(db_url), "0012")
+    with seeded.connect() as connection:
+        caps = connection.execute(text("SELECT id FROM spend_caps ORDER BY id")).scalars().all()
+        firings = connection.execute(text("SELECT cap_id FROM alert_firings ORDER BY id")).scalars().all()
+        notifications = connection.execute(text("SELECT count(*) FROM notifications")).scalar()
+    assert caps == [monthly.cap_id]
+    assert sorted(firings, key=lambda c: c or 0) == [None, monthly.cap_id]  # the daily cap's stays, capless
+    assert daily.cap_id not in firings and notifications == 2
+    upgrade(db_url)
+    with unit_of_work(seeded) as session:
+        linked = session.scalars(select(AlertFiring.cap_id)).all()
+        assert sorted(linked, key=lambda c: c or 0) == [None, monthly.cap_id]  # kept across the rebuild
+        assert [c.period for c in list_caps(session, "acc_a")] == ["month"]
