@@ -6,8 +6,9 @@ daily and a monthly cap), one per (scope, value, period). Each cap measures its 
 the account's time zone (the local day; the week from Monday; the calendar month) and starts
 over at the local midnight that begins the next one (``CapStatus.resets_at``). An API key cap
 names the key as usage carries it (the ``api_key`` dimension). A soft cap only notifies; a
-hard cap makes ``POST /api/v1/authorize`` refuse with ``hard_cap_reached``. Usage past a cap is always recorded (ingestion never drops it); how far it
-went past is the cap's **overshoot**, shown on the Limits page.
+hard cap makes ``POST /api/v1/authorize`` refuse with ``hard_cap_reached``. Usage past a cap
+is always recorded (ingestion never drops it); how far it went past is the cap's
+**overshoot**, shown on the Limits page.
 
 Every write takes the acting ``Actor`` and checks, in its own transaction, that it may change caps
 or the overdraft (owners and admins; caps also support admins through ``core.support``; the table

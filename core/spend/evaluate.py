@@ -37,8 +37,8 @@ from core.db.models import (
 )
 from core.display import format_credits
 from core.ledger.engine import GrantBalance
-from core.spend.crossing import Threshold, Transition, step
 from core.spend.caps import PERIOD_NOUNS
+from core.spend.crossing import Threshold, Transition, step
 from core.spend.measure import (
     HISTORY_DAYS,
     CapPeriod,
@@ -93,7 +93,10 @@ class _Measures:
         which starts eight weeks before today; a week may end in the next month, after today)."""
         daily = self.daily(scope)
         if period.end > self.period.end:
-            daily = {**daily, **daily_spend(self.session, self.account.id, scope, self.period.end, period.end)}
+            daily = {
+                **daily,
+                **daily_spend(self.session, self.account.id, scope, self.period.end, period.end),
+            }
         return sum(v for d, v in daily.items() if period.start <= d <= period.end)
 
     def runway_days(self, scope: Scope) -> int | None:
@@ -275,7 +278,8 @@ def _cap_subject(cap: SpendCap) -> str:
 
 
 def _cap_condition(cap: SpendCap) -> str:
-    return f"Spend {PERIOD_NOUNS.get(cap.period, 'this month')} reaches the {format_credits(cap.limit_nanos)} cap"
+    when = PERIOD_NOUNS.get(cap.period, "this month")
+    return f"Spend {when} reaches the {format_credits(cap.limit_nanos)} cap"
 
 
 def _fired_before(session: Session, cap: SpendCap, moment: datetime) -> bool:

@@ -131,11 +131,23 @@ def test_caps_stack_and_a_key_cap_refuses_that_key_only(
     }
     # Another key of the same account: the project's week binds (20 - 5 spent).
     other = ask(client, account_id="acc_a", project="web", api_key="prod", estimated_cost="0")
-    assert (other["allowed"], other["remaining"], other["resets_at"]) == (True, "15.000000000", "2026-11-23T00:00:00Z")
-    assert (other["limit"]["cap_id"], other["limit"]["period"], other["limit"]["spent"]) == (week, "week", "5.000000000")
+    assert (other["allowed"], other["remaining"], other["resets_at"]) == (
+        True,
+        "15.000000000",
+        "2026-11-23T00:00:00Z",
+    )
+    assert (other["limit"]["cap_id"], other["limit"]["period"], other["limit"]["spent"]) == (
+        week,
+        "week",
+        "5.000000000",
+    )
     # Neither project nor key named: the account's month.
     bare = ask(client, account_id="acc_a", estimated_cost="0")
-    assert (bare["limit"]["cap_id"], bare["limit"]["value"], bare["remaining"]) == (month, None, "45.000000000")
+    assert (bare["limit"]["cap_id"], bare["limit"]["value"], bare["remaining"]) == (
+        month,
+        None,
+        "45.000000000",
+    )
     # What an allowed request holds counts against its key's cap.
     assert ask(client, account_id="acc_a", api_key="prod", estimated_cost="44")["allowed"] is True
     held = ask(client, account_id="acc_a", api_key="prod", estimated_cost="0")

@@ -66,7 +66,11 @@ def test_the_period_of_an_instant_is_read_in_the_account_zone() -> None:
     new_year = cap_period("day", "Pacific/Auckland", utc(2026, 12, 31, 11))
     assert (new_year.start, new_year.resets_at) == (date(2027, 1, 1), utc(2027, 1, 1, 11))
     week = cap_period("week", "Pacific/Auckland", utc(2026, 12, 31, 11))
-    assert (week.start, week.end, week.resets_at) == (date(2026, 12, 28), date(2027, 1, 3), utc(2027, 1, 3, 11))
+    assert (week.start, week.end, week.resets_at) == (
+        date(2026, 12, 28),
+        date(2027, 1, 3),
+        utc(2027, 1, 3, 11),
+    )
     # Still Dec 31 in Los Angeles when it is Jan 1 in UTC.
     month = cap_period("month", "America/Los_Angeles", utc(2027, 1, 1, 5))
     assert (month.start, month.resets_at) == (date(2026, 12, 1), utc(2027, 1, 1, 8))

@@ -39,10 +39,18 @@ def test_a_key_may_have_a_daily_and_a_monthly_cap(seeded: Engine, now: datetime)
     monthly = add_cap(seeded, now, "50", scope="api_key", scope_value="ci", period="month")
     again = add_cap(seeded, now, "6", scope="api_key", scope_value="ci", period="day", mode="soft")
     assert daily.cap_id != monthly.cap_id
-    assert (again.cap_id, again.limit_nanos, again.mode, again.period) == (daily.cap_id, 6 * CREDIT, "soft", "day")
+    assert (again.cap_id, again.limit_nanos, again.mode, again.period) == (
+        daily.cap_id,
+        6 * CREDIT,
+        "soft",
+        "day",
+    )
     with unit_of_work(seeded) as session:
         caps = list_caps(session, "acc_a")
-    assert [(c.scope, c.scope_value, c.period) for c in caps] == [("api_key", "ci", "day"), ("api_key", "ci", "month")]
+    assert [(c.scope, c.scope_value, c.period) for c in caps] == [
+        ("api_key", "ci", "day"),
+        ("api_key", "ci", "month"),
+    ]
     assert caps[0].scope_label == "API key ci" and caps[0].period_label == "daily"
 
 
@@ -106,7 +114,9 @@ def test_a_daily_cap_fires_once_per_day(seeded: Engine, now: datetime) -> None:
         with unit_of_work(seeded) as session:
             return [
                 (f.event, f.value)
-                for f in session.scalars(select(AlertFiring).where(AlertFiring.cap_id == cap.cap_id).order_by(AlertFiring.id))
+                for f in session.scalars(
+                    select(AlertFiring).where(AlertFiring.cap_id == cap.cap_id).order_by(AlertFiring.id)
+                )
             ]
 
     assert evaluate(now) == 1
@@ -138,7 +148,14 @@ def test_a_weekly_cap_resets_on_monday_in_the_account_zone(engine: Engine, now: 
     seed_catalog(engine, now - timedelta(days=40), timezone="America/New_York")
     with unit_of_work(engine, write=True) as session:
         cap = set_cap(
-            session, account_id="acc_a", scope="account", period="week", limit="5", mode="hard", actor=SYSTEM, at=now
+            session,
+            account_id="acc_a",
+            scope="account",
+            period="week",
+            limit="5",
+            mode="hard",
+            actor=SYSTEM,
+            at=now,
         )
     sunday_night = datetime(2026, 11, 23, 4, 30, tzinfo=UTC)  # Sunday 23:30 EST
     spend(engine, "sun", 6, sunday_night - timedelta(minutes=10))

@@ -12,11 +12,12 @@ from core.spend.authorize import AccountSnapshot, CapSnapshot, decide
 from core.spend.reservations import BUCKET_S, Reservations, default_estimate_nanos, ingestion_lag_s
 from tests.core.spend.spend_setup import CREDIT
 
-
 RESETS = datetime(2027, 1, 1, tzinfo=UTC)
 
 
-def cap(scope: str, value: str, limit: int, spent: int = 0, *, cap_id: int = 0, period: str = "month") -> CapSnapshot:
+def cap(
+    scope: str, value: str, limit: int, spent: int = 0, *, cap_id: int = 0, period: str = "month"
+) -> CapSnapshot:
     return CapSnapshot(cap_id, scope, value, period, limit, spent, RESETS)
 
 

@@ -41,7 +41,11 @@ def test_the_least_room_binds_and_names_itself() -> None:
     assert (decision.limit.cap.cap_id, decision.limit.cap.period) == (3, "day")
     assert decision.as_of == AS_OF
     refused = decide(snapshot(*STACK), project="web", api_key="ci", cost_nanos=3 * CREDIT)
-    assert (refused.allowed, refused.reason, refused.remaining_nanos) == (False, "hard_cap_reached", 2 * CREDIT)
+    assert (refused.allowed, refused.reason, refused.remaining_nanos) == (
+        False,
+        "hard_cap_reached",
+        2 * CREDIT,
+    )
     assert refused.limit is not None and refused.limit.cap.cap_id == 3
 
 
