@@ -145,6 +145,12 @@ def _period(period: str) -> str:
     return period
 
 
+def checked_target(session: Session, *, scope: str, scope_value: str, period: str) -> tuple[str, str]:
+    """The scope value (stripped; '' for the account) and period a cap would take, or a
+    ValidationError naming the field: what callers check before they read or record anything."""
+    return _scope(session, scope, scope_value), _period(period)
+
+
 def _cap(session: Session, account_id: str, cap_id: int) -> SpendCap:
     cap = session.scalar(
         select(SpendCap).where(

@@ -43,7 +43,7 @@ def test_owner_sets_a_hard_cap_and_sees_spend_and_overshoot() -> None:
     assert (cap.scope, cap.limit_nanos, cap.mode) == ("account", 15 * 10**9, "hard")
     (row,) = shown_table(at)
     assert (row["Scope"], row["Mode"], row["Cap (credits)"]) == ("the whole account", "Hard", "15.00")
-    assert "Hard cap of 15.00 credits set on the whole account" in page_text(at)
+    assert "Hard monthly cap of 15.00 credits set on the whole account" in page_text(at)
     now = system_clock()
     with unit_of_work(get_engine(), write=True) as session:
         ingest_events(
@@ -59,7 +59,7 @@ def test_bad_cap_names_the_field() -> None:
     at = open_page(signed_in(ALICE), "limits")
     fill(at, "limits.limit", "-5")
     submit_form(at, "limits.cap_form")
-    assert any(e.value.startswith("Monthly cap (credits): ") for e in at.error), [e.value for e in at.error]
+    assert any(e.value.startswith("Cap (credits): ") for e in at.error), [e.value for e in at.error]
     assert acme_caps() == []
 
 
