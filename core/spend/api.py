@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -31,7 +32,7 @@ from core.api.body import read_body
 from core.api.errors import APIJSONResponse, RequestError
 from core.errors import NotFound
 from core.metering.exact_json import NotJSON, loads_exact
-from core.money import credits_to_nanos, nanos_to_credits
+from core.money import NANOS_PER_CREDIT, credits_to_nanos
 from core.spend.authorize import BindingCap, Decision
 from core.spend.runtime import SpendRuntime
 
@@ -101,12 +102,19 @@ def parse_cost(value: object) -> int:
     return nanos
 
 
+@lru_cache(maxsize=4096)  # the hot path: a snapshot's as_of and its caps' resets repeat
+def _instant_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def _instant(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if moment is None else _instant_text(moment)
 
 
 def _credits(nanos: int) -> str:
-    return format(nanos_to_credits(nanos), "f")
+    """``format(nanos_to_credits(nanos), "f")`` ("12.500000000"), in integers: it runs per answer."""
+    whole, fraction = divmod(abs(nanos), NANOS_PER_CREDIT)
+    return f"{'-' if nanos < 0 else ''}{whole}.{fraction:09d}"
 
 
 def limit_answer(binding: BindingCap | None) -> dict[str, object] | None:
