@@ -21,7 +21,8 @@ answer (None when no hard cap applies), and ``Decision.resets_at`` is its reset.
 The snapshot behind it (``Authorizer``) is read from the database per account and kept in
 memory: a background thread reloads every account asked about in the last minute every
 ``REFRESH_S`` (0.5 s), a request never uses a snapshot older than ``MAX_AGE_S`` (1 s; older is
-read again on the spot), and ingestion in this process refreshes its accounts right after its
+read again on the spot) nor one read before a cap period in it ended (a new day, week or month:
+the cap starts over at its reset, not up to a second later), and ingestion in this process refreshes its accounts right after its
 commit. So authorize sees new spend within a second, and a hot request reads no database.
 
 A refusal is counted in memory (``note_refusal``: a dict under a lock, no I/O) and the same
@@ -46,6 +47,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -91,6 +93,11 @@ class AccountSnapshot:
     hard_caps: tuple[CapSnapshot, ...]
     as_of: datetime  # the clock when it was read (UTC): what the answer is as of
     loaded_at: float  # time.monotonic() of the read
+
+    @cached_property
+    def next_reset(self) -> datetime | None:
+        """When its first cap period ends: past it, its spends are an earlier period's."""
+        return min((cap.resets_at for cap in self.hard_caps), default=None)
 
 
 @dataclass(frozen=True)
@@ -319,7 +326,10 @@ class Authorizer:
             now = time.monotonic()  # inside the lock: a reservation is never older than its decision
             self._asked_at[account_id] = now
             snapshot = self._snapshots.get(account_id)
-            if snapshot is None or (not just_loaded and now - snapshot.loaded_at > self.max_age_s):
+            if snapshot is None or (
+                not just_loaded
+                and (now - snapshot.loaded_at > self.max_age_s or self._past_a_reset(snapshot))
+            ):
                 return None
             decision = decide(
                 snapshot,
@@ -333,6 +343,13 @@ class Authorizer:
                 estimate = self.default_estimate_nanos if cost_nanos is None else cost_nanos
                 self._reservations.reserve(account_id, now, project, meter, estimate, api_key=api_key)
         return decision
+
+    def _past_a_reset(self, snapshot: AccountSnapshot) -> bool:
+        """Whether a cap period in the snapshot has ended since it was read (a new day, week or
+        month): then it is read again, so a cap starts over at its reset, not up to a second later."""
+        if snapshot.next_reset is None:
+            return False
+        return self._clock() >= snapshot.next_reset
 
     def held_nanos(self, account_id: str) -> int:
         """What this process holds for the account now (tests, diagnostics)."""

@@ -196,3 +196,24 @@ def test_0013_down_and_up_keeps_every_firing_and_its_cap_link(
         linked = session.scalars(select(AlertFiring.cap_id)).all()
         assert sorted(linked, key=lambda c: c or 0) == [None, monthly.cap_id]  # kept across the rebuild
         assert [c.period for c in list_caps(session, "acc_a")] == ["month"]
+
+
+def test_authorize_reads_again_once_a_cap_period_ends(seeded: Engine, now: datetime) -> None:
+    """A daily key cap full at 23:59:59 lets the key through at midnight, not up to a second later."""
+    from core.spend.authorize import Authorizer
+
+    add_cap(seeded, now, "5", scope="api_key", scope_value="ci", period="day")
+    spend(seeded, "e1", 5, now - timedelta(hours=1), api_key="ci")
+    clock = {"at": datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC)}
+    authorizer = Authorizer(lambda: seeded, clock=lambda: clock["at"], refresh_s=60.0)
+    assert authorizer.load("acc_a") is not None
+    refused = authorizer.authorize("acc_a", api_key="ci", cost_nanos=0)
+    assert refused is not None and refused.reason == "hard_cap_reached"
+    assert refused.resets_at == datetime(2026, 11, 21, tzinfo=UTC)
+    clock["at"] = datetime(2026, 11, 21, 0, 0, 0, 1, tzinfo=UTC)
+    assert authorizer.authorize("acc_a", api_key="ci", cost_nanos=0) is None  # read it again first
+    authorizer.load("acc_a")
+    allowed = authorizer.authorize("acc_a", api_key="ci", cost_nanos=0)
+    assert allowed is not None and allowed.allowed
+    assert allowed.limit is not None and allowed.limit.spent_nanos == 0
+    assert allowed.resets_at == datetime(2026, 11, 22, tzinfo=UTC)
