@@ -23,7 +23,8 @@ memory: a background thread reloads every account asked about in the last minute
 ``REFRESH_S`` (0.5 s), a request never uses a snapshot older than ``MAX_AGE_S`` (1 s; older is
 read again on the spot) nor one read before a cap period in it ended (a new day, week or month:
 the cap starts over at its reset, not up to a second later), and ingestion in this process
-refreshes its accounts right after its commit. So authorize sees new spend within a second, and a hot request reads no database.
+refreshes its accounts right after its commit. So authorize sees new spend within a second, and
+a hot request reads no database.
 
 A refusal is counted in memory (``note_refusal``: a dict under a lock, no I/O) and the same
 thread adds the counts to ``authorize_refusals`` every cycle (``flush``, one upsert; see
