@@ -101,14 +101,14 @@ def used_percent(status: CapStatus) -> str:
 
 
 def caps_table(data: LimitsData) -> pd.DataFrame:
-    """One row per cap; on a phone the scope, this month's spend and the cap are on screen."""
+    """One row per cap; on a phone the scope, its period's spend and the cap are on screen."""
     tz = data.account.timezone
     return pd.DataFrame(
         {
             "Scope": [c.cap.scope_label for c in data.caps],
-            "Period": [PERIOD_COLUMN[c.cap.period] for c in data.caps],
             "Spent (credits)": [nanos_decimal(c.spent_nanos) for c in data.caps],
             "Cap (credits)": [nanos_decimal(c.cap.limit_nanos) for c in data.caps],
+            "Period": [PERIOD_COLUMN[c.cap.period] for c in data.caps],
             "Used": [used_percent(c) for c in data.caps],
             "Mode": ["Hard" if c.cap.mode == "hard" else "Soft" for c in data.caps],
             "Remaining (credits)": [nanos_decimal(c.remaining_nanos) for c in data.caps],
