@@ -4,6 +4,7 @@
                                         [--rate 1000] [--seconds 10] [--connections 16]
                                         [--burst 10000] [--burst-account ID] [--workers N]
                                         [--processes N] [--default-estimate 0.01]
+                                        [--stack-account ID | --stack-account '']
 
 Targets: a burst of ``--burst`` requests (half with an estimate of 0.007 credits, half
 without, which hold the default estimate) against an account whose hard cap leaves 1 credit
@@ -14,8 +15,13 @@ portal (``streamlit run app/server.py``; one process), or ``meterline api serve 
 N`` with ``--workers``, on a fresh SQLite database with two accounts (one for the latency
 run: credits, hard caps, usage; one for the burst: a 1-credit hard cap), with the default
 estimate and a 60 s ingestion lag set (the burst's gateway sends no usage, so the burst must
-end within the lag to measure the bound it states). With ``--url`` it measures a server
-already running, with ``--token`` (default ``$METERLINE_API_TOKEN``); then say how many
+end within the lag to measure the bound it states). A second latency run asks for a
+**stacked-caps** account (``acc_stack``: hard caps on the account per month and week, on its
+project per week and day, on its API key per day and month, on its meter per month, and on
+other keys; 30 days of usage over 3 projects × 4 keys) naming project, meter and key, so every
+decision walks six applicable caps and each snapshot read groups the daily rollup by project,
+meter, key and day from the month's start (``--stack-account ''`` skips it). With ``--url`` it
+measures a server already running, with ``--token`` (default ``$METERLINE_API_TOKEN``); then say how many
 processes serve it (``--processes``) and its ``METERLINE_AUTHORIZE_DEFAULT_ESTIMATE``
 (``--default-estimate``), and name a burst account with little headroom (or ``--burst 0``).
 
@@ -204,7 +210,7 @@ def _seed(database_url: str) -> None:
     engine = make_engine(database_url)
     now = system_clock()
     card = {
-        "meters": [{"name": "requests", "unit": "request", "dimensions": ["project"]}],
+        "meters": [{"name": "requests", "unit": "request", "dimensions": ["project", "api_key"]}],
         "card": {"key": "bench", "name": "Bench"},
         "versions": [
             {"effective_from": "2026-01-01T00:00:00Z", "prices": [{"meter": "requests", "price": "0.01"}]}
@@ -250,6 +256,7 @@ def _seed(database_url: str) -> None:
             actor=Actor.system("bench"),
             at=now,
         )
+    _seed_stack(engine, now)
     events = [
         {
             "event_id": f"b{i}",
@@ -264,6 +271,69 @@ def _seed(database_url: str) -> None:
     with unit_of_work(engine, write=True) as session:
         ingest_events(session, events, at=now)
     engine.dispose()
+
+
+STACK_ACCOUNT = "acc_stack"
+STACK_CAPS = (  # (scope, value, period, limit): generous, so the run measures allowed decisions
+    ("account", "", "month", "100000"),
+    ("account", "", "week", "50000"),
+    ("project", "web", "week", "40000"),
+    ("project", "web", "day", "20000"),
+    ("api_key", "key_1", "day", "10000"),
+    ("api_key", "key_1", "month", "90000"),
+    ("meter", "requests", "month", "95000"),
+    ("api_key", "key_2", "day", "10"),  # other keys' caps: in the snapshot, not applicable
+    ("api_key", "key_3", "week", "10"),
+    ("project", "docs", "day", "10"),
+)
+
+
+def _seed_stack(engine, now) -> None:  # type: ignore[no-untyped-def]
+    """The stacked-caps account: credits, ten hard caps over day/week/month, and 30 days of usage
+    spread over three projects and four API keys (so the grouped snapshot read has rows to sum)."""
+    from core.accounts import Actor, create_account
+    from core.db import unit_of_work
+    from core.ledger import grant_credits
+    from core.metering import ingest_events
+    from core.money import NANOS_PER_CREDIT
+    from core.spend.caps import set_cap
+
+    with unit_of_work(engine, write=True) as session:
+        create_account(session, account_id=STACK_ACCOUNT, name="Stack", at=now, rate_card_key="bench")
+        grant_credits(
+            session,
+            account_id=STACK_ACCOUNT,
+            amount_nanos=5_000 * NANOS_PER_CREDIT,
+            source="purchased",
+            at=now,
+        )
+        for scope, value, period, limit in STACK_CAPS:
+            set_cap(
+                session,
+                account_id=STACK_ACCOUNT,
+                scope=scope,
+                scope_value=value,
+                period=period,
+                limit=limit,
+                mode="hard",
+                actor=Actor.system("bench"),
+                at=now,
+            )
+    events = [
+        {
+            "event_id": f"s{day}-{project}-{key}",
+            "account_id": STACK_ACCOUNT,
+            "meter": "requests",
+            "quantity": 5,
+            "timestamp": (now - timedelta(days=day, minutes=1)).isoformat(),
+            "dimensions": {"project": project, "api_key": key},
+        }
+        for day in range(30)
+        for project in ("web", "docs", "batch")
+        for key in ("key_1", "key_2", "key_3", "key_4")
+    ]
+    with unit_of_work(engine, write=True) as session:
+        ingest_events(session, events, at=now)
 
 
 def main(argv: list[str]) -> None:
@@ -282,6 +352,11 @@ def main(argv: list[str]) -> None:
         "--workers", type=int, default=0, help="serve with `meterline api serve --workers N`, not the portal"
     )
     parser.add_argument("--processes", type=int, default=1, help="with --url: server processes behind it")
+    parser.add_argument(
+        "--stack-account",
+        default=STACK_ACCOUNT,
+        help="an account with stacked caps for a second latency run ('' skips it)",
+    )
     parser.add_argument(
         "--default-estimate",
         default=BENCH_DEFAULT_ESTIMATE,
@@ -322,9 +397,24 @@ def main(argv: list[str]) -> None:
 def run(url: str, token: str, body: dict[str, object], args: argparse.Namespace) -> None:
     if args.burst:
         run_burst(url, token, args)
+    run_latency(url, token, body, args, "authorize latency (from when each request was due)")
+    if args.stack_account:
+        stacked = {
+            "account_id": args.stack_account,
+            "project": "web",
+            "meter": "requests",
+            "api_key": "key_1",
+            "estimated_cost": "0.01",
+        }
+        run_latency(
+            url, token, stacked, args, "authorize latency, stacked caps: 6 of 10 apply (from when due)"
+        )
+
+
+def run_latency(url: str, token: str, body: dict[str, object], args: argparse.Namespace, title: str) -> None:
     print(
         f"authorize: {args.rate:,} requests/s for {args.seconds:g} s over {args.connections} kept-alive "
-        f"connections to {url}",
+        f"connections to {url} ({body['account_id']})",
         flush=True,
     )
     latencies, errors, elapsed = asyncio.run(
@@ -333,7 +423,7 @@ def run(url: str, token: str, body: dict[str, object], args: argparse.Namespace)
     achieved = len(latencies) / elapsed
     p50, p99, worst = percentile(latencies, 0.50), percentile(latencies, 0.99), max(latencies)
     print_table(
-        "authorize latency (from when each request was due)",
+        title,
         [
             Row("requests sent / non-200 answers", f"{len(latencies):,} / {errors:,}"),
             Row(

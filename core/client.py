@@ -10,6 +10,11 @@
         ...
     customer.balance()
 
+    # With the server token, the gateway asks before serving a request (caps stack: account,
+    # project, meter, API key; day, week or month):
+    answer = client.authorize("acc_x", project="web", api_key="ci-runner", estimated_cost="0.0125")
+    answer["allowed"], answer["reason"], answer["limit"]   # limit: the binding cap, or None
+
 Sending is idempotent: each event carries its own ``event_id``, so a retried request
 (after a timeout, a dropped connection or a 5xx) can only add what is missing; events
 already stored come back as duplicates, never twice.
@@ -135,6 +140,31 @@ class MeterlineClient:
         if batch:
             flush()
         return total
+
+    def authorize(
+        self,
+        account_id: str,
+        *,
+        project: str | None = None,
+        meter: str | None = None,
+        api_key: str | None = None,
+        estimated_cost: str | int | None = None,
+    ) -> dict[str, Any]:
+        """``POST /api/v1/authorize`` (server token): may the account spend now? ``estimated_cost``
+        is credits as a decimal string or an integer of nano-credits. The answer holds ``allowed``,
+        ``reason``, ``remaining``, ``resets_at``, ``limit`` (the binding hard cap: ``cap_id``,
+        ``scope``, ``value``, ``period``, ``limit``, ``spent``, ``resets_at``; None when no hard cap
+        applies) and ``as_of``."""
+        body: dict[str, Any] = {"account_id": account_id}
+        for name, value in (
+            ("project", project),
+            ("meter", meter),
+            ("api_key", api_key),
+            ("estimated_cost", estimated_cost),
+        ):
+            if value is not None:
+                body[name] = value
+        return self._request("POST", "/api/v1/authorize", json=body)
 
     def accounts(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "/api/v1/accounts")["accounts"])

@@ -27,6 +27,7 @@ from core.display import (
 )
 from core.errors import BillingError
 from core.money import NANOS_PER_CREDIT
+from core.spend.caps import PERIOD_LABELS
 from core.spend.overview import EXPIRING_WITHIN_DAYS, ChartDay, Overview, ScopeProjection, overview
 from core.spend.runway import Runway
 from core.usage.ranges import describe_dates, zone_abbreviation
@@ -320,7 +321,7 @@ def limits_section(data: Overview, zone: str, *, may_edit: bool) -> None:
         if may_edit:
             st.info(
                 "No alert rules or spend caps yet. Set alerts (balance low, spend or projected spend above a "
-                "budget, runway, spikes) on the **Alerts** page and monthly caps on the **Limits** page."
+                "budget, runway, spikes) on the **Alerts** page and caps on the **Limits** page."
             )
         else:
             st.info("No alert rules or spend caps yet. The account's owners and admins set them.")
@@ -342,7 +343,10 @@ def limits_section(data: Overview, zone: str, *, may_edit: bool) -> None:
         limit, spent = "Monthly limit (credits)", "Spent so far (credits)"
         frame = pd.DataFrame(
             {
-                "Cap on": [cap.scope for cap in limits.caps],
+                "Cap on": [
+                    cap.scope if cap.period == "month" else f"{cap.scope} ({PERIOD_LABELS[cap.period]})"
+                    for cap in limits.caps
+                ],
                 "State": ["Reached" if cap.reached else "Under the cap" for cap in limits.caps],
                 spent: credits_values(cap.spent_nanos for cap in limits.caps),
                 limit: credits_values(cap.limit_nanos for cap in limits.caps),

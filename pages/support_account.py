@@ -26,6 +26,7 @@ from app.state import start_view_as
 from app.support_ui import SEARCH_PAGE, opened_account, require_console, support_read, support_write
 from app.user_text import code, literal
 from core.clock import system_clock
+from core.db.models import CAP_PERIODS, CAP_SCOPES
 from core.display import (
     credits_change_number,
     credits_help,
@@ -329,6 +330,10 @@ def refusals_section(view: Account360) -> None:
     )
 
 
+CAP_SCOPE_LABELS = {"account": "Whole account", "project": "Project", "meter": "Meter", "api_key": "API key"}
+CAP_PERIOD_LABELS = {"day": "Daily", "week": "Weekly (from Monday)", "month": "Monthly"}
+
+
 def members_and_limits(view: Account360) -> None:
     st.subheader("Members")
     st.dataframe(
@@ -343,7 +348,8 @@ def members_and_limits(view: Account360) -> None:
                     {
                         "Cap": f"#{c.cap_id}",
                         "Scope": c.scope_label,
-                        "Monthly limit (credits)": credits_number(c.limit_nanos),
+                        "Period": c.period_label,
+                        "Limit (credits)": credits_number(c.limit_nanos),
                         "Mode": c.mode,
                         "State": c.state,
                     }
@@ -616,8 +622,22 @@ def admin_forms(agent: Agent, view: Account360) -> None:
     paid_not_credited_form(agent, view)
     sent = submission("cap")
     with st.form(sent.form_key):
-        st.markdown("**Set the account's monthly cap**")
-        limit = st.text_input("Monthly limit (credits)", key=sent.key("limit"))
+        st.markdown("**Set a cap** (one per scope, value and period: setting it again changes it)")
+        scope = st.selectbox(
+            "Scope", list(CAP_SCOPES), format_func=CAP_SCOPE_LABELS.__getitem__, key=sent.key("scope")
+        )
+        scope_value = st.text_input(
+            "Project, meter or API key (as usage names it; empty for the whole account)",
+            key=sent.key("scope_value"),
+        )
+        period = st.selectbox(
+            "Period",
+            list(CAP_PERIODS),
+            index=2,
+            format_func=CAP_PERIOD_LABELS.__getitem__,
+            key=sent.key("period"),
+        )
+        limit = st.text_input("Limit (credits)", key=sent.key("limit"))
         mode = st.selectbox("Mode", ["hard", "soft"], key=sent.key("mode"))
         reason = st.text_area("Reason (required)", key=sent.key("reason"))
         submitted = st.form_submit_button("Set cap")
@@ -628,6 +648,9 @@ def admin_forms(agent: Agent, view: Account360) -> None:
                     s,
                     agent,
                     account_id=view.account_id,
+                    scope=scope,
+                    scope_value=scope_value if scope != "account" else "",
+                    period=period,
                     limit=limit,
                     mode=mode,
                     reason=reason,
@@ -645,7 +668,8 @@ def admin_forms(agent: Agent, view: Account360) -> None:
             cap_id = pick(
                 "Cap",
                 {
-                    c.cap_id: f"#{c.cap_id} {c.scope_label}: {format_credits(c.limit_nanos)}"
+                    c.cap_id: f"#{c.cap_id} {c.scope_label}, {c.period_label}: "
+                    f"{format_credits(c.limit_nanos)}"
                     for c in view.caps
                 },
                 key=lift.key("cap"),

@@ -11,7 +11,7 @@ request gets the same answer.
     action              owner  admin  billing  viewer  support  what it covers
     alerts.edit         yes    yes    no       no      no       alert rules: create, edit, pause, delete
     webhooks.edit       yes    yes    no       no      no       alert webhooks: add, roll the secret, remove
-    caps.edit           yes    yes    no       no      yes (*)  monthly spend caps: set, remove
+    caps.edit           yes    yes    no       no      yes (*)  spend caps (day, week, month): set, remove
     overdraft.edit      yes    yes    no       no      no       the overdraft allowance
     credits.buy         yes    yes    yes      no      no       checkout, saved-card purchase, cancel
     cards.remove        yes    yes    yes      no      no       remove a saved card

@@ -284,6 +284,14 @@ def _authorize_request_schema() -> dict[str, Any]:
                 "description": "The meter it will use (a known meter, else 422 `unknown_meter`): "
                 "a hard cap on it applies.",
             },
+            "api_key": {
+                "type": ["string", "null"],
+                "minLength": 1,
+                "maxLength": 128,
+                "description": "The API key the request is made with, named as usage carries it (the "
+                "`api_key` dimension): a hard cap on that key applies. Without it no key's cap is "
+                "consulted.",
+            },
             "estimated_cost": {
                 "description": (
                     "What the request is expected to cost: either credits as a **decimal string** "
@@ -309,13 +317,17 @@ def _authorize_answer_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "description": (
-            "Allowed or not, and why. Reasons, checked in this order: `account_suspended` (the account "
-            "is not active), `hard_cap_reached` (a hard monthly cap on the account, the project or the "
-            "meter has no room for the estimated cost), `insufficient_credits` (the balance plus the "
+            "Allowed or not, and why. Caps stack: every hard cap that applies must pass (the account's "
+            "always; a project's, a meter's or an API key's when the request names that value), each "
+            "measured over its own period (day, week from Monday, or month, in the account's time "
+            "zone). Reasons, checked in this order: `account_suspended` (the account is not active), "
+            "`hard_cap_reached` (an applicable hard cap has no room for the estimated cost; `limit` "
+            "names the one with the least room), `insufficient_credits` (the balance plus the "
             "account's overdraft allowance does not cover it; with no estimate: is zero or less). "
-            "Answers come from a snapshot at most one second old; usage past a cap is still recorded."
+            "Answers come from a snapshot at most one second old (`as_of`); usage past a cap is "
+            "still recorded."
         ),
-        "required": ["allowed", "reason", "remaining", "remaining_nanos", "resets_at"],
+        "required": ["allowed", "reason", "remaining", "remaining_nanos", "resets_at", "limit", "as_of"],
         "properties": {
             "allowed": {"type": "boolean"},
             "reason": {
@@ -331,9 +343,50 @@ def _authorize_answer_schema() -> dict[str, Any]:
             "resets_at": {
                 "type": ["string", "null"],
                 "format": "date-time",
-                "description": "When the applicable hard caps start over (the next month, in the account's "
-                "time zone); null when no hard cap applies.",
+                "description": "When the binding cap (`limit`) starts over: local midnight after its "
+                "day, week or month in the account's time zone, in UTC. On an allowed answer too: the "
+                "reset of the applicable cap with the least room. Null when no hard cap applies.",
             },
+            "limit": {
+                "oneOf": [{"type": "null"}, _ref("BindingCap")],
+                "description": "The binding hard cap: of the caps that apply to this request, the one "
+                "with the least room (a tie goes to the one that resets last). Given on allowed answers "
+                "too, so a gateway can see what will stop it first; null when no hard cap applies. On "
+                "`hard_cap_reached` it is the cap that refused.",
+            },
+            "as_of": {
+                "type": "string",
+                "format": "date-time",
+                "description": "When the snapshot the answer was decided from was read (UTC).",
+            },
+        },
+    }
+
+
+def _binding_cap_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["cap_id", "scope", "value", "period", "limit", "spent", "resets_at"],
+        "properties": {
+            "cap_id": {"type": "integer"},
+            "scope": {"type": "string", "enum": ["account", "project", "meter", "api_key"]},
+            "value": {
+                "type": ["string", "null"],
+                "description": "The project, meter or API key capped; null for the account.",
+            },
+            "period": {
+                "type": "string",
+                "enum": ["day", "week", "month"],
+                "description": "The cap's period in the account's time zone (a week starts on Monday).",
+            },
+            "limit": {"$ref": _SCHEMAS + "DecimalCredits", "description": "The cap, in credits."},
+            "spent": {
+                "$ref": _SCHEMAS + "DecimalCredits",
+                "description": "Spent in its scope this period, plus what this server process holds "
+                "for requests it allowed that the snapshot does not show yet (credits).",
+            },
+            "resets_at": {"type": "string", "format": "date-time", "description": "When it starts over."},
         },
     }
 
@@ -402,6 +455,7 @@ def _schemas() -> dict[str, Any]:
         "Balance": _balance_schema(),
         "AuthorizeRequest": _authorize_request_schema(),
         "AuthorizeAnswer": _authorize_answer_schema(),
+        "BindingCap": _binding_cap_schema(),
         **customer_schemas(),
     }
 
@@ -517,8 +571,9 @@ def _paths() -> dict[str, Any]:
                     "Fast: answered from an in-process snapshot refreshed within a second, no writes. "
                     "Body up to 16 KiB. Checked against the account's status, its hard account caps "
                     "and its credits; a project's hard cap only when `project` names it, a meter's only "
-                    "when `meter` names it (a request without `project` is held to the account and "
-                    "meter caps only). There are no caps per API key: an `api_key` field is ignored. "
+                    "when `meter` names it, an API key's only when `api_key` names it (a request "
+                    "without `project` is held to no project's cap, one without `api_key` to no key's). "
+                    "Caps stack: every one that applies must pass, each over its own day, week or month. "
                     "Each allowed request reserves its estimate in the server process until a snapshot "
                     "read `METERLINE_AUTHORIZE_INGESTION_LAG_S` (5 s) later shows its spend, so one "
                     "process allows at most the headroom plus one estimate past a hard cap, and N "

@@ -6,7 +6,7 @@ Pure engines beside their persistence, as in ``core.ledger``:
     rules.py          what each alert kind measures, its threshold and its words (pure)
     measure.py        spend in a scope this period, run rate, runway, from the daily rollup
     alerts.py         rules and webhook endpoints: create, edit, pause, delete; history views
-    caps.py           monthly caps (soft or hard) and the overdraft allowance
+    caps.py           spend caps per day, week or month (soft or hard; they stack) and the overdraft
     evaluate.py       evaluate rules and caps, record firings, notifications and deliveries
     deliveries.py     the outbox: send email and signed webhooks, retry with backoff
     channels.py       SMTP, webhook signing and posting (to checked, pinned addresses)

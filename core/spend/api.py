@@ -1,10 +1,14 @@
 """``POST /api/v1/authorize``: the gateway asks before serving a request (server token, JSON).
 
-Body: ``{"account_id": "acc_x", "project": "copilot", "meter": "input_tokens",
-"estimated_cost": "0.0125"}``; only ``account_id`` is required. ``estimated_cost`` is either a
-decimal **string of credits** (1 credit = $1, up to 9 decimals) or an **integer of
+Body: ``{"account_id": "acc_x", "project": "copilot", "meter": "input_tokens", "api_key":
+"ci-runner", "estimated_cost": "0.0125"}``; only ``account_id`` is required. ``estimated_cost``
+is either a decimal **string of credits** (1 credit = $1, up to 9 decimals) or an **integer of
 nano-credits** (10^9 per credit); a JSON number with a fraction is refused (422). Answer:
-``{"allowed", "reason", "remaining", "remaining_nanos", "resets_at"}``. A fresh snapshot
+``{"allowed", "reason", "remaining", "remaining_nanos", "resets_at", "limit", "as_of"}``:
+``limit`` is the binding hard cap (the applicable one with the least room; null when none
+applies) as ``{cap_id, scope, value, period, limit, spent, resets_at}``, given on allowed
+answers too; ``resets_at`` is its reset (null when no hard cap applies); ``as_of`` is when the
+snapshot behind the answer was read. A fresh snapshot
 answers without touching the database or the thread pool. An allowed request reserves its
 estimate (a default without one) in this process until a snapshot shows its spend
 (``core.spend.reservations``). A refusal is counted in memory and written in bulk by a
@@ -14,7 +18,9 @@ background thread (``Authorizer.note_refusal``; the support console shows them).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -26,8 +32,8 @@ from core.api.body import read_body
 from core.api.errors import APIJSONResponse, RequestError
 from core.errors import NotFound
 from core.metering.exact_json import NotJSON, loads_exact
-from core.money import credits_to_nanos, nanos_to_credits
-from core.spend.authorize import Decision
+from core.money import NANOS_PER_CREDIT, credits_to_nanos
+from core.spend.authorize import BindingCap, Decision
 from core.spend.runtime import SpendRuntime
 
 MAX_AUTHORIZE_BODY_BYTES = 16 * 1024
@@ -35,6 +41,7 @@ MAX_COST_NANOS = 10**18
 MAX_ACCOUNT_ID = 64
 MAX_PROJECT = 128
 MAX_METER = 64
+MAX_API_KEY = 128
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -95,15 +102,46 @@ def parse_cost(value: object) -> int:
     return nanos
 
 
+@lru_cache(maxsize=4096)  # the hot path: a snapshot's as_of and its caps' resets repeat
+def _instant_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _instant(moment: datetime | None) -> str | None:
+    return None if moment is None else _instant_text(moment)
+
+
+def _credits(nanos: int) -> str:
+    """``format(nanos_to_credits(nanos), "f")`` ("12.500000000"), in integers: it runs per answer."""
+    whole, fraction = divmod(abs(nanos), NANOS_PER_CREDIT)
+    return f"{'-' if nanos < 0 else ''}{whole}.{fraction:09d}"
+
+
+def limit_answer(binding: BindingCap | None) -> dict[str, object] | None:
+    """The binding cap as the answer names it (``spent`` includes what this process holds)."""
+    if binding is None:
+        return None
+    cap = binding.cap
+    return {
+        "cap_id": cap.cap_id,
+        "scope": cap.scope,
+        "value": None if cap.scope == "account" else cap.scope_value,
+        "period": cap.period,
+        "limit": _credits(cap.limit_nanos),
+        "spent": _credits(binding.spent_nanos),
+        "resets_at": _instant(cap.resets_at),
+    }
+
+
 def answer(decision: Decision) -> dict[str, object]:
     return {
         "allowed": decision.allowed,
         "reason": decision.reason,
-        "remaining": format(nanos_to_credits(decision.remaining_nanos), "f"),
+        "remaining": _credits(decision.remaining_nanos),
         "remaining_nanos": decision.remaining_nanos,
-        "resets_at": None
-        if decision.resets_at is None
-        else decision.resets_at.isoformat().replace("+00:00", "Z"),
+        "resets_at": _instant(decision.resets_at),
+        "limit": limit_answer(decision.limit),
+        "as_of": _instant(decision.as_of),
     }
 
 
@@ -125,6 +163,7 @@ def authorize_route(runtime: SpendRuntime, guarded: Callable[[Handler], Handler]
         assert account_id is not None
         project = _text(document, "project", MAX_PROJECT)
         meter = _text(document, "meter", MAX_METER)
+        api_key = _text(document, "api_key", MAX_API_KEY)
         raw_cost = document.get("estimated_cost")
         cost = None if raw_cost is None else parse_cost(raw_cost)  # None: reserve the default estimate
         if meter is not None:
@@ -134,10 +173,12 @@ def authorize_route(runtime: SpendRuntime, guarded: Callable[[Handler], Handler]
             if not known:
                 raise RequestError(422, "unknown_meter", f"there is no meter {meter!r}", "meter")
         # Check and reserve under the authorizer's lock, on the event loop: no I/O when fresh.
-        decision = authorizer.authorize(account_id, project=project, meter=meter, cost_nanos=cost)
+        decision = authorizer.authorize(
+            account_id, project=project, meter=meter, api_key=api_key, cost_nanos=cost
+        )
         if decision is None and await run_in_threadpool(authorizer.load, account_id) is not None:
             decision = authorizer.authorize(
-                account_id, project=project, meter=meter, cost_nanos=cost, just_loaded=True
+                account_id, project=project, meter=meter, api_key=api_key, cost_nanos=cost, just_loaded=True
             )
         if decision is None:
             raise NotFound(f"account {account_id!r} does not exist", field="account_id")

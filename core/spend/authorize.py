@@ -1,23 +1,30 @@
 """``authorize``: may this account spend now? One answer from an in-process snapshot, no writes.
 
-The decision (``decide``) is pure: account status, balance plus overdraft allowance, and the
-hard caps that apply to the request's project and meter, with this period's spend in each,
-less what this process has already allowed and its snapshot does not show yet (``held``; see
+The decision (``decide``) is pure: account status, balance plus overdraft allowance, and every
+hard cap that applies to the request, each with its own period's spend (the local day, the
+week from Monday or the month, in the account's zone), less what this process has already
+allowed and its snapshot does not show yet (``held``; see
 ``core.spend.reservations``: each allowed request reserves its estimated cost until a snapshot
 read ``ingestion_lag_s`` after it is installed, so one process allows at most the headroom
 plus one estimate). ``Authorizer.authorize`` checks and reserves under one lock.
 
-Which caps apply: an account cap always; a project cap only to a request naming that
-project; a meter cap only to one naming that meter. A request without ``project`` is checked
-against the account's caps, the caps of the meter it names and the credits, never a project's
-cap. There are no caps on API keys (alert rules may watch one): an ``api_key`` in the body is
-ignored.
+Which caps apply (they stack: every one must pass): an account cap always; a project cap only
+to a request naming that project; a meter cap only to one naming that meter; an API key cap
+only to one naming that key (``api_key``, the name usage carries). A request without
+``project`` is never held to a project's cap, nor one without ``api_key`` to a key's.
+
+The **binding cap** is the applicable hard cap with the least room (its limit less its period's
+spend less what is held in its scope); a tie goes to the cap that resets last (then the lower
+id), so its ``resets_at`` is when that room comes back. ``Decision.limit`` names it whatever the
+answer (None when no hard cap applies), and ``Decision.resets_at`` is its reset.
 
 The snapshot behind it (``Authorizer``) is read from the database per account and kept in
 memory: a background thread reloads every account asked about in the last minute every
 ``REFRESH_S`` (0.5 s), a request never uses a snapshot older than ``MAX_AGE_S`` (1 s; older is
-read again on the spot), and ingestion in this process refreshes its accounts right after its
-commit. So authorize sees new spend within a second, and a hot request reads no database.
+read again on the spot) nor one read before a cap period in it ended (a new day, week or month:
+the cap starts over at its reset, not up to a second later), and ingestion in this process
+refreshes its accounts right after its commit. So authorize sees new spend within a second, and
+a hot request reads no database.
 
 A refusal is counted in memory (``note_refusal``: a dict under a lock, no I/O) and the same
 thread adds the counts to ``authorize_refusals`` every cycle (``flush``, one upsert; see
@@ -27,8 +34,8 @@ written, and a failed flush keeps them for the next cycle. The API's lifespan fl
 Reasons, in the order they are checked:
 
 - ``account_suspended``: the account is not active (suspended or closed);
-- ``hard_cap_reached``: a hard cap on the account, the request's project or its meter has no
-  room left for the estimated cost (or none at all);
+- ``hard_cap_reached``: a hard cap on the account, the request's project, meter or API key has
+  no room left for the estimated cost (or none at all); the binding cap is the one named;
 - ``insufficient_credits``: the balance plus the overdraft allowance does not cover the
   estimated cost (with no estimate: the balance plus the allowance is zero or less).
 """
@@ -41,15 +48,17 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
-from sqlalchemy import BigInteger, Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
-from core.db.models import Account, Meter, SpendCap, SpendSettings, UsageRollupDaily
+from core.db.models import Account, Meter, SpendCap, SpendSettings
 from core.spend import reservations
-from core.spend.measure import period_of
+from core.spend.cap_spend import read_cells, spent_in
+from core.spend.measure import cap_period
 from core.spend.refusals import RefusalKey, RefusalTally, add_refusals
 from core.spend.reservations import Held, Reservations
 
@@ -65,10 +74,15 @@ REASONS = ("hard_cap_reached", "insufficient_credits", "account_suspended")
 
 @dataclass(frozen=True)
 class CapSnapshot:
+    """A hard cap with its own period's spend at the snapshot's read."""
+
+    cap_id: int
     scope: str
     scope_value: str
+    period: str  # day | week | month
     limit_nanos: int
     spent_nanos: int
+    resets_at: datetime  # when its period ends (local midnight after it, UTC)
 
 
 @dataclass(frozen=True)
@@ -78,8 +92,26 @@ class AccountSnapshot:
     balance_nanos: int
     overdraft_nanos: int
     hard_caps: tuple[CapSnapshot, ...]
-    resets_at: datetime  # when this period's caps start over
+    as_of: datetime  # the clock when it was read (UTC): what the answer is as of
     loaded_at: float  # time.monotonic() of the read
+
+    @cached_property
+    def next_reset(self) -> datetime | None:
+        """When its first cap period ends: past it, its spends are an earlier period's."""
+        return min((cap.resets_at for cap in self.hard_caps), default=None)
+
+
+@dataclass(frozen=True)
+class BindingCap:
+    """The applicable hard cap with the least room, as a decision names it."""
+
+    cap: CapSnapshot
+    room_nanos: int  # its limit less its spend less what is held in its scope (may be negative)
+
+    @property
+    def spent_nanos(self) -> int:
+        """Its period's spend plus what this process holds in its scope."""
+        return self.cap.limit_nanos - self.room_nanos
 
 
 @dataclass(frozen=True)
@@ -87,17 +119,47 @@ class Decision:
     allowed: bool
     reason: str | None
     remaining_nanos: int  # headroom: the least of the caps' room and the credits, less what is held
-    resets_at: datetime | None  # when the applicable caps reset; None when no hard cap applies
+    resets_at: datetime | None  # when the binding cap resets; None when no hard cap applies
+    limit: BindingCap | None = None  # the binding cap (least room); None when no hard cap applies
+    as_of: datetime | None = None  # the snapshot's read time
 
 
-def _applies(cap: CapSnapshot, project: str | None, meter: str | None) -> bool:
+def applies(cap: CapSnapshot, project: str | None, meter: str | None, api_key: str | None) -> bool:
+    """Whether ``cap`` holds a request naming these (an account cap holds every request)."""
     if cap.scope == "account":
         return True
     if cap.scope == "project":
         return project is not None and cap.scope_value == project
     if cap.scope == "meter":
         return meter is not None and cap.scope_value == meter
+    if cap.scope == "api_key":
+        return api_key is not None and cap.scope_value == api_key
     return False
+
+
+def binding_cap(
+    caps: Iterable[CapSnapshot],
+    *,
+    project: str | None = None,
+    meter: str | None = None,
+    api_key: str | None = None,
+    held: Held | None = None,
+) -> BindingCap | None:
+    """The applicable cap with the least room; a tie goes to the later reset, then the lower id."""
+    best: BindingCap | None = None
+    for cap in caps:
+        if not applies(cap, project, meter, api_key):
+            continue
+        room = cap.limit_nanos - cap.spent_nanos
+        if held is not None:
+            room -= held.in_scope(cap.scope, cap.scope_value)
+        if (
+            best is None
+            or room < best.room_nanos
+            or (room == best.room_nanos and cap.resets_at > best.cap.resets_at)
+        ):
+            best = BindingCap(cap, room)
+    return best
 
 
 def decide(
@@ -105,32 +167,29 @@ def decide(
     *,
     project: str | None = None,
     meter: str | None = None,
+    api_key: str | None = None,
     cost_nanos: int = 0,
     held: Held | None = None,
 ) -> Decision:
-    """Allowed or not, why, the headroom, and when the caps reset (pure); ``held`` is what this
-    process reserved for the account and the snapshot does not show yet."""
+    """Allowed or not, why, the headroom, the binding cap and when it resets (pure); ``held`` is
+    what this process reserved for the account and the snapshot does not show yet."""
     if cost_nanos < 0:
         raise ValueError("the estimated cost cannot be negative")
-    caps = [cap for cap in snapshot.hard_caps if _applies(cap, project, meter)]
-    resets_at = snapshot.resets_at if caps else None
+    binding = binding_cap(snapshot.hard_caps, project=project, meter=meter, api_key=api_key, held=held)
+    resets_at = None if binding is None else binding.cap.resets_at
     credits_left = snapshot.balance_nanos + snapshot.overdraft_nanos
-    if held is None:
-        cap_room = min((cap.limit_nanos - cap.spent_nanos for cap in caps), default=None)
-    else:
+    if held is not None:
         credits_left -= held.total_nanos
-        cap_room = min(
-            (cap.limit_nanos - cap.spent_nanos - held.in_scope(cap.scope, cap.scope_value) for cap in caps),
-            default=None,
-        )
+    cap_room = None if binding is None else binding.room_nanos
     remaining = max(0, credits_left if cap_room is None else min(credits_left, cap_room))
+    as_of = snapshot.as_of
     if snapshot.status != "active":
-        return Decision(False, "account_suspended", 0, resets_at)
+        return Decision(False, "account_suspended", 0, resets_at, binding, as_of)
     if cap_room is not None and (cap_room <= 0 or cost_nanos > cap_room):
-        return Decision(False, "hard_cap_reached", remaining, resets_at)
+        return Decision(False, "hard_cap_reached", remaining, resets_at, binding, as_of)
     if credits_left <= 0 or cost_nanos > credits_left:
-        return Decision(False, "insufficient_credits", remaining, resets_at)
-    return Decision(True, None, remaining, resets_at)
+        return Decision(False, "insufficient_credits", remaining, resets_at, binding, as_of)
+    return Decision(True, None, remaining, resets_at, binding, as_of)
 
 
 def load_snapshots(
@@ -157,60 +216,59 @@ def load_snapshots(
             )
         ).all()
     )
-    caps: dict[str, list[tuple[str, str, int]]] = {}
+    caps: dict[str, list[tuple[int, str, str, str, int]]] = {}
     # Plain rows, not ORM objects: this runs every REFRESH_S beside the event loop, so keep it light.
-    for cap_account, scope, scope_value, limit_nanos in session.execute(
-        select(SpendCap.account_id, SpendCap.scope, SpendCap.scope_value, SpendCap.limit_nanos).where(
-            SpendCap.account_id.in_(found), SpendCap.deleted_at.is_(None), SpendCap.mode == "hard"
+    for cap_id, cap_account, scope, scope_value, period, limit_nanos in session.execute(
+        select(
+            SpendCap.id,
+            SpendCap.account_id,
+            SpendCap.scope,
+            SpendCap.scope_value,
+            SpendCap.period,
+            SpendCap.limit_nanos,
         )
+        .where(SpendCap.account_id.in_(found), SpendCap.deleted_at.is_(None), SpendCap.mode == "hard")
+        .order_by(SpendCap.id)
     ):
-        caps.setdefault(cap_account, []).append((scope, scope_value, int(limit_nanos)))
-    meter_names: dict[int, str] = {}
-    if caps:
-        meter_names = dict(session.execute(select(Meter.id, Meter.name)).all())
+        caps.setdefault(cap_account, []).append((int(cap_id), scope, scope_value, period, int(limit_nanos)))
+    meter_ids: dict[str, int] = {}
+    if any(scope == "meter" for rows in caps.values() for _, scope, _, _, _ in rows):
+        meter_ids = {name: int(meter_id) for meter_id, name in session.execute(select(Meter.id, Meter.name))}
     snapshots = {}
     for account_id, status, balance, timezone in accounts:
-        period = period_of(timezone, at)
         hard: list[CapSnapshot] = []
         if account_id in caps:
-            spent_by = _spend_by_project_and_meter(session, account_id, period.start, period.end)
-            for scope, scope_value, limit_nanos in caps[account_id]:
-                if scope == "account":
-                    spent = sum(spent_by.values())
-                elif scope == "project":
-                    spent = sum(v for (project, _), v in spent_by.items() if project == scope_value)
-                else:
-                    spent = sum(
-                        v for (_, meter), v in spent_by.items() if meter_names.get(meter) == scope_value
-                    )
-                hard.append(CapSnapshot(scope, scope_value, limit_nanos, spent))
+            periods = {kind: cap_period(kind, timezone, at) for kind in {row[3] for row in caps[account_id]}}
+            # One grouped read from the earliest period start any cap needs (a month's or a week's).
+            cells = read_cells(
+                session,
+                account_id,
+                min(p.start for p in periods.values()),
+                max(p.end for p in periods.values()),
+            )
+            for cap_id, scope, scope_value, kind, limit_nanos in caps[account_id]:
+                period = periods[kind]
+                spent = spent_in(
+                    cells,
+                    scope=scope,
+                    scope_value=scope_value,
+                    start=period.start,
+                    end=period.end,
+                    meter_ids=meter_ids,
+                )
+                hard.append(
+                    CapSnapshot(cap_id, scope, scope_value, kind, limit_nanos, spent, period.resets_at)
+                )
         snapshots[account_id] = AccountSnapshot(
             account_id,
             status,
             int(balance),
             int(overdrafts.get(account_id, 0)),
             tuple(hard),
-            period.resets_at,
+            at,
             loaded_at,
         )
     return snapshots
-
-
-def _spend_by_project_and_meter(session: Session, account_id: str, start, end) -> dict[tuple[str, int], int]:  # type: ignore[no-untyped-def]
-    rows = session.execute(
-        select(
-            UsageRollupDaily.project,
-            UsageRollupDaily.meter_id,
-            func.sum(UsageRollupDaily.amount_nanos).cast(BigInteger),
-        )
-        .where(
-            UsageRollupDaily.account_id == account_id,
-            UsageRollupDaily.usage_date >= start,
-            UsageRollupDaily.usage_date <= end,
-        )
-        .group_by(UsageRollupDaily.project, UsageRollupDaily.meter_id)
-    ).all()
-    return {(project, meter_id): int(amount) for project, meter_id, amount in rows}
 
 
 class Authorizer:
@@ -255,6 +313,7 @@ class Authorizer:
         *,
         project: str | None = None,
         meter: str | None = None,
+        api_key: str | None = None,
         cost_nanos: int | None = None,
         just_loaded: bool = False,
     ) -> Decision | None:
@@ -268,19 +327,30 @@ class Authorizer:
             now = time.monotonic()  # inside the lock: a reservation is never older than its decision
             self._asked_at[account_id] = now
             snapshot = self._snapshots.get(account_id)
-            if snapshot is None or (not just_loaded and now - snapshot.loaded_at > self.max_age_s):
+            if snapshot is None or (
+                not just_loaded
+                and (now - snapshot.loaded_at > self.max_age_s or self._past_a_reset(snapshot))
+            ):
                 return None
             decision = decide(
                 snapshot,
                 project=project,
                 meter=meter,
+                api_key=api_key,
                 cost_nanos=cost_nanos or 0,
                 held=self._reservations.held(account_id),
             )
             if decision.allowed:
                 estimate = self.default_estimate_nanos if cost_nanos is None else cost_nanos
-                self._reservations.reserve(account_id, now, project, meter, estimate)
+                self._reservations.reserve(account_id, now, project, meter, estimate, api_key=api_key)
         return decision
+
+    def _past_a_reset(self, snapshot: AccountSnapshot) -> bool:
+        """Whether a cap period in the snapshot has ended since it was read (a new day, week or
+        month): then it is read again, so a cap starts over at its reset, not up to a second later."""
+        if snapshot.next_reset is None:
+            return False
+        return self._clock() >= snapshot.next_reset
 
     def held_nanos(self, account_id: str) -> int:
         """What this process holds for the account now (tests, diagnostics)."""

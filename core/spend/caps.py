@@ -1,8 +1,14 @@
-"""Monthly spend caps (per account, project or meter; soft or hard) and the overdraft allowance.
+"""Spend caps (per account, project, meter or API key; per day, week or month; soft or hard) and
+the overdraft allowance.
 
-A soft cap only notifies; a hard cap makes ``POST /api/v1/authorize`` refuse with
-``hard_cap_reached``. Usage past a cap is always recorded (ingestion never drops it); how far it
-went past is the cap's **overshoot**, shown on the Limits page.
+Caps stack: an account may have caps on several scopes and periods at once (a key may have a
+daily and a monthly cap), one per (scope, value, period). Each cap measures its own period in
+the account's time zone (the local day; the week from Monday; the calendar month) and starts
+over at the local midnight that begins the next one (``CapStatus.resets_at``). An API key cap
+names the key as usage carries it (the ``api_key`` dimension). A soft cap only notifies; a
+hard cap makes ``POST /api/v1/authorize`` refuse with ``hard_cap_reached``. Usage past a cap
+is always recorded (ingestion never drops it); how far it went past is the cap's
+**overshoot**, shown on the Limits page.
 
 Every write takes the acting ``Actor`` and checks, in its own transaction, that it may change caps
 or the overdraft (owners and admins; caps also support admins through ``core.support``; the table
@@ -12,22 +18,33 @@ is in ``core.accounts.permissions``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.accounts.permissions import CAPS_EDIT, OVERDRAFT_EDIT, Actor, require_permission
-from core.db.models import CAP_MODES, CAP_SCOPES, Account, AlertFiring, SpendCap, SpendSettings
+from core.db.models import (
+    CAP_MODES,
+    CAP_PERIODS,
+    CAP_SCOPES,
+    Account,
+    AlertFiring,
+    Meter,
+    SpendCap,
+    SpendSettings,
+)
 from core.errors import NotFound, ValidationError
 from core.money import credits_to_nanos
-from core.spend.measure import Period, Scope, meter_id_of, period_of, spend_between
+from core.spend.cap_spend import read_cells, spent_in
+from core.spend.measure import CapPeriod, Scope, cap_period, meter_id_of
 from core.text import single_line_text
 
 MAX_CAPS_PER_ACCOUNT = 50
 MAX_NANOS = 10**18
+PERIOD_LABELS = {"day": "daily", "week": "weekly", "month": "monthly"}
+PERIOD_NOUNS = {"day": "today", "week": "this week", "month": "this month"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +53,7 @@ class CapView:
     account_id: str
     scope: str
     scope_value: str
+    period: str  # day | week | month
     limit_nanos: int
     mode: str
     state: str
@@ -46,15 +64,24 @@ class CapView:
     def scope_label(self) -> str:
         return Scope(self.scope, self.scope_value).describe()
 
+    @property
+    def period_label(self) -> str:
+        return PERIOD_LABELS[self.period]
+
 
 @dataclass(frozen=True)
 class CapStatus:
-    """A cap with this period's spend in its scope."""
+    """A cap with its own period's spend in its scope."""
 
     cap: CapView
     spent_nanos: int
-    period: Period
+    period: CapPeriod  # the cap's day, week or month containing the moment asked about
     reached_at: datetime | None  # when it last fired this period, if it did
+
+    @property
+    def resets_at(self) -> datetime:
+        """When this cap starts over (local midnight after its period, in UTC)."""
+        return self.period.resets_at
 
     @property
     def remaining_nanos(self) -> int:
@@ -72,6 +99,7 @@ def _cap_view(cap: SpendCap) -> CapView:
         cap.account_id,
         cap.scope,
         cap.scope_value,
+        cap.period,
         cap.limit_nanos,
         cap.mode,
         cap.state,
@@ -109,6 +137,20 @@ def _scope(session: Session, scope: str, scope_value: str) -> str:
     return value
 
 
+def _period(period: str) -> str:
+    if period not in CAP_PERIODS:
+        raise ValidationError(
+            f"period must be one of {', '.join(CAP_PERIODS)}", code="unknown_period", field="period"
+        )
+    return period
+
+
+def checked_target(session: Session, *, scope: str, scope_value: str, period: str) -> tuple[str, str]:
+    """The scope value (stripped; '' for the account) and period a cap would take, or a
+    ValidationError naming the field: what callers check before they read or record anything."""
+    return _scope(session, scope, scope_value), _period(period)
+
+
 def _cap(session: Session, account_id: str, cap_id: int) -> SpendCap:
     cap = session.scalar(
         select(SpendCap).where(
@@ -136,21 +178,24 @@ def set_cap(
     account_id: str,
     scope: str,
     scope_value: str = "",
+    period: str = "month",
     limit: str | Decimal | int,
     mode: str,
     actor: Actor,
     at: datetime,
 ) -> CapView:
-    """Set the monthly cap of a scope (one cap per scope: setting it again changes it)."""
+    """Set the cap of a scope for a period (one per scope, value and period: setting it again
+    changes its limit and mode; a key may have a daily and a monthly cap side by side)."""
     require_permission(session, actor, account_id=account_id, permission=CAPS_EDIT)
     if mode not in CAP_MODES:
         raise ValidationError(
             "mode is soft (alerts only) or hard (authorize refuses)", code="unknown_mode", field="mode"
         )
     value = _scope(session, scope, scope_value)
+    period = _period(period)
     limit_nanos = _limit(limit)
     caps = _live_caps(session, account_id)
-    existing = next((c for c in caps if (c.scope, c.scope_value) == (scope, value)), None)
+    existing = next((c for c in caps if (c.scope, c.scope_value, c.period) == (scope, value, period)), None)
     if existing is None:
         if len(caps) >= MAX_CAPS_PER_ACCOUNT:
             raise ValidationError(
@@ -160,6 +205,7 @@ def set_cap(
             account_id=account_id,
             scope=scope,
             scope_value=value,
+            period=period,
             state="ok",
             created_by=actor.author,
             created_at=at,
@@ -186,32 +232,47 @@ def list_caps(session: Session, account_id: str) -> list[CapView]:
 
 
 def cap_statuses(session: Session, account_id: str, *, at: datetime) -> list[CapStatus]:
-    """Each cap with this period's spend in its scope, and when it was reached this period."""
+    """Each cap with its own period's spend (the day, week or month containing ``at`` in the
+    account's zone) in its scope, when it resets, and when it was reached this period."""
     account = session.get(Account, account_id)
     if account is None:
         raise NotFound(f"account {account_id!r} does not exist", field="account_id")
-    period = period_of(account.timezone, at)
+    caps = _live_caps(session, account_id)
+    if not caps:
+        return []
+    periods = {cap.id: cap_period(cap.period, account.timezone, at) for cap in caps}
+    cells = read_cells(
+        session,
+        account_id,
+        min(p.start for p in periods.values()),
+        max(p.end for p in periods.values()),
+    )
+    meter_ids: dict[str, int] = {}
+    if any(cap.scope == "meter" for cap in caps):
+        meter_ids = {name: int(meter_id) for meter_id, name in session.execute(select(Meter.id, Meter.name))}
     statuses = []
-    for cap in _live_caps(session, account_id):
-        spent = spend_between(
-            session, account_id, Scope(cap.scope, cap.scope_value), period.start, period.end
+    for cap in caps:
+        period = periods[cap.id]
+        spent = spent_in(
+            cells,
+            scope=cap.scope,
+            scope_value=cap.scope_value,
+            start=period.start,
+            end=period.end,
+            meter_ids=meter_ids,
         )
         reached_at = session.scalar(
             select(AlertFiring.at)
             .where(
                 AlertFiring.cap_id == cap.id,
                 AlertFiring.event == "fired",
-                AlertFiring.at >= _start_utc(period),
+                AlertFiring.at >= period.starts_at,
             )
             .order_by(AlertFiring.id.desc())
             .limit(1)
         )
         statuses.append(CapStatus(_cap_view(cap), spent, period, reached_at))
     return statuses
-
-
-def _start_utc(period: Period) -> datetime:
-    return datetime.combine(period.start, time.min, ZoneInfo(period.timezone)).astimezone(UTC)
 
 
 def overdraft_nanos(session: Session, account_id: str) -> int:

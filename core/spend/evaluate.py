@@ -6,13 +6,21 @@ evaluators (the post-ingestion worker and the periodic job) never fire the same 
 A crossing writes a firing (value, threshold, time), an in-app notification, and one pending
 delivery per email address or webhook: the outbox that ``core.spend.deliveries`` sends after
 the commit, never inside it.
+
+A cap measures its own period (the local day, week from Monday or month: ``cap_period``). It
+fires once per crossing within a period: when its spend reaches the limit (``ok`` →
+``firing``), and it resolves when the spend drops back under it, which is what a new period
+does (the first evaluation after the reset records it). A cap still ``firing`` whose spend is
+over the limit again but whose last firing came before its current period started (no
+evaluation saw the new period under the limit) fires for the new period, so a daily cap
+crossed two days running fires once on each day.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,11 +37,14 @@ from core.db.models import (
 )
 from core.display import format_credits
 from core.ledger.engine import GrantBalance
+from core.spend.caps import PERIOD_NOUNS
 from core.spend.crossing import Threshold, Transition, step
 from core.spend.measure import (
     HISTORY_DAYS,
+    CapPeriod,
     Period,
     Scope,
+    cap_period,
     daily_spend,
     period_of,
     projected_period_spend,
@@ -73,6 +84,20 @@ class _Measures:
 
     def period_spend(self, scope: Scope) -> int:
         return sum(v for d, v in self.daily(scope).items() if self.period.start <= d <= self.period.end)
+
+    def cap_period(self, kind: str) -> CapPeriod:
+        return cap_period(kind, self.account.timezone, self.at)
+
+    def cap_spend(self, scope: Scope, period: CapPeriod) -> int:
+        """Spend in ``scope`` over a cap's period (its day, week or month: all within the series,
+        which starts eight weeks before today; a week may end in the next month, after today)."""
+        daily = self.daily(scope)
+        if period.end > self.period.end:
+            daily = {
+                **daily,
+                **daily_spend(self.session, self.account.id, scope, self.period.end, period.end),
+            }
+        return sum(v for d, v in daily.items() if period.start <= d <= period.end)
 
     def runway_days(self, scope: Scope) -> int | None:
         """Days until the balance runs out, as the Overview page shows them; None past the horizon."""
@@ -191,6 +216,7 @@ def _record(
             "id": cap.id,
             "scope": cap.scope,
             "scope_value": cap.scope_value,
+            "period": cap.period,
             "mode": cap.mode,
             "limit_nanos": cap.limit_nanos,
         }
@@ -252,7 +278,23 @@ def _cap_subject(cap: SpendCap) -> str:
 
 
 def _cap_condition(cap: SpendCap) -> str:
-    return f"Spend this month reaches the {format_credits(cap.limit_nanos)} cap"
+    when = PERIOD_NOUNS.get(cap.period, "this month")
+    return f"Spend {when} reaches the {format_credits(cap.limit_nanos)} cap"
+
+
+def _fired_before(session: Session, cap: SpendCap, moment: datetime) -> bool:
+    """Whether the cap's last firing came before ``moment`` (or it never fired)."""
+    last = session.scalar(
+        select(AlertFiring.at)
+        .where(AlertFiring.cap_id == cap.id, AlertFiring.event == "fired")
+        .order_by(AlertFiring.id.desc())
+        .limit(1)
+    )
+    return last is None or _aware(last) < moment
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _rules_after(session: Session, ids: list[str], *, after_id: int | None) -> list[AlertRule]:
@@ -317,9 +359,13 @@ def evaluate_accounts(session: Session, account_ids: Iterable[str], *, at: datet
                 rule=rule,
             )
     for cap in caps:
-        spent = measures[cap.account_id].period_spend(Scope(cap.scope, cap.scope_value))
+        measure = measures[cap.account_id]
+        period = measure.cap_period(cap.period)
+        spent = measure.cap_spend(Scope(cap.scope, cap.scope_value), period)
         threshold = Threshold.absolute("above", cap.limit_nanos)
         cap.last_value = spent
+        if cap.state == "firing" and threshold.holds(spent) and _fired_before(session, cap, period.starts_at):
+            cap.state = "ok"  # crossed in an earlier period and again in this one: fire for this one
         outcome = step(cap.state, spent, threshold)
         cap.state = outcome.state.value
         if outcome.transition is not None:

@@ -1,9 +1,10 @@
 """What alert rules and caps measure: spend in a scope this period, its projection, the runway, a spike.
 
 Reads only the daily rollup (``usage_rollup_daily``, local days in the account's time zone)
-and the account's cached balance, never raw events. The period is the calendar month in the
-account's time zone (``core.usage.ranges.billing_period``); it resets at local midnight on the
-1st (``Period.resets_at``).
+and the account's cached balance, never raw events. The billing period is the calendar month in
+the account's time zone (``core.usage.ranges.billing_period``); it resets at local midnight on
+the 1st (``Period.resets_at``). A cap has its own period (``cap_period``): the local day, the
+week from Monday, or the month, each ending at the local midnight that starts the next one.
 """
 
 from __future__ import annotations
@@ -49,6 +50,55 @@ def period_of(timezone: str, at: datetime) -> Period:
     start = today.replace(day=1)
     next_month = (start + timedelta(days=32)).replace(day=1)
     return Period(start, today, next_month - timedelta(days=1), timezone)
+
+
+CAP_PERIOD_KINDS = ("day", "week", "month")
+
+
+def local_midnight(day: date, timezone: str) -> datetime:
+    """The first instant of local ``day`` in UTC. A midnight skipped by a DST change (Santiago,
+    Beirut...) reads with the offset before the change, which is the day's first real instant;
+    a repeated midnight is its first occurrence."""
+    return datetime.combine(day, time.min, ZoneInfo(timezone)).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class CapPeriod:
+    """The cap period (local day, week from Monday, or calendar month) containing ``today``."""
+
+    kind: str  # day | week | month
+    start: date
+    today: date
+    end: date  # inclusive
+    timezone: str
+
+    @property
+    def starts_at(self) -> datetime:
+        return local_midnight(self.start, self.timezone)
+
+    @property
+    def resets_at(self) -> datetime:
+        """Local midnight after ``end``, in UTC: when the cap starts over."""
+        return local_midnight(self.end + timedelta(days=1), self.timezone)
+
+
+def cap_period_on(kind: str, today: date, timezone: str) -> CapPeriod:
+    """The ``kind`` period containing local day ``today`` (pure; calendar arithmetic only)."""
+    if kind == "day":
+        return CapPeriod(kind, today, today, today, timezone)
+    if kind == "week":
+        start = today - timedelta(days=today.weekday())  # Monday
+        return CapPeriod(kind, start, today, start + timedelta(days=6), timezone)
+    if kind == "month":
+        start = today.replace(day=1)
+        following = date(start.year + 1, 1, 1) if start.month == 12 else date(start.year, start.month + 1, 1)
+        return CapPeriod(kind, start, today, following - timedelta(days=1), timezone)
+    raise ValueError(f"unknown cap period {kind!r}")
+
+
+def cap_period(kind: str, timezone: str, at: datetime) -> CapPeriod:
+    """The ``kind`` period containing the instant ``at`` in ``timezone`` (its start, end, reset)."""
+    return cap_period_on(kind, account_today(timezone, at), timezone)
 
 
 @dataclass(frozen=True)

@@ -109,8 +109,9 @@ class CapLine:
     scope: str  # "the whole account", "project copilot", ...
     mode: str  # soft | hard
     limit_nanos: int
-    spent_nanos: int
+    spent_nanos: int  # over the cap's own period
     reached: bool
+    period: str = "month"  # day | week | month
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,8 @@ class LimitsSummary:
 
     @property
     def account_cap(self) -> CapLine | None:
-        """The account-wide cap (the lowest, if there are several): drawn on the chart."""
-        caps = [cap for cap in self.caps if cap.scope == "the whole account"]
+        """The account-wide monthly cap (the lowest, if there are several): drawn on the month's chart."""
+        caps = [cap for cap in self.caps if cap.scope == "the whole account" and cap.period == "month"]
         return min(caps, key=lambda cap: cap.limit_nanos) if caps else None
 
 
@@ -271,6 +272,7 @@ def limits_summary(session: Session, account_id: str, *, at: datetime) -> Limits
             status.cap.limit_nanos,
             status.spent_nanos,
             status.spent_nanos >= status.cap.limit_nanos,
+            status.cap.period,
         )
         for status in cap_statuses(session, account_id, at=at)
     )

@@ -4,7 +4,8 @@
 usage of a request it allows reaches the database only once the gateway has served it and
 sent the event. Without a hold, a burst inside that gap would be allowed without bound past a
 hard cap. So every allowed request **reserves its estimated cost** in the process that allowed
-it, against the account, the project and the meter it named and the account's credits; a
+it, against the account, the project, the meter and the API key it named and the account's
+credits (so held amounts count against every cap in the stack that holds the request); a
 decision subtracts what is held from the snapshot's headroom.
 
 The estimate is the request's ``estimated_cost``; a request without one is checked as before
@@ -80,18 +81,19 @@ def ingestion_lag_s() -> float:
     return lag
 
 
-ScopeKey = tuple[str | None, str | None]  # (project, meter) a request named
+ScopeKey = tuple[str | None, str | None, str | None]  # (project, meter, api_key) a request named
 
 
 @dataclass
 class Held:
     """One account's reservations in buckets, oldest first (each: its end, and nano-credits per
-    project and meter named), with running totals per scope."""
+    project, meter and API key named), with running totals per scope."""
 
     buckets: deque[tuple[float, dict[ScopeKey, int]]] = field(default_factory=deque)
     total_nanos: int = 0
     by_project: dict[str, int] = field(default_factory=dict)
     by_meter: dict[str, int] = field(default_factory=dict)
+    by_api_key: dict[str, int] = field(default_factory=dict)
 
     def in_scope(self, scope: str, scope_value: str) -> int:
         """What is held against a cap of this scope (an account cap: everything)."""
@@ -99,6 +101,8 @@ class Held:
             return self.by_project.get(scope_value, 0)
         if scope == "meter":
             return self.by_meter.get(scope_value, 0)
+        if scope == "api_key":
+            return self.by_api_key.get(scope_value, 0)
         return self.total_nanos
 
 
@@ -121,7 +125,16 @@ class Reservations:
     def held(self, account_id: str) -> Held | None:
         return self._held.get(account_id)
 
-    def reserve(self, account_id: str, at: float, project: str | None, meter: str | None, nanos: int) -> None:
+    def reserve(
+        self,
+        account_id: str,
+        at: float,
+        project: str | None,
+        meter: str | None,
+        nanos: int,
+        *,
+        api_key: str | None = None,
+    ) -> None:
         if nanos <= 0:
             return
         held = self._held.get(account_id)
@@ -133,11 +146,12 @@ class Reservations:
         else:
             amounts = {}
             held.buckets.append((end, amounts))
-        key = (project, meter)
+        key = (project, meter, api_key)
         amounts[key] = amounts.get(key, 0) + nanos
         held.total_nanos += nanos
         _add(held.by_project, project, nanos)
         _add(held.by_meter, meter, nanos)
+        _add(held.by_api_key, api_key, nanos)
 
     def release(self, account_id: str, made_by: float) -> int:
         """Release the buckets of reservations all made before ``made_by``; returns the nano-credits."""
@@ -148,10 +162,11 @@ class Reservations:
         buckets = held.buckets
         while buckets and buckets[0][0] <= made_by:
             _, amounts = buckets.popleft()
-            for (project, meter), nanos in amounts.items():
+            for (project, meter, api_key), nanos in amounts.items():
                 held.total_nanos -= nanos
                 _add(held.by_project, project, -nanos)
                 _add(held.by_meter, meter, -nanos)
+                _add(held.by_api_key, api_key, -nanos)
                 released += nanos
         if not buckets:
             del self._held[account_id]

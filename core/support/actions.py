@@ -66,7 +66,7 @@ from core.payments.reconcile import ReconcileReport, reconcile
 from core.payments.runtime import Payments
 from core.payments.settle import apply_refund, credit_anyway, lock_top_up
 from core.spend.alerts import is_email_address
-from core.spend.caps import CapView, _cap_view, delete_cap, set_cap
+from core.spend.caps import CapView, _cap_view, checked_target, delete_cap, set_cap
 from core.support.agents import SUPPORT, SUPPORT_ADMIN, Agent, SupportLimits, require_agent, support_limits
 from core.support.audit import ACTION_PREFIX, record, required_reason
 from core.support.once import STARTED, checked_submission_id, claim, finish, replayed
@@ -689,17 +689,21 @@ def _cap_facts(cap: SpendCap | CapView | None) -> dict[str, Any] | None:
     return {
         "scope": cap.scope,
         "scope_value": cap.scope_value,
+        "period": cap.period,
         "limit_nanos": cap.limit_nanos,
         "mode": cap.mode,
     }
 
 
-def _live_cap(session: Session, account_id: str, scope: str, scope_value: str) -> SpendCap | None:
+def _live_cap(
+    session: Session, account_id: str, scope: str, scope_value: str, period: str
+) -> SpendCap | None:
     return session.scalar(
         select(SpendCap).where(
             SpendCap.account_id == account_id,
             SpendCap.scope == scope,
             SpendCap.scope_value == scope_value.strip(),
+            SpendCap.period == period,
             SpendCap.deleted_at.is_(None),
         )
     )
@@ -716,18 +720,22 @@ def set_cap_as_agent(
     at: datetime,
     scope: str = "account",
     scope_value: str = "",
+    period: str = "month",
     submission_id: str | None = None,
 ) -> CapView:
-    """Set or change a monthly cap on a customer's account (support_admin), with the old one audited."""
+    """Set or change a cap (any scope, including an API key; per day, week or month) on a
+    customer's account (support_admin), with the old one audited."""
     require_agent(agent, SUPPORT_ADMIN)
     why = required_reason(reason)
     _account(session, account_id)
+    scope_value, period = checked_target(session, scope=scope, scope_value=scope_value, period=period)
     fields = {
         "account_id": account_id,
         "limit": str(limit),
         "mode": mode,
         "scope": scope,
         "scope_value": scope_value,
+        "period": period,
         "reason": why,
     }
     submission, stored = _once(
@@ -737,12 +745,13 @@ def set_cap_as_agent(
         cap = session.get(SpendCap, int(stored["cap_id"]))
         assert cap is not None
         return _cap_view(cap)
-    before = _cap_facts(_live_cap(session, account_id, scope, scope_value if scope != "account" else ""))
+    before = _cap_facts(_live_cap(session, account_id, scope, scope_value, period))
     view = set_cap(
         session,
         account_id=account_id,
         scope=scope,
         scope_value=scope_value,
+        period=period,
         limit=limit,
         mode=mode,
         actor=Actor.agent(agent.email),  # caps.edit is open to the support console (checked above)

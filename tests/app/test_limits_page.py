@@ -43,7 +43,7 @@ def test_owner_sets_a_hard_cap_and_sees_spend_and_overshoot() -> None:
     assert (cap.scope, cap.limit_nanos, cap.mode) == ("account", 15 * 10**9, "hard")
     (row,) = shown_table(at)
     assert (row["Scope"], row["Mode"], row["Cap (credits)"]) == ("the whole account", "Hard", "15.00")
-    assert "Hard cap of 15.00 credits set on the whole account" in page_text(at)
+    assert "Hard monthly cap of 15.00 credits set on the whole account" in page_text(at)
     now = system_clock()
     with unit_of_work(get_engine(), write=True) as session:
         ingest_events(
@@ -59,7 +59,7 @@ def test_bad_cap_names_the_field() -> None:
     at = open_page(signed_in(ALICE), "limits")
     fill(at, "limits.limit", "-5")
     submit_form(at, "limits.cap_form")
-    assert any(e.value.startswith("Monthly cap (credits): ") for e in at.error), [e.value for e in at.error]
+    assert any(e.value.startswith("Cap (credits): ") for e in at.error), [e.value for e in at.error]
     assert acme_caps() == []
 
 
@@ -140,3 +140,32 @@ def test_a_viewer_is_offered_nothing_that_changes_limits() -> None:
     assert [row["Cap (credits)"] for row in shown_table(viewer)] == ["15.00"]
     assert not viewer.get("form_submit_button") and not viewer.expander
     assert not [b.key for b in viewer.button if b.key and b.key.startswith("limits.")]
+
+
+def test_a_daily_cap_on_an_api_key_shows_as_what_binds_that_key_first() -> None:
+    at = open_page(signed_in(ALICE), "limits")
+    at.selectbox(key="limits.scope").set_value("api_key").run()
+    assert "key_1" in at.selectbox(key="limits.api_key").options
+    at.selectbox(key="limits.api_key").set_value("key_1")
+    at.selectbox(key="limits.period").set_value("day")
+    fill(at, "limits.limit", "5")
+    submit_form(at, "limits.cap_form")
+    (cap,) = acme_caps()
+    assert (cap.scope, cap.scope_value, cap.period, cap.limit_nanos) == ("api_key", "key_1", "day", 5 * 10**9)
+    assert "Hard daily cap of 5.00 credits set on API key key_1" in page_text(at)
+    (row,) = shown_table(at)
+    assert (row["Scope"], row["Period"], row["Spent (credits)"]) == ("API key key_1", "Day", "6.00")
+    stack = {line["Requests from"]: line for line in shown_table(at, 1)}
+    assert stack["API key key_1"]["Binds first"] == "Daily cap on API key key_1"
+    assert stack["API key key_1"]["Room left (credits)"] == "0.00"
+    assert stack["Any request"]["Binds first"] == "No hard cap: only credits"
+    assert stack["Project chatbot"]["Room left (credits)"] == "—"
+    assert "as of" in page_text(at)
+    # A monthly cap on the whole account now binds every other key and project.
+    at.selectbox(key="limits.scope").set_value("account").run()
+    at.selectbox(key="limits.period").set_value("month")
+    fill(at, "limits.limit", "100")
+    submit_form(at, "limits.cap_form")
+    stack = {line["Requests from"]: line for line in shown_table(at, 1)}
+    assert stack["Project chatbot"]["Binds first"] == "Monthly cap on the whole account"
+    assert stack["API key key_1"]["Binds first"] == "Daily cap on API key key_1"

@@ -101,3 +101,24 @@ def test_a_support_admin_sees_refunds_caps_and_suspension(portal_url: str) -> No
     at.button(key="support_search.open.acc_acme").click().run()
     text = page_text(at)
     assert "Refund a top-up" in text and "Suspend the account" in text
+
+
+def test_a_support_admin_sets_a_daily_cap_on_an_api_key(portal_url: str) -> None:
+    from core.spend.caps import list_caps
+
+    at = signed_in(ADMIN, roles=["support_admin"])
+    search(at, "Acme")
+    at.button(key="support_search.open.acc_acme").click().run()
+    at.selectbox(key=field(at, "cap", "scope")).set_value("api_key")
+    at.text_input(key=field(at, "cap", "scope_value")).input("key_1")
+    at.selectbox(key=field(at, "cap", "period")).set_value("day")
+    at.text_input(key=field(at, "cap", "limit")).input("5")
+    at.text_area(key=field(at, "cap", "reason")).input("Runaway CI key, ticket 42")
+    at.button(key=submit(at, "cap", "Set cap")).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    with unit_of_work(get_engine()) as session:
+        (cap,) = list_caps(session, "acc_acme")
+        entry = session.scalars(select(AuditLog).where(AuditLog.action == "support.set_cap")).one()
+    assert (cap.scope, cap.scope_value, cap.period, cap.limit_nanos) == ("api_key", "key_1", "day", 5 * 10**9)
+    assert entry.details["after"]["period"] == "day"
+    assert "API key key_1" in page_text(at) and "daily" in page_text(at)

@@ -3,6 +3,7 @@ a hard cap reached while usage streams in (authorize flips within a second; usag
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -46,19 +47,27 @@ def ask(client: TestClient, **body: Any) -> dict[str, Any]:
 
 
 def cap(
-    engine: Engine, now: datetime, limit: str, *, scope: str = "account", value: str = "", mode: str = "hard"
-) -> None:
+    engine: Engine,
+    now: datetime,
+    limit: str,
+    *,
+    scope: str = "account",
+    value: str = "",
+    mode: str = "hard",
+    period: str = "month",
+) -> int:
     with unit_of_work(engine, write=True) as session:
-        set_cap(
+        return set_cap(
             session,
             account_id="acc_a",
             scope=scope,
             scope_value=value,
+            period=period,
             limit=limit,
             mode=mode,
             actor=Actor.system("tests"),
             at=now,
-        )
+        ).cap_id
 
 
 def test_allowed_with_credits_and_no_cap(client: TestClient) -> None:
@@ -68,11 +77,13 @@ def test_allowed_with_credits_and_no_cap(client: TestClient) -> None:
         "remaining": "100.000000000",
         "remaining_nanos": 100 * CREDIT,
         "resets_at": None,
+        "limit": None,
+        "as_of": "2026-11-20T12:00:00Z",
     }
 
 
 def test_hard_cap_reached_says_when_it_resets(seeded: Engine, client: TestClient, now: datetime) -> None:
-    cap(seeded, now, "10")
+    cap_id = cap(seeded, now, "10")
     spend(seeded, "e1", 10, now - timedelta(hours=1))
     assert ask(client, account_id="acc_a") == {
         "allowed": False,
@@ -80,7 +91,67 @@ def test_hard_cap_reached_says_when_it_resets(seeded: Engine, client: TestClient
         "remaining": "0.000000000",
         "remaining_nanos": 0,
         "resets_at": "2026-12-01T00:00:00Z",
+        "limit": {
+            "cap_id": cap_id,
+            "scope": "account",
+            "value": None,
+            "period": "month",
+            "limit": "10.000000000",
+            "spent": "10.000000000",
+            "resets_at": "2026-12-01T00:00:00Z",
+        },
+        "as_of": "2026-11-20T12:00:00Z",
     }
+
+
+def test_caps_stack_and_a_key_cap_refuses_that_key_only(
+    seeded: Engine, client: TestClient, now: datetime
+) -> None:
+    month = cap(seeded, now, "50")
+    week = cap(seeded, now, "20", scope="project", value="web", period="week")
+    day = cap(seeded, now, "5", scope="api_key", value="ci", period="day")
+    spend(seeded, "e1", 5, now - timedelta(hours=1), project="web", api_key="ci")
+    refused = ask(client, account_id="acc_a", project="web", api_key="ci")
+    assert refused == {
+        "allowed": False,
+        "reason": "hard_cap_reached",
+        "remaining": "0.000000000",
+        "remaining_nanos": 0,
+        "resets_at": "2026-11-21T00:00:00Z",
+        "limit": {
+            "cap_id": day,
+            "scope": "api_key",
+            "value": "ci",
+            "period": "day",
+            "limit": "5.000000000",
+            "spent": "5.000000000",
+            "resets_at": "2026-11-21T00:00:00Z",
+        },
+        "as_of": "2026-11-20T12:00:00Z",
+    }
+    # Another key of the same account: the project's week binds (20 - 5 spent).
+    other = ask(client, account_id="acc_a", project="web", api_key="prod", estimated_cost="0")
+    assert (other["allowed"], other["remaining"], other["resets_at"]) == (
+        True,
+        "15.000000000",
+        "2026-11-23T00:00:00Z",
+    )
+    assert (other["limit"]["cap_id"], other["limit"]["period"], other["limit"]["spent"]) == (
+        week,
+        "week",
+        "5.000000000",
+    )
+    # Neither project nor key named: the account's month.
+    bare = ask(client, account_id="acc_a", estimated_cost="0")
+    assert (bare["limit"]["cap_id"], bare["limit"]["value"], bare["remaining"]) == (
+        month,
+        None,
+        "45.000000000",
+    )
+    # What an allowed request holds counts against its key's cap.
+    assert ask(client, account_id="acc_a", api_key="prod", estimated_cost="44")["allowed"] is True
+    held = ask(client, account_id="acc_a", api_key="prod", estimated_cost="0")
+    assert (held["remaining"], held["limit"]["spent"]) == ("1.000000000", "49.000000000")
 
 
 def test_a_soft_cap_never_refuses(seeded: Engine, client: TestClient, now: datetime) -> None:
@@ -180,12 +251,22 @@ def test_unknown_account_is_404_and_a_missing_token_401(client: TestClient) -> N
         ({"account_id": "acc_a", "estimated_cost": True}, "estimated_cost", "not_a_number"),
         ({"account_id": "acc_a", "estimated_cost": 10**19}, "estimated_cost", "too_large"),
         ({"account_id": "acc_a", "estimated_cost": [1]}, "estimated_cost", "not_a_number"),
+        ({"account_id": "acc_a", "api_key": "ci\ud800"}, "api_key", "invalid_character"),
+        ({"account_id": "acc_a", "api_key": "k" * 129}, "api_key", "too_long"),
+        ({"account_id": "acc_a", "api_key": "k" * 10_000}, "api_key", "too_long"),
+        ({"account_id": "acc_a", "api_key": ""}, "api_key", "required"),
+        ({"account_id": "acc_a", "api_key": 7}, "api_key", "not_a_string"),
+        ({"account_id": "acc_a", "api_key": ["ci"]}, "api_key", "not_a_string"),
     ],
 )
 def test_bad_bodies_are_422_naming_the_field(
     client: TestClient, body: dict[str, Any], field: str, code: str
 ) -> None:
-    response = client.post("/api/v1/authorize", json=body, headers=AUTH)
+    # json.dumps escapes a lone surrogate as \ud800, as a hostile client may send it
+    content = json.dumps(body).encode()
+    response = client.post(
+        "/api/v1/authorize", content=content, headers={**AUTH, "Content-Type": "application/json"}
+    )
     assert response.status_code == 422, response.text
     assert (response.json()["error"]["field"], response.json()["error"]["code"]) == (field, code)
 

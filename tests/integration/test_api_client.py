@@ -113,3 +113,40 @@ def test_production_refuses_to_generate_a_token(engine: Engine, monkeypatch: pyt
     monkeypatch.setenv("METERLINE_ENV", "production")
     with pytest.raises(TokenNotConfigured, match="METERLINE_API_TOKEN"):
         server_token(engine)
+
+
+def test_client_authorize_names_the_api_key_and_reads_the_binding_cap(
+    app_client: TestClient, engine: Engine, now: datetime
+) -> None:
+    from core.accounts import Actor
+    from core.spend.caps import set_cap
+
+    with unit_of_work(engine, write=True) as session:
+        cap = set_cap(
+            session,
+            account_id="acc_a",
+            scope="api_key",
+            scope_value="ci",
+            period="day",
+            limit="5",
+            mode="hard",
+            actor=Actor.system("tests"),
+            at=now,
+        )
+    with MeterlineClient("http://meterline", TOKEN, transport=forwarding(app_client)) as client:
+        ci = client.authorize("acc_a", api_key="ci", estimated_cost="6")
+        other = client.authorize("acc_a", api_key="prod", estimated_cost=6 * 10**9)
+        with pytest.raises(MeterlineAPIError) as raised:
+            client.authorize("acc_a", api_key="k" * 129)
+    assert (ci["allowed"], ci["reason"]) == (False, "hard_cap_reached")
+    assert ci["limit"] == {
+        "cap_id": cap.cap_id,
+        "scope": "api_key",
+        "value": "ci",
+        "period": "day",
+        "limit": "5.000000000",
+        "spent": "0.000000000",
+        "resets_at": "2026-11-21T00:00:00Z",
+    }
+    assert (other["allowed"], other["limit"]) == (True, None)
+    assert (raised.value.status, raised.value.field) == (422, "api_key")

@@ -229,7 +229,7 @@ def test_a_request_without_a_project_is_checked_against_the_account_and_meter_ca
     cap(seeded, now, "60")
     cap(seeded, now, "1", scope="project", value="web")
     cap(seeded, now, "50", scope="meter", value="requests")
-    # Without a project the project's cap is not consulted (and an api_key is not a cap scope).
+    # Without a project the project's cap is not consulted (key_1 has no cap of its own).
     assert burst(api.client, [{"estimated_cost": "0.1", "api_key": "key_1"}] * 20) == 2 * CREDIT
     # Those holds count against the account, not against the project they did not name.
     web = ask(api.client, project="web", estimated_cost="1")
@@ -248,10 +248,10 @@ def test_a_request_without_a_project_is_checked_against_the_account_and_meter_ca
     )
 
 
-def test_the_api_description_says_what_a_request_without_a_project_is_checked_against() -> None:
+def test_the_api_description_says_what_a_request_without_a_project_or_key_is_checked_against() -> None:
     from core.api.openapi import openapi_document
 
     operation = openapi_document()["paths"]["/api/v1/authorize"]["post"]
-    assert "without `project` is held to the account and meter caps only" in operation["description"]
-    assert "`api_key` field is ignored" in operation["description"]
+    assert "without `project` is held to no project's cap" in operation["description"]
+    assert "one without `api_key` to no key's" in operation["description"]
     assert "headroom plus one estimate" in operation["description"]

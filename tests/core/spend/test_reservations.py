@@ -12,6 +12,14 @@ from core.spend.authorize import AccountSnapshot, CapSnapshot, decide
 from core.spend.reservations import BUCKET_S, Reservations, default_estimate_nanos, ingestion_lag_s
 from tests.core.spend.spend_setup import CREDIT
 
+RESETS = datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def cap(
+    scope: str, value: str, limit: int, spent: int = 0, *, cap_id: int = 0, period: str = "month"
+) -> CapSnapshot:
+    return CapSnapshot(cap_id, scope, value, period, limit, spent, RESETS)
+
 
 def snapshot(*caps: CapSnapshot, balance: int = 100 * CREDIT) -> AccountSnapshot:
     return AccountSnapshot("acc_a", "active", balance, 0, caps, datetime(2026, 12, 1, tzinfo=UTC), 0.0)
@@ -39,10 +47,10 @@ def test_a_hold_counts_against_the_account_and_the_scopes_its_request_named() ->
     held.reserve("acc_a", 1.0, None, None, CREDIT)
     held.reserve("acc_a", 1.0, None, "requests", 0)  # an explicit zero estimate holds nothing
     caps = (
-        CapSnapshot("account", "", 10 * CREDIT, 0),
-        CapSnapshot("project", "web", 5 * CREDIT, 0),
-        CapSnapshot("project", "api", 5 * CREDIT, 0),
-        CapSnapshot("meter", "requests", 4 * CREDIT, 0),
+        cap("account", "", 10 * CREDIT),
+        cap("project", "web", 5 * CREDIT),
+        cap("project", "api", 5 * CREDIT),
+        cap("meter", "requests", 4 * CREDIT),
     )
     now = held.held("acc_a")
     assert decide(snapshot(*caps), project="web", held=now).remaining_nanos == 3 * CREDIT

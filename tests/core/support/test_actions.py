@@ -240,6 +240,7 @@ def test_changing_and_lifting_a_cap_needs_support_admin_and_records_the_old_cap(
     assert entry.details["after"] == {
         "scope": "account",
         "scope_value": "",
+        "period": "month",
         "limit_nanos": credits_to_nanos(80),
         "mode": "soft",
     }
@@ -248,6 +249,45 @@ def test_changing_and_lifting_a_cap_needs_support_admin_and_records_the_old_cap(
     with unit_of_work(engine) as session:
         assert list_caps(session, ACCOUNT) == []
     assert _audit(engine, "lift_cap")[0].details["after"] is None
+
+
+def test_an_admin_sets_a_daily_cap_on_an_api_key_beside_its_monthly_one(
+    engine: Engine, now: datetime
+) -> None:
+    make_account(engine, now)
+    for period, limit in (("month", "80"), ("day", "5")):
+        with unit_of_work(engine, write=True) as session:
+            set_cap_as_agent(
+                session,
+                ADA,
+                account_id=ACCOUNT,
+                scope="api_key",
+                scope_value=" ci ",
+                period=period,
+                limit=limit,
+                mode="hard",
+                reason="asked",
+                at=now,
+            )
+    with unit_of_work(engine) as session:
+        caps = list_caps(session, ACCOUNT)
+    assert [(c.scope, c.scope_value, c.period, c.limit_nanos) for c in caps] == [
+        ("api_key", "ci", "month", credits_to_nanos(80)),
+        ("api_key", "ci", "day", credits_to_nanos(5)),
+    ]
+    day_entry = _audit(engine, "set_cap")[1]
+    assert day_entry.details["before"] is None  # the monthly cap is another cap, not the one changed
+    assert day_entry.details["after"]["period"] == "day"
+    for fields, field in (
+        ({"scope": "api_key", "scope_value": "ci\ud800"}, "scope_value"),
+        ({"scope": "api_key", "scope_value": "k" * 5_000}, "scope_value"),
+        ({"scope": "api_key", "scope_value": "ci", "period": "fortnight"}, "period"),
+    ):
+        with unit_of_work(engine, write=True) as session, pytest.raises(ValidationError) as raised:
+            set_cap_as_agent(
+                session, ADA, account_id=ACCOUNT, limit="5", mode="hard", reason="asked", at=now, **fields
+            )
+        assert raised.value.field == field
 
 
 def test_a_support_agent_cannot_refund_and_an_admin_refund_reverses_the_credits_once(
