@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
@@ -17,6 +19,7 @@ from starlette.testclient import TestClient
 from core.accounts import Actor
 from core.api import create_api_app
 from core.api.openapi import openapi_document
+from core.client import MeterlineAPIError, MeterlineClient
 from core.clock import fixed_clock
 from core.customer_keys import create_customer_key
 from core.db import unit_of_work
@@ -494,3 +497,42 @@ def test_the_openapi_document_describes_the_routes() -> None:
     assert set(paths[RULES]) == {"get", "post"} and set(paths[RULE]) == {"patch", "delete"}
     assert paths[CAPS]["post"]["security"] == [{"bearerAuth": []}, {"customerKey": []}]
     assert any(p["name"] == "Idempotency-Key" for p in paths[CAPS]["post"]["parameters"])
+
+
+def test_the_python_client_manages_caps_and_rules_and_a_lost_answer_creates_once(api: Api) -> None:
+    lost = {"n": 0}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        answer = api.client.request(
+            request.method,
+            request.url.raw_path.decode(),
+            content=request.content,
+            headers=dict(request.headers),
+        )
+        if request.method == "POST" and lost["n"] == 0:  # the first create commits, its answer is lost
+            lost["n"] += 1
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return httpx.Response(answer.status_code, content=answer.content, headers=answer.headers)
+
+    transport = httpx.MockTransport(handle)
+    with MeterlineClient("http://testserver", TOKEN, transport=transport, backoff_s=0) as client:
+        cap = client.create_cap("acc_a", scope="project", value="copilot", mode="hard", limit=Decimal("500"))
+        assert [c["id"] for c in client.list_caps("acc_a")["caps"]] == [cap["id"]]
+        assert client.update_cap("acc_a", cap["id"], limit="600", period="week")["period"] == "week"
+        with pytest.raises(MeterlineAPIError) as twice:
+            client.create_cap(
+                "acc_a", scope="project", value="copilot", mode="hard", limit="1", period="week"
+            )
+        assert (twice.value.status, twice.value.code) == (409, "cap_exists")
+        client.delete_cap("acc_a", cap["id"])
+        assert client.list_caps("acc_a")["caps"] == []
+
+        rule = client.create_alert_rule("acc_a", name="Low", kind="balance_below", threshold=Decimal("10"))
+        assert rule["threshold"] == "10.000000000"
+        assert client.update_alert_rule("acc_a", rule["id"], paused=True)["paused"] is True
+        assert [r["id"] for r in client.list_alert_rules("acc_a")] == [rule["id"]]
+        client.delete_alert_rule("acc_a", rule["id"])
+        assert client.list_alert_rules("acc_a") == []
+        with pytest.raises(TypeError):
+            client.create_cap("acc_a", scope="account", mode="soft", limit=0.1)  # type: ignore[arg-type]
+    assert len(api.audit("spend.caps.create")) == 1
