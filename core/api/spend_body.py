@@ -230,6 +230,8 @@ def rule_fields(body: bytes, *, patch: bool) -> dict[str, Any]:
             fields[name] = text(document, name, required=True)
     if "value" in document:
         fields["scope_value"] = text(document, "value") or ""
+    if not patch and fields.get("scope", "account") == "account" and fields.get("scope_value"):
+        raise _invalid("value", "not_allowed", "the account scope takes no value: leave 'value' out")
     for name in ("threshold", "budget"):
         if name in document:
             fields[name] = money(document, name)

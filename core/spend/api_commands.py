@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.accounts.permissions import ALERTS_EDIT, CAPS_EDIT, require_permission
+from core.errors import ValidationError
 from core.spend import alerts, caps
 from core.spend.alerts import RuleInput, RuleView
 from core.spend.api_shapes import cap_json, credits_text, factor_text, rule_json
@@ -165,6 +166,10 @@ def patched_rule(view: RuleView, changes: dict[str, Any]) -> RuleInput:
     if changes.get("scope") == "account":
         current["scope_value"] = ""
     current.update({name: value for name, value in changes.items() if name in current})
+    if current["scope"] == "account" and changes.get("scope_value"):
+        raise ValidationError(
+            "the account scope takes no value: leave it out", code="not_allowed", field="scope_value"
+        )
     current["email_to"] = tuple(current["email_to"])
     return RuleInput(**current)
 

@@ -414,6 +414,7 @@ BAD_RULES: list[tuple[dict[str, Any], str, str]] = [
         "account_only",
     ),
     ({**SPEND_RULE, "scope": "project"}, "value", "required"),
+    ({**SPEND_RULE, "value": "copilot"}, "value", "not_allowed"),
     ({"name": "b", "kind": "balance_below"}, "threshold", "required"),
     ({"name": "b", "kind": "balance_below", "threshold": 5}, "threshold", "not_a_string"),
     ({"name": "b", "kind": "balance_below", "threshold": "9" * 24}, "threshold", "too_large"),
@@ -450,6 +451,31 @@ def test_a_bad_rule_field_is_a_422_naming_it(api: Api, body: dict[str, Any], fie
     error = answer.json()["error"]
     assert (error["field"], error["code"]) == (field, code), error
     assert api.client.get(RULES.format(account_id="acc_a"), headers=SERVER).json()["alert_rules"] == []
+
+
+BAD_RULE_PATCHES: list[tuple[dict[str, Any], str, str]] = [
+    ({}, "name", "required"),
+    ({"name": None}, "name", "required"),
+    ({"kind": "vibes"}, "kind", "unknown_kind"),
+    ({"value": "copilot"}, "value", "not_allowed"),
+    ({"scope": "project"}, "value", "required"),
+    ({"kind": "runway_below"}, "days", "required"),
+    ({"percent": 0}, "percent", "out_of_range"),
+    ({"channels": {"in_app": False}}, "channels", "no_channel"),
+    ({"state": "firing"}, "state", "unknown_field"),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "code"), BAD_RULE_PATCHES)
+def test_a_bad_rule_patch_is_a_422_naming_the_field(
+    api: Api, body: dict[str, Any], field: str, code: str
+) -> None:
+    rule = api.client.post(RULES.format(account_id="acc_a"), json=SPEND_RULE, headers=SERVER).json()
+    answer = api.client.patch(RULE.format(account_id="acc_a", rule_id=rule["id"]), json=body, headers=SERVER)
+    assert_matches(answer, RULE, "patch", status=422)
+    assert (answer.json()["error"]["field"], answer.json()["error"]["code"]) == (field, code)
+    assert api.client.get(RULES.format(account_id="acc_a"), headers=SERVER).json()["alert_rules"] == [rule]
+    assert len(api.audit("spend.alert_rules.update")) == 0
 
 
 HOSTILE: list[tuple[bytes, int]] = [
