@@ -154,7 +154,10 @@ def set_cap(
 ) -> CapView:
     """Set the cap of a scope and period (one cap per scope and period: setting it again changes it)."""
     require_permission(session, actor, account_id=account_id, permission=CAPS_EDIT)
-    _check_mode(mode)
+    if mode not in CAP_MODES:
+        raise ValidationError(
+            "mode is soft (alerts only) or hard (authorize refuses)", code="unknown_mode", field="mode"
+        )
     _check_period(period)
     value = _scope(session, scope, scope_value)
     limit_nanos = _limit(limit)
