@@ -15,6 +15,14 @@
     answer = client.authorize("acc_x", project="web", api_key="ci-runner", estimated_cost="0.0125")
     answer["allowed"], answer["reason"], answer["limit"]   # limit: the binding cap, or None
 
+    # Caps and alert rules (the server token for any account; a key with spend:write for its own).
+    cap = client.create_cap("acc_x", scope="project", value="copilot", mode="hard", limit="500")
+    client.update_cap("acc_x", cap["id"], limit="750")
+    client.list_caps("acc_x")["caps"]          # with spent, remaining, resets_at; "as_of" beside
+
+Creating a cap or rule sends an ``Idempotency-Key`` made once per call and resent on every
+retry, so a retried create makes one cap, never two.
+
 Sending is idempotent: each event carries its own ``event_id``, so a retried request
 (after a timeout, a dropped connection or a 5xx) can only add what is missing; events
 already stored come back as duplicates, never twice.
@@ -23,9 +31,12 @@ already stored come back as duplicates, never twice.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -80,20 +91,34 @@ class MeterlineClient:
         self._http.close()
 
     def _request(
-        self, method: str, path: str, *, json: Any = None, params: Sequence[tuple[str, str]] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Sequence[tuple[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        response = self._send(method, path, json=json, params=params)
+        response = self._send(method, path, json=json, params=params, headers=headers)
         return response.json() if response.content else {}
 
     def _send(
-        self, method: str, path: str, *, json: Any = None, params: Sequence[tuple[str, str]] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Sequence[tuple[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """The answer to one call, retried on transport errors and retryable statuses; an error
         answer raises ``MeterlineAPIError``."""
         for attempt in range(1, self._max_attempts + 1):
             wait = min(self._backoff_s * 2 ** (attempt - 1), 10.0)
             try:
-                response = self._http.request(method, path, json=json, params=list(params or ()))
+                response = self._http.request(
+                    method, path, json=json, params=list(params or ()), headers=dict(headers or {})
+                )
             except httpx.TransportError:
                 if attempt == self._max_attempts:
                     raise
@@ -223,6 +248,73 @@ class MeterlineClient:
         """Every page of ``costs(**query)``, following ``next_page``."""
         return self._pages(self.costs, query)
 
+    # --- Caps and alert rules (``/api/v1/accounts/{account_id}/caps``, ``/alert-rules``) -----------
+
+    def list_caps(self, account_id: str) -> dict[str, Any]:
+        """The account's caps, each with this period's ``spent``, ``remaining`` and ``resets_at``,
+        and the ``as_of`` time of those figures."""
+        return self._request("GET", _account_path(account_id, "caps"))
+
+    def create_cap(
+        self,
+        account_id: str,
+        *,
+        scope: str,
+        mode: str,
+        limit: str | Decimal | int,
+        value: str | None = None,
+        period: str = "month",
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a cap (``limit`` in credits); retried safely with one ``Idempotency-Key`` (made here
+        unless given). A cap on the same scope, value and period already: ``MeterlineAPIError`` 409."""
+        body = {"scope": scope, "value": value, "period": period, "mode": mode, "limit": _credits(limit)}
+        return self._create(_account_path(account_id, "caps"), body, idempotency_key)
+
+    def update_cap(
+        self,
+        account_id: str,
+        cap_id: int,
+        *,
+        limit: str | Decimal | int | None = None,
+        mode: str | None = None,
+        period: str | None = None,
+    ) -> dict[str, Any]:
+        """Change a cap's limit, mode or period (None: unchanged)."""
+        body: dict[str, Any] = {
+            "limit": None if limit is None else _credits(limit),
+            "mode": mode,
+            "period": period,
+        }
+        given = {name: value for name, value in body.items() if value is not None}
+        return self._request("PATCH", _account_path(account_id, "caps", cap_id), json=given)
+
+    def delete_cap(self, account_id: str, cap_id: int) -> None:
+        self._request("DELETE", _account_path(account_id, "caps", cap_id))
+
+    def list_alert_rules(self, account_id: str) -> list[dict[str, Any]]:
+        return list(self._request("GET", _account_path(account_id, "alert-rules"))["alert_rules"])
+
+    def create_alert_rule(
+        self, account_id: str, *, name: str, kind: str, idempotency_key: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Add a rule; ``fields`` are the body's other fields (``scope``, ``value``, ``threshold``,
+        ``budget``, ``percent``, ``days``, ``factor``, ``channels``, ``paused``; README)."""
+        body = {"name": name, "kind": kind, **_money_fields(fields)}
+        return self._create(_account_path(account_id, "alert-rules"), body, idempotency_key)
+
+    def update_alert_rule(self, account_id: str, rule_id: int, **changes: Any) -> dict[str, Any]:
+        """Change any of a rule's fields (``paused=True`` pauses it)."""
+        path = _account_path(account_id, "alert-rules", rule_id)
+        return self._request("PATCH", path, json=_money_fields(changes))
+
+    def delete_alert_rule(self, account_id: str, rule_id: int) -> None:
+        self._request("DELETE", _account_path(account_id, "alert-rules", rule_id))
+
+    def _create(self, path: str, body: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
+        key = idempotency_key or str(uuid.uuid4())  # one per intended create, resent on every retry
+        return self._request("POST", path, json=body, headers={"Idempotency-Key": key})
+
     def _pages(self, read: Any, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
         page: str | None = query.pop("page", None)
         for _ in range(MAX_PAGES):
@@ -232,6 +324,25 @@ class MeterlineClient:
             if not page:
                 return
         raise RuntimeError(f"more than {MAX_PAGES:,} pages: ask for a shorter range or larger buckets")
+
+
+def _account_path(account_id: str, collection: str, item_id: int | None = None) -> str:
+    path = f"/api/v1/accounts/{quote(account_id, safe='')}/{collection}"
+    return path if item_id is None else f"{path}/{int(item_id)}"
+
+
+def _credits(value: str | Decimal | int) -> str:
+    """Credits as the API takes them: a decimal string (a float is refused, never rounded)."""
+    if isinstance(value, (bool, float)) or not isinstance(value, (str, Decimal, int)):
+        raise TypeError("give credits as a str, Decimal or int, not a float")
+    return value if isinstance(value, str) else format(value, "f")
+
+
+def _money_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: _credits(value) if name in ("threshold", "budget") and value is not None else value
+        for name, value in fields.items()
+    }
 
 
 def _moment(value: datetime | str) -> str:

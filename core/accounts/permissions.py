@@ -40,6 +40,9 @@ Who acts (``Actor.kind``):
     agent    core.support acting for an agent whose level it checked and whose action it audits:
              only the actions marked in the "support console" column.
     system   the company's own code (server token, CLI, jobs, demo seed, benchmarks): every action.
+    customer_key  a customer API key (``Actor.customer_key``) on the HTTP API: only its own
+             account, only the actions whose ``key_scope`` it holds (caps.edit and alerts.edit
+             with ``spend:write``); another account is answered as one that does not exist.
 
 A refusal is ``PermissionDenied`` (HTTP 403, code ``forbidden``) whose message names the
 role: "changing alert rules needs the owner or admin role; you are viewer".
@@ -60,8 +63,9 @@ from core.accounts.service import AccountSummary, find_account, shown_id
 from core.db.models import ROLES, Membership, User
 from core.errors import NotFound, PermissionDenied
 
-ActorKind = Literal["member", "view_as", "agent", "system"]
-ACTOR_KINDS: tuple[ActorKind, ...] = ("member", "view_as", "agent", "system")
+ActorKind = Literal["member", "view_as", "agent", "system", "customer_key"]
+ACTOR_KINDS: tuple[ActorKind, ...] = ("member", "view_as", "agent", "system", "customer_key")
+SPEND_WRITE_SCOPE = "spend:write"  # core.customer_keys.SPEND_WRITE (that package imports this one)
 
 
 @dataclass(frozen=True)
@@ -71,10 +75,15 @@ class Actor:
 
     email: str  # the person (or, for ``system``, a name such as "api" or "demo seed"); recorded as the author
     kind: ActorKind = "member"
+    # A customer key only: its account and scopes (the key's id, prefix and name are in ``email``).
+    key_account_id: str | None = None
+    key_scopes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ACTOR_KINDS:
             raise ValueError(f"actor kind must be one of {', '.join(ACTOR_KINDS)}")
+        if (self.kind == "customer_key") != (self.key_account_id is not None):
+            raise ValueError("a customer-key actor, and only one, names the key's account")
 
     @classmethod
     def member(cls, email: str) -> Actor:
@@ -92,6 +101,11 @@ class Actor:
     def system(cls, name: str) -> Actor:
         return cls(name, "system")
 
+    @classmethod
+    def customer_key(cls, *, key_id: int, prefix: str, account_id: str, scopes: tuple[str, ...]) -> Actor:
+        """A customer API key acting on the HTTP API; recorded as ``api_key:<id>:<prefix>``."""
+        return cls(f"api_key:{key_id}:{prefix}", "customer_key", account_id, tuple(scopes))
+
     @property
     def author(self) -> str:
         """What ``created_by`` / ``updated_by`` record: the email (``support:<email>`` for an agent)."""
@@ -106,6 +120,7 @@ class Permission:
     doing: str  # "changing alert rules": the subject of a refusal
     roles: tuple[str, ...]  # member roles allowed, most powerful first
     support_console: bool = False  # core.support may do it for an agent (it checks the level and audits)
+    key_scope: str | None = None  # a customer API key holding this scope may do it on its own account
 
     def allows(self, role: str) -> bool:
         return role in self.roles
@@ -114,9 +129,11 @@ class Permission:
 _EDITORS = ("owner", "admin")
 _PAYERS = ("owner", "admin", "billing")
 
-ALERTS_EDIT = Permission("alerts.edit", "changing alert rules", _EDITORS)
+ALERTS_EDIT = Permission("alerts.edit", "changing alert rules", _EDITORS, key_scope=SPEND_WRITE_SCOPE)
 WEBHOOKS_EDIT = Permission("webhooks.edit", "changing alert webhooks", _EDITORS)
-CAPS_EDIT = Permission("caps.edit", "changing spend caps", _EDITORS, support_console=True)
+CAPS_EDIT = Permission(
+    "caps.edit", "changing spend caps", _EDITORS, support_console=True, key_scope=SPEND_WRITE_SCOPE
+)
 OVERDRAFT_EDIT = Permission("overdraft.edit", "changing the overdraft allowance", _EDITORS)
 CREDITS_BUY = Permission("credits.buy", "buying credits", _PAYERS)
 CARDS_REMOVE = Permission("cards.remove", "removing a saved card", _PAYERS)
@@ -161,6 +178,8 @@ def allowed(role: str | None, action: str | Permission, *, kind: ActorKind = "me
         return True
     if kind == "agent":
         return permission.support_console
+    if kind == "customer_key":
+        return permission.key_scope is not None
     return role is not None and permission.allows(role)
 
 
@@ -193,6 +212,8 @@ def require_permission(
             f"{permission.doing} is refused here; act from the support console",
             field="role",
         )
+    if actor.kind == "customer_key":
+        return _key_permission(session, actor, account_id=account_id, permission=permission)
     account = find_account(session, account_id)
     if actor.kind in ("system", "agent"):
         if actor.kind == "agent" and not permission.support_console:
@@ -214,3 +235,21 @@ def require_permission(
             f"{permission.doing} needs the {_roles_text(permission.roles)} role; you are {role}", field="role"
         )
     return AccountSummary(account.id, account.name, account.status, account.timezone, role)
+
+
+def _key_permission(
+    session: Session, actor: Actor, *, account_id: str, permission: Permission
+) -> AccountSummary:
+    """A customer key: its own account only (another is answered as one that does not exist),
+    and only an action its scopes allow."""
+    account = find_account(session, account_id) if account_id == actor.key_account_id else None
+    if account is None:
+        raise NotFound(f"account {shown_id(account_id)} does not exist", field="account_id")
+    if permission.key_scope is None:
+        raise PermissionDenied(f"{permission.doing} is not open to customer API keys", field="authorization")
+    if permission.key_scope not in actor.key_scopes:
+        raise PermissionDenied(
+            f"{permission.doing} needs a customer API key with the {permission.key_scope} scope",
+            field="scope",
+        )
+    return AccountSummary(account.id, account.name, account.status, account.timezone, actor.kind)

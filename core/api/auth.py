@@ -5,11 +5,11 @@
 - the **server token** (``METERLINE_API_TOKEN``), compared in constant time: every route, any
   account;
 - a **customer API key** (``ml_live_…``, ``core.customer_keys``), found by the SHA-256 of the
-  secret: only the customer routes (usage, costs, balance), only its own account, only with the
-  route's scope. Unknown, revoked or expired: 401. Another route: 403. A missing scope: 403
-  naming ``scope``. Another account's id: 404, the same answer as an account that does not exist
-  (``CustomerKeyCaller.account_for``). Past its rate: 429 with ``Retry-After``
-  (``core.api.rate_limit``). Its ``last_used_at`` is written at most once a minute.
+  secret: only the customer routes (usage, costs, balance; caps and alert rules), only its own
+  account, only with one of the route's scopes. Unknown, revoked or expired: 401. Another
+  route: 403. A missing scope: 403 naming ``scope``. Another account's id: 404, the same answer
+  as an account that does not exist (``CustomerKeyCaller.account_for``). Past its rate: 429 with
+  ``Retry-After`` (``core.api.rate_limit``). Its ``last_used_at`` is written at most once a minute.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from core.accounts.permissions import Actor
 from core.accounts.service import shown_id
 from core.api.errors import RequestError
 from core.api.rate_limit import TokenBucketLimiter, retry_after_header
@@ -37,7 +38,10 @@ from core.errors import NotFound, ValidationError
 
 log = logging.getLogger("meterline.api")
 
-CUSTOMER_ROUTES_TEXT = "GET /api/v1/usage, GET /api/v1/costs and GET /api/v1/balance"
+CUSTOMER_ROUTES_TEXT = (
+    "GET /api/v1/usage, GET /api/v1/costs, GET /api/v1/balance and its own account's "
+    "/api/v1/accounts/{account_id}/caps and /alert-rules"
+)
 MAX_NOTED_KEYS = 100_000  # keys whose last write of last_used_at this process remembers
 
 
@@ -72,6 +76,16 @@ class ServerCaller:
             )
         return requested
 
+    @property
+    def actor(self) -> Actor:
+        """Who its writes are made and audited as."""
+        return Actor.system("api")
+
+    @property
+    def via(self) -> dict[str, object]:
+        """What an audit entry says about the credential."""
+        return {"server_token": True}
+
 
 @dataclass(frozen=True)
 class CustomerKeyCaller:
@@ -84,6 +98,18 @@ class CustomerKeyCaller:
         if requested is not None and requested != self.key.account_id:
             raise NotFound(f"account {shown_id(requested)} does not exist", field="account_id")
         return self.key.account_id
+
+    @property
+    def actor(self) -> Actor:
+        key = self.key
+        return Actor.customer_key(
+            key_id=key.key_id, prefix=key.prefix, account_id=key.account_id, scopes=key.scopes
+        )
+
+    @property
+    def via(self) -> dict[str, object]:
+        key = self.key
+        return {"customer_key": {"key_id": key.key_id, "prefix": key.prefix, "name": key.name}}
 
 
 Caller = ServerCaller | CustomerKeyCaller
@@ -108,8 +134,9 @@ class Authenticator:
         self._noted: dict[int, datetime] = {}  # key id -> when this process last wrote last_used_at
         self._noted_lock = threading.Lock()
 
-    async def caller(self, request: Request, *, scope: str | None) -> Caller:
-        """The caller, if allowed on a route taking customer keys with ``scope`` (None: server token only)."""
+    async def caller(self, request: Request, *, scope: str | tuple[str, ...] | None) -> Caller:
+        """The caller, if allowed on a route taking customer keys with ``scope`` (several: any one
+        of them; None: server token only)."""
         given = bearer_token(request)
         expected = self._token_provider()
         if expected and hmac.compare_digest(given.encode(), expected.encode()):
@@ -133,11 +160,12 @@ class Authenticator:
                 f"a customer API key may call only {CUSTOMER_ROUTES_TEXT}; this route needs the server token",
                 field="authorization",
             )
-        if not key.allows(scope):
+        scopes = (scope,) if isinstance(scope, str) else scope
+        if not any(key.allows(one) for one in scopes):
             raise RequestError(
                 403,
                 "forbidden",
-                f"this customer API key lacks the {scope} scope; create a key with it",
+                f"this customer API key lacks the {' or '.join(scopes)} scope; create a key with it",
                 field="scope",
             )
         return CustomerKeyCaller(key)

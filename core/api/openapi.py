@@ -18,6 +18,7 @@ from core.api.openapi_customer import (
     customer_responses,
     customer_schemas,
 )
+from core.api.openapi_spend import spend_paths, spend_responses, spend_schemas
 from core.db.models import GRANT_SOURCES, Account, Meter
 from core.metering.settings import (
     DEFAULT_MAX_LATENESS_DAYS,
@@ -457,6 +458,7 @@ def _schemas() -> dict[str, Any]:
         "AuthorizeAnswer": _authorize_answer_schema(),
         "BindingCap": _binding_cap_schema(),
         **customer_schemas(),
+        **spend_schemas(),
     }
 
 
@@ -483,6 +485,7 @@ def _responses() -> dict[str, Any]:
             "The database is busy or unavailable (code `unavailable`); retry shortly, nothing was stored."
         ),
         **customer_responses(),
+        **spend_responses(),
     }
 
 
@@ -613,6 +616,7 @@ def _paths() -> dict[str, Any]:
             }
         },
         **customer_paths(),
+        **spend_paths(),
     }
 
 
@@ -628,8 +632,9 @@ def openapi_document() -> dict[str, Any]:
                 '`{"error": {"code", "message", "field"}}`. Money is an integer of nano-credits '
                 f"({NANOS_PER_CREDIT:,} per credit; 1 credit = $1).\n\n"
                 "Every route takes the company's server token (`bearerAuth`). `/api/v1/usage`, "
-                "`/api/v1/costs` and `/api/v1/balance` also take a customer API key (`customerKey`), "
-                "which reads its own account only.\n\n" + _limits_text()
+                "`/api/v1/costs`, `/api/v1/balance` and an account's `/caps` and `/alert-rules` also "
+                "take a customer API key (`customerKey`), which acts on its own account only.\n\n"
+                + _limits_text()
             ),
         },
         "servers": [{"url": "/"}],

@@ -7,6 +7,7 @@
     GET  /api/v1/openapi.json                   this API as an OpenAPI 3.1 document (no token)
     POST /api/v1/authorize                      may an account spend now? (core/spend/api.py)
     GET  /api/v1/usage, /costs, /balance        the customer routes (core/api/customer_routes.py)
+    *    /api/v1/accounts/{id}/caps, /alert-rules  caps and alert rules (core/api/spend_routes.py)
     *    /api/...                               anything else: JSON 404 (no such path) or 405 (wrong method)
 
 Every other route needs the server token (``Authorization: Bearer …``); the customer routes also
@@ -45,6 +46,7 @@ from core.api.customer_routes import balance_answer, customer_routes
 from core.api.errors import APIJSONResponse, RequestError, billing_error_response, error_response
 from core.api.openapi import openapi_document
 from core.api.rate_limit import TokenBucketLimiter, rate_per_minute
+from core.api.spend_routes import spend_routes
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
 from core.db.models import Meter
@@ -82,7 +84,7 @@ def api_routes(
         limiter=key_limiter or TokenBucketLimiter(rate_per_minute()),
     )
 
-    def guarded(handler: Handler, *, scope: str | None = None) -> Handler:
+    def guarded(handler: Handler, *, scope: str | tuple[str, ...] | None = None) -> Handler:
         """``handler`` behind the caller check: the server token, or (with ``scope``) a customer API
         key holding it; the caller is ``request.state.caller``."""
 
@@ -161,6 +163,7 @@ def api_routes(
         Route("/api/v1/accounts/{account_id}/balance", guarded(get_balance), methods=["GET"]),
         authorize_route(spend, guarded),
         *customer_routes(engine_provider, clock=clock, guarded=guarded),
+        *spend_routes(engine_provider, clock=clock, guarded=guarded),
         # Public, like any API description: it reads no data. A sync endpoint runs in the threadpool.
         Route("/api/v1/openapi.json", lambda request: JSONResponse(openapi_document()), methods=["GET"]),
     ]

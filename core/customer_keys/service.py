@@ -4,7 +4,8 @@ A customer API key is a secret an account makes for its own tools, with scopes:
 
     usage:read    GET /api/v1/usage and GET /api/v1/costs of its own account
     balance:read  GET /api/v1/balance of its own account
-    spend:write   alert rules and caps (reserved: no route takes it yet)
+    spend:write   read and change its own account's caps and alert rules (/api/v1/accounts/{id}/caps,
+                  /alert-rules); reading them also takes usage:read
 
 It is not the ``api_key`` usage dimension (the company's product sends that with each event)
 and not the company's server token. Creating and revoking are customer writes
@@ -45,7 +46,7 @@ SCOPES = CUSTOMER_KEY_SCOPES
 SCOPE_HELP = {
     USAGE_READ: "read usage and costs (GET /api/v1/usage, /api/v1/costs)",
     BALANCE_READ: "read the balance and grants (GET /api/v1/balance)",
-    SPEND_WRITE: "change alert rules and caps (for the spend routes to come)",
+    SPEND_WRITE: "read and change caps and alert rules (/api/v1/accounts/{id}/caps, /alert-rules)",
 }
 DEFAULT_SCOPES = (USAGE_READ, BALANCE_READ)  # the CLI's, when no --scope is given
 MAX_NAME = 100

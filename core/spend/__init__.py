@@ -15,6 +15,9 @@ Pure engines beside their persistence, as in ``core.ledger``:
     authorize.py      the authorize decision (pure) and its in-process snapshots
     runtime.py        post-ingestion worker and authorizer beside a running API
     api.py            the ``POST /api/v1/authorize`` route
+    api_commands.py   caps and alert rules changed through the HTTP API: checked, made, audited
+    api_shapes.py     the JSON of a cap and an alert rule (API answers and audit entries)
+    change_log.py     the audit entries of those changes, and the Idempotency-Key of a create
     projection.py     where daily spend is heading, with a calibrated band; the backtest (pure)
     runway.py         when the balance runs out, what expiring grants get used for (pure)
     backtest.py       read a daily date,amount CSV for ``meterline spend backtest``

@@ -35,7 +35,7 @@ from core.db.models import (
     SpendCap,
     SpendSettings,
 )
-from core.errors import NotFound, ValidationError
+from core.errors import Conflict, NotFound, ValidationError
 from core.money import credits_to_nanos
 from core.spend.cap_spend import read_cells, spent_in
 from core.spend.measure import CapPeriod, Scope, cap_period, meter_id_of
@@ -59,6 +59,7 @@ class CapView:
     state: str
     created_by: str
     created_at: datetime
+    period: str = "month"
 
     @property
     def scope_label(self) -> str:
@@ -105,6 +106,7 @@ def _cap_view(cap: SpendCap) -> CapView:
         cap.state,
         cap.created_by,
         cap.created_at,
+        cap.period,
     )
 
 
@@ -310,3 +312,110 @@ def set_overdraft(
         settings.updated_at = at
     session.flush()
     return nanos
+
+
+# --- Create and change one cap by its id (the HTTP API) ---------------------------------------------
+
+
+def _check_mode(mode: object) -> None:
+    if mode not in CAP_MODES:
+        raise ValidationError(
+            "mode is soft (alerts only) or hard (authorize refuses)", code="unknown_mode", field="mode"
+        )
+
+
+def _same_cap(caps: list[SpendCap], scope: str, value: str, period: str) -> SpendCap | None:
+    return next((c for c in caps if (c.scope, c.scope_value, c.period) == (scope, value, period)), None)
+
+
+def _refuse_duplicate(cap: SpendCap) -> None:
+    raise Conflict(
+        f"cap {cap.id} already limits this scope and period: change it (PATCH) or delete it first",
+        code="cap_exists",
+        field="scope",
+    )
+
+
+def create_cap(
+    session: Session,
+    *,
+    account_id: str,
+    scope: str,
+    scope_value: str = "",
+    period: str = "month",
+    limit: str | Decimal | int,
+    mode: str,
+    actor: Actor,
+    at: datetime,
+) -> CapView:
+    """Add a cap; one that already limits the same scope, value and period is a ``Conflict``
+    (code ``cap_exists``) naming its id, never a second cap or a silent change."""
+    require_permission(session, actor, account_id=account_id, permission=CAPS_EDIT)
+    _check_mode(mode)
+    period = _period(period)
+    value = _scope(session, scope, scope_value)
+    limit_nanos = _limit(limit)
+    caps = _live_caps(session, account_id)
+    existing = _same_cap(caps, scope, value, period)
+    if existing is not None:
+        _refuse_duplicate(existing)
+    if len(caps) >= MAX_CAPS_PER_ACCOUNT:
+        raise ValidationError(
+            f"at most {MAX_CAPS_PER_ACCOUNT} caps per account", code="too_many", field="scope"
+        )
+    cap = SpendCap(
+        account_id=account_id,
+        scope=scope,
+        scope_value=value,
+        period=period,
+        limit_nanos=limit_nanos,
+        mode=mode,
+        state="ok",
+        created_by=actor.author,
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(cap)
+    session.flush()
+    return _cap_view(cap)
+
+
+def update_cap(
+    session: Session,
+    *,
+    account_id: str,
+    cap_id: int,
+    actor: Actor,
+    at: datetime,
+    limit: str | Decimal | int | None = None,
+    mode: str | None = None,
+    period: str | None = None,
+) -> CapView:
+    """Change a cap's limit, mode or period (None: unchanged). A new period starts the cap's
+    crossings afresh; a period another cap of the scope already has is a ``Conflict``."""
+    require_permission(session, actor, account_id=account_id, permission=CAPS_EDIT)
+    cap = _cap(session, account_id, cap_id)
+    if mode is not None:
+        _check_mode(mode)
+    if period is not None:
+        period = _period(period)
+    limit_nanos = None if limit is None else _limit(limit)
+    if period is not None and period != cap.period:
+        other = _same_cap(_live_caps(session, account_id), cap.scope, cap.scope_value, period)
+        if other is not None:
+            _refuse_duplicate(other)
+        cap.period = period
+        cap.state = "ok"
+        cap.last_value = None
+    if limit_nanos is not None:
+        cap.limit_nanos = limit_nanos
+    if mode is not None:
+        cap.mode = mode
+    cap.updated_at = at
+    session.flush()
+    return _cap_view(cap)
+
+
+def get_cap(session: Session, account_id: str, cap_id: int) -> CapView:
+    """One live cap of the account (another account's id is ``NotFound``, as a missing one)."""
+    return _cap_view(_cap(session, account_id, cap_id))

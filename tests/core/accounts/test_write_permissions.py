@@ -3,9 +3,10 @@
 The table below is written out by hand from the permissions documented in docs/domain.md and
 ``core.accounts.permissions`` (not derived from the code's table, so a changed rule fails here).
 An allowed call changes the account's rows; a refused one raises ``PermissionDenied`` (code
-``forbidden``) naming the role, and changes nothing. A support agent viewing the account as its
-customer is refused every write, also when the agent is an admin of the account. Runs on SQLite
-and PostgreSQL.
+``forbidden``) naming the role, and changes nothing. A customer API key of the account may change
+caps and alert rules with the ``spend:write`` scope, and nothing else. A support agent viewing
+the account as its customer is refused every write, also when the agent is an admin of the
+account. Runs on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from core.db.models import (
     SpendSettings,
     TopUp,
 )
-from core.errors import PermissionDenied
+from core.errors import NotFound, PermissionDenied
 from core.money import credits_to_nanos
 from core.payments import (
     Payments,
@@ -57,11 +58,12 @@ from core.spend.alerts import (
     create_webhook,
     delete_rule,
     delete_webhook,
+    list_webhooks,
     roll_webhook_secret,
     set_rule_paused,
     update_rule,
 )
-from core.spend.caps import delete_cap, set_cap, set_overdraft
+from core.spend.caps import create_cap, delete_cap, set_cap, set_overdraft, update_cap
 from core.spend.notifications import mark_read
 from tests.core.payments.helpers import (
     ACCOUNT,
@@ -90,6 +92,12 @@ ACTORS: dict[str, Actor] = {
     "view-as, non-member": Actor.viewing_as_customer(AGENT),
     "support console": Actor.agent(AGENT),
     "system": Actor.system("tests"),
+    "key, spend:write": Actor.customer_key(
+        key_id=1, prefix="ml_live_test01", account_id=ACCOUNT, scopes=("usage:read", "spend:write")
+    ),
+    "key, usage:read": Actor.customer_key(
+        key_id=2, prefix="ml_live_test02", account_id=ACCOUNT, scopes=("usage:read", "balance:read")
+    ),
 }
 
 # What the refusal says for each actor refused: the role, or why there is none.
@@ -101,23 +109,28 @@ REFUSAL_NAMES = {
     "view-as, member": "viewing this account as its customer",
     "view-as, non-member": "viewing this account as its customer",
     "support console": "a support agent cannot",
+    "key, spend:write": "is not open to customer API keys",
+    "key, usage:read": "customer API key",
 }
 
 EDITORS = {"owner", "admin", "system"}
 PAYERS = {"owner", "admin", "billing", "system"}
 MEMBERS = {"owner", "admin", "billing", "viewer", "system"}
+SPEND_KEY = {"key, spend:write"}  # a customer API key with the spend:write scope
 
 # The documented outcome: who may make each write (every other actor is refused).
 ALLOWED: dict[str, set[str]] = {
-    "create_rule": EDITORS,
-    "update_rule": EDITORS,
-    "set_rule_paused": EDITORS,
-    "delete_rule": EDITORS,
+    "create_rule": EDITORS | SPEND_KEY,
+    "update_rule": EDITORS | SPEND_KEY,
+    "set_rule_paused": EDITORS | SPEND_KEY,
+    "delete_rule": EDITORS | SPEND_KEY,
     "create_webhook": EDITORS,
     "roll_webhook_secret": EDITORS,
     "delete_webhook": EDITORS,
-    "set_cap": EDITORS | {"support console"},
-    "delete_cap": EDITORS | {"support console"},
+    "set_cap": EDITORS | {"support console"} | SPEND_KEY,
+    "create_cap": EDITORS | {"support console"} | SPEND_KEY,
+    "update_cap": EDITORS | {"support console"} | SPEND_KEY,
+    "delete_cap": EDITORS | {"support console"} | SPEND_KEY,
     "set_overdraft": EDITORS,
     "mark_read": MEMBERS,
     "start_checkout": PAYERS,
@@ -175,6 +188,10 @@ def _rule(w: World, n: int) -> int:
 
 
 def _webhook(w: World, n: int) -> int:
+    """A fresh endpoint (the earlier ones removed: an account has at most 10)."""
+    with unit_of_work(w.engine, write=True) as session:
+        for hook in list_webhooks(session, ACCOUNT):
+            delete_webhook(session, account_id=ACCOUNT, webhook_id=hook.webhook_id, actor=SETUP, at=w.at)
     return int(
         _in_session(w, create_webhook, SETUP, url=f"https://hooks.example/{n}", at=w.at).webhook.webhook_id
     )
@@ -297,6 +314,16 @@ WRITES: dict[str, Write] = {
         lambda w, a, _, n: _in_session(
             w, set_cap, a, scope="account", limit=str(70 + n), mode="soft", at=w.at
         ),
+    ),
+    "create_cap": Write(
+        _none,
+        lambda w, a, _, n: _in_session(
+            w, create_cap, a, scope="project", scope_value=f"new{n}", limit="5", mode="hard", at=w.at
+        ),
+    ),
+    "update_cap": Write(
+        _cap,
+        lambda w, a, cap_id, n: _in_session(w, update_cap, a, cap_id=cap_id, limit=str(80 + n), at=w.at),
     ),
     "delete_cap": Write(_cap, lambda w, a, cap_id, n: _in_session(w, delete_cap, a, cap_id=cap_id, at=w.at)),
     "set_overdraft": Write(
@@ -464,3 +491,15 @@ def _customer_writes() -> Iterator[str]:
 
 def test_the_table_covers_every_customer_write_in_the_core() -> None:
     assert sorted(set(_customer_writes())) == sorted(set(WRITES) | NOT_IN_THE_TABLE)
+
+
+def test_a_customer_key_on_another_account_is_answered_as_an_account_that_does_not_exist(
+    world: World,
+) -> None:
+    other = Actor.customer_key(
+        key_id=3, prefix="ml_live_test03", account_id="acc_other", scopes=("spend:write",)
+    )
+    before = _rows(world.engine)
+    with pytest.raises(NotFound) as refused:
+        WRITES["create_cap"].call(world, other, None, 0)
+    assert refused.value.field == "account_id" and _rows(world.engine) == before
