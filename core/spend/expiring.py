@@ -166,8 +166,13 @@ def claim_notice(
     keys = ["account_id", "grant_id", "threshold_days"]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(CreditExpiryNotice).values(**values).on_conflict_do_nothing(index_elements=keys)
-    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+    stmt = (
+        insert(CreditExpiryNotice)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=keys)
+        .returning(CreditExpiryNotice.grant_id)
+    )
+    return session.execute(stmt).first() is not None  # a row back: this insert wrote it
 
 
 def attach_firing(session: Session, *, account_id: str, grant_id: int, days: int, firing_id: int) -> None:
