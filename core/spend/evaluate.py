@@ -356,8 +356,9 @@ def _expiry_notices(
     rule.last_evaluated_at = at
     grants = expiring.grants_expiring_within(session, account.id, days, at=at) if days > 0 else []
     rule.last_value = expiring.days_left(grants[0], at) if grants else None
+    grants = expiring.not_yet_told(session, account.id, days, grants)
     if not grants:
-        return
+        return  # nothing new to say: the runway is not worked out
     fates = expiring.expiry_outlook(
         session, account, daily=measures.daily(Scope("account", "")), today=measures.period.today, at=at
     )

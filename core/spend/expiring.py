@@ -142,6 +142,25 @@ def grants_expiring_within(
     )
 
 
+def not_yet_told(
+    session: Session, account_id: str, days: int, grants: list[CreditGrant]
+) -> list[CreditGrant]:
+    """The grants of ``grants`` with no notice at ``days`` yet (a cheap read before the runway's work;
+    ``claim_notice`` still decides)."""
+    if not grants:
+        return []
+    told = set(
+        session.scalars(
+            select(CreditExpiryNotice.grant_id).where(
+                CreditExpiryNotice.account_id == account_id,
+                CreditExpiryNotice.threshold_days == days,
+                CreditExpiryNotice.grant_id.in_([g.id for g in grants]),
+            )
+        )
+    )
+    return [g for g in grants if g.id not in told]
+
+
 def claim_notice(
     session: Session,
     *,
