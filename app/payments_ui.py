@@ -284,3 +284,26 @@ def recharge_cards(cards: Sequence[Card], paying: Card | None) -> list[Card]:
 
     listed = [paying if same(card) else card for card in cards]
     return listed if paying in listed else [*listed, paying]
+
+
+RECHARGE_FIXED = "fixed"
+RECHARGE_TARGET = "target"
+RECHARGE_MODE_LABELS = {
+    RECHARGE_FIXED: "A fixed amount",
+    RECHARGE_TARGET: "What brings the balance back to a target",
+}
+
+
+def per_charge_cents(min_cents: int, max_cents: int, monthly_max_cents: int) -> tuple[int, int]:
+    """The smallest and largest one "back to the target" charge may be: the top-up limits, and never
+    more than the monthly maximum."""
+    return min_cents, max(min_cents, min(max_cents, monthly_max_cents))
+
+
+def target_explanation(*, threshold_nanos: int, target_nanos: int, low_cents: int, high_cents: int) -> str:
+    """ "When your balance falls below 20.00 credits, buy what brings it back to 100.00 credits, $5.00 to
+    $1,000.00 per charge"."""
+    return (
+        f"When your balance falls below {format_credits(threshold_nanos)}, buy what brings it back to "
+        f"{format_credits(target_nanos)}, {format_cents(low_cents)} to {format_cents(high_cents)} per charge"
+    )

@@ -57,7 +57,7 @@ from core.spend.alerts import (
     update_rule,
 )
 from core.spend.notifications import NotificationView, mark_read, notifications
-from core.spend.rules import KIND_LABELS, SCOPE_LABELS, format_factor, format_value
+from core.spend.rules import ACCOUNT_ONLY_KINDS, KIND_LABELS, SCOPE_LABELS, format_factor, format_value
 from core.usage.views import values_used
 
 SECRET_KEY = "alerts.new_secret"  # the one run that shows a new webhook secret
@@ -69,6 +69,7 @@ AMOUNT_LABEL = "Amount (credits)"
 BUDGET_LABEL = "Budget (credits)"
 PERCENT_LABEL = "Percent of the budget"
 DAYS_LABEL = "Alert when the balance runs out within (days)"
+EXPIRY_DAYS_LABEL = "Tell me when a grant's credits expire within (days)"
 FACTOR_LABEL = "Alert when today's spend reaches K × the daily average of the last 7 days (K)"
 EMAILS_LABEL = "Email to (comma-separated)"
 
@@ -211,7 +212,7 @@ def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> 
         format_func=KIND_LABELS.__getitem__,
         key=f"{prefix}.kind",
     )
-    account_only = kind in ("balance_below", "runway_below")
+    account_only = kind in ACCOUNT_ONLY_KINDS
     scopes = ["account"] if account_only else list(SCOPE_LABELS)
     scope = st.selectbox(
         "Scope",
@@ -219,7 +220,9 @@ def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> 
         index=scopes.index(existing.scope) if existing and existing.scope in scopes else 0,
         format_func=SCOPE_LABELS.__getitem__,
         key=f"{prefix}.scope",
-        help="A balance belongs to the whole account." if account_only else "Which usage the rule counts.",
+        help="The balance and its grants belong to the whole account."
+        if account_only
+        else "Which usage the rule counts.",
     )
     choice: ScopeChoice | None = None
     if scope != "account":
@@ -272,6 +275,17 @@ def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> 
                 value=str(existing.days) if existing and existing.days else "",
                 key=f"{prefix}.days",
                 placeholder="7",
+            )
+        elif kind == "credits_expiring":
+            st.caption(
+                "Once per grant: when a grant that still holds credits comes within this many days of "
+                "its expiry, you are told how much would expire unused at the recent pace."
+            )
+            days = st.text_input(
+                EXPIRY_DAYS_LABEL,
+                value=str(existing.days) if existing and existing.days else "",
+                key=f"{prefix}.days",
+                placeholder="30",
             )
         else:
             factor = st.text_input(
@@ -338,6 +352,8 @@ def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> 
         fired = evaluate_and_send(ctx.account_id)
     except BillingError as error:
         labels = {**RULE_FIELDS, "threshold": threshold_label, "scope_value": SCOPE_LABELS[scope]}
+        if kind == "credits_expiring":
+            labels["days"] = EXPIRY_DAYS_LABEL
         st.error(field_error(error, labels))
         return
     flash(

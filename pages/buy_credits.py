@@ -11,6 +11,7 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from app.credits_table import styled
+from app.live import as_of
 from app.page import READ_ONLY_HELP, PageContext, error_text, page_context, read, show_error
 from app.payments import get_payments
 from app.payments_ui import (
@@ -18,6 +19,9 @@ from app.payments_ui import (
     CUSTOM_HELP,
     OTHER,
     RECEIPT_STATES,
+    RECHARGE_FIXED,
+    RECHARGE_MODE_LABELS,
+    RECHARGE_TARGET,
     ReceiptLine,
     absolute,
     amount_choices,
@@ -28,10 +32,12 @@ from app.payments_ui import (
     history_table,
     parse_credits,
     parse_custom,
+    per_charge_cents,
     receipt_lines,
     recharge_cards,
     summarize,
     summary_text,
+    target_explanation,
 )
 from app.user_text import code, literal
 from core.accounts import AccountSummary
@@ -59,7 +65,7 @@ from core.payments import (
     top_up_view,
 )
 from core.payments.cards import CARD_REMOVED
-from core.payments.config import dollars_to_cents
+from core.payments.config import TopUpLimits, dollars_to_cents
 from core.payments.views import AutoRechargeView, OtherPurchase, find_open_top_up, other_purchases
 
 WATCH_KEY = "buy.watch"  # top-ups this session waits on (started here, or returned to)
@@ -94,7 +100,11 @@ def load(session: Session, account: AccountSummary, payments: Payments, at: date
         top_up_history(session, account.account_id),
         saved_cards(session, account.account_id, provider),
         auto_recharge_view(
-            session, account.account_id, at=at, max_failures=payments.config.recharge_max_failures
+            session,
+            account.account_id,
+            at=at,
+            max_failures=payments.config.recharge_max_failures,
+            limits=payments.config.limits,
         ),
         other_purchases(session, account.account_id),
     )
@@ -402,16 +412,31 @@ def _short_time(moment: datetime, timezone: str) -> str:
     return format_datetime(moment, timezone)
 
 
-def recharge_status(data: BuyData) -> None:
+def target_words(view: AutoRechargeView, limits: TopUpLimits) -> str:
+    """The saved "bring the balance back to" order in words, with what one charge may be."""
+    assert view.target_nanos is not None
+    low, high = per_charge_cents(limits.min_cents, limits.max_cents, view.monthly_max_cents)
+    return target_explanation(
+        threshold_nanos=view.threshold_nanos, target_nanos=view.target_nanos, low_cents=low, high_cents=high
+    )
+
+
+def recharge_status(data: BuyData, limits: TopUpLimits) -> None:
     """Whether auto-recharge is on, and with which card: the card it pays with is always named."""
     view = data.recharge
     tz = data.account.timezone
     if view.enabled:
         card = view.card.label if view.card is not None else "a card that is no longer saved"
+        if view.mode == RECHARGE_TARGET and view.target_nanos is not None:
+            order = f"{target_words(view, limits)}, with {card}. "
+        else:
+            order = (
+                f"when the balance falls below {format_credits(view.threshold_nanos)}, buy "
+                f"{format_credits(cents_to_nanos(view.amount_cents))} ({format_cents(view.amount_cents)}) "
+                f"with {card}. "
+            )
         st.success(
-            f"**On**: when the balance falls below {format_credits(view.threshold_nanos)}, buy "
-            f"{format_credits(cents_to_nanos(view.amount_cents))} ({format_cents(view.amount_cents)}) "
-            f"with {card}. "
+            f"**On**: {order}"
             f"This month so far: {format_cents(view.month_spent_cents)} of the "
             f"{format_cents(view.monthly_max_cents)} maximum.",
             icon=":material/autorenew:",
@@ -437,14 +462,45 @@ def recharge_status(data: BuyData) -> None:
 
 RECHARGE_FIELDS = {
     "threshold": "When the balance falls below (credits)",
+    "mode": "Each time, buy",
     "amount": "Buy this much (dollars)",
+    "target": "Bring the balance back to (credits)",
     "monthly_max": "Monthly maximum (dollars)",
     "card": "Pay with",
 }
 
 
+def target_hint(view: AutoRechargeView, limits: TopUpLimits) -> str:
+    """Under the choice: what "back to a target" does, with the saved numbers once there are some."""
+    if view.mode == RECHARGE_TARGET and view.target_nanos is not None:
+        return target_words(view, limits) + "."
+    low, high = per_charge_cents(
+        limits.min_cents, limits.max_cents, view.monthly_max_cents or limits.max_cents
+    )
+    return (
+        "“What brings the balance back to a target”: each time the balance falls below the threshold, buy "
+        f"the credits that bring it back to the target, in one charge of {format_cents(low)} to "
+        f"{format_cents(high)}, never past the monthly maximum."
+    )
+
+
+def _typed_target(text: str) -> int:
+    if not text.strip():
+        raise ValidationError("give the balance to bring it back to", code="required", field="target")
+    return parse_credits(text, field="target")
+
+
+def _kept_amount(text: str, view: AutoRechargeView) -> int:
+    """The fixed amount to keep while "back to a target" is chosen: the typed one if it reads as dollars."""
+    try:
+        return dollars_to_cents(text, field="amount")
+    except ValidationError:
+        return view.amount_cents
+
+
 def recharge_form(ctx: PageContext, payments: Payments, data: BuyData) -> None:
     view = data.recharge
+    limits = payments.config.limits
     if not data.cards:
         st.caption("To turn auto-recharge on, first buy with a new card and tick “Save this card”.")
         return
@@ -472,19 +528,42 @@ def recharge_form(ctx: PageContext, payments: Payments, data: BuyData) -> None:
             value=_dollars(view.monthly_max_cents) if view.configured else "1,000.00",
             help=CUSTOM_HELP,
         )
+        modes = [RECHARGE_FIXED, RECHARGE_TARGET]
+        mode = st.radio(
+            RECHARGE_FIELDS["mode"],
+            modes,
+            index=modes.index(view.mode) if view.mode in modes else 0,
+            format_func=RECHARGE_MODE_LABELS.__getitem__,
+            horizontal=True,
+            key="buy.recharge_mode",
+        )
+        target = st.text_input(
+            RECHARGE_FIELDS["target"],
+            value=credits_number(view.target_nanos) if view.target_nanos is not None else "",
+            placeholder="500",
+            help=CREDITS_HELP,
+            key="buy.recharge_target",
+        )
+        st.caption(target_hint(view, limits))
         card = st.selectbox(RECHARGE_FIELDS["card"], labels, index=current)
         if not st.form_submit_button("Save auto-recharge"):
             return
     try:
+        by_target = mode == RECHARGE_TARGET
         save_auto_recharge(
             payments,
             actor=ctx.actor,
             account_id=ctx.account_id,
             enabled=enabled,
             threshold_nanos=parse_credits(threshold, field="threshold"),
-            amount_cents=dollars_to_cents(amount, field="amount"),
+            # "Back to a target" leaves the fixed amount as it was (what was typed there is not used).
+            amount_cents=_kept_amount(amount, view)
+            if by_target
+            else dollars_to_cents(amount, field="amount"),
             monthly_max_cents=dollars_to_cents(monthly, field="monthly_max"),
             card_id=cards[labels.index(card)].payment_method_id,
+            mode=mode,
+            target_nanos=_typed_target(target) if by_target else None,
         )
     except ValidationError as error:
         st.error(f"{RECHARGE_FIELDS.get(error.field or '', 'Auto-recharge')}: {literal(error.message)}.")
@@ -619,6 +698,7 @@ owed = max(0, -buy_data.deficit_nanos)
 st.caption(
     f"{literal(buy_data.account.name)} · "
     + (f"you owe {format_credits(owed)}" if owed else f"balance {format_credits(buy_data.balance_nanos)}")
+    + f" {as_of(now, buy_data.account.timezone)}"
     + f" · {CREDIT_WORTH} · credits are added once the payment has gone through"
 )
 removed_message = st.session_state.pop(REMOVED_KEY, None)
@@ -640,7 +720,7 @@ else:
     )
 
 st.subheader("Auto-recharge")
-recharge_status(buy_data)
+recharge_status(buy_data, payments.config.limits)
 if context.may(buy_data.account, AUTO_RECHARGE_EDIT) and payments.provider is not None:
     recharge_form(context, payments, buy_data)
 

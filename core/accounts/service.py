@@ -59,9 +59,11 @@ def create_account(
     timezone: str = "UTC",
     rate_card_key: str | None = None,
     status: str = "active",
+    default_alerts: bool = True,
 ) -> Account:
     """Create an account (ids are the company's own, e.g. ``acc_acme``); the id and the name are one
-    line each (``core.text.single_line_text``)."""
+    line each (``core.text.single_line_text``). It starts with the default alert rules ("credits
+    expire within 30 days", "… 7 days"; ``core.spend.expiring``) unless ``default_alerts`` is False."""
     if not account_id or len(account_id) > 64:
         raise ValidationError("account id must be 1 to 64 characters", field="account_id")
     single_line_text(account_id, field="account_id")
@@ -89,6 +91,10 @@ def create_account(
     )
     session.add(account)
     session.flush()
+    if default_alerts:
+        from core.spend.expiring import add_default_expiry_rules
+
+        add_default_expiry_rules(session, account_id, at=at)  # "credits expire within 30 / 7 days"
     return account
 
 
@@ -122,6 +128,10 @@ def add_member(session: Session, *, account_id: str, email: str, role: str, at: 
     else:
         membership.role = role
     session.flush()
+    if role == "owner":
+        from core.spend.expiring import email_new_owner
+
+        email_new_owner(session, account_id, user.email)  # the default expiry rules email the owners
     return membership
 
 

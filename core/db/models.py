@@ -356,7 +356,14 @@ class Setting(Base):
 
 # --- Spend control (issue 8): alert rules, firings, deliveries, notifications, caps -------------
 
-ALERT_KINDS = ("balance_below", "spend_above", "projected_spend_above", "runway_below", "spend_spike")
+ALERT_KINDS = (
+    "balance_below",
+    "spend_above",
+    "projected_spend_above",
+    "runway_below",
+    "spend_spike",
+    "credits_expiring",
+)
 ALERT_SCOPES = ("account", "project", "meter", "api_key")
 ALERT_STATES = ("ok", "firing")
 CAP_SCOPES = ("account", "project", "meter", "api_key")
@@ -388,7 +395,7 @@ class AlertRule(Base):
 
     Thresholds by kind: ``threshold_nanos`` (balance_below, spend_above, projected_spend_above),
     or ``budget_nanos`` with ``percent`` (spend_above as N % of a budget); ``days``
-    (runway_below); ``factor_percent`` (spend_spike: K as a percentage, 250 = 2.5×). Deleted
+    (runway_below, credits_expiring); ``factor_percent`` (spend_spike: K as a percentage, 250 = 2.5×). Deleted
     rules are kept (``deleted_at``) so their firing history stays readable.
     """
 
@@ -422,6 +429,27 @@ class AlertRule(Base):
     created_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class CreditExpiryNotice(Base):
+    """The fact "this account was told that this grant expires within N days": recorded once.
+
+    The primary key is the unique (account, grant, threshold_days): an evaluator inserts it before it
+    writes the notice, and an insert that finds it already there (another evaluator, a restart, an
+    edited or second rule with the same N) writes nothing, on SQLite and PostgreSQL alike.
+    """
+
+    __tablename__ = "credit_expiry_notices"
+    __table_args__ = (CheckConstraint("threshold_days > 0", name="days_positive"),)
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("credit_grants.id"), primary_key=True)
+    threshold_days: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id"))
+    firing_id: Mapped[int | None] = mapped_column(ForeignKey("alert_firings.id"))
+    remaining_nanos: Mapped[int]  # what the grant held when the notice was written
+    expected_lost_nanos: Mapped[int]  # what would expire unused at the pace then
+    notified_at: Mapped[datetime]
 
 
 class SpendCap(Base):
@@ -737,12 +765,22 @@ class PaymentEvent(Base):
     outcome: Mapped[str] = mapped_column(String(500), default="")
 
 
+RECHARGE_MODES = ("fixed", "target")
+
+
 class AutoRecharge(Base):
-    """An account's standing order: when the balance falls below a threshold, buy a fixed amount."""
+    """An account's standing order: when the balance falls below a threshold, buy a fixed amount
+    (mode ``fixed``: ``amount_cents``) or what brings the balance back to ``target_nanos`` (mode
+    ``target``: one charge, within the top-up limits and the monthly maximum)."""
 
     __tablename__ = "auto_recharges"
     __table_args__ = (
         CheckConstraint("threshold_nanos >= 0", name="threshold_non_negative"),
+        CheckConstraint(f"mode IN {RECHARGE_MODES!r}", name="mode_known"),
+        CheckConstraint(
+            "mode <> 'target' OR (target_nanos IS NOT NULL AND target_nanos > threshold_nanos)",
+            name="target_above_threshold",
+        ),
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint("monthly_max_cents >= amount_cents", name="monthly_max_covers_amount"),
         CheckConstraint("failures >= 0", name="failures_non_negative"),
@@ -752,6 +790,8 @@ class AutoRecharge(Base):
     enabled: Mapped[bool] = mapped_column(default=False)
     threshold_nanos: Mapped[int]
     amount_cents: Mapped[int]
+    mode: Mapped[str] = mapped_column(String(8), default="fixed", server_default="fixed")
+    target_nanos: Mapped[int | None]  # mode "target": the balance a recharge brings the account back to
     monthly_max_cents: Mapped[int]
     card_id: Mapped[str | None] = mapped_column(String(255))
     in_flight_top_up_id: Mapped[int | None] = mapped_column(ForeignKey("top_ups.id"))

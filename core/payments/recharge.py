@@ -65,9 +65,16 @@ def save_auto_recharge(
     amount_cents: int,
     monthly_max_cents: int,
     card_id: str | None,
+    mode: str = "fixed",
+    target_nanos: int | None = None,
 ) -> AutoRechargeView:
-    """Turn auto-recharge on or off and set its guardrails (owners, admins and billing members)."""
+    """Turn auto-recharge on or off and set its guardrails (owners, admins and billing members).
+
+    ``mode`` "fixed" buys ``amount_cents`` each time; "target" buys what brings the balance back to
+    ``target_nanos`` (greater than the threshold), and keeps ``amount_cents`` only as the fixed
+    amount to offer again (the smallest top-up when it would not fit the monthly maximum)."""
     at = payments.clock()
+    limits = payments.config.limits
     with unit_of_work(payments.engine, write=True) as session:
         require_permission(session, actor, account_id=account_id, permission=AUTO_RECHARGE_EDIT)
         account = session.get(Account, account_id)
@@ -76,9 +83,14 @@ def save_auto_recharge(
             threshold_nanos=threshold_nanos,
             amount_cents=amount_cents,
             monthly_max_cents=monthly_max_cents,
-            limits=payments.config.limits,
+            limits=limits,
             balance_nanos=account.balance_nanos if enabled else threshold_nanos,
+            mode=mode,
+            target_nanos=target_nanos,
         )
+        fits = limits.min_cents <= amount_cents <= min(limits.max_cents, monthly_max_cents)
+        if mode == "target" and not fits:  # kept only to offer again: any amount the row accepts
+            amount_cents = limits.min_cents
         if enabled and card_id is None:
             raise ValidationError("choose the saved card auto-recharge pays with", field="card")
         if card_id is not None:
@@ -101,6 +113,8 @@ def save_auto_recharge(
         settings.enabled = enabled
         settings.threshold_nanos = threshold_nanos
         settings.amount_cents = amount_cents
+        settings.mode = mode
+        settings.target_nanos = target_nanos if mode == "target" else None
         settings.monthly_max_cents = monthly_max_cents
         settings.card_id = card_id
         settings.updated_by = actor.email
@@ -119,12 +133,14 @@ def save_auto_recharge(
             at=at,
             threshold_nanos=threshold_nanos,
             amount_cents=amount_cents,
+            mode=mode,
+            target_nanos=target_nanos if mode == "target" else None,
             monthly_max_cents=monthly_max_cents,
             card_id=card_id,
         )
         session.flush()
         return auto_recharge_view(
-            session, account_id, at=at, max_failures=payments.config.recharge_max_failures
+            session, account_id, at=at, max_failures=payments.config.recharge_max_failures, limits=limits
         )
 
 
@@ -134,11 +150,18 @@ def run_auto_recharge(payments: Payments, *, account_id: str, trigger: str = "in
     at = payments.clock()
     with unit_of_work(payments.engine, write=True) as session:
         settings = lock_recharge_settings(session, account_id)
-        account = session.get(Account, account_id)
+        # The balance is read once the settings row is locked: the amount "back to the target" needs
+        # is decided on the balance as it is now, by the one run that holds the lock.
+        account = session.get(Account, account_id, populate_existing=True)
         if settings is None or account is None:
             return RechargeRun(account_id, Decision(False, "off", "Auto-recharge is not set up."))
         snapshot = recharge_snapshot(
-            session, settings, account, at=at, max_failures=payments.config.recharge_max_failures
+            session,
+            settings,
+            account,
+            at=at,
+            max_failures=payments.config.recharge_max_failures,
+            limits=payments.config.limits,
         )
         decision = decide(snapshot, at)
         if decision.go and provider is None:
@@ -148,14 +171,15 @@ def run_auto_recharge(payments: Payments, *, account_id: str, trigger: str = "in
             return RechargeRun(account_id, decision)
         card = session.get(PaymentCard, settings.card_id)
         assert card is not None and provider is not None
+        amount_cents = decision.amount_cents or settings.amount_cents
         top_up = TopUp(
             account_id=account_id,
             kind="auto_recharge",
             provider=provider.name,
             state=states.CREATED,
-            amount_cents=settings.amount_cents,
+            amount_cents=amount_cents,
             currency=CURRENCY,
-            credits_nanos=cents_to_nanos(settings.amount_cents),
+            credits_nanos=cents_to_nanos(amount_cents),
             request_key=f"auto:{uuid.uuid4().hex}",
             customer_id=card.customer_id,
             payment_method_id=card.id,

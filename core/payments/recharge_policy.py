@@ -1,16 +1,22 @@
-"""Auto-recharge guardrails, pure: should it buy now, and if not, why not (in words a customer reads).
+"""Auto-recharge guardrails, pure: should it buy now, how much, and if not, why not (in words a
+customer reads).
 
 The same ``decide`` answers the ingestion trigger, the periodic sweep and the page's
 "Why didn't it recharge?", so what the page says is what the code did. Guardrails:
 on, a saved card, the balance below the threshold, nothing already in flight, past the
 backoff after declines, within the monthly maximum, and a recharge big enough to lift
 the balance above the threshold (no loop on a deep negative balance).
+
+Two modes: ``fixed`` buys ``amount_cents`` each time; ``target`` buys what brings the balance back
+to ``target_nanos`` (``target_charge_cents``: the shortfall rounded up to a cent, at least the
+top-up minimum, at most the top-up maximum and the room left under the monthly maximum).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from core.display import format_credits, format_datetime
 from core.errors import ValidationError
@@ -19,6 +25,9 @@ from core.payments.config import TopUpLimits, format_cents
 
 BACKOFF_BASE = timedelta(hours=1)
 BACKOFF_MAX = timedelta(hours=24)
+RECHARGE_MODES = ("fixed", "target")
+RechargeMode = Literal["fixed", "target"]
+NANOS_PER_CENT = cents_to_nanos(1)
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,9 @@ class RechargeSnapshot:
     month_spent_cents: int  # auto-recharges this calendar month (account time), not failed or canceled
     max_failures: int
     timezone: str = "UTC"  # the account's: the words name times in it
+    mode: str = "fixed"  # fixed | target
+    target_nanos: int | None = None  # mode "target": the balance to bring the account back to
+    limits: TopUpLimits = field(default_factory=TopUpLimits)  # one charge's minimum and maximum
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,20 @@ class Decision:
     go: bool
     code: str  # off | no_card | above_threshold | in_flight | backoff | monthly_max | too_small | recharge
     message: str
+    amount_cents: int = 0  # when it goes: what to charge
+
+
+def target_charge_cents(
+    *, balance_nanos: int, target_nanos: int, min_cents: int, max_cents: int, room_cents: int
+) -> int | None:
+    """One charge that brings the balance back to the target: the shortfall rounded up to the next
+    cent, at least ``min_cents``, at most ``max_cents`` and ``room_cents`` (what the monthly maximum
+    still allows). None when the room is below the minimum: no charge can be made this month."""
+    if room_cents < min_cents:
+        return None
+    shortfall_nanos = max(0, target_nanos - balance_nanos)
+    cents = -(-shortfall_nanos // NANOS_PER_CENT)  # rounded up: never short of the target
+    return min(max(cents, min_cents), max_cents, room_cents)
 
 
 def backoff_delay(failures: int) -> timedelta:
@@ -87,6 +113,8 @@ def decide(snapshot: RechargeSnapshot, now: datetime) -> Decision:
             f"the next attempt is not before {format_datetime(s.next_attempt_at, s.timezone)} "
             f"(attempt {s.failures + 1} of {s.max_failures}).",
         )
+    if s.mode == "target":
+        return _decide_target(s)
     if s.month_spent_cents + s.amount_cents > s.monthly_max_cents:
         return Decision(
             False,
@@ -108,6 +136,54 @@ def decide(snapshot: RechargeSnapshot, now: datetime) -> Decision:
         "recharge",
         f"The balance ({format_credits(s.balance_nanos)}) fell below {format_credits(s.threshold_nanos)}: "
         f"buying {amount} of credits.",
+        s.amount_cents,
+    )
+
+
+def _decide_target(s: RechargeSnapshot) -> Decision:
+    """The monthly-maximum, too-small and go decisions of "bring the balance back to Y"."""
+    assert s.target_nanos is not None
+    room = s.monthly_max_cents - s.month_spent_cents
+    cents = target_charge_cents(
+        balance_nanos=s.balance_nanos,
+        target_nanos=s.target_nanos,
+        min_cents=s.limits.min_cents,
+        max_cents=s.limits.max_cents,
+        room_cents=room,
+    )
+    if cents is None:
+        return Decision(
+            False,
+            "monthly_max",
+            f"This month's auto-recharges already add up to {format_cents(s.month_spent_cents)}; the "
+            f"{format_cents(max(0, room))} left under the monthly maximum of "
+            f"{format_cents(s.monthly_max_cents)} "
+            f"is less than the smallest top-up ({format_cents(s.limits.min_cents)}). "
+            "Raise the maximum or buy credits by hand.",
+        )
+    target = format_credits(s.target_nanos)
+    if s.balance_nanos + cents_to_nanos(cents) <= s.threshold_nanos:
+        return Decision(
+            False,
+            "too_small",
+            f"The most one recharge may buy now ({format_cents(cents)}) would leave the balance "
+            f"({format_credits(s.balance_nanos)}) still below the threshold "
+            f"({format_credits(s.threshold_nanos)}), "
+            "and it would buy again and again. Buy credits by hand to clear the negative balance, "
+            "or raise the monthly maximum.",
+        )
+    reaches = s.balance_nanos + cents_to_nanos(cents)
+    short = (
+        ""
+        if reaches >= s.target_nanos
+        else f" (as much as one charge may be now: the balance reaches {format_credits(reaches)})"
+    )
+    return Decision(
+        True,
+        "recharge",
+        f"The balance ({format_credits(s.balance_nanos)}) fell below {format_credits(s.threshold_nanos)}: "
+        f"buying {format_cents(cents)} of credits to bring it back to {target}{short}.",
+        cents,
     )
 
 
@@ -118,8 +194,23 @@ def check_settings(
     monthly_max_cents: int,
     limits: TopUpLimits,
     balance_nanos: int,
+    mode: str = "fixed",
+    target_nanos: int | None = None,
 ) -> None:
     """Refuse settings that could not work, naming the field: ValidationError."""
+    if mode not in RECHARGE_MODES:
+        raise ValidationError(
+            f"mode must be one of {', '.join(RECHARGE_MODES)}", code="unknown_mode", field="mode"
+        )
+    if mode == "target":
+        _check_target(
+            threshold_nanos=threshold_nanos,
+            target_nanos=target_nanos,
+            monthly_max_cents=monthly_max_cents,
+            limits=limits,
+            balance_nanos=balance_nanos,
+        )
+        return
     limits.check(amount_cents, field="amount")
     if threshold_nanos < 0:
         raise ValidationError("the threshold cannot be negative", field="threshold")
@@ -147,4 +238,58 @@ def check_settings(
             f"the monthly maximum can be at most {format_cents(limits.max_cents * 100)}",
             code="too_large",
             field="monthly_max",
+        )
+
+
+def max_target_nanos(limits: TopUpLimits) -> int:
+    """The highest balance "bring it back to" may name: a month of the largest top-ups, at most."""
+    return cents_to_nanos(limits.max_cents * 100)
+
+
+def _check_target(
+    *,
+    threshold_nanos: int,
+    target_nanos: int | None,
+    monthly_max_cents: int,
+    limits: TopUpLimits,
+    balance_nanos: int,
+) -> None:
+    if threshold_nanos < 0:
+        raise ValidationError("the threshold cannot be negative", field="threshold")
+    if target_nanos is None:
+        raise ValidationError("give the balance to bring it back to", code="required", field="target")
+    if target_nanos <= threshold_nanos:
+        raise ValidationError(
+            f"the balance to bring it back to must be greater than the threshold of "
+            f"{format_credits(threshold_nanos)}",
+            code="target_not_above_threshold",
+            field="target",
+        )
+    if target_nanos > max_target_nanos(limits):
+        raise ValidationError(
+            f"the balance to bring it back to can be at most {format_credits(max_target_nanos(limits))}",
+            code="too_large",
+            field="target",
+        )
+    if monthly_max_cents < limits.min_cents:
+        raise ValidationError(
+            f"the monthly maximum must allow at least one recharge ({format_cents(limits.min_cents)})",
+            code="too_small",
+            field="monthly_max",
+        )
+    if monthly_max_cents > limits.max_cents * 100:
+        raise ValidationError(
+            f"the monthly maximum can be at most {format_cents(limits.max_cents * 100)}",
+            code="too_large",
+            field="monthly_max",
+        )
+    largest = min(limits.max_cents, monthly_max_cents)
+    if balance_nanos < threshold_nanos and balance_nanos + cents_to_nanos(largest) <= threshold_nanos:
+        raise ValidationError(
+            f"the balance is {format_credits(balance_nanos)}: even the largest recharge "
+            f"({format_cents(largest)}) would leave it below the threshold of "
+            f"{format_credits(threshold_nanos)}. "
+            "Buy credits to clear the negative balance first",
+            code="amount_below_deficit",
+            field="threshold",
         )

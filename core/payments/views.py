@@ -13,6 +13,7 @@ from core.db.models import Account, AutoRecharge, CreditGrant, LedgerEntry, Paym
 from core.errors import NotFound
 from core.ledger import reasons
 from core.payments import states
+from core.payments.config import TopUpLimits
 from core.payments.provider import Card
 from core.payments.recharge_policy import Decision, RechargeSnapshot, decide
 
@@ -210,7 +211,13 @@ def auto_recharge_spent_cents(session: Session, account_id: str, *, since: datet
 
 
 def recharge_snapshot(
-    session: Session, settings: AutoRecharge, account: Account, *, at: datetime, max_failures: int
+    session: Session,
+    settings: AutoRecharge,
+    account: Account,
+    *,
+    at: datetime,
+    max_failures: int,
+    limits: TopUpLimits | None = None,
 ) -> RechargeSnapshot:
     card_ok = settings.card_id is not None and (
         (card := session.get(PaymentCard, settings.card_id)) is not None
@@ -232,6 +239,9 @@ def recharge_snapshot(
         ),
         max_failures=max_failures,
         timezone=account.timezone,
+        mode=settings.mode,
+        target_nanos=settings.target_nanos,
+        limits=limits or TopUpLimits(),
     )
 
 
@@ -252,10 +262,12 @@ class AutoRechargeView:
     now: Decision  # what it would do right now, and why
     last_decision_code: str = ""  # e.g. "card_removed": removing its card turned it off
     card: Card | None = None  # the saved card it pays with (None once removed), named on the page
+    mode: str = "fixed"  # fixed: buy amount_cents | target: bring the balance back to target_nanos
+    target_nanos: int | None = None
 
 
 def auto_recharge_view(
-    session: Session, account_id: str, *, at: datetime, max_failures: int
+    session: Session, account_id: str, *, at: datetime, max_failures: int, limits: TopUpLimits | None = None
 ) -> AutoRechargeView:
     account = session.get(Account, account_id)
     if account is None:
@@ -277,7 +289,7 @@ def auto_recharge_view(
             last_decision_at=None,
             now=Decision(False, "off", "Auto-recharge is not set up."),
         )
-    snapshot = recharge_snapshot(session, settings, account, at=at, max_failures=max_failures)
+    snapshot = recharge_snapshot(session, settings, account, at=at, max_failures=max_failures, limits=limits)
     return AutoRechargeView(
         configured=True,
         enabled=settings.enabled,
@@ -294,6 +306,8 @@ def auto_recharge_view(
         now=decide(snapshot, at),
         last_decision_code=settings.last_decision_code,
         card=_card(session, settings.card_id, account_id),
+        mode=settings.mode,
+        target_nanos=settings.target_nanos,
     )
 
 

@@ -23,6 +23,7 @@ from core.accounts.permissions import ALERTS_EDIT, WEBHOOKS_EDIT, Actor, require
 from core.db.models import ALERT_KINDS, ALERT_SCOPES, AlertDelivery, AlertFiring, AlertRule, AlertWebhook
 from core.errors import NotFound, ValidationError
 from core.money import credits_to_nanos, to_decimal
+from core.spend.expiring import MAX_EXPIRY_DAYS
 from core.spend.measure import meter_id_of
 from core.spend.rules import ACCOUNT_ONLY_KINDS, describe_condition, unit_of
 from core.text import single_line_text
@@ -269,6 +270,10 @@ def _thresholds(rule: RuleInput) -> _Parsed:
         if _blank(rule.days):
             raise ValidationError("give the number of days", code="required", field="days")
         return _Parsed(days=_whole(rule.days, "days", low=1, high=MAX_DAYS))
+    if rule.kind == "credits_expiring":
+        if _blank(rule.days):
+            raise ValidationError("give the number of days", code="required", field="days")
+        return _Parsed(days=_whole(rule.days, "days", low=1, high=MAX_EXPIRY_DAYS))
     if rule.kind == "spend_spike":
         if _blank(rule.factor):
             raise ValidationError("give the factor K (e.g. 3 for 3×)", code="required", field="factor")

@@ -37,6 +37,7 @@ from core.db.models import (
 )
 from core.display import format_credits
 from core.ledger.engine import GrantBalance
+from core.spend import expiring
 from core.spend.caps import PERIOD_NOUNS
 from core.spend.crossing import Threshold, Transition, step
 from core.spend.measure import (
@@ -168,9 +169,11 @@ def _record(
     condition: str,
     rule: AlertRule | None = None,
     cap: SpendCap | None = None,
+    message: str | None = None,
+    details: dict[str, object] | None = None,
 ) -> None:
     shown = format_value(value, unit)
-    message = _message(account, subject, condition, event, shown)
+    message = message or _message(account, subject, condition, event, shown)
     firing = AlertFiring(
         account_id=account.id,
         rule_id=None if rule is None else rule.id,
@@ -211,6 +214,8 @@ def _record(
             "scope": rule.scope,
             "scope_value": rule.scope_value,
         }
+    if details:
+        payload.update(details)
     if cap is not None:
         payload["cap"] = {
             "id": cap.id,
@@ -336,6 +341,9 @@ def evaluate_accounts(session: Session, account_ids: Iterable[str], *, at: datet
     measures = {account_id: _Measures(session, account, at) for account_id, account in accounts.items()}
     for rule in _all_rules(session, ids, first_rules):
         result.rules_evaluated += 1
+        if rule.kind == "credits_expiring":  # once per grant, not a crossing
+            _expiry_notices(session, result, rule, accounts[rule.account_id], measures[rule.account_id], at)
+            continue
         value, threshold = measures[rule.account_id].measure(rule)
         rule.last_evaluated_at = at
         if value is not None:
@@ -384,6 +392,67 @@ def evaluate_accounts(session: Session, account_ids: Iterable[str], *, at: datet
             )
     session.flush()
     return result
+
+
+def _expiry_notices(
+    session: Session, result: Evaluation, rule: AlertRule, account: Account, measures: _Measures, at: datetime
+) -> None:
+    """Tell the account once about each grant with credits left that expires within the rule's days."""
+    days = rule.days or 0
+    rule.last_evaluated_at = at
+    grants = expiring.grants_expiring_within(session, account.id, days, at=at) if days > 0 else []
+    rule.last_value = expiring.days_left(grants[0], at) if grants else None
+    grants = expiring.not_yet_told(session, account.id, days, grants)
+    if not grants:
+        return  # nothing new to say: the runway is not worked out
+    fates = expiring.expiry_outlook(
+        session, account, daily=measures.daily(Scope("account", "")), today=measures.period.today, at=at
+    )
+    for grant in grants:
+        fate = fates.get(grant.id)
+        lost = expiring.expected_lost(grant, fate)
+        claimed = expiring.claim_notice(
+            session,
+            account_id=account.id,
+            grant_id=grant.id,
+            days=days,
+            rule_id=rule.id,
+            remaining_nanos=grant.remaining_nanos,
+            expected_lost_nanos=lost,
+            at=at,
+        )
+        if not claimed:
+            continue  # told already (this rule, an earlier edit of it, another rule or evaluator)
+        text = expiring.notice_text(grant, fate, at=at, timezone=account.timezone)
+        assert grant.expires_at is not None
+        _record(
+            session,
+            result,
+            account=account,
+            at=at,
+            event=Transition.FIRE,
+            value=expiring.days_left(grant, at),
+            threshold=Threshold.absolute("below", days),  # shown as "within N days"
+            unit="days",
+            subject=f"Alert '{rule.name}'",
+            condition=describe_condition(rule),
+            rule=rule,
+            message=f"{account.name}: {text}",
+            details={
+                "grant": {
+                    "id": grant.id,
+                    "source": grant.source,
+                    "description": grant.description,
+                    "remaining_nanos": grant.remaining_nanos,
+                    "expires_at": grant.expires_at.isoformat().replace("+00:00", "Z"),
+                    "expected_lost_nanos": lost,
+                    "threshold_days": days,
+                }
+            },
+        )
+        expiring.attach_firing(
+            session, account_id=account.id, grant_id=grant.id, days=days, firing_id=result.firing_ids[-1]
+        )
 
 
 def accounts_with_rules(session: Session, account_ids: Iterable[str] | None = None) -> list[str]:

@@ -10,6 +10,8 @@ Kinds and their thresholds (see ``core.db.models.AlertRule``):
     projected_spend_above   projected spend at the period's end ≥ X
     runway_below            the balance runs out within N days       (whole account)
     spend_spike             today's spend ≥ K × the mean of the last 7 complete days
+    credits_expiring        a grant with credits left expires within N days: once per grant and N
+                            (not a crossing: see ``core.spend.expiring``)   (whole account)
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ KIND_LABELS = {
     "projected_spend_above": "Projected spend this month above an amount",
     "runway_below": "Balance runs out within N days",
     "spend_spike": "Daily spend spike (K × its recent average)",
+    "credits_expiring": "Credits expire within N days",
 }
 SCOPE_LABELS = {"account": "Whole account", "project": "Project", "meter": "Meter", "api_key": "API key"}
-ACCOUNT_ONLY_KINDS = ("balance_below", "runway_below")  # the balance belongs to the whole account
-UNIT_OF_KIND = {"runway_below": "days"}  # every other kind measures nano-credits
+ACCOUNT_ONLY_KINDS = ("balance_below", "runway_below", "credits_expiring")  # the whole account's
+UNIT_OF_KIND = {"runway_below": "days", "credits_expiring": "days"}  # every other kind measures nano-credits
 
 
 class RuleFields(Protocol):
@@ -64,6 +67,9 @@ def threshold_of(rule: RuleFields, *, recent_total_nanos: int | None = None) -> 
             return None
         # today ≥ K × (recent_total / 7), K = factor_percent / 100: exact in integers.
         return Threshold("above", recent_total_nanos * _required(rule.factor_percent), RECENT_DAYS * 100)
+    if rule.kind == "credits_expiring":
+        # Days left on a grant: fewer than N + 1 (within N days) is due a notice, once.
+        return Threshold.absolute("below", _required(rule.days) + 1)
     raise ValueError(f"unknown alert kind {rule.kind!r}")
 
 
@@ -99,6 +105,12 @@ def describe_condition(rule: RuleFields) -> str:
         return (
             f"Today's spend{where} reaches {format_factor(_required(rule.factor_percent))} "
             f"the daily average of the last {RECENT_DAYS} days"
+        )
+    if rule.kind == "credits_expiring":
+        days = _required(rule.days)
+        return (
+            f"Credits of a grant expire within {days} day{'s' if days != 1 else ''} "
+            "(told once per grant, with what would expire unused at the recent pace)"
         )
     return rule.kind
 

@@ -55,17 +55,13 @@ def seed_accounts(engine: Engine, *, at: datetime) -> None:
     """Three accounts on the standard card, members, and grants (no usage)."""
     with unit_of_work(engine, write=True) as session:
         load_rate_card(session, RATE_CARD, at=at, allow_backdated=True)
-        create_account(session, account_id="acc_acme", name="Acme Robotics", at=at, rate_card_key="standard")
+        # No default alert rules: the page tests start from an empty Alerts page (the defaults
+        # have their own test, tests/app/test_alerts_expiring.py).
+        quiet = {"rate_card_key": "standard", "default_alerts": False}
+        create_account(session, account_id="acc_acme", name="Acme Robotics", at=at, **quiet)
+        create_account(session, account_id="acc_borealis", name="Borealis Bank", at=at, **quiet)
         create_account(
-            session, account_id="acc_borealis", name="Borealis Bank", at=at, rate_card_key="standard"
-        )
-        create_account(
-            session,
-            account_id="acc_globex",
-            name="Globex Labs",
-            at=at,
-            rate_card_key="standard",
-            timezone="America/New_York",
+            session, account_id="acc_globex", name="Globex Labs", at=at, timezone="America/New_York", **quiet
         )
         add_member(session, account_id="acc_acme", email=ALICE, role="owner", at=at)
         add_member(session, account_id="acc_globex", email=ALICE, role="viewer", at=at)

@@ -85,6 +85,7 @@ def seed_catalog(
                 at=at,
                 timezone=timezone,
                 rate_card_key="standard",
+                default_alerts=False,  # these tests set up the rules they are about
             )
             if grant_credits_each:
                 grant_credits(
