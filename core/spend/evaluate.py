@@ -22,6 +22,7 @@ from core.db.models import (
     AlertDelivery,
     AlertFiring,
     AlertRule,
+    AlertSlackWebhook,
     AlertWebhook,
     CreditGrant,
     Notification,
@@ -216,6 +217,14 @@ def _record(
             if hook is not None and hook.deleted_at is None:
                 delivery = _delivery(account.id, firing.id, "webhook", hook.url, payload, at)
                 delivery.webhook_id = hook.id
+                deliveries.append(delivery)
+        if rule.slack_webhook_id is not None:
+            slack = session.get(AlertSlackWebhook, rule.slack_webhook_id)
+            if slack is not None and slack.deleted_at is None:
+                # The URL is a credential: the delivery log names the channel, the sender reads the URL.
+                target = f"{slack.label} (Slack …{slack.url_hint})"
+                delivery = _delivery(account.id, firing.id, "slack", target, payload, at)
+                delivery.slack_webhook_id = slack.id
                 deliveries.append(delivery)
     session.add_all(deliveries)
     session.flush()
