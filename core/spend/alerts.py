@@ -195,6 +195,11 @@ def _whole(value: object, field_name: str, *, low: int, high: int) -> int:
     return int(number)
 
 
+def parse_factor_percent(value: object) -> int:
+    """A spike rule's K as typed ("2.5") as a percentage (250); ``ValidationError`` on ``factor``."""
+    return _factor_percent(value)
+
+
 def _factor_percent(value: object) -> int:
     try:
         factor = to_decimal(value, field="factor")

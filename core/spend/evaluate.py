@@ -30,6 +30,9 @@ from core.db.models import (
 )
 from core.display import format_credits
 from core.ledger.engine import GrantBalance
+from core.spend.anomaly import HISTORY_DAYS as ANOMALY_HISTORY_DAYS
+from core.spend.anomaly import Baseline, explain
+from core.spend.anomaly import baseline as spike_baseline
 from core.spend.crossing import Threshold, Transition, step
 from core.spend.measure import (
     HISTORY_DAYS,
@@ -38,7 +41,6 @@ from core.spend.measure import (
     daily_spend,
     period_of,
     projected_period_spend,
-    recent_total,
 )
 from core.spend.rules import describe_condition, format_value, threshold_of, unit_of
 
@@ -101,6 +103,24 @@ class _Measures:
         )
         return 0 if runway.already_out else runway.days
 
+    def spike_baseline(self, rule: AlertRule) -> Baseline | None:
+        """Today's usual spend for its weekday and the spike threshold (``core.spend.anomaly``),
+        judged from the complete days before today."""
+        daily = self.daily(Scope(rule.scope, rule.scope_value))
+        today = self.period.today
+        past = [daily.get(today - timedelta(days=offset), 0) for offset in range(ANOMALY_HISTORY_DAYS, 0, -1)]
+        first = min(daily, default=today)  # days before the first spend are not history
+        return spike_baseline(
+            past[max(0, ANOMALY_HISTORY_DAYS - (today - first).days) :], rule.factor_percent or 0
+        )
+
+    def spike_detail(self, rule: AlertRule, value: int) -> str | None:
+        """The firing in words: "Tuesday's spend, 412.00 credits, is 3.1 times a usual Tuesday's (…)"."""
+        usual = self.spike_baseline(rule)
+        if usual is None:
+            return None
+        return explain(self.period.today, value, usual.usual_nanos, weeks=usual.weeks)
+
     def measure(self, rule: AlertRule) -> tuple[int | None, Threshold | None]:
         scope = Scope(rule.scope, rule.scope_value)
         if rule.kind == "balance_below":
@@ -112,9 +132,8 @@ class _Measures:
         if rule.kind == "runway_below":
             return self.runway_days(scope), threshold_of(rule)
         if rule.kind == "spend_spike":
-            daily = self.daily(scope)
-            recent = recent_total(daily, self.period.today)
-            return daily.get(self.period.today, 0), threshold_of(rule, recent_total_nanos=recent)
+            usual = self.spike_baseline(rule)
+            return self.daily(scope).get(self.period.today, 0), threshold_of(rule, spike=usual)
         raise ValueError(f"unknown alert kind {rule.kind!r}")
 
 
@@ -124,7 +143,11 @@ def _locked(session: Session, stmt):  # type: ignore[no-untyped-def]
     return session.scalars(stmt.execution_options(populate_existing=True)).all()
 
 
-def _message(account: Account, subject: str, condition: str, event: Transition, value: str) -> str:
+def _message(
+    account: Account, subject: str, condition: str, event: Transition, value: str, detail: str | None = None
+) -> str:
+    if event is Transition.FIRE and detail:
+        return f"{account.name}: {subject} fired — {detail}."
     if event is Transition.FIRE:
         return f"{account.name}: {subject} fired — {condition[:1].lower()}{condition[1:]} (now {value})."
     return f"{account.name}: {subject} resolved — back from the threshold (now {value})."
@@ -144,9 +167,10 @@ def _record(
     condition: str,
     rule: AlertRule | None = None,
     cap: SpendCap | None = None,
+    detail: str | None = None,
 ) -> None:
     shown = format_value(value, unit)
-    message = _message(account, subject, condition, event, shown)
+    message = _message(account, subject, condition, event, shown, detail)
     firing = AlertFiring(
         account_id=account.id,
         rule_id=None if rule is None else rule.id,
@@ -324,6 +348,11 @@ def evaluate_accounts(session: Session, account_ids: Iterable[str], *, at: datet
                 subject=f"Alert '{rule.name}'",
                 condition=describe_condition(rule),
                 rule=rule,
+                detail=(
+                    measures[rule.account_id].spike_detail(rule, value)
+                    if rule.kind == "spend_spike" and outcome.transition is Transition.FIRE
+                    else None
+                ),
             )
     for cap in caps:
         spent = measures[cap.account_id].period_spend(Scope(cap.scope, cap.scope_value))
