@@ -62,15 +62,25 @@ def live_slack_webhook(session: Session, account_id: str, slack_webhook_id: int)
 def create_slack_webhook(
     session: Session, *, account_id: str, label: str, url: str, actor: Actor, at: datetime
 ) -> NewSlackWebhook:
-    """Add a Slack incoming webhook; the answer holds its URL, which is never shown again."""
+    """Add a Slack incoming webhook; the answer holds its URL, which is never shown again.
+
+    Adding the same URL with the same name again answers the one already there (a repeated
+    click adds one channel); with another name it is refused (``already_added``)."""
     require_permission(session, actor, account_id=account_id, permission=WEBHOOKS_EDIT)
     clean_label = validate_label(label)
     clean_url = validate_slack_url(url)
     live = session.scalars(
-        select(AlertSlackWebhook.id).where(
+        select(AlertSlackWebhook).where(
             AlertSlackWebhook.account_id == account_id, AlertSlackWebhook.deleted_at.is_(None)
         )
     ).all()
+    same = next((hook for hook in live if hook.url == clean_url), None)
+    if same is not None:  # a second click of the same form, or the same URL again: one channel
+        if same.label != clean_label:
+            raise ValidationError(
+                f"this URL is already added, as {same.label}", code="already_added", field="url"
+            )
+        return NewSlackWebhook(_view(same), clean_url)
     if len(live) >= MAX_SLACK_WEBHOOKS_PER_ACCOUNT:
         raise ValidationError(
             f"at most {MAX_SLACK_WEBHOOKS_PER_ACCOUNT} Slack webhooks per account",

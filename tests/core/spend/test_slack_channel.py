@@ -208,6 +208,18 @@ def test_the_slack_url_is_shown_once_then_only_its_hint(seeded: Engine, now: dat
         (listed,) = list_slack_webhooks(session, "acc_a")
     assert listed.shown == "#billing (Slack …Z123)"
     assert SLACK_URL not in repr(listed)
+    with unit_of_work(seeded, write=True) as session:  # the same form sent twice: one channel
+        again = create_slack_webhook(
+            session, account_id="acc_a", label="#billing", url=SLACK_URL, actor=OWNER, at=now
+        )
+        assert again.slack_webhook == made.slack_webhook
+        with pytest.raises(ValidationError) as refused:
+            create_slack_webhook(
+                session, account_id="acc_a", label="#ops", url=SLACK_URL, actor=OWNER, at=now
+            )
+        assert (refused.value.field, refused.value.code) == ("url", "already_added")
+    with unit_of_work(seeded) as session:
+        assert len(list_slack_webhooks(session, "acc_a")) == 1
 
 
 def test_a_viewer_may_not_add_a_slack_webhook_and_another_accounts_is_not_found(
