@@ -9,6 +9,7 @@
     meterline jobs run [--once]            periodic jobs (grant expiry) in their own process
     meterline payments reconcile           settle top-ups a lost webhook left open (also: alerts, sandbox)
     meterline spend backtest FILE.csv      walk a daily date,amount series: projection vs run rate
+    meterline spend anomalies FILE.csv     the days a spend-spike rule would flag, each from the past only
     meterline api serve [--workers N]      the HTTP API alone, under uvicorn with N processes
     meterline export focus --account ACC --month YYYY-MM
                                            the account's month (UTC) as a FOCUS cost CSV on stdout
@@ -423,6 +424,24 @@ def _spend_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spend_anomalies(args: argparse.Namespace) -> int:
+    from core.spend.alerts import parse_factor_percent
+    from core.spend.anomaly import flag_days, report_json, report_text
+    from core.spend.backtest import read_daily_series
+
+    factor_percent = parse_factor_percent(args.factor)
+    path = Path(args.file)
+    series = read_daily_series(path)
+    flags = flag_days(series.first_day, series.amounts_nanos, factor_percent)
+    days = len(series.amounts_nanos)
+    print(
+        report_json(days, flags)
+        if args.json
+        else report_text(path.name, series.first_day, days, factor_percent, flags)
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="meterline",
@@ -506,6 +525,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     spend_backtest.add_argument("--json", action="store_true", help="print one JSON object")
     spend_backtest.set_defaults(run=_spend_backtest)
+    spend_anomalies = spend_actions.add_parser(
+        "anomalies", help="the days of a daily date,amount CSV the spend-spike rule would flag"
+    )
+    spend_anomalies.add_argument("file", help="CSV with a header and the columns date, amount (currency)")
+    spend_anomalies.add_argument(
+        "--factor",
+        default="2",
+        help="K: flag at K × a usual day of its weekday (default 2, as a rule's factor)",
+    )
+    spend_anomalies.add_argument("--json", action="store_true", help='print {"flagged": [...], "days": N}')
+    spend_anomalies.set_defaults(run=_spend_anomalies)
     return parser
 
 

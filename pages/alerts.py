@@ -1,5 +1,5 @@
-"""Alerts: the notification centre, alert rules (create, edit, pause, delete), webhooks, and the
-history of firings and deliveries.
+"""Alerts: the notification centre, alert rules (create, edit, pause, delete), webhooks, Slack
+channels, and the history of firings and deliveries.
 
 Owners and admins change rules and webhooks; every member reads them and marks their own
 notifications read; a support agent's customer view only reads. A rule watches a project, meter
@@ -58,9 +58,16 @@ from core.spend.alerts import (
 )
 from core.spend.notifications import NotificationView, mark_read, notifications
 from core.spend.rules import ACCOUNT_ONLY_KINDS, KIND_LABELS, SCOPE_LABELS, format_factor, format_value
+from core.spend.slack_hooks import (
+    SlackWebhookView,
+    create_slack_webhook,
+    delete_slack_webhook,
+    list_slack_webhooks,
+)
 from core.usage.views import values_used
 
 SECRET_KEY = "alerts.new_secret"  # the one run that shows a new webhook secret
+SLACK_URL_KEY = "alerts.new_slack_url"  # the one run that shows a new Slack URL
 FLASH_KEY = "alerts.flash"
 NO_WEBHOOK = 0
 WATCHES = "this rule watches nothing"
@@ -70,7 +77,14 @@ BUDGET_LABEL = "Budget (credits)"
 PERCENT_LABEL = "Percent of the budget"
 DAYS_LABEL = "Alert when the balance runs out within (days)"
 EXPIRY_DAYS_LABEL = "Tell me when a grant's credits expire within (days)"
-FACTOR_LABEL = "Alert when today's spend reaches K × the daily average of the last 7 days (K)"
+FACTOR_LABEL = "Alert when today's spend reaches K × a usual day of its weekday (K)"
+FACTOR_HELP = (
+    "A usual Tuesday is the median Tuesday of the last 8 weeks, scaled to the last two weeks' level; "
+    "a day must also stand out from its usual ups and downs. With under 4 weeks of history, the same "
+    "weekday of the weeks there are."
+)
+SLACK_URL_LABEL = "Slack incoming-webhook URL"
+SLACK_LABEL_LABEL = "Channel name"
 EMAILS_LABEL = "Email to (comma-separated)"
 
 
@@ -79,6 +93,7 @@ class AlertsData:
     account: AccountSummary
     rules: list[RuleView]
     webhooks: list[WebhookView]
+    slack_webhooks: list[SlackWebhookView]
     firings: list[FiringView]
     deliveries: list[DeliveryView]
     notifications: list[NotificationView]
@@ -91,6 +106,7 @@ def load(session: Session, account: AccountSummary, *, email: str) -> AlertsData
         account,
         list_rules(session, account.account_id),
         list_webhooks(session, account.account_id),
+        list_slack_webhooks(session, account.account_id),
         firing_history(session, account.account_id),
         delivery_log(session, account.account_id),
         notifications(session, email=email, account_id=account.account_id, limit=20),
@@ -137,11 +153,15 @@ def state_label(rule: RuleView) -> str:
     return "Firing" if rule.state == "firing" else "OK"
 
 
-def channels_label(rule: RuleView, webhooks: dict[int, WebhookView]) -> str:
+def channels_label(
+    rule: RuleView, webhooks: dict[int, WebhookView], slack: dict[int, SlackWebhookView] | None = None
+) -> str:
     parts = ["in-app"] if rule.notify_in_app else []
     parts += list(rule.email_to)
     if rule.webhook_id is not None and rule.webhook_id in webhooks:
         parts.append(f"webhook {webhooks[rule.webhook_id].url}")
+    if slack and rule.slack_webhook_id is not None and rule.slack_webhook_id in slack:
+        parts.append(f"Slack {slack[rule.slack_webhook_id].label}")
     return ", ".join(parts)
 
 
@@ -160,6 +180,7 @@ def rules_table(data: AlertsData, *, editable: bool) -> None:
         return
     tz = data.account.timezone
     hooks = {w.webhook_id: w for w in data.webhooks}
+    slack = {h.slack_webhook_id: h for h in data.slack_webhooks}
     st.caption(zone_note(tz, system_clock()))
     st.dataframe(
         pd.DataFrame(
@@ -173,7 +194,7 @@ def rules_table(data: AlertsData, *, editable: bool) -> None:
                 "State": [state_label(r) for r in data.rules],
                 "Last value": [format_value(r.last_value, r.unit) for r in data.rules],
                 "Last checked": [local(r.last_evaluated_at, tz) for r in data.rules],
-                "Channels": [channels_label(r, hooks) for r in data.rules],
+                "Channels": [channels_label(r, hooks, slack) for r in data.rules],
             }
         ),
         hide_index=True,
@@ -295,6 +316,7 @@ def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> 
                 else "",
                 key=f"{prefix}.factor",
                 placeholder="3",
+                help=FACTOR_HELP,
             )
         st.markdown("**Channels**")
         in_app = st.checkbox(
@@ -313,6 +335,20 @@ def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> 
             index=hook_ids.index(existing.webhook_id) if existing and existing.webhook_id in hook_ids else 0,
             format_func=hook_names.__getitem__,
             key=f"{prefix}.webhook",
+        )
+        slack_ids = [NO_WEBHOOK] + [h.slack_webhook_id for h in data.slack_webhooks]
+        slack_names = {
+            NO_WEBHOOK: "No Slack channel",
+            **{h.slack_webhook_id: h.shown for h in data.slack_webhooks},
+        }
+        current_slack = existing.slack_webhook_id if existing else None
+        slack_channel = st.selectbox(
+            "Slack",
+            slack_ids,
+            index=slack_ids.index(current_slack) if current_slack in slack_ids else 0,
+            format_func=slack_names.__getitem__,
+            key=f"{prefix}.slack",
+            help="Add Slack channels under “Slack” below.",
         )
         submitted = st.form_submit_button("Save changes" if existing else "Create rule", type="primary")
     if not submitted:
@@ -334,6 +370,7 @@ def rule_form(ctx: PageContext, data: AlertsData, existing: RuleView | None) -> 
         notify_in_app=in_app,
         email_to=parse_email_list(emails),
         webhook_id=None if webhook == NO_WEBHOOK else webhook,
+        slack_webhook_id=None if slack_channel == NO_WEBHOOK else slack_channel,
     )
     now = system_clock()
     try:
@@ -486,6 +523,85 @@ def webhooks_section(ctx: PageContext, data: AlertsData) -> None:
             show_error(error)
 
 
+def slack_section(ctx: PageContext, data: AlertsData) -> None:
+    st.subheader("Slack")
+    st.caption(
+        "Alerts posted to a Slack channel through an incoming webhook (in Slack: *Apps → Incoming "
+        "Webhooks → Add to Slack*, pick the channel, copy the URL). The message names the rule, the "
+        "value and the threshold, with a button back to this page. Failed posts are retried with "
+        "backoff, like webhooks."
+    )
+    new_url = st.session_state.pop(SLACK_URL_KEY, None)
+    if new_url is not None:
+        st.success("Slack channel added. Its URL is a secret, shown here this once: keep it safe.")
+        st.code(new_url, language=None)
+    editable = may(ctx, data.account, "webhooks.edit")
+    if data.slack_webhooks:
+        st.caption(zone_note(data.account.timezone, system_clock()))
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "Channel": [h.label for h in data.slack_webhooks],
+                    "URL": [f"https://hooks.slack.com/…{h.url_hint}" for h in data.slack_webhooks],
+                    "Added": [local(h.created_at, data.account.timezone) for h in data.slack_webhooks],
+                    "By": [h.created_by for h in data.slack_webhooks],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={"Channel": st.column_config.TextColumn("Channel", pinned=True)},
+        )
+    elif not editable:
+        st.info("No Slack channels. Owners and admins can add one.")
+    if not editable:
+        return
+    now = system_clock()
+    with st.form("alerts.slack_form"):
+        label = st.text_input(
+            SLACK_LABEL_LABEL, placeholder="#ops-alerts", key="alerts.slack_label", max_chars=80
+        )
+        url = st.text_input(
+            SLACK_URL_LABEL,
+            placeholder="https://hooks.slack.com/services/T…/B…/…",
+            key="alerts.slack_url",
+            type="password",
+        )
+        if st.form_submit_button("Add Slack channel"):
+            try:
+                made = write(
+                    ctx,
+                    lambda s, actor: create_slack_webhook(
+                        s, account_id=ctx.account_id, label=label, url=url, actor=actor, at=now
+                    ),
+                )
+            except BillingError as error:
+                st.error(field_error(error, {"url": SLACK_URL_LABEL, "label": SLACK_LABEL_LABEL}))
+            else:
+                st.session_state[SLACK_URL_KEY] = made.url
+                for typed in ("alerts.slack_url", "alerts.slack_label"):  # the URL is shown once, above
+                    st.session_state.pop(typed, None)
+                st.rerun()
+    if data.slack_webhooks:
+        shown = {h.slack_webhook_id: h.shown for h in data.slack_webhooks}
+        chosen = st.selectbox(
+            "Slack channel", list(shown), format_func=shown.__getitem__, key="alerts.slack_pick"
+        )
+        sure = st.checkbox("Yes, remove this Slack channel", key=f"alerts.slack_confirm{chosen}")
+        if st.button("Remove it", key="alerts.slack_delete", disabled=not sure):
+            try:
+                write(
+                    ctx,
+                    lambda s, actor: delete_slack_webhook(
+                        s, account_id=ctx.account_id, slack_webhook_id=chosen, actor=actor, at=now
+                    ),
+                )
+            except BillingError as error:
+                show_error(error)
+                return
+            flash("Slack channel removed; rules that used it keep their other channels.")
+            st.rerun()
+
+
 def history_section(data: AlertsData) -> None:
     tz = data.account.timezone
     st.subheader("Firing history")
@@ -559,4 +675,5 @@ else:
         f"Your role ({alerts_data.account.role}) can see alert rules; owners and admins can change them."
     )
 webhooks_section(context, alerts_data)
+slack_section(context, alerts_data)
 history_section(alerts_data)

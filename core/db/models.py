@@ -369,7 +369,7 @@ ALERT_STATES = ("ok", "firing")
 CAP_SCOPES = ("account", "project", "meter", "api_key")
 CAP_PERIODS = ("day", "week", "month")  # week: Monday to Sunday; all in the account's zone
 CAP_MODES = ("soft", "hard")
-DELIVERY_CHANNELS = ("in_app", "email", "webhook")
+DELIVERY_CHANNELS = ("in_app", "email", "webhook", "slack")
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
@@ -385,6 +385,24 @@ class AlertWebhook(Base):
     url: Mapped[str] = mapped_column(String(2000))
     secret: Mapped[str] = mapped_column(String(100))
     secret_hint: Mapped[str] = mapped_column(String(16))
+    deleted_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+
+
+class AlertSlackWebhook(Base):
+    """A customer's Slack incoming webhook (``https://hooks.slack.com/services/…``). The URL is the
+    secret (whoever has it may post to the channel): the portal shows it once, at creation, and
+    afterwards only ``url_hint`` and the customer's ``label``."""
+
+    __tablename__ = "alert_slack_webhooks"
+    __table_args__ = (Index("ix_alert_slack_webhooks_account", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    label: Mapped[str] = mapped_column(String(80))  # "#ops-alerts": which channel, in the customer's words
+    url: Mapped[str] = mapped_column(String(500))
+    url_hint: Mapped[str] = mapped_column(String(16))
     deleted_at: Mapped[datetime | None]
     created_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime]
@@ -421,6 +439,7 @@ class AlertRule(Base):
     notify_in_app: Mapped[bool] = mapped_column(default=True)
     email_to: Mapped[list[str]] = mapped_column(default=list)
     webhook_id: Mapped[int | None] = mapped_column(ForeignKey("alert_webhooks.id"))
+    slack_webhook_id: Mapped[int | None] = mapped_column(ForeignKey("alert_slack_webhooks.id"))
     paused: Mapped[bool] = mapped_column(default=False)
     state: Mapped[str] = mapped_column(String(16), default="ok")
     last_value: Mapped[int | None]
@@ -531,8 +550,9 @@ class AlertDelivery(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     firing_id: Mapped[int] = mapped_column(ForeignKey("alert_firings.id"))
     channel: Mapped[str] = mapped_column(String(16))
-    target: Mapped[str] = mapped_column(String(2000))  # email address, webhook URL, "portal"
+    target: Mapped[str] = mapped_column(String(2000))  # email address, webhook URL, "portal", Slack label
     webhook_id: Mapped[int | None] = mapped_column(ForeignKey("alert_webhooks.id"))
+    slack_webhook_id: Mapped[int | None] = mapped_column(ForeignKey("alert_slack_webhooks.id"))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)

@@ -26,6 +26,7 @@ from core.money import credits_to_nanos, to_decimal
 from core.spend.expiring import MAX_EXPIRY_DAYS
 from core.spend.measure import meter_id_of
 from core.spend.rules import ACCOUNT_ONLY_KINDS, describe_condition, unit_of
+from core.spend.slack_hooks import live_slack_webhook
 from core.text import single_line_text
 
 MAX_RULES_PER_ACCOUNT = 100
@@ -59,6 +60,7 @@ class RuleInput:
     notify_in_app: bool = True
     email_to: Sequence[str] = field(default_factory=tuple)
     webhook_id: int | None = None
+    slack_webhook_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class RuleView:
     last_evaluated_at: datetime | None
     created_by: str
     created_at: datetime
+    slack_webhook_id: int | None = None
 
     @property
     def condition(self) -> str:
@@ -158,6 +161,7 @@ def rule_view(rule: AlertRule) -> RuleView:
         last_evaluated_at=rule.last_evaluated_at,
         created_by=rule.created_by,
         created_at=rule.created_at,
+        slack_webhook_id=rule.slack_webhook_id,
     )
 
 
@@ -190,6 +194,11 @@ def _whole(value: object, field_name: str, *, low: int, high: int) -> int:
             f"{field_name} must be from {low:,} to {high:,}", code="out_of_range", field=field_name
         )
     return int(number)
+
+
+def parse_factor_percent(value: object) -> int:
+    """A spike rule's K as typed ("2.5") as a percentage (250); ``ValidationError`` on ``factor``."""
+    return _factor_percent(value)
 
 
 def _factor_percent(value: object) -> int:
@@ -318,10 +327,14 @@ def _validated(session: Session, account_id: str, rule: RuleInput) -> tuple[str,
     parsed = _thresholds(rule)
     if rule.webhook_id is not None:
         _webhook(session, account_id, rule.webhook_id)
+    if rule.slack_webhook_id is not None:
+        live_slack_webhook(session, account_id, rule.slack_webhook_id)
     emails = _emails(rule.email_to)
-    if not (rule.notify_in_app or emails or rule.webhook_id is not None):
+    if not (rule.notify_in_app or emails or rule.webhook_id is not None or rule.slack_webhook_id is not None):
         raise ValidationError(
-            "pick at least one channel: in-app, email or a webhook", code="no_channel", field="channels"
+            "pick at least one channel: in-app, email, a webhook or Slack",
+            code="no_channel",
+            field="channels",
         )
     return name, scope_value, ",".join(emails), parsed
 
@@ -341,6 +354,7 @@ def _apply(
     rule_row.notify_in_app = bool(rule.notify_in_app)
     rule_row.email_to = [e for e in emails.split(",") if e]
     rule_row.webhook_id = rule.webhook_id
+    rule_row.slack_webhook_id = rule.slack_webhook_id
 
 
 def _rule(session: Session, account_id: str, rule_id: int, *, lock: bool = False) -> AlertRule:

@@ -102,6 +102,19 @@ def post_webhook(url: str, secret: str, payload: dict[str, Any], *, delivery_id:
     not followed, proxies from the environment are not used, the response body is not read, and
     the error says what went wrong in the customer's terms, never an address or an internal
     message (those go to the server's log)."""
+    body = canonical_body(payload)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Meterline-Webhooks/1",
+        SIGNATURE_HEADER: sign(secret, now, body),
+        DELIVERY_HEADER: str(delivery_id),
+    }
+    post_pinned(url, body, headers, delivery_id=delivery_id)
+
+
+def post_pinned(url: str, body: bytes, headers: dict[str, str], *, delivery_id: int) -> None:
+    """POST ``body`` to ``url`` connecting only to its checked addresses (see ``post_webhook``);
+    a 2xx is success, anything else raises ``DeliveryFailed``. Shared by webhooks and Slack."""
     target = httpx.URL(url)
     host = target.raw_host.decode("ascii")
     port = target.port or (443 if target.scheme == "https" else 80)
@@ -112,14 +125,7 @@ def post_webhook(url: str, secret: str, payload: dict[str, Any], *, delivery_id:
     except webhook_targets.TargetRefused as refused:
         log.warning("webhook delivery %s refused: %s resolves to %s", delivery_id, host, refused.address)
         raise DeliveryFailed(ADDRESS_REFUSED, retry=False) from None
-    body = canonical_body(payload)
-    headers = {
-        "Host": target.netloc.decode("ascii"),
-        "Content-Type": "application/json",
-        "User-Agent": "Meterline-Webhooks/1",
-        SIGNATURE_HEADER: sign(secret, now, body),
-        DELIVERY_HEADER: str(delivery_id),
-    }
+    headers = {"Host": target.netloc.decode("ascii"), **headers}
     first_error: httpx.TransportError | None = None
     with httpx.Client(
         verify=_tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),

@@ -1,4 +1,4 @@
-"""The delivery outbox: send pending email and webhook messages, retry with exponential backoff.
+"""The delivery outbox: send pending email, webhook and Slack messages, retry with exponential backoff.
 
 A firing writes its deliveries as ``pending`` rows in the evaluating transaction. Here each
 due row is first **claimed** in a short write transaction (attempt counted, next attempt pushed
@@ -20,9 +20,9 @@ from sqlalchemy import Engine, select
 
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
-from core.db.models import AlertDelivery, AlertWebhook
+from core.db.models import AlertDelivery, AlertSlackWebhook, AlertWebhook
 from core.display import format_datetime
-from core.spend import channels
+from core.spend import channels, slack
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,10 @@ def _claim(engine: Engine, now: datetime, ids: Sequence[int] | None, limit: int)
             if row.channel == "webhook" and row.webhook_id is not None:
                 hook = session.get(AlertWebhook, row.webhook_id)
                 secret = None if hook is None or hook.deleted_at is not None else hook.secret
+            elif row.channel == "slack" and row.slack_webhook_id is not None:
+                slack_hook = session.get(AlertSlackWebhook, row.slack_webhook_id)
+                # The Slack URL is the credential: carried like a secret, never in ``target``.
+                secret = None if slack_hook is None or slack_hook.deleted_at is not None else slack_hook.url
             claimed.append(_Claimed(row.id, row.channel, row.target, dict(row.payload), secret, row.attempts))
         return claimed
 
@@ -111,6 +115,11 @@ def _send(item: _Claimed, now: datetime, smtp: channels.SMTPSettings | None) -> 
         channels.post_webhook(
             item.target, item.secret, payload, delivery_id=item.delivery_id, now=int(now.timestamp())
         )
+    elif item.channel == "slack":
+        if item.secret is None:
+            raise channels.DeliveryFailed("the Slack webhook was removed", retry=False)
+        message = slack.slack_message(payload, when=_when(payload), base_url=slack.public_url())
+        slack.post_slack(item.secret, message, delivery_id=item.delivery_id)
     else:
         raise channels.DeliveryFailed(f"unknown channel {item.channel!r}", retry=False)
 

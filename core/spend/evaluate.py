@@ -30,6 +30,7 @@ from core.db.models import (
     AlertDelivery,
     AlertFiring,
     AlertRule,
+    AlertSlackWebhook,
     AlertWebhook,
     CreditGrant,
     Notification,
@@ -38,6 +39,9 @@ from core.db.models import (
 from core.display import format_credits
 from core.ledger.engine import GrantBalance
 from core.spend import expiring
+from core.spend.anomaly import HISTORY_DAYS as ANOMALY_HISTORY_DAYS
+from core.spend.anomaly import Baseline, explain
+from core.spend.anomaly import baseline as spike_baseline
 from core.spend.caps import PERIOD_NOUNS
 from core.spend.crossing import Threshold, Transition, step
 from core.spend.measure import (
@@ -49,7 +53,6 @@ from core.spend.measure import (
     daily_spend,
     period_of,
     projected_period_spend,
-    recent_total,
 )
 from core.spend.rules import describe_condition, format_value, threshold_of, unit_of
 
@@ -126,6 +129,24 @@ class _Measures:
         )
         return 0 if runway.already_out else runway.days
 
+    def spike_baseline(self, rule: AlertRule) -> Baseline | None:
+        """Today's usual spend for its weekday and the spike threshold (``core.spend.anomaly``),
+        judged from the complete days before today."""
+        daily = self.daily(Scope(rule.scope, rule.scope_value))
+        today = self.period.today
+        past = [daily.get(today - timedelta(days=offset), 0) for offset in range(ANOMALY_HISTORY_DAYS, 0, -1)]
+        first = min(daily, default=today)  # days before the first spend are not history
+        return spike_baseline(
+            past[max(0, ANOMALY_HISTORY_DAYS - (today - first).days) :], rule.factor_percent or 0
+        )
+
+    def spike_detail(self, rule: AlertRule, value: int) -> str | None:
+        """The firing in words: "Tuesday's spend, 412.00 credits, is 3.1 times a usual Tuesday's (…)"."""
+        usual = self.spike_baseline(rule)
+        if usual is None:
+            return None
+        return explain(self.period.today, value, usual.usual_nanos, weeks=usual.weeks)
+
     def measure(self, rule: AlertRule) -> tuple[int | None, Threshold | None]:
         scope = Scope(rule.scope, rule.scope_value)
         if rule.kind == "balance_below":
@@ -137,9 +158,8 @@ class _Measures:
         if rule.kind == "runway_below":
             return self.runway_days(scope), threshold_of(rule)
         if rule.kind == "spend_spike":
-            daily = self.daily(scope)
-            recent = recent_total(daily, self.period.today)
-            return daily.get(self.period.today, 0), threshold_of(rule, recent_total_nanos=recent)
+            usual = self.spike_baseline(rule)
+            return self.daily(scope).get(self.period.today, 0), threshold_of(rule, spike=usual)
         raise ValueError(f"unknown alert kind {rule.kind!r}")
 
 
@@ -149,7 +169,11 @@ def _locked(session: Session, stmt):  # type: ignore[no-untyped-def]
     return session.scalars(stmt.execution_options(populate_existing=True)).all()
 
 
-def _message(account: Account, subject: str, condition: str, event: Transition, value: str) -> str:
+def _message(
+    account: Account, subject: str, condition: str, event: Transition, value: str, detail: str | None = None
+) -> str:
+    if event is Transition.FIRE and detail:
+        return f"{account.name}: {subject} fired — {detail}."
     if event is Transition.FIRE:
         return f"{account.name}: {subject} fired — {condition[:1].lower()}{condition[1:]} (now {value})."
     return f"{account.name}: {subject} resolved — back from the threshold (now {value})."
@@ -171,9 +195,10 @@ def _record(
     cap: SpendCap | None = None,
     message: str | None = None,
     details: dict[str, object] | None = None,
+    detail: str | None = None,
 ) -> None:
     shown = format_value(value, unit)
-    message = message or _message(account, subject, condition, event, shown)
+    message = message or _message(account, subject, condition, event, shown, detail)
     firing = AlertFiring(
         account_id=account.id,
         rule_id=None if rule is None else rule.id,
@@ -247,6 +272,14 @@ def _record(
             if hook is not None and hook.deleted_at is None:
                 delivery = _delivery(account.id, firing.id, "webhook", hook.url, payload, at)
                 delivery.webhook_id = hook.id
+                deliveries.append(delivery)
+        if rule.slack_webhook_id is not None:
+            slack = session.get(AlertSlackWebhook, rule.slack_webhook_id)
+            if slack is not None and slack.deleted_at is None:
+                # The URL is a credential: the delivery log names the channel, the sender reads the URL.
+                target = f"{slack.label} (Slack …{slack.url_hint})"
+                delivery = _delivery(account.id, firing.id, "slack", target, payload, at)
+                delivery.slack_webhook_id = slack.id
                 deliveries.append(delivery)
     session.add_all(deliveries)
     session.flush()
@@ -365,6 +398,11 @@ def evaluate_accounts(session: Session, account_ids: Iterable[str], *, at: datet
                 subject=f"Alert '{rule.name}'",
                 condition=describe_condition(rule),
                 rule=rule,
+                detail=(
+                    measures[rule.account_id].spike_detail(rule, value)
+                    if rule.kind == "spend_spike" and outcome.transition is Transition.FIRE
+                    else None
+                ),
             )
     for cap in caps:
         measure = measures[cap.account_id]

@@ -21,7 +21,7 @@ from core.db.models import Meter, UsageRollupDaily
 from core.errors import ValidationError
 from core.usage.ranges import account_today
 
-RECENT_DAYS = 7  # the run rate and the spike's "recent average": the last 7 complete days
+RECENT_DAYS = 7  # the run rate: the last 7 complete days (a spike looks at its weekday instead)
 HISTORY_DAYS = 56  # what a projection is given: eight weeks before today
 
 

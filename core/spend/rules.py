@@ -9,7 +9,9 @@ Kinds and their thresholds (see ``core.db.models.AlertRule``):
     spend_above             spend this period ≥ X, or ≥ N % of a budget B
     projected_spend_above   projected spend at the period's end ≥ X
     runway_below            the balance runs out within N days       (whole account)
-    spend_spike             today's spend ≥ K × the mean of the last 7 complete days
+    spend_spike             today's spend ≥ K × a usual day of its weekday (trend-adjusted) and
+                            beyond its usual spread (``core.spend.anomaly``; with under four
+                            weeks of history, K × the mean of the last 7 complete days)
     credits_expiring        a grant with credits left expires within N days: once per grant and N
                             (not a crossing: see ``core.spend.expiring``)   (whole account)
 """
@@ -19,15 +21,16 @@ from __future__ import annotations
 from typing import Protocol
 
 from core.display import format_credits
+from core.spend.anomaly import Baseline
 from core.spend.crossing import Threshold
-from core.spend.measure import RECENT_DAYS, Scope
+from core.spend.measure import Scope
 
 KIND_LABELS = {
     "balance_below": "Balance below an amount",
     "spend_above": "Spend this month above an amount or a % of a budget",
     "projected_spend_above": "Projected spend this month above an amount",
     "runway_below": "Balance runs out within N days",
-    "spend_spike": "Daily spend spike (K × its recent average)",
+    "spend_spike": "Daily spend spike (K × a usual day of the same weekday)",
     "credits_expiring": "Credits expire within N days",
 }
 SCOPE_LABELS = {"account": "Whole account", "project": "Project", "meter": "Meter", "api_key": "API key"}
@@ -50,9 +53,9 @@ def unit_of(kind: str) -> str:
     return UNIT_OF_KIND.get(kind, "nanos")
 
 
-def threshold_of(rule: RuleFields, *, recent_total_nanos: int | None = None) -> Threshold | None:
+def threshold_of(rule: RuleFields, *, spike: Baseline | None = None) -> Threshold | None:
     """The rule's threshold on its measured value; None when it cannot be known yet (a spike
-    rule with no recent spend to compare with)."""
+    rule without the history its baseline, ``spike``, needs)."""
     if rule.kind == "balance_below":
         return Threshold.absolute("below", _required(rule.threshold_nanos))
     if rule.kind in ("spend_above", "projected_spend_above"):
@@ -63,10 +66,11 @@ def threshold_of(rule: RuleFields, *, recent_total_nanos: int | None = None) -> 
         # "Runs out within N days": a runway of N days or fewer fires.
         return Threshold.absolute("below", _required(rule.days) + 1)
     if rule.kind == "spend_spike":
-        if not recent_total_nanos:
+        _required(rule.factor_percent)
+        if spike is None:
             return None
-        # today ≥ K × (recent_total / 7), K = factor_percent / 100: exact in integers.
-        return Threshold("above", recent_total_nanos * _required(rule.factor_percent), RECENT_DAYS * 100)
+        # K, the noise guard and the floor are in the baseline's threshold (core.spend.anomaly).
+        return Threshold.absolute("above", spike.threshold_nanos)
     if rule.kind == "credits_expiring":
         # Days left on a grant: fewer than N + 1 (within N days) is due a notice, once.
         return Threshold.absolute("below", _required(rule.days) + 1)
@@ -104,7 +108,7 @@ def describe_condition(rule: RuleFields) -> str:
     if rule.kind == "spend_spike":
         return (
             f"Today's spend{where} reaches {format_factor(_required(rule.factor_percent))} "
-            f"the daily average of the last {RECENT_DAYS} days"
+            "a usual day of its weekday (trend-adjusted; beyond its usual spread)"
         )
     if rule.kind == "credits_expiring":
         days = _required(rule.days)
