@@ -60,9 +60,7 @@ def statement_csv(statement: Statement) -> bytes:
     return csv_bytes(HEADER, rows, numeric_columns=NUMERIC)
 
 
-def statement_file_name(statement: Statement, extension: str) -> str:
+def statement_file_name(account_id: str, month_key: str, extension: str) -> str:
     """ "statement_acc_acme_2026-11.pdf" (the account id kept to safe characters)."""
-    safe = "".join(
-        ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "_" for ch in statement.account_id
-    )
-    return f"statement_{safe}_{statement.month.key}.{extension}"
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "_" for ch in account_id)
+    return f"statement_{safe}_{month_key}.{extension}"

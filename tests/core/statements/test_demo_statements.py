@@ -4,6 +4,7 @@ and the usage lines add up to the ledger's usage debits; CSV and PDF say the sam
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -39,7 +40,7 @@ def test_every_month_of_every_demo_account_balances_and_chains(seeded: Seeded) -
             made = [statement(session, account.id, month.key, at=NOW) for month in reversed(months)]
             assert all(s.balanced for s in made)
             assert made[0].opening_nanos == 0
-            for earlier, later in zip(made, made[1:], strict=False):
+            for earlier, later in itertools.pairwise(made):
                 assert later.opening_nanos == earlier.closing_nanos
             assert made[-1].closing_nanos == account.balance_nanos
             assert not made[-1].closed and all(s.closed for s in made[:-1])

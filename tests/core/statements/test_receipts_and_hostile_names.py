@@ -51,7 +51,7 @@ HOSTILE = [
 
 
 def test_a_paid_top_up_has_a_receipt_with_its_figures(engine: Engine, now: datetime) -> None:
-    payments, top_up_id, _session, intent_id = paid_checkout_without_events(
+    _payments, top_up_id, _session, intent_id = paid_checkout_without_events(
         engine, now, cents=2_550, delivery="sync"
     )
     row = top_up_row(engine, top_up_id)
