@@ -145,6 +145,11 @@ def statement_pdf(statement: Statement, company: Company, *, font: PdfFont | Non
     pdf.ln(3)
     pdf.line_of("Summary", size=12, bold=True, height=7)
     opening_day = format_date(month.first_day)
+    closing_label = (
+        f"Closing balance, end of {format_date(last_day)}"
+        if statement.closed
+        else f"Balance as of {format_datetime(statement.issued_at, statement.timezone)}"
+    )
     pdf.grid(
         ("", "Credits"),
         [
@@ -154,10 +159,7 @@ def statement_pdf(statement: Statement, company: Company, *, font: PdfFont | Non
             ),
             ("Additions", credits_change_number(statement.additions_nanos)),
             ("Deductions", credits_change_number(-statement.deductions_nanos)),
-            (
-                f"Closing balance, end of {format_date(last_day)}",
-                credits_number(statement.closing_nanos),
-            ),
+            (closing_label, credits_number(statement.closing_nanos)),
         ],
         (145, 35),
         1,
