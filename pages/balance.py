@@ -1,4 +1,5 @@
-"""Balance & credits: the live balance, open grants, the balance over time, the ledger by event."""
+"""Balance & credits: the live balance, open grants, the balance over time, the ledger by event,
+monthly statements."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from app.charts import ALARM_COLOR, PALETTE
 from app.credits_table import credits_values, money_column, styled
 from app.live import as_of, data_stamp, live_caption, watch_for_changes
 from app.page import PageContext, page_context, read, show_error
+from app.statements_ui import statements_section
 from app.user_text import literal
 from core.accounts import AccountSummary
 from core.accounts.permissions import CREDITS_BUY
@@ -363,6 +365,7 @@ def live_balance(ctx: PageContext) -> None:
     grants_section(data, now, may_buy=may_buy)
     history_chart(data, now)
     ledger_section(data)
+    statements_section(ctx)
 
 
 st.title("Balance & credits")

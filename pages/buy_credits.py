@@ -39,6 +39,7 @@ from app.payments_ui import (
     summary_text,
     target_explanation,
 )
+from app.statements_ui import receipt_download
 from app.user_text import code, literal
 from core.accounts import AccountSummary
 from core.accounts.permissions import AUTO_RECHARGE_EDIT, CARDS_REMOVE, CREDITS_BUY
@@ -605,15 +606,17 @@ def receipt_section(ctx: PageContext, top_up_id: int, base: str) -> None:
     except BillingError as error:
         show_error(error)
         return
-    draw_receipt(view, account, base)
+    draw_receipt(ctx, view, account, base)
     st.button(
         "Back to Buy credits", key="buy.receipt_back", on_click=close_receipt, icon=":material/arrow_back:"
     )
 
 
-def draw_receipt(view: TopUpView, account: AccountSummary, base: str, *, own_page_link: str = "") -> None:
+def draw_receipt(
+    ctx: PageContext, view: TopUpView, account: AccountSummary, base: str, *, own_page_link: str = ""
+) -> None:
     """One top-up's receipt, from the portal's own records: date, account, credits, amount, card and
-    the payment's id, with the provider's receipt when it has one."""
+    the payment's id; its PDF, and the provider's receipt when it has one."""
     st.subheader(f"Receipt · top-up #{view.top_up_id}")
     if view.state not in RECEIPT_STATES:
         st.info(f"Top-up #{view.top_up_id} has no receipt. {describe(view)}")
@@ -623,6 +626,7 @@ def draw_receipt(view: TopUpView, account: AccountSummary, base: str, *, own_pag
     with st.container(border=True):
         st.markdown("  \n".join(f"**{line.label}:** {receipt_cell(line)}" for line in lines))
     links = st.container(horizontal=True)
+    receipt_download(ctx, view.top_up_id, base, container=links)
     if own_page_link:
         links.link_button("Open as a page (to print or keep)", own_page_link, icon=":material/open_in_new:")
     if view.receipt_url:
@@ -638,8 +642,8 @@ def history_section(ctx: PageContext, data: BuyData, base: str, *, may_buy: bool
     rows = history_rows(data.history, data.others, base=base, params=link_params())
     st.caption(
         f"Every purchase of the account, whoever made it. {zone_note(tz, system_clock())}. "
-        "Select a row (the box at its left) to see its receipt below. Each credited purchase added a "
-        "purchased grant; “Ledger” is the Balance page's entry that added it."
+        "Select a row (the box at its left) to see its receipt below, with its PDF. Each credited purchase "
+        "added a purchased grant; “Ledger” is the Balance page's entry that added it."
     )
     chosen = st.dataframe(
         styled(history_table(rows), dollars=("Amount ($)",), credits=("Credits",)),
@@ -666,7 +670,7 @@ def history_section(ctx: PageContext, data: BuyData, base: str, *, may_buy: bool
     except BillingError as error:
         show_error(error)
         return
-    draw_receipt(view, data.account, base, own_page_link=row.receipt or "")
+    draw_receipt(ctx, view, data.account, base, own_page_link=row.receipt or "")
 
 
 st.title("Buy credits")
