@@ -8,14 +8,19 @@ module, called from the page with the same month. Figures are money at cost basi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import pandas as pd
 import streamlit as st
+from sqlalchemy import select
 
-from app.credits_table import credits_values, dollars_nanos_values, money_column, styled
+from app.credits_table import ROUNDED_HELP, credits_values, dollars_nanos_values, money_column, styled
 from app.focus_ui import month_label, recent_months
 from app.resources import get_engine
 from app.support_ui import current_agent
 from core.clock import system_clock
+from core.db.models import Account
 from core.display import CREDIT_WORTH
 from core.finance import (
     Rollforward,
@@ -24,16 +29,53 @@ from core.finance import (
     deferred_now_usd_nanos,
     rollforward_csv,
 )
-from core.finance.report import COLUMNS, rounded_text
+from core.finance.report import rounded_text
+from core.finance.rollforward import TOTAL
 from core.support import Agent
 from core.usage.focus import focus_snapshot
 
 MONTHS_OFFERED = 25  # this month and the two years before it
 MONTH_KEY = "finance.month"
 ACCOUNT_HEADER = "Account"
+NAME_HEADER = "Name"
 IDENTITY_HEADER = "Identity"
-MONEY_HEADERS = [header for _, _, header in COLUMNS[:6]]
-CREDIT_HEADERS = [header for _, _, header in COLUMNS[6:]]
+TOTAL_LABEL = "Total"
+# (field of RollforwardLine, header, what the column means): short headers so the row fits.
+MONEY_COLUMNS = (
+    (
+        "opening_deferred_usd_nanos",
+        "Opening ($)",
+        "Deferred revenue at the month's start: purchased credits not consumed",
+    ),
+    ("purchased_usd_nanos", "Purchased ($)", "Credits bought in the month, at what the customer paid"),
+    (
+        "recognized_usd_nanos",
+        "Recognized ($)",
+        "Purchased credits consumed (usage, or an overdraft a purchase paid off)",
+    ),
+    (
+        "breakage_usd_nanos",
+        "Breakage ($)",
+        "Purchased credits that expired, or that support reversed without a refund",
+    ),
+    (
+        "refunded_usd_nanos",
+        "Refunded ($)",
+        "Taken back by refunds and disputes (held while a dispute is open)",
+    ),
+    ("closing_deferred_usd_nanos", "Closing ($)", "Deferred revenue at the month's end"),
+)
+CREDIT_COLUMNS = (
+    ("promotional_granted_nanos", "Promo granted (credits)", "Promotional and goodwill credits granted"),
+    ("promotional_consumed_nanos", "Promo used (credits)", "Promotional and goodwill credits consumed"),
+    (
+        "promotional_expired_nanos",
+        "Promo expired (credits)",
+        "Promotional and goodwill credits expired or reversed",
+    ),
+)
+MONEY_HEADERS = [header for _, header, _ in MONEY_COLUMNS]
+CREDIT_HEADERS = [header for _, header, _ in CREDIT_COLUMNS]
 
 
 def require_finance() -> Agent:
@@ -54,49 +96,72 @@ def finance_month() -> str:
     return str(st.selectbox("Month (UTC)", months, format_func=month_label, key=MONTH_KEY))
 
 
-def read_rollforward(month: str) -> tuple[Rollforward, dict[str, int]]:
-    """The month's roll-forward and the ledger's purchased credits now, in one snapshot."""
+@dataclass(frozen=True)
+class FinanceRead:
+    """What the roll-forward section draws, read in one snapshot."""
+
+    report: Rollforward
+    ledger_now_usd_nanos: dict[str, int]  # purchased credits the ledger holds now, at cost
+    names: dict[str, str]  # account id -> name
+
+
+def read_rollforward(month: str) -> FinanceRead:
+    """The month's roll-forward, the ledger's purchased credits now and the accounts' names."""
     with focus_snapshot(get_engine()) as session:
-        return credit_rollforward(session, month), deferred_now_usd_nanos(session)
+        report = credit_rollforward(session, month)
+        names = {account_id: name for account_id, name in session.execute(select(Account.id, Account.name))}
+        return FinanceRead(report, deferred_now_usd_nanos(session), names)
 
 
-def rollforward_frame(lines: list[RollforwardLine]) -> pd.DataFrame:
+def rollforward_frame(lines: list[RollforwardLine], names: dict[str, str]) -> pd.DataFrame:
     """One row per line: exact Decimals underneath, shown by ``styled`` with two decimals."""
-    frame = pd.DataFrame({ACCOUNT_HEADER: [line.account_id for line in lines]})
-    for _, name, header in COLUMNS:
-        amounts = [int(getattr(line, name)) for line in lines]
-        is_money = header in MONEY_HEADERS
-        frame[header] = dollars_nanos_values(amounts) if is_money else credits_values(amounts)
+    frame = pd.DataFrame(
+        {
+            ACCOUNT_HEADER: [TOTAL_LABEL if line.account_id == TOTAL else line.account_id for line in lines],
+            NAME_HEADER: [names.get(line.account_id, "") for line in lines],
+        }
+    )
+    for name, header, _ in MONEY_COLUMNS:
+        frame[header] = dollars_nanos_values(int(getattr(line, name)) for line in lines)
     frame[IDENTITY_HEADER] = ["✓ holds" if line.identity_holds else "✗ broken" for line in lines]
+    for name, header, _ in CREDIT_COLUMNS:
+        frame[header] = credits_values(int(getattr(line, name)) for line in lines)
     return frame
 
 
-def _table(lines: list[RollforwardLine], key: str) -> None:
+def _table(lines: list[RollforwardLine], names: dict[str, str], key: str) -> None:
+    config: dict[str, Any] = {
+        header: money_column(header, help=f"{meaning}. {ROUNDED_HELP}")
+        for _, header, meaning in (*MONEY_COLUMNS, *CREDIT_COLUMNS)
+    }
+    config[ACCOUNT_HEADER] = st.column_config.TextColumn(ACCOUNT_HEADER, pinned=True)
+    config[IDENTITY_HEADER] = st.column_config.TextColumn(
+        IDENTITY_HEADER, help="Opening + purchased − recognized − breakage − refunded = closing, checked"
+    )
     st.dataframe(
-        styled(rollforward_frame(lines), dollars=MONEY_HEADERS, credits=CREDIT_HEADERS),
+        styled(rollforward_frame(lines, names), dollars=MONEY_HEADERS, credits=CREDIT_HEADERS),
         hide_index=True,
         width="stretch",
         key=key,
-        column_config={header: money_column(header) for header in MONEY_HEADERS + CREDIT_HEADERS}
-        | {ACCOUNT_HEADER: st.column_config.TextColumn(ACCOUNT_HEADER, pinned=True)},
+        column_config=config,
     )
 
 
-def _identity_note(report: Rollforward, ledger_now: dict[str, int], current: bool) -> None:
+def _identity_note(report: Rollforward, ledger_now: dict[str, int], *, current: bool) -> None:
     """The identity, checked per account and in total; for the current month, the ledger too."""
     rule = "Opening + purchased − recognized − breakage − refunded = closing"
     if report.identity_holds:
-        st.success(f"✓ {rule}: checked for every account and the total.", icon=":material/check_circle:")
+        st.success(f"Checked: {rule} for every account and the total.", icon=":material/check_circle:")
     else:
         broken = ", ".join(line.account_id for line in report.lines if not line.identity_holds) or "the total"
-        st.error(f"✗ {rule} does not hold for {broken}. Run `meterline ledger check`.")
+        st.error(f"{rule} does not hold for {broken}. Run `meterline ledger check`.", icon=":material/error:")
     if not current:
         return
     closing = {line.account_id: line.closing_deferred_usd_nanos for line in report.lines}
     ledger = {account: amount for account, amount in ledger_now.items() if amount}
     if {a: v for a, v in closing.items() if v} == ledger:
         st.caption(
-            f"✓ Closing deferred revenue equals the purchased credits the ledger holds now, at cost: "
+            f"Checked: closing deferred revenue equals the purchased credits the ledger holds now, at cost: "
             f"${rounded_text(sum(ledger.values()))}."
         )
     else:
@@ -113,13 +178,14 @@ def rollforward_section(month: str) -> Rollforward:
         "expired or support reversed, refunded is what refunds and disputes took back (held while a "
         "dispute is open). Promotional and goodwill credits carry no revenue: in credits, apart."
     )
-    report, ledger_now = read_rollforward(month)
+    read = read_rollforward(month)
+    report = read.report
     st.markdown("**Totals**")
-    _table([report.totals], key="finance.rollforward.totals")
-    _identity_note(report, ledger_now, current=month == recent_months(system_clock(), 1)[0])
+    _table([report.totals], read.names, key="finance.rollforward.totals")
+    _identity_note(report, read.ledger_now_usd_nanos, current=month == recent_months(system_clock(), 1)[0])
     st.markdown("**Per account**")
     if report.lines:
-        _table(list(report.lines), key="finance.rollforward.accounts")
+        _table(list(report.lines), read.names, key="finance.rollforward.accounts")
     else:
         st.info("No account held or moved credits in this month. Pick another month above.")
     st.download_button(

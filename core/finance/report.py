@@ -122,5 +122,9 @@ def rollforward_text(report: Rollforward) -> str:
         if report.identity_holds
         else "opening + purchased - recognized - breakage - refunded = closing: DOES NOT HOLD (see Identity)"
     )
-    body = [draw(headers), *(draw(row) for row in rows)] if report.lines else ["No credits were held or moved in this month."]
+    body = (
+        [draw(headers), *(draw(row) for row in rows)]
+        if report.lines
+        else ["No credits were held or moved in this month."]
+    )
     return "\n".join([title, "", *body, "", check])
