@@ -22,7 +22,9 @@ def upgrade() -> None:
     with op.batch_alter_table("spend_caps") as batch:
         batch.add_column(sa.Column("period", sa.String(length=8), nullable=False, server_default="month"))
         batch.drop_constraint(op.f("ck_spend_caps_scope_known"), type_="check")
-        batch.create_check_constraint("scope_known", "scope IN ('account', 'project', 'meter', 'api_key')")
+        batch.create_check_constraint(
+            "scope_known", "scope IN ('account', 'project', 'meter', 'api_key')"
+        )
         batch.create_check_constraint("period_known", "period IN ('day', 'week', 'month')")
 
 
