@@ -67,7 +67,10 @@ class History:
                 payment=PaymentReceived(cents, "usd", intent, via="test"),
                 at=self.clock,
             )
+            grant_id = top_up.grant_id
         self.top_ups.append((top_up_id, cents))
+        if grant_id is not None:
+            self.grants.append(grant_id)  # support may void a purchase's grant too
         return top_up_id
 
     def refund(self, index: int, more_cents: int) -> None:
