@@ -16,7 +16,7 @@ import streamlit as st
 from pandas.io.formats.style import Styler
 
 from core.display import credits_number
-from core.money import NANOS_PER_CREDIT
+from core.money import CENT, NANOS_PER_CREDIT, ROUNDING_MODE
 
 ROUNDED_HELP = "Rounded to 2 decimals; the exact amounts are in the CSV."
 
@@ -33,6 +33,12 @@ def dollars_values(amounts_cents: Iterable[int | None]) -> pd.Series:
     )
 
 
+def dollars_nanos_values(amounts_usd_nanos: Iterable[int]) -> pd.Series:
+    """Exact dollars (Decimal) of amounts held in nano-dollars (figures at cost basis, which need
+    not be whole cents); shown by ``styled`` with two decimals, half-even."""
+    return pd.Series([Decimal(int(n)).scaleb(-9) for n in amounts_usd_nanos], dtype="object")
+
+
 def _credits_text(value: object) -> str:
     if not isinstance(value, Decimal):
         return ""
@@ -42,8 +48,10 @@ def _credits_text(value: object) -> str:
 def _dollars_text(value: object) -> str:
     if not isinstance(value, Decimal):
         return ""
-    cents = int(value * 100)
-    return f"{'-' if cents < 0 else ''}{abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+    shown = value.quantize(CENT, rounding=ROUNDING_MODE)  # whole cents stay as they are
+    if shown == 0 and value != 0:
+        return f"< {CENT}" if value > 0 else f"> -{CENT}"
+    return f"{abs(shown) if shown == 0 else shown:,f}"
 
 
 MISSING = "—"

@@ -28,6 +28,7 @@ from app.state import (
 from app.user_text import literal
 from app.wayfinding import with_not_found
 from core.accounts import AccountSummary
+from core.support.agents import SUPPORT_ADMIN
 
 PAGES = Path(__file__).resolve().parent.parent / "pages"
 ACCOUNT_PICK_KEY = "nav.account_pick"
@@ -59,10 +60,17 @@ def accept_invitation_page() -> st.Page:
     )
 
 
-def support_pages(*, default: bool = False) -> list[st.Page]:
+def finance_page() -> st.Page:
+    """Finance (the credit roll-forward): support admins only."""
+    return st.Page(
+        PAGES / "finance.py", title="Finance", icon=":material/account_balance:", url_path="finance"
+    )
+
+
+def support_pages(*, default: bool = False, admin: bool = False) -> list[st.Page]:
     """What a support agent gets besides the accounts they are a member of (the console is the
-    home page of an agent who is a member of none)."""
-    return [
+    home page of an agent who is a member of none); a support admin gets Finance too."""
+    pages = [
         st.Page(
             PAGES / "support_search.py",
             title="Support: find account",
@@ -73,6 +81,7 @@ def support_pages(*, default: bool = False) -> list[st.Page]:
         st.Page(PAGES / "support_account.py", title="Support: account", icon=":material/account_box:"),
         st.Page(PAGES / "support_audit.py", title="Support: audit log", icon=":material/history:"),
     ]
+    return [*pages, finance_page()] if admin else pages
 
 
 def signed_out_pages() -> list[st.Page]:
@@ -81,7 +90,7 @@ def signed_out_pages() -> list[st.Page]:
     pages = [st.Page(render_sign_in, title="Sign in", url_path="sign-in", default=True)]
     pages += [
         st.Page(render_sign_in, title="Sign in", url_path=page.url_path)
-        for page in customer_pages() + support_pages()
+        for page in customer_pages() + support_pages(admin=True)
         if page.url_path  # the default page's address is "/", the sign-in page's own
     ]
     # An invitation's link: the sign-in screen says what it offers and whom to sign in as.
@@ -144,12 +153,13 @@ def phone_notifications(viewer: Viewer, account: AccountSummary) -> None:
 
 def viewer_pages(viewer: Viewer, *, viewing_as_customer: bool = False) -> list[st.Page]:
     """The viewer's pages, and always the invitation link's (a first-time user has nothing else)."""
+    admin = viewer.is_support and viewer.support_level == SUPPORT_ADMIN
     if viewing_as_customer:  # an agent sees the customer's pages (read-only) beside the console
-        pages = customer_pages() + support_pages()
+        pages = customer_pages() + support_pages(admin=admin)
     elif viewer.accounts:
-        pages = customer_pages() + (support_pages() if viewer.is_support else [])
+        pages = customer_pages() + (support_pages(admin=admin) if viewer.is_support else [])
     elif viewer.is_support:
-        pages = support_pages(default=True)
+        pages = support_pages(default=True, admin=admin)
     else:
         pages = [st.Page(no_account, title="No account", url_path="no-account")]
     return [*pages, accept_invitation_page()]

@@ -14,6 +14,8 @@
     meterline export focus --account ACC --month YYYY-MM
                                            the account's month (UTC) as a FOCUS cost CSV on stdout
     meterline keys create|revoke|list      customer API keys (create prints the secret as its last line)
+    meterline finance rollforward --month YYYY-MM [--json]
+                                           the month's credit roll-forward (UTC): deferred revenue at cost
 
 Exit codes: 0 done; 1 done but something was wrong with the data (rejected lines, ledger
 problems); 2 the command could not run (bad file, bad option, database not ready).
@@ -38,6 +40,7 @@ from core.clock import Clock, system_clock
 from core.customer_keys.cli import add_key_commands
 from core.db import make_engine, unit_of_work
 from core.errors import BillingError
+from core.finance.cli import add_finance_commands
 from core.metering.exact_json import NotJSON, loads_exact
 from core.payments.cli import add_payment_commands
 from core.usage.export_cli import add_export_commands
@@ -513,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_payment_commands(commands)  # meterline payments reconcile | alerts | sandbox …
     add_export_commands(commands)  # meterline export focus --account ACC --month YYYY-MM
     add_key_commands(commands)  # meterline keys create | revoke | list
+    add_finance_commands(commands)  # meterline finance rollforward --month YYYY-MM [--json]
 
     spend = commands.add_parser("spend", help="spend projections")
     spend_actions = spend.add_subparsers(dest="action", required=True)
