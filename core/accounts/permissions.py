@@ -40,6 +40,10 @@ Who acts (``Actor.kind``):
     agent    core.support acting for an agent whose level it checked and whose action it audits:
              only the actions marked in the "support console" column.
     system   the company's own code (server token, CLI, jobs, demo seed, benchmarks): every action.
+    portal   a portal session the company's backend minted (``core.portal_sessions``): the session's
+             role, capped by the person's membership role now, on the session's account only, while
+             the session is open; each write it makes is also written to the audit log with the
+             session id and email (``require_permission`` does it in the write's transaction).
 
 A refusal is ``PermissionDenied`` (HTTP 403, code ``forbidden``) whose message names the
 role: "changing alert rules needs the owner or admin role; you are viewer".
@@ -51,6 +55,7 @@ a viewer is not offered "Buy credits", a customer view is offered no write at al
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import select
@@ -60,8 +65,8 @@ from core.accounts.service import AccountSummary, find_account, shown_id
 from core.db.models import ROLES, Membership, User
 from core.errors import NotFound, PermissionDenied
 
-ActorKind = Literal["member", "view_as", "agent", "system"]
-ACTOR_KINDS: tuple[ActorKind, ...] = ("member", "view_as", "agent", "system")
+ActorKind = Literal["member", "view_as", "agent", "system", "portal"]
+ACTOR_KINDS: tuple[ActorKind, ...] = ("member", "view_as", "agent", "system", "portal")
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class Actor:
 
     email: str  # the person (or, for ``system``, a name such as "api" or "demo seed"); recorded as the author
     kind: ActorKind = "member"
+    portal_session_id: str | None = None  # kind "portal": the session acting
+    at: datetime | None = None  # kind "portal": when this request started (the session must be open then)
 
     def __post_init__(self) -> None:
         if self.kind not in ACTOR_KINDS:
@@ -91,6 +98,13 @@ class Actor:
     @classmethod
     def system(cls, name: str) -> Actor:
         return cls(name, "system")
+
+    @classmethod
+    def portal(cls, session_id: str, email: str | None, *, at: datetime) -> Actor:
+        """A portal session's person; ``email`` records ``portal:<session id>:<email>``."""
+        from core.portal_sessions import portal_author  # this package is imported by that module
+
+        return cls(portal_author(session_id, email), "portal", portal_session_id=session_id, at=at)
 
     @property
     def author(self) -> str:
@@ -193,6 +207,8 @@ def require_permission(
             f"{permission.doing} is refused here; act from the support console",
             field="role",
         )
+    if actor.kind == "portal":
+        return _portal_permission(session, actor, account_id=account_id, permission=permission)
     account = find_account(session, account_id)
     if actor.kind in ("system", "agent"):
         if actor.kind == "agent" and not permission.support_console:
@@ -213,4 +229,26 @@ def require_permission(
         raise PermissionDenied(
             f"{permission.doing} needs the {_roles_text(permission.roles)} role; you are {role}", field="role"
         )
+    return AccountSummary(account.id, account.name, account.status, account.timezone, role)
+
+
+def _portal_permission(
+    session: Session, actor: Actor, *, account_id: str, permission: Permission
+) -> AccountSummary:
+    """A portal session's write: open, on its account, its role allows it; audited before the write."""
+    from core.portal_sessions import audit_portal_write, portal_access
+
+    if actor.portal_session_id is None or actor.at is None:
+        raise PermissionDenied("a portal write needs its session and time", field="actor")
+    view, role = portal_access(
+        session, portal_session_id=actor.portal_session_id, account_id=account_id, at=actor.at
+    )
+    if not permission.allows(role):
+        raise PermissionDenied(
+            f"{permission.doing} needs the {_roles_text(permission.roles)} role; you are {role}", field="role"
+        )
+    account = find_account(session, account_id)
+    if account is None:  # the session row's foreign key makes this a bug, not an input
+        raise NotFound(f"account {shown_id(account_id)} does not exist", field="account_id")
+    audit_portal_write(session, view, action=permission.action, role=role, at=actor.at)
     return AccountSummary(account.id, account.name, account.status, account.timezone, role)

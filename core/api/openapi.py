@@ -18,6 +18,7 @@ from core.api.openapi_customer import (
     customer_responses,
     customer_schemas,
 )
+from core.api.openapi_portal import portal_paths, portal_schemas
 from core.db.models import GRANT_SOURCES, Account, Meter
 from core.metering.settings import (
     DEFAULT_MAX_LATENESS_DAYS,
@@ -403,6 +404,7 @@ def _schemas() -> dict[str, Any]:
         "AuthorizeRequest": _authorize_request_schema(),
         "AuthorizeAnswer": _authorize_answer_schema(),
         **customer_schemas(),
+        **portal_schemas(),
     }
 
 
@@ -558,6 +560,7 @@ def _paths() -> dict[str, Any]:
             }
         },
         **customer_paths(),
+        **portal_paths(_read_errors()),
     }
 
 
