@@ -220,3 +220,38 @@ def test_an_expired_session_lands_on_the_ended_page(embed: Embed, page: Any) -> 
     back = frame.get_by_role("link", name=f"Return to {COMPANY}")
     assert back.get_attribute("href") == f"{embed.listed}/back"
     assert re.search(r"Usage", frame.locator("h1").first.inner_text()) is None
+
+
+def test_buy_credits_inside_the_frame_pays_in_a_new_tab(embed: Embed, page: Any) -> None:
+    minted = embed.mint(role="billing", pages=["buy_credits", "balance"], email="ana@customer.example")
+    page.goto(embed.framed(embed.listed, minted["url"]))
+    frame = page.frame_locator("#portal")
+    frame.get_by_role("heading", name="Balance & credits").wait_for()  # the pages come in the portal's order
+    frame.locator(".st-key-embed-nav").get_by_text("Buy credits").click()
+    frame.get_by_role("heading", name="Buy credits").wait_for()
+    frame.locator('[data-testid="stRadio"]').first.get_by_text("$25.00", exact=True).click()
+    frame.get_by_text("A new card (secure checkout)", exact=True).click()
+    frame.get_by_role("button", name=re.compile(r"Continue to payment · \$25\.00")).click()
+    checkout_link = frame.get_by_role("link", name=re.compile("Open the secure checkout"))
+    checkout_link.wait_for()
+    assert checkout_link.get_attribute("target") == "_blank"  # a checkout is never framed
+
+    with page.context.expect_page() as opened:
+        checkout_link.click()
+    checkout = opened.value
+    checkout.wait_for_load_state()
+    assert "SANDBOX" in checkout.content()
+    checkout.get_by_role("button", name=re.compile("4242 4242 4242 4242")).click()
+    checkout.wait_for_url(re.compile(r".*/buy_credits\?.*"))
+    checkout.close()
+    # The frame saw the payment settle by itself.
+    frame.get_by_text(re.compile("Payment received: 25.00 credits")).first.wait_for()
+    path = embed.portal.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT created_by FROM top_ups WHERE amount_cents = 2500").fetchall()
+        audit = db.execute(
+            "SELECT actor, action FROM audit_log WHERE action = 'portal.credits.buy'"
+        ).fetchall()
+    author = f"portal:{minted['id']}:ana@customer.example"
+    assert rows == [(author,)]
+    assert audit == [(author, "portal.credits.buy")]
