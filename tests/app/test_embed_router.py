@@ -50,12 +50,12 @@ def test_a_portal_session_shows_its_pages_of_its_account(portal_url: str) -> Non
     text = page_text(at)
     assert "Sign in" not in text and "Borealis" not in text
     assert not at.sidebar.children  # no sidebar in embed mode
-    assert at.query_params["portal"] == [token]  # the address keeps the session
+    assert at.query_params["portal"] == token  # the address keeps the session
 
     at.switch_page("../pages/balance.py")  # not one of the session's pages
     at.run()
     assert "This page is not part of this session." in [w.value for w in at.warning]
-    assert not at.title
+    assert not at.metric and not at.dataframe  # nothing of the account's (the page stops there)
 
 
 def test_a_deleted_session_shows_the_ended_page(portal_url: str) -> None:
