@@ -76,6 +76,8 @@ class FramingMiddleware:
                         headers[name] = f"{policy}; {value}"  # keep a page's own policy, add ours
                     else:
                         headers[name] = value
+                if "x-frame-options" not in extra and "x-frame-options" in headers:
+                    del headers["x-frame-options"]  # it cannot name origins: frame-ancestors decides
                 if "referrer-policy" not in headers:
                     headers["referrer-policy"] = "same-origin"
             await send(message)
