@@ -368,3 +368,22 @@ def test_framing_is_refused_when_no_origin_is_listed(engine: Engine) -> None:
 def test_undecodable_bytes_in_the_start_link_are_refused(portal: Portal) -> None:
     answer = portal.client.get("/portal/start?token=%ED%A0%80%FF&token=x", follow_redirects=False)
     assert answer.status_code == 404
+
+
+def test_the_python_client_mints_and_ends_a_session(portal: Portal) -> None:
+    from core.client import MeterlineAPIError, MeterlineClient
+    from tests.integration.test_api_client import forwarding
+
+    with MeterlineClient("http://portal.test", TOKEN, transport=forwarding(portal.client)) as client:
+        minted = client.create_portal_session(
+            "acc_a",
+            role="viewer",
+            email="ana@customer.example",
+            pages=["usage"],
+            return_url="https://a.example/",
+        )
+        assert minted["url"].startswith("http://portal.test/portal/start?token=")
+        assert client.end_portal_session(minted["id"])["id"] == minted["id"]
+        with pytest.raises(MeterlineAPIError) as refused:
+            client.create_portal_session("acc_a", role="owner")
+    assert (refused.value.status, refused.value.field) == (422, "role")
