@@ -387,3 +387,28 @@ def test_the_python_client_mints_and_ends_a_session(portal: Portal) -> None:
         with pytest.raises(MeterlineAPIError) as refused:
             client.create_portal_session("acc_a", role="owner")
     assert (refused.value.status, refused.value.field) == (422, "role")
+
+
+def test_two_opens_at_once_start_one_session(portal: Portal) -> None:
+    import threading
+
+    from core.portal_sessions import start_portal_session
+
+    minted = portal.mint()
+    token = parse_qs(urlsplit(minted["url"]).query)["token"][0]
+    secret = session_secret(portal.engine)
+    outcomes: list[str] = []
+    gate = threading.Barrier(2)
+
+    def open_link() -> None:
+        gate.wait()
+        with unit_of_work(portal.engine, write=True) as session:
+            outcome, _ = start_portal_session(session, token, secret=secret, at=portal.clock.at)
+        outcomes.append(outcome)
+
+    threads = [threading.Thread(target=open_link) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["started", "used"]
