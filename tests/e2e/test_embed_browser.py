@@ -156,8 +156,8 @@ def test_a_listed_site_frames_the_sessions_pages_once(embed: Embed, page: Any) -
     frame.get_by_role("heading", name="Usage").wait_for()
     # Only this session's pages, in the frame's own navigation; no sidebar, no other account.
     nav = frame.locator(".st-key-embed-nav")
-    assert nav.get_by_text("Usage").count() == 1
-    assert nav.get_by_text("Balance & credits").count() == 1
+    nav.get_by_role("link", name="Usage").wait_for()
+    nav.get_by_role("link", name="Balance & credits").wait_for()
     assert nav.get_by_text("Overview").count() == 0 and nav.get_by_text("Buy credits").count() == 0
     assert (
         frame.locator('[data-testid="stSidebar"]').count() == 0
