@@ -59,7 +59,7 @@ SUPPORT_ROLE = "support"
 # Streamlit keeps its identity cookie 30 days: an ended OIDC session is remembered that long.
 _OIDC_COOKIE_LIFETIME = timedelta(days=30)
 
-Mode = Literal["oidc", "demo", "refused"]
+Mode = Literal["oidc", "demo", "refused", "portal"]  # "portal": a portal session (app/embed.py)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,13 @@ def month_label(month: str) -> str:
 def export_for(engine: Engine, ctx: PageContext, month: str) -> bytes:
     """The FOCUS CSV of the context's account for ``month``, if this reader may still read it."""
     with focus_snapshot(engine) as session:
-        require_access(session, email=ctx.email, account_id=ctx.account_id, is_support=ctx.is_support)
+        require_access(
+            session,
+            email=ctx.email,
+            account_id=ctx.account_id,
+            is_support=ctx.is_support,
+            portal_session_id=ctx.portal_session_id,
+        )
         return focus_csv(session, ctx.account_id, month)
 
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from app.auth import Viewer, forget_sign_in, load_viewer, sign_out, unverified_sign_in
 from app.browser import keep_browser_session, narrow_screen_sidebar
+from app.embed import portal_navigation
 from app.invitations_ui import ACCEPT_URL_PATH
 from app.look import readable_charts
 from app.resources import get_engine
@@ -168,7 +169,9 @@ def viewer_pages(viewer: Viewer, *, viewing_as_customer: bool = False) -> list[s
 st.set_page_config(page_title="Meterline", page_icon=":material/speed:", layout="wide")
 readable_charts()
 
-if unverified_sign_in():
+if (embedded := portal_navigation(get_engine())) is not None:
+    page = embedded  # a portal session inside the company's product (app/embed.py): its pages only
+elif unverified_sign_in():
     # The provider signed them in but does not vouch for the address: no user, no account.
     forget_sign_in()
     clear_viewer()

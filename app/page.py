@@ -14,6 +14,7 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from app.auth import Viewer, session_still_open
+from app.portal_state import current_portal
 from app.resources import get_engine
 from app.state import (
     current_page,
@@ -47,11 +48,16 @@ class PageContext:
     is_support: bool
     account_id: str
     read_only: bool = False  # a support agent viewing the account as its customer: nothing is written
+    portal_session_id: str | None = None  # a portal session (core.portal_sessions): it reads and writes
+    portal_email: str | None = None  # that session's person, if the company named one
 
     @property
     def actor(self) -> Actor:
         """Who writes, for the core's permission check: this signed-in person, or, in a customer view,
-        an agent viewing as the customer (the core refuses every customer write then)."""
+        an agent viewing as the customer (the core refuses every customer write then), or the portal
+        session this page runs in (the core checks it is still open and audits the write)."""
+        if self.portal_session_id is not None:
+            return Actor.portal(self.portal_session_id, self.portal_email, at=system_clock())
         return Actor.viewing_as_customer(self.email) if self.read_only else Actor.member(self.email)
 
     def may(self, account: AccountSummary, permission: Permission) -> bool:
@@ -65,6 +71,18 @@ READ_ONLY_HELP = "Read-only: you are viewing this account as its customer. Act f
 
 def page_context() -> PageContext | None:
     """The viewer and account this page run is for; None (with a message) if there is none."""
+    portal = current_portal()
+    if portal is not None:
+        if current_page() not in portal.pages:
+            st.warning("This page is not part of this session.", icon=":material/block:")
+            return None
+        return PageContext(
+            portal.author,
+            False,
+            portal.account_id,
+            portal_session_id=portal.session_id,
+            portal_email=portal.email,
+        )
     viewer = current_viewer()
     if viewer is None:
         st.warning("You are signed out. Reload the page to sign in again.")
@@ -118,6 +136,15 @@ def customer_view_context(viewer: Viewer, account_id: str) -> PageContext | None
 def ensure_still_signed_in() -> None:
     """For live parts that rerun on their own: once this browser signed out in another tab,
     rerun the whole app, which then shows the sign-in screen."""
+    portal = current_portal()
+    if portal is not None:
+        from core.portal_sessions import find_portal_session
+
+        with unit_of_work(get_engine()) as session:
+            view = find_portal_session(session, portal.session_id)
+        if view is None or view.status(system_clock()) != "active":
+            st.rerun(scope="app")  # the router then shows the "ended" page
+        return
     if not session_still_open(get_engine()):
         st.rerun(scope="app")
 
@@ -131,6 +158,8 @@ def read(ctx: PageContext, view: Callable[[Session, AccountSummary], T], *, min_
             account_id=ctx.account_id,
             min_role=min_role,
             is_support=ctx.is_support,
+            portal_session_id=ctx.portal_session_id,
+            at=system_clock() if ctx.portal_session_id else None,
         )
         return view(session, account)
 

@@ -17,8 +17,10 @@ from pathlib import Path
 import streamlit as st
 from starlette.middleware import Middleware
 
+from app.framing import FramingMiddleware
 from app.page_head import PageHeadMiddleware
 from app.payments import get_payments, recharge_trigger
+from app.portal_routes import portal_start_routes
 from app.resources import get_engine
 from app.session_routes import PortalPathsMiddleware, session_routes
 from core.api import TokenNotConfigured, api_routes, server_token
@@ -129,8 +131,10 @@ app = st.App(
             spend=SPEND,
         ),  # after_ingest: starts the auto-recharges a batch made due, off the request thread
         *session_routes(get_engine),  # demo-mode session cookie, sign-out everywhere
+        *portal_start_routes(get_engine, clock=system_clock),  # a portal session's single-use start link
     ],
     middleware=[
+        Middleware(FramingMiddleware),  # frame-ancestors: only METERLINE_EMBED_ORIGINS may frame the portal
         Middleware(PortalPathsMiddleware),  # deep links through OIDC sign-in, /a/b/c
         Middleware(PageHeadMiddleware),  # the history script and the stylesheet (app/page_head.py)
     ],

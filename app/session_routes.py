@@ -53,6 +53,7 @@ SERVER_PREFIXES = (
     "/oauth2callback",
     "/.well-known/",
     "/payments/",  # the sandbox's checkout and 3-D Secure pages (core.api.payments)
+    "/portal/",  # a portal session's start link (app/portal_routes.py)
 )
 
 

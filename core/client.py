@@ -23,6 +23,10 @@
 Creating a cap or rule sends an ``Idempotency-Key`` made once per call and resent on every
 retry, so a retried create makes one cap, never two.
 
+    # The portal inside your own product: a single-use link for one account, for an iframe.
+    session = client.create_portal_session("acc_123", role="billing", email="ana@customer.example")
+    client.end_portal_session(session["id"])
+
 Sending is idempotent: each event carries its own ``event_id``, so a retried request
 (after a timeout, a dropped connection or a 5xx) can only add what is missing; events
 already stored come back as duplicates, never twice.
@@ -193,6 +197,37 @@ class MeterlineClient:
 
     def accounts(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "/api/v1/accounts")["accounts"])
+
+    def create_portal_session(
+        self,
+        account_id: str,
+        *,
+        role: str = "viewer",
+        email: str | None = None,
+        pages: Sequence[str] | None = None,
+        ttl_seconds: int | None = None,
+        return_url: str | None = None,
+    ) -> dict[str, Any]:
+        """A portal session for ``account_id``: ``{"id", "url", "expires_at"}`` (server token only).
+
+        ``url`` starts one browser session, once: put it in an iframe of your product (the portal
+        allows framing by the origins in ``METERLINE_EMBED_ORIGINS``). Not retried on its own
+        behalf beyond the client's transport retries: a retried mint makes another session, and
+        only the link the browser opens is ever used.
+        """
+        body: dict[str, Any] = {"account_id": account_id, "role": role}
+        optional = {
+            "email": email,
+            "pages": list(pages) if pages is not None else None,
+            "ttl_seconds": ttl_seconds,
+            "return_url": return_url,
+        }
+        body.update({name: value for name, value in optional.items() if value is not None})
+        return self._request("POST", "/api/v1/portal-sessions", json=body)
+
+    def end_portal_session(self, session_id: str) -> dict[str, Any]:
+        """End a portal session now: ``{"id", "ended_at"}``; its open pages stop on their next run."""
+        return self._request("DELETE", f"/api/v1/portal-sessions/{quote(session_id, safe='')}")
 
     def meters(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "/api/v1/meters")["meters"])

@@ -43,6 +43,10 @@ Who acts (``Actor.kind``):
     customer_key  a customer API key (``Actor.customer_key``) on the HTTP API: only its own
              account, only the actions whose ``key_scope`` it holds (caps.edit and alerts.edit
              with ``spend:write``); another account is answered as one that does not exist.
+    portal   a portal session the company's backend minted (``core.portal_sessions``): the session's
+             role, capped by the person's membership role now, on the session's account only, while
+             the session is open; each write it makes is also written to the audit log with the
+             session id and email (``require_permission`` does it in the write's transaction).
 
 A refusal is ``PermissionDenied`` (HTTP 403, code ``forbidden``) whose message names the
 role: "changing alert rules needs the owner or admin role; you are viewer".
@@ -54,6 +58,7 @@ a viewer is not offered "Buy credits", a customer view is offered no write at al
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import select
@@ -63,8 +68,8 @@ from core.accounts.service import AccountSummary, find_account, shown_id
 from core.db.models import ROLES, Membership, User
 from core.errors import NotFound, PermissionDenied
 
-ActorKind = Literal["member", "view_as", "agent", "system", "customer_key"]
-ACTOR_KINDS: tuple[ActorKind, ...] = ("member", "view_as", "agent", "system", "customer_key")
+ActorKind = Literal["member", "view_as", "agent", "system", "customer_key", "portal"]
+ACTOR_KINDS: tuple[ActorKind, ...] = ("member", "view_as", "agent", "system", "customer_key", "portal")
 SPEND_WRITE_SCOPE = "spend:write"  # core.customer_keys.SPEND_WRITE (that package imports this one)
 
 
@@ -78,6 +83,8 @@ class Actor:
     # A customer key only: its account and scopes (the key's id, prefix and name are in ``email``).
     key_account_id: str | None = None
     key_scopes: tuple[str, ...] = ()
+    portal_session_id: str | None = None  # kind "portal": the session acting
+    at: datetime | None = None  # kind "portal": when this request started (the session must be open then)
 
     def __post_init__(self) -> None:
         if self.kind not in ACTOR_KINDS:
@@ -105,6 +112,13 @@ class Actor:
     def customer_key(cls, *, key_id: int, prefix: str, account_id: str, scopes: tuple[str, ...]) -> Actor:
         """A customer API key acting on the HTTP API; recorded as ``api_key:<id>:<prefix>``."""
         return cls(f"api_key:{key_id}:{prefix}", "customer_key", account_id, tuple(scopes))
+
+    @classmethod
+    def portal(cls, session_id: str, email: str | None, *, at: datetime) -> Actor:
+        """A portal session's person; ``email`` records ``portal:<session id>:<email>``."""
+        from core.portal_sessions import portal_author  # this package is imported by that module
+
+        return cls(portal_author(session_id, email), "portal", portal_session_id=session_id, at=at)
 
     @property
     def author(self) -> str:
@@ -214,6 +228,8 @@ def require_permission(
         )
     if actor.kind == "customer_key":
         return _key_permission(session, actor, account_id=account_id, permission=permission)
+    if actor.kind == "portal":
+        return _portal_permission(session, actor, account_id=account_id, permission=permission)
     account = find_account(session, account_id)
     if actor.kind in ("system", "agent"):
         if actor.kind == "agent" and not permission.support_console:
@@ -253,3 +269,25 @@ def _key_permission(
             field="scope",
         )
     return AccountSummary(account.id, account.name, account.status, account.timezone, actor.kind)
+
+
+def _portal_permission(
+    session: Session, actor: Actor, *, account_id: str, permission: Permission
+) -> AccountSummary:
+    """A portal session's write: open, on its account, its role allows it; audited before the write."""
+    from core.portal_sessions import audit_portal_write, portal_access
+
+    if actor.portal_session_id is None or actor.at is None:
+        raise PermissionDenied("a portal write needs its session and time", field="actor")
+    view, role = portal_access(
+        session, portal_session_id=actor.portal_session_id, account_id=account_id, at=actor.at
+    )
+    if not permission.allows(role):
+        raise PermissionDenied(
+            f"{permission.doing} needs the {_roles_text(permission.roles)} role; you are {role}", field="role"
+        )
+    account = find_account(session, account_id)
+    if account is None:  # the session row's foreign key makes this a bug, not an input
+        raise NotFound(f"account {shown_id(account_id)} does not exist", field="account_id")
+    audit_portal_write(session, view, action=permission.action, role=role, at=actor.at)
+    return AccountSummary(account.id, account.name, account.status, account.timezone, role)

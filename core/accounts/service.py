@@ -156,13 +156,31 @@ def all_accounts(session: Session) -> list[AccountSummary]:
 
 
 def require_access(
-    session: Session, *, email: str, account_id: str, min_role: str = "viewer", is_support: bool = False
+    session: Session,
+    *,
+    email: str,
+    account_id: str,
+    min_role: str = "viewer",
+    is_support: bool = False,
+    portal_session_id: str | None = None,
+    at: datetime | None = None,
 ) -> AccountSummary:
     """The account if this person may act on it with at least ``min_role``; else PermissionDenied.
 
     Support agents may read any account; their writes are checked by the support
-    console's own commands, which audit them.
+    console's own commands, which audit them. With ``portal_session_id`` the reader is that
+    portal session (``core.portal_sessions``): open (at ``at``), for this account, its role.
     """
+    if portal_session_id is not None:
+        from core.portal_sessions import portal_access  # that module imports this package
+
+        _, role = portal_access(session, portal_session_id=portal_session_id, account_id=account_id, at=at)
+        found = find_account(session, account_id)
+        if found is None:
+            raise PermissionDenied("you are not a member of this account", field="account_id")
+        if ROLE_RANK[role] < ROLE_RANK[min_role]:
+            raise PermissionDenied(f"this needs the {min_role} role or higher; you are {role}", field="role")
+        return AccountSummary(found.id, found.name, found.status, found.timezone, role)
     account = find_account(session, account_id)
     if is_support and min_role == "viewer":
         if account is None:

@@ -18,6 +18,7 @@ from core.api.openapi_customer import (
     customer_responses,
     customer_schemas,
 )
+from core.api.openapi_portal import portal_paths, portal_schemas
 from core.api.openapi_spend import spend_paths, spend_responses, spend_schemas
 from core.db.models import GRANT_SOURCES, Account, Meter
 from core.metering.settings import (
@@ -459,6 +460,7 @@ def _schemas() -> dict[str, Any]:
         "BindingCap": _binding_cap_schema(),
         **customer_schemas(),
         **spend_schemas(),
+        **portal_schemas(),
     }
 
 
@@ -617,6 +619,7 @@ def _paths() -> dict[str, Any]:
         },
         **customer_paths(),
         **spend_paths(),
+        **portal_paths(_read_errors()),
     }
 
 

@@ -6,6 +6,8 @@
     GET  /api/v1/accounts/{account_id}/balance  balance, open grants, as-of time
     GET  /api/v1/openapi.json                   this API as an OpenAPI 3.1 document (no token)
     POST /api/v1/authorize                      may an account spend now? (core/spend/api.py)
+    POST /api/v1/portal-sessions                a single-use link into the portal for one account
+    DELETE /api/v1/portal-sessions/{id}         end that portal session (core/api/portal_routes.py)
     GET  /api/v1/usage, /costs, /balance        the customer routes (core/api/customer_routes.py)
     *    /api/v1/accounts/{id}/caps, /alert-rules  caps and alert rules (core/api/spend_routes.py)
     *    /api/...                               anything else: JSON 404 (no such path) or 405 (wrong method)
@@ -45,6 +47,7 @@ from core.api.body import parse_events, read_body
 from core.api.customer_routes import balance_answer, customer_routes
 from core.api.errors import APIJSONResponse, RequestError, billing_error_response, error_response
 from core.api.openapi import openapi_document
+from core.api.portal_routes import portal_session_routes
 from core.api.rate_limit import TokenBucketLimiter, rate_per_minute
 from core.api.spend_routes import spend_routes
 from core.clock import Clock, system_clock
@@ -164,6 +167,7 @@ def api_routes(
         authorize_route(spend, guarded),
         *customer_routes(engine_provider, clock=clock, guarded=guarded),
         *spend_routes(engine_provider, clock=clock, guarded=guarded),
+        *portal_session_routes(engine_provider, clock=clock, guarded=guarded),
         # Public, like any API description: it reads no data. A sync endpoint runs in the threadpool.
         Route("/api/v1/openapi.json", lambda request: JSONResponse(openapi_document()), methods=["GET"]),
     ]

@@ -928,3 +928,35 @@ class CustomerApiKey(Base):
 
 # The support search finds an account by an API key prefix: the daily rollup holds each key once a day.
 Index("ix_usage_rollup_daily_api_key", UsageRollupDaily.api_key, UsageRollupDaily.account_id)
+
+
+# --- Portal sessions (issue 21): the portal inside the company's own product ---------------------
+
+PORTAL_ROLES = ("admin", "billing", "viewer")  # member roles a portal session may carry (never owner)
+PORTAL_PAGES = ("overview", "usage", "balance", "buy_credits", "alerts", "limits")
+
+
+class PortalSession(Base):
+    """A session the company's backend minted for one account (``core.portal_sessions``).
+
+    Its start link carries a signed token used once; only the token's SHA-256 is stored. The
+    browser session it starts lasts until ``expires_at`` at the latest, or until ``ended_at``.
+    """
+
+    __tablename__ = "portal_sessions"
+    __table_args__ = (
+        CheckConstraint(f"role IN {PORTAL_ROLES!r}", name="role_known"),
+        Index("ix_portal_sessions_account", "account_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # "ps_…", shown to the company
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    email: Mapped[str | None] = mapped_column(String(254))  # the person, lower-cased (optional)
+    role: Mapped[str] = mapped_column(String(20))
+    pages: Mapped[list[str]] = mapped_column(default=list)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha-256 hex of the start token
+    expires_at: Mapped[datetime]
+    return_url: Mapped[str | None] = mapped_column(String(2000))
+    used_at: Mapped[datetime | None]  # the start link was opened (once)
+    ended_at: Mapped[datetime | None]  # ended early (DELETE /api/v1/portal-sessions/{id})
+    created_at: Mapped[datetime]
