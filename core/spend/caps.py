@@ -59,7 +59,6 @@ class CapView:
     state: str
     created_by: str
     created_at: datetime
-    period: str = "month"
 
     @property
     def scope_label(self) -> str:
@@ -106,7 +105,6 @@ def _cap_view(cap: SpendCap) -> CapView:
         cap.state,
         cap.created_by,
         cap.created_at,
-        cap.period,
     )
 
 

@@ -30,6 +30,7 @@ from core.customer_keys import create_customer_key, revoke_customer_key
 from core.db import unit_of_work
 from core.db.models import (
     AlertRule,
+    AlertSlackWebhook,
     AlertWebhook,
     AutoRecharge,
     CustomerApiKey,
@@ -65,6 +66,7 @@ from core.spend.alerts import (
 )
 from core.spend.caps import create_cap, delete_cap, set_cap, set_overdraft, update_cap
 from core.spend.notifications import mark_read
+from core.spend.slack_hooks import create_slack_webhook, delete_slack_webhook, list_slack_webhooks
 from tests.core.payments.helpers import (
     ACCOUNT,
     BILLING,
@@ -127,6 +129,8 @@ ALLOWED: dict[str, set[str]] = {
     "create_webhook": EDITORS,
     "roll_webhook_secret": EDITORS,
     "delete_webhook": EDITORS,
+    "create_slack_webhook": EDITORS,
+    "delete_slack_webhook": EDITORS,
     "set_cap": EDITORS | {"support console"} | SPEND_KEY,
     "create_cap": EDITORS | {"support console"} | SPEND_KEY,
     "update_cap": EDITORS | {"support console"} | SPEND_KEY,
@@ -195,6 +199,30 @@ def _webhook(w: World, n: int) -> int:
     return int(
         _in_session(w, create_webhook, SETUP, url=f"https://hooks.example/{n}", at=w.at).webhook.webhook_id
     )
+
+
+def _slack_url(n: int) -> str:
+    return f"https://hooks.slack.com/services/T0000/B0000/secret{n:04d}"
+
+
+def _clear_slack(w: World) -> None:
+    """Remove the account's Slack webhooks (an account has at most 10)."""
+    with unit_of_work(w.engine, write=True) as session:
+        for hook in list_slack_webhooks(session, ACCOUNT):
+            delete_slack_webhook(
+                session, account_id=ACCOUNT, slack_webhook_id=hook.slack_webhook_id, actor=SETUP, at=w.at
+            )
+
+
+def _slack(w: World, n: int) -> int:
+    """A fresh Slack webhook to delete."""
+    _clear_slack(w)
+    made = _in_session(w, create_slack_webhook, SETUP, label=f"#setup{n}", url=_slack_url(900 + n), at=w.at)
+    return int(made.slack_webhook.slack_webhook_id)
+
+
+def _no_slack(w: World, n: int) -> None:
+    _clear_slack(w)
 
 
 def _cap(w: World, n: int) -> int:
@@ -308,6 +336,16 @@ WRITES: dict[str, Write] = {
     ),
     "delete_webhook": Write(
         _webhook, lambda w, a, hook_id, n: _in_session(w, delete_webhook, a, webhook_id=hook_id, at=w.at)
+    ),
+    "create_slack_webhook": Write(
+        _no_slack,
+        lambda w, a, _, n: _in_session(
+            w, create_slack_webhook, a, label=f"#ops{n}", url=_slack_url(n), at=w.at
+        ),
+    ),
+    "delete_slack_webhook": Write(
+        _slack,
+        lambda w, a, hook_id, n: _in_session(w, delete_slack_webhook, a, slack_webhook_id=hook_id, at=w.at),
     ),
     "set_cap": Write(
         _none,
@@ -432,6 +470,7 @@ def _rows(engine: Engine) -> tuple[object, ...]:
                 )
             ).all(),
             session.execute(select(AlertWebhook.id, AlertWebhook.secret, AlertWebhook.deleted_at)).all(),
+            session.execute(select(AlertSlackWebhook.id, AlertSlackWebhook.deleted_at)).all(),
             session.execute(
                 select(SpendCap.id, SpendCap.limit_nanos, SpendCap.mode, SpendCap.deleted_at)
             ).all(),
