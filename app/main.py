@@ -75,13 +75,24 @@ def support_pages(*, default: bool = False) -> list[st.Page]:
     ]
 
 
+def finance_pages() -> list[st.Page]:
+    """The Finance page (margin): support admins only."""
+    return [st.Page(PAGES / "finance.py", title="Finance", icon=":material/monitoring:", url_path="finance")]
+
+
+def console_pages(viewer: Viewer, *, default: bool = False) -> list[st.Page]:
+    """The console for this agent: every agent's pages, and Finance for a support admin."""
+    admin = viewer.support_level == "support_admin"
+    return support_pages(default=default) + (finance_pages() if admin else [])
+
+
 def signed_out_pages() -> list[st.Page]:
     """The sign-in screen, under the URL of every customer page, so a deep link keeps its
     address (and its query string) through sign-in and lands where it pointed."""
     pages = [st.Page(render_sign_in, title="Sign in", url_path="sign-in", default=True)]
     pages += [
         st.Page(render_sign_in, title="Sign in", url_path=page.url_path)
-        for page in customer_pages() + support_pages()
+        for page in customer_pages() + support_pages() + finance_pages()
         if page.url_path  # the default page's address is "/", the sign-in page's own
     ]
     # An invitation's link: the sign-in screen says what it offers and whom to sign in as.
@@ -145,11 +156,11 @@ def phone_notifications(viewer: Viewer, account: AccountSummary) -> None:
 def viewer_pages(viewer: Viewer, *, viewing_as_customer: bool = False) -> list[st.Page]:
     """The viewer's pages, and always the invitation link's (a first-time user has nothing else)."""
     if viewing_as_customer:  # an agent sees the customer's pages (read-only) beside the console
-        pages = customer_pages() + support_pages()
+        pages = customer_pages() + console_pages(viewer)
     elif viewer.accounts:
-        pages = customer_pages() + (support_pages() if viewer.is_support else [])
+        pages = customer_pages() + (console_pages(viewer) if viewer.is_support else [])
     elif viewer.is_support:
-        pages = support_pages(default=True)
+        pages = console_pages(viewer, default=True)
     else:
         pages = [st.Page(no_account, title="No account", url_path="no-account")]
     return [*pages, accept_invitation_page()]
