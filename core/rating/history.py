@@ -2,8 +2,8 @@
 
 Operators load cards from the command line; each load writes one audit entry in the load's own
 transaction (it commits or rolls back with the versions): who (``cli:<name>``: ``--actor``, else
-``$USER``), when, the file's sha256 and the versions it added or found unchanged. A load that
-fails writes nothing, as it changes nothing.
+``$USER``, see ``operator_actor``), when, the file's sha256 and the versions it added or found
+unchanged. A load that fails writes nothing, as it changes nothing.
 
 A rollback never edits a version: it adds a new one, effective from a future moment, whose prices
 are those of the chosen earlier version. It goes through ``load_rate_card``, so it takes turns
@@ -37,15 +37,32 @@ LOAD_ACTION = "rates.load"
 ROLLBACK_ACTION = "rates.rollback"
 
 
+def _login_name() -> str:
+    """The account this process runs as (``$USER`` may be unset, e.g. in a container or cron)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
+        return ""
+
+
 def operator_actor(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
-    """Who runs an operator command, as the audit log records it: ``cli:<--actor or $USER>``."""
+    """Who runs an operator command, as the audit log records it: ``cli:<name>``, the name from
+    ``--actor``, else ``$USER`` (or ``$LOGNAME``, else the process's login name); ``cli`` alone
+    when none is known, as other operator commands record it."""
     env = os.environ if env is None else env
-    name = (explicit if explicit is not None else env.get("USER", "")).strip()
+    if explicit is not None:
+        name = explicit.strip()
+        if not name:
+            raise ValidationError("--actor needs a name (who runs this, for the audit log)", field="actor")
+    else:
+        name = (env.get("USER") or env.get("LOGNAME") or _login_name()).strip()
     clean_text(name, field="actor")
-    if not name:
-        raise ValidationError("say who you are: pass --actor NAME (or set $USER)", field="actor")
     if len(name) > MAX_ACTOR:
         raise ValidationError(f"--actor takes at most {MAX_ACTOR} characters", field="actor")
+    if not name:
+        return OPERATOR_PREFIX.rstrip(":")
     return name if name.startswith(OPERATOR_PREFIX) else OPERATOR_PREFIX + name
 
 

@@ -159,8 +159,9 @@ def test_an_unknown_version_or_card_is_not_found(demo_card: Engine) -> None:
 def test_the_operator_is_the_actor_flag_else_user() -> None:
     assert operator_actor("dana", env={"USER": "root"}) == "cli:dana"
     assert operator_actor(None, env={"USER": "root"}) == "cli:root"
-    with pytest.raises(ValidationError) as caught:
-        operator_actor(None, env={})
-    assert caught.value.field == "actor"
-    with pytest.raises(ValidationError):
-        operator_actor("bad\udc80name", env={})
+    assert operator_actor(None, env={"LOGNAME": "ops"}) == "cli:ops"
+    assert operator_actor(None, env={}).startswith("cli")  # the process's login name, if any
+    for bad in ("", "  ", "bad\udc80name", "x" * 201):
+        with pytest.raises(ValidationError) as caught:
+            operator_actor(bad, env={})
+        assert caught.value.field == "actor"
