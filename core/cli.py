@@ -2,7 +2,12 @@
 
     meterline db upgrade                   apply migrations (DATABASE_URL, else var/meterline.db)
     meterline ingest FILE                  backfill usage from JSON lines or CSV, 1,000 events a chunk
-    meterline rates load FILE              load a TOML/YAML rate card (new versions only)
+    meterline rates load FILE              load a TOML/YAML rate card (new versions only; audited)
+    meterline rates rollback CARD --to VERSION --from DATETIME
+                                           a new version with an earlier version's prices (future only)
+    meterline costs load FILE              load an internal cost card (audited; never shown to customers)
+    meterline finance margin --month YYYY-MM [--json]
+                                           revenue, cost and margin per meter and model (UTC month)
     meterline ledger check                 prove the ledger invariants; exit 1 on a problem
     meterline demo seed [--if-empty]       the demo story (90 days of usage, four accounts)
     meterline demo seed --accounts N       N synthetic accounts instead (--days of usage each)
@@ -29,7 +34,7 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -37,6 +42,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.clock import Clock, system_clock
+from core.costs.cli import add_cost_commands
 from core.customer_keys.cli import add_key_commands
 from core.db import make_engine, unit_of_work
 from core.errors import BillingError
@@ -303,17 +309,18 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _rates_load(args: argparse.Namespace) -> int:
-    from core.rating import load_rate_card_file
+    from core.rating.history import load_rate_card_file_audited, operator_actor
 
+    actor = operator_actor(args.actor)
     engine = make_engine()
     try:
         with unit_of_work(engine, write=True) as session:
-            report = load_rate_card_file(
-                session, Path(args.file), at=system_clock(), allow_backdated=args.allow_backdated
+            report = load_rate_card_file_audited(
+                session, Path(args.file), at=system_clock(), actor=actor, allow_backdated=args.allow_backdated
             )
     finally:
         engine.dispose()
-    print(f"rate card {report.card_key!r} from {args.file}:")
+    print(f"rate card {report.card_key!r} from {args.file} (audited as {actor}):")
     if report.meters_created:
         print(f"  meters created: {', '.join(report.meters_created)}")
     if report.versions_added:
@@ -322,6 +329,55 @@ def _rates_load(args: argparse.Namespace) -> int:
         print(f"  versions already loaded, unchanged: {', '.join(str(v) for v in report.versions_unchanged)}")
     if not report.versions_added:
         print("  nothing new: every version in the file was already loaded")
+    return 0
+
+
+def _moment(text: str, field: str) -> datetime:
+    """An RFC 3339 time with its offset, for an option; a ValidationError naming the option otherwise."""
+    from core.errors import ValidationError
+
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValidationError(
+            f"--{field} takes a time with its offset, e.g. 2026-12-01T00:00:00Z, not {text[:40]!r}",
+            field=field,
+        )
+    return moment
+
+
+def _rates_rollback(args: argparse.Namespace) -> int:
+    from core.display import format_datetime
+    from core.rating.history import operator_actor, rollback_rate_card
+
+    actor = operator_actor(args.actor)
+    effective_from = _moment(args.from_, "from")
+    engine = make_engine()
+    try:
+        with unit_of_work(engine, write=True) as session:
+            report = rollback_rate_card(
+                session,
+                card_key=args.card,
+                to_version=args.to,
+                effective_from=effective_from,
+                at=system_clock(),
+                actor=actor,
+            )
+    finally:
+        engine.dispose()
+    when = format_datetime(report.effective_from, "UTC")
+    if report.version_added is None:
+        print(
+            f"rate card {report.card_key!r}: version {report.restored_version}'s prices from {when} "
+            "were already loaded; nothing new"
+        )
+    else:
+        print(
+            f"rate card {report.card_key!r}: version {report.version_added} added with version "
+            f"{report.restored_version}'s prices, in force from {when} (audited as {actor})"
+        )
     return 0
 
 
@@ -485,7 +541,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept versions that start in the past, if no usage at or after that date was rated yet",
     )
+    load.add_argument("--actor", help="who loads it, for the audit log (default: $USER)")
     load.set_defaults(run=_rates_load)
+    rollback = rates.add_parser(
+        "rollback", help="add a version that restores an earlier version's prices from a future moment"
+    )
+    rollback.add_argument("card", help="the rate card's key, e.g. standard")
+    rollback.add_argument(
+        "--to", type=int, required=True, metavar="VERSION", help="the version whose prices return"
+    )
+    rollback.add_argument(
+        "--from",
+        dest="from_",
+        required=True,
+        metavar="DATETIME",
+        help="when they return (future, e.g. 2026-12-01T00:00:00Z)",
+    )
+    rollback.add_argument("--actor", help="who rolls back, for the audit log (default: $USER)")
+    rollback.set_defaults(run=_rates_rollback)
 
     ledger = commands.add_parser("ledger", help="the credit ledger").add_subparsers(
         dest="action", required=True
@@ -516,7 +589,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_payment_commands(commands)  # meterline payments reconcile | alerts | sandbox …
     add_export_commands(commands)  # meterline export focus --account ACC --month YYYY-MM
     add_key_commands(commands)  # meterline keys create | revoke | list
-    add_finance_commands(commands)  # meterline finance rollforward --month YYYY-MM [--json]
+    finance = add_finance_commands(commands)  # meterline finance rollforward --month YYYY-MM [--json]
+    add_cost_commands(commands, finance=finance)  # meterline costs load | finance margin
 
     spend = commands.add_parser("spend", help="spend projections")
     spend_actions = spend.add_subparsers(dest="action", required=True)

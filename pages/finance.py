@@ -9,11 +9,11 @@ from __future__ import annotations
 import streamlit as st
 
 from app.finance_ui import finance_month, require_finance, rollforward_section
+from app.margin_ui import margin_section
 
-require_finance()
+agent = require_finance()
 st.title("Finance")
 month = finance_month()
 
 rollforward_section(month)
-
-# Margin per model: its section goes here, drawn for the same ``month``.
+margin_section(agent, month)

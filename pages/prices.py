@@ -1,4 +1,5 @@
-"""Prices: the rate card this account is on, the version in force and the versions to come.
+"""Prices: the rate card this account is on, the version in force, the versions to come and the
+card's history (past versions with their dates, the one in force marked).
 
 Prices are credits, exact (every digit of the rate card, never rounded): "2.405 credits per 1M
 tokens"; dates and times in the account's time zone, the zone named.
@@ -107,6 +108,41 @@ def show_version(version: VersionSheet, timezone: str) -> None:
     )
 
 
+CURRENT_MARK = "In force now"
+
+
+def history_table(sheet: PriceSheet, timezone: str) -> pd.DataFrame:
+    """Every version of the card, oldest first, with its dates; the one in force now marked."""
+    rows = []
+    dated = [(v, "Past") for v in reversed(sheet.past)]
+    dated += [(sheet.current, CURRENT_MARK)] if sheet.current is not None else []
+    dated += [(v, "Upcoming") for v in sheet.upcoming]
+    for version, status in dated:
+        until = sheet.until(version)
+        rows.append(
+            {
+                "Version": str(version.version),
+                "From": when(version.effective_from, timezone),
+                "Until": when(until, timezone) if until is not None else "—",
+                "Status": status,
+                "Notes": version.notes,
+            }
+        )
+    return pd.DataFrame(rows, columns=["Version", "From", "Until", "Status", "Notes"])
+
+
+def show_history(sheet: PriceSheet, timezone: str) -> None:
+    st.subheader("Version history")
+    st.dataframe(history_table(sheet, timezone), hide_index=True, width="stretch")
+    for version in sheet.past:
+        until = sheet.until(version)
+        span = f"from {when(version.effective_from, timezone)}" + (
+            f" until {when(until, timezone)}" if until is not None else ""
+        )
+        with st.expander(f"Version {version.version} (past), {span}"):
+            show_version(version, timezone)
+
+
 def show_sheet(sheet: PriceSheet, account_name: str, timezone: str) -> None:
     if not sheet.card_key:
         st.info(
@@ -131,6 +167,7 @@ def show_sheet(sheet: PriceSheet, account_name: str, timezone: str) -> None:
     for version in sheet.upcoming:
         st.markdown(f"**Version {version.version}, from {when(version.effective_from, timezone)}**")
         show_version(version, timezone)
+    show_history(sheet, timezone)
 
 
 st.title("Prices")

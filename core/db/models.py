@@ -175,6 +175,54 @@ class RatePrice(Base):
     tiers: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
 
 
+class CostCard(Base):
+    """An internal cost card: what serving a meter (per model) costs us. Never shown to customers."""
+
+    __tablename__ = "cost_cards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class CostCardVersion(Base):
+    """One version of a cost card, in force from ``effective_from`` (a whole UTC hour) until the next."""
+
+    __tablename__ = "cost_card_versions"
+    __table_args__ = (
+        UniqueConstraint("cost_card_id", "version"),
+        UniqueConstraint("cost_card_id", "effective_from"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cost_card_id: Mapped[int] = mapped_column(ForeignKey("cost_cards.id"))
+    version: Mapped[int]
+    effective_from: Mapped[datetime]
+    notes: Mapped[str] = mapped_column(Text, default="")
+    source_sha256: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+
+
+class CostPrice(Base):
+    """What ``per_units`` units of a meter cost us (``cost_nanos``: US dollars x 10**9), for one
+    model or, with ``model`` "", for every model of the meter without a cost of its own."""
+
+    __tablename__ = "cost_prices"
+    __table_args__ = (
+        UniqueConstraint("version_id", "meter_id", "model"),
+        CheckConstraint("per_units > 0", name="per_units_positive"),
+        CheckConstraint("cost_nanos >= 0", name="cost_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("cost_card_versions.id"))
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    model: Mapped[str] = mapped_column(String(128), default="")
+    per_units: Mapped[int] = mapped_column(default=1)
+    cost_nanos: Mapped[int]
+
+
 class IngestBatch(Base):
     """One accepted request (or file chunk) of usage events; ledger debits reference it."""
 

@@ -42,6 +42,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core.accounts import add_member, create_account, ensure_user
+from core.costs import load_cost_card
 from core.db import unit_of_work
 from core.db.models import Account, TopUp
 from core.demo.payments import (
@@ -63,6 +64,8 @@ from core.support.actions import grant_credits_as_agent
 from core.support.agents import SUPPORT, Agent, SupportLimits
 
 RATE_CARD_FILE = Path(__file__).with_name("rate_card.toml")
+COST_CARD_FILE = Path(__file__).with_name("cost_card.toml")
+COST_CHANGE_DAYS_AGO = 20
 DEFAULT_SEED = 2026
 DEFAULT_DAYS = 90
 PRICE_CHANGE_DAYS_AGO = 45
@@ -306,6 +309,16 @@ def dated_rate_card(first_day: datetime, now: datetime) -> dict[str, object]:
     return document
 
 
+def dated_cost_card(first_day: datetime, now: datetime) -> dict[str, object]:
+    """The demo cost card: its first version before the history, the GPU contract 20 days ago."""
+    document = read_rate_card_file(COST_CARD_FILE)
+    versions = document["versions"]
+    change = _midnight((now - timedelta(days=COST_CHANGE_DAYS_AGO)).date())
+    versions[0]["effective_from"] = _stamp(first_day - timedelta(days=1))
+    versions[1]["effective_from"] = _stamp(max(change, first_day))
+    return document
+
+
 def _pick(rng: random.Random, weights: dict[str, float]) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
@@ -466,6 +479,7 @@ def seed_demo(
                 "the demo data is already seeded (use --if-empty, or a fresh database)", field="database"
             )
         load_rate_card(session, dated_rate_card(first_day, now), at=setup_at)
+        load_cost_card(session, dated_cost_card(first_day, now), at=setup_at)
         _create_people(session, setup_at)
     # Brightpath signs up and buys its starter pack by card (saved), then turns auto-recharge on.
     clock = SeedClock(setup_at)

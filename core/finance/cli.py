@@ -23,8 +23,9 @@ def _rollforward(args: argparse.Namespace) -> int:
     return 0 if report.identity_holds else 1  # 1: done, but the data is wrong (as `ledger check`)
 
 
-def add_finance_commands(commands: Any) -> None:
-    """Add ``finance rollforward`` to the ``meterline`` command's subcommands."""
+def add_finance_commands(commands: Any) -> Any:
+    """Add ``finance rollforward`` to the ``meterline`` command's subcommands; returns ``finance``'s
+    sub-commands, where others add theirs (``finance margin``)."""
     finance = commands.add_parser("finance", help="finance reports").add_subparsers(
         dest="action", required=True
     )
@@ -41,3 +42,4 @@ def add_finance_commands(commands: Any) -> None:
         "--json", action="store_true", help="print one JSON object (exact decimal strings)"
     )
     rollforward.set_defaults(run=_rollforward)
+    return finance

@@ -85,7 +85,11 @@ class LoadReport:
 def read_rate_card_file(path: str | Path) -> dict[str, Any]:
     """Parse a TOML (.toml) or YAML (.yaml/.yml) rate card file."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    return parse_card_text(path.read_text(encoding="utf-8"), path)
+
+
+def parse_card_text(text: str, path: Path) -> dict[str, Any]:
+    """Parse a card file's text: YAML when ``path`` ends in .yaml/.yml, else TOML."""
     try:
         is_yaml = path.suffix.lower() in (".yaml", ".yml")
         document = yaml.safe_load(text) if is_yaml else tomllib.loads(text)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -39,6 +39,16 @@ class PriceSheet:
     current: VersionSheet | None
     upcoming: list[VersionSheet]
     has_overrides: bool
+    past: list[VersionSheet] = field(default_factory=list)  # replaced versions, newest first
+
+    def until(self, version: VersionSheet) -> datetime | None:
+        """When ``version`` stopped (or stops) being in force: the next version's start, if any."""
+        ordered = sorted(
+            [*self.past, *([self.current] if self.current else []), *self.upcoming],
+            key=lambda v: v.effective_from,
+        )
+        later = [v.effective_from for v in ordered if v.effective_from > version.effective_from]
+        return later[0] if later else None
 
 
 def _lines(session: Session, version_id: int, *, is_override: bool) -> list[PriceLine]:
@@ -85,6 +95,21 @@ def _current_and_upcoming(
     return current, [v for v in versions if v.effective_from > at]
 
 
+def _past(versions: list[RateCardVersion], current: RateCardVersion | None) -> list[RateCardVersion]:
+    """The versions ``current`` replaced, newest first."""
+    if current is None:
+        return []
+    return sorted(
+        (v for v in versions if v.effective_from < current.effective_from),
+        key=lambda v: v.effective_from,
+        reverse=True,
+    )
+
+
+def _in_force(versions: list[RateCardVersion], at: datetime) -> RateCardVersion | None:
+    return _current_and_upcoming(versions, at)[0]
+
+
 def _merge(base: list[PriceLine], override: list[PriceLine]) -> list[PriceLine]:
     keys = {(o.meter, o.match_dimension, o.match_value) for o in override}
     kept = [line for line in base if (line.meter, line.match_dimension, line.match_value) not in keys]
@@ -101,10 +126,10 @@ def price_sheet(session: Session, account_id: str, *, at: datetime) -> PriceShee
     if account is None:
         raise NotFound(f"account {account_id!r} does not exist", field="account_id")
     card = session.get(RateCard, account.rate_card_id) if account.rate_card_id else None
-    base_current, base_upcoming = _current_and_upcoming(_versions(session, account.rate_card_id), at)
-    override_current, override_upcoming = _current_and_upcoming(
-        _versions(session, account.override_rate_card_id), at
-    )
+    base_versions = _versions(session, account.rate_card_id)
+    override_versions = _versions(session, account.override_rate_card_id)
+    base_current, base_upcoming = _current_and_upcoming(base_versions, at)
+    override_current, override_upcoming = _current_and_upcoming(override_versions, at)
     override_lines = (
         _lines(session, override_current.id, is_override=True) if override_current is not None else []
     )
@@ -129,10 +154,17 @@ def price_sheet(session: Session, account_id: str, *, at: datetime) -> PriceShee
         for v in override_upcoming
     ]
     upcoming.sort(key=lambda v: v.effective_from)
+    past = []
+    for version in _past(base_versions, base_current):
+        # A past version is shown with the account's own prices in force when it started.
+        override_then = _in_force(override_versions, version.effective_from)
+        extra = _lines(session, override_then.id, is_override=True) if override_then is not None else []
+        past.append(sheet(version, extra))
     return PriceSheet(
         card_key=card.key if card else "",
         card_name=card.name if card else "",
         current=current,
         upcoming=upcoming,
         has_overrides=account.override_rate_card_id is not None,
+        past=past,
     )

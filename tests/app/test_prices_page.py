@@ -80,3 +80,65 @@ def test_prices_are_shown_with_every_digit(portal_url: str) -> None:
         ("Input tokens · atlas-large", "0.00125 credits per 1M tokens", "Above 1,000,000,000 tokens"),
         ("Requests", "0.00125 credits per request", "All"),
     ]
+
+
+def test_past_and_upcoming_versions_are_listed_with_their_dates(portal_url: str) -> None:
+    """The card's history: each version with its dates, the one in force marked, past prices kept."""
+    from core.accounts import add_member, create_account
+    from core.clock import system_clock
+    from core.db import make_engine, unit_of_work
+    from core.rating import load_rate_card
+
+    def version(start: str, price: str) -> dict[str, object]:
+        return {
+            "effective_from": start,
+            "notes": f"From {start[:10]}",
+            "prices": [{"meter": "input_tokens", "per": 1_000_000, "price": price}],
+        }
+
+    card = {
+        "card": {"key": "dated", "name": "Dated prices"},
+        "versions": [
+            version("2026-01-01T00:00:00Z", "4.125"),
+            version("2026-06-01T00:00:00Z", "3.50"),
+            version("2099-01-01T00:00:00Z", "2.00"),
+        ],
+    }
+    engine = make_engine(portal_url)
+    with unit_of_work(engine, write=True) as session:
+        load_rate_card(session, card, at=system_clock(), allow_backdated=True)
+        create_account(
+            session, account_id="acc_dated", name="Dated Co", at=system_clock(), rate_card_key="dated"
+        )
+        add_member(session, account_id="acc_dated", email="dora@dated.test", role="owner", at=system_clock())
+    engine.dispose()
+    at = open_page(signed_in("dora@dated.test"), "prices")
+    assert any(h.value == "In force now: version 2, since Jun 1, 2026, 00:00 UTC" for h in at.subheader)
+    assert any(h.value == "Version history" for h in at.subheader)
+    history = table(at, 2)
+    assert history == [
+        {
+            "Version": "1",
+            "From": "Jan 1, 2026, 00:00 UTC",
+            "Until": "Jun 1, 2026, 00:00 UTC",
+            "Status": "Past",
+            "Notes": "From 2026-01-01",
+        },
+        {
+            "Version": "2",
+            "From": "Jun 1, 2026, 00:00 UTC",
+            "Until": "Jan 1, 2099, 00:00 UTC",
+            "Status": "In force now",
+            "Notes": "From 2026-06-01",
+        },
+        {
+            "Version": "3",
+            "From": "Jan 1, 2099, 00:00 UTC",
+            "Until": "—",
+            "Status": "Upcoming",
+            "Notes": "From 2099-01-01",
+        },
+    ]
+    (past,) = at.expander
+    assert past.label == "Version 1 (past), from Jan 1, 2026, 00:00 UTC until Jun 1, 2026, 00:00 UTC"
+    assert table(at, 3)[0]["Price"] == "4.125 credits per 1M tokens"  # every digit, as the card has it
