@@ -151,10 +151,17 @@ def _channels_schema(*, answer: bool) -> dict[str, Any]:
                 "maximum": MAX_ID,
                 "description": "One of the account's alert webhooks (signed POSTs), or null.",
             },
+            "slack_webhook_id": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "maximum": MAX_ID,
+                "description": "One of the account's Slack incoming webhooks (added on the Alerts page), "
+                "or null.",
+            },
         },
     }
     if answer:
-        schema["required"] = ["in_app", "email", "webhook_id"]
+        schema["required"] = ["in_app", "email", "webhook_id", "slack_webhook_id"]
     else:
         schema["additionalProperties"] = False
     return schema

@@ -32,7 +32,7 @@ CAP_FIELDS = ("scope", "value", "period", "mode", "limit")
 CAP_PATCH_FIELDS = ("limit", "mode", "period")
 RULE_FIELDS = ("name", "kind", "scope", "value", "threshold", "budget", "percent", "days", "factor")
 RULE_FIELDS += ("channels", "paused")
-CHANNEL_FIELDS = ("in_app", "email", "webhook_id")
+CHANNEL_FIELDS = ("in_app", "email", "webhook_id", "slack_webhook_id")
 
 
 def _invalid(field: str, code: str, message: str) -> RequestError:
@@ -192,7 +192,9 @@ def _channels(document: dict[str, Any]) -> dict[str, Any]:
         return {}
     if not isinstance(channels, dict):
         raise _invalid(
-            "channels", "not_an_object", "'channels' must be an object {in_app, email, webhook_id}"
+            "channels",
+            "not_an_object",
+            "'channels' must be an object {in_app, email, webhook_id, slack_webhook_id}",
         )
     _only(channels, CHANNEL_FIELDS, prefix="channels.")
     fields: dict[str, Any] = {}
@@ -208,15 +210,14 @@ def _channels(document: dict[str, Any]) -> dict[str, Any]:
         fields["email_to"] = tuple(
             text({"email": item}, "email", required=True, field="channels.email") for item in emails
         )
-    if "webhook_id" in channels:
-        hook = channels["webhook_id"]
-        if hook is not None and (
-            isinstance(hook, bool) or not isinstance(hook, int) or not 0 < hook <= MAX_ID
-        ):
-            raise _invalid(
-                "channels.webhook_id", "invalid", "'channels.webhook_id' is a webhook's id, or null"
-            )
-        fields["webhook_id"] = hook
+    for name, what in (("webhook_id", "webhook"), ("slack_webhook_id", "Slack webhook")):
+        if name in channels:
+            hook = channels[name]
+            if hook is not None and (
+                isinstance(hook, bool) or not isinstance(hook, int) or not 0 < hook <= MAX_ID
+            ):
+                raise _invalid(f"channels.{name}", "invalid", f"'channels.{name}' is a {what}'s id, or null")
+            fields[name] = hook
     return fields
 
 

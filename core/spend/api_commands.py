@@ -152,6 +152,7 @@ def rule_input(view: RuleView) -> RuleInput:
         notify_in_app=view.notify_in_app,
         email_to=tuple(view.email_to),
         webhook_id=view.webhook_id,
+        slack_webhook_id=view.slack_webhook_id,
     )
 
 

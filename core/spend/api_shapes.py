@@ -71,6 +71,7 @@ def rule_json(rule: RuleView) -> dict[str, Any]:
             "in_app": rule.notify_in_app,
             "email": list(rule.email_to),
             "webhook_id": rule.webhook_id,
+            "slack_webhook_id": rule.slack_webhook_id,
         },
         "paused": rule.paused,
         "state": rule.state,

@@ -25,6 +25,7 @@ from core.customer_keys import create_customer_key
 from core.db import unit_of_work
 from core.db.models import AlertRule, AuditLog, SpendCap
 from core.spend.alerts import create_webhook
+from core.spend.slack_hooks import create_slack_webhook
 from tests.core.metering.catalog_setup import event, seed_catalog
 from tests.integration.test_openapi import assert_matches
 
@@ -164,7 +165,12 @@ def test_alert_rules_are_created_listed_changed_paused_and_deleted(api: Api, who
         50,
         None,
     )
-    assert rule["channels"] == {"in_app": False, "email": ["ops@example.com"], "webhook_id": hook.webhook_id}
+    assert rule["channels"] == {
+        "in_app": False,
+        "email": ["ops@example.com"],
+        "webhook_id": hook.webhook_id,
+        "slack_webhook_id": None,
+    }
     assert (rule["paused"], rule["state"], rule["value"]) == (False, "ok", "copilot")
     spike = api.client.post(
         path, json={"name": "Spike", "kind": "spend_spike", "factor": "2.5", "paused": True}, headers=headers
@@ -562,3 +568,34 @@ def test_the_python_client_manages_caps_and_rules_and_a_lost_answer_creates_once
         with pytest.raises(TypeError):
             client.create_cap("acc_a", scope="account", mode="soft", limit=0.1)  # type: ignore[arg-type]
     assert len(api.audit("spend.caps.create")) == 1
+
+
+def test_a_rule_posts_to_a_slack_channel_and_a_patch_keeps_it(api: Api) -> None:
+    with unit_of_work(api.engine, write=True) as session:
+        made = create_slack_webhook(
+            session,
+            account_id="acc_a",
+            label="#ops",
+            url="https://hooks.slack.com/services/T0000/B0000/secret0001",
+            actor=Actor.system("tests"),
+            at=api.now,
+        )
+    slack_id = made.slack_webhook.slack_webhook_id
+    body = {**SPEND_RULE, "channels": {"in_app": False, "email": [], "slack_webhook_id": slack_id}}
+    created = api.client.post(RULES.format(account_id="acc_a"), json=body, headers=SERVER)
+    assert created.status_code == 201, created.text
+    assert created.json()["channels"]["slack_webhook_id"] == slack_id
+    rule_id = created.json()["id"]
+    patched = api.client.patch(
+        RULE.format(account_id="acc_a", rule_id=rule_id), json={"name": "Renamed"}, headers=SERVER
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["name"] == "Renamed" and patched.json()["channels"]["slack_webhook_id"] == slack_id
+    with unit_of_work(api.engine) as session:
+        assert session.get(AlertRule, rule_id).slack_webhook_id == slack_id  # type: ignore[union-attr]
+    bad = api.client.post(
+        RULES.format(account_id="acc_a"),
+        json={**SPEND_RULE, "channels": {"slack_webhook_id": "one"}},
+        headers=SERVER,
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "channels.slack_webhook_id"
