@@ -17,7 +17,7 @@ Parts (each prints its numbers and a summary table; nothing is asserted):
     authorize  POST /api/v1/authorize p50/p99 at 1,000 req/s over kept-alive connections (bench/authorize.py)
              flags: --url URL --token T --account ID --rate N --seconds S --connections N
     anomalies  spike detection: weekday baseline vs the 7-day mean, injected spikes (bench/anomalies.py)
-             flags: --seeds N --days N --every N --factors 1.5,2,3 --by-shape
+             flags: --seeds N --days N --every N --factors 1.5,2,3 --by-shape --public (real series)
     support  search_accounts over 10,000 synthetic accounts x 90 days, p95 <= 200 ms (bench/support_search.py)
              flags: --accounts N --days N --runs N --rebuild --database postgres|sqlite|both --db NAME
 
