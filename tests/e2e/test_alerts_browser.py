@@ -35,6 +35,8 @@ def choose(page: Page, label: str, option: str) -> None:
 def test_alert_created_in_the_browser_fires_on_ingested_usage(page: Page, portal: Portal) -> None:
     sign_in(page, portal)
     open_alerts(page)
+    # Every account starts with the credits-expiring rules, so the new-rule form is folded away.
+    page.get_by_text("New alert rule", exact=True).click()
     choose(page, "Kind", "Spend this month above an amount or a % of a budget")
     page.get_by_label("Amount (credits)").wait_for()
     choose(page, "Scope", "Project")
@@ -45,7 +47,7 @@ def test_alert_created_in_the_browser_fires_on_ingested_usage(page: Page, portal
     page.get_by_label("New project name").fill(PROJECT)
     page.get_by_label("New project name").press("Enter")
     page.get_by_text(f"No usage under “{PROJECT}” yet").wait_for(timeout=TIMEOUT_MS)
-    page.get_by_label("Name", exact=True).fill(RULE)
+    page.get_by_label("Name", exact=True).first.fill(RULE)  # the new rule's (the edit form's is below)
     page.get_by_label("Amount (credits)").fill("1")
     page.get_by_text("Save it anyway").click()
     page.get_by_role("button", name="Create rule").click()
