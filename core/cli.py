@@ -309,7 +309,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _rates_load(args: argparse.Namespace) -> int:
-    from core.rating.history import load_rate_card_file_audited, operator_actor
+    from core.rating.history import load_rate_card_file_audited, operator_actor, print_load_report
 
     actor = operator_actor(args.actor)
     engine = make_engine()
@@ -323,12 +323,7 @@ def _rates_load(args: argparse.Namespace) -> int:
     print(f"rate card {report.card_key!r} from {args.file} (audited as {actor}):")
     if report.meters_created:
         print(f"  meters created: {', '.join(report.meters_created)}")
-    if report.versions_added:
-        print(f"  versions added: {', '.join(str(v) for v in report.versions_added)}")
-    if report.versions_unchanged:
-        print(f"  versions already loaded, unchanged: {', '.join(str(v) for v in report.versions_unchanged)}")
-    if not report.versions_added:
-        print("  nothing new: every version in the file was already loaded")
+    print_load_report(report.versions_added, report.versions_unchanged)
     return 0
 
 

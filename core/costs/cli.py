@@ -20,7 +20,7 @@ from core.costs.margin import MarginLine, MarginReport, margin_for_month
 from core.db import make_engine, unit_of_work
 from core.display import CREDIT_WORTH, format_datetime, format_dollars, format_quantity
 from core.money import CENT, nanos_to_credits
-from core.rating.history import operator_actor
+from core.rating.history import operator_actor, print_load_report
 from core.usage.exports import plural
 
 NO_COST = "no cost card"
@@ -37,12 +37,7 @@ def _costs_load(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     print(f"cost card {report.card_key!r} from {args.file} (audited as {actor}):")
-    if report.versions_added:
-        print(f"  versions added: {', '.join(str(v) for v in report.versions_added)}")
-    if report.versions_unchanged:
-        print(f"  versions already loaded, unchanged: {', '.join(str(v) for v in report.versions_unchanged)}")
-    if not report.versions_added:
-        print("  nothing new: every version in the file was already loaded")
+    print_load_report(report.versions_added, report.versions_unchanged)
     return 0
 
 

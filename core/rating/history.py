@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +45,16 @@ def _login_name() -> str:
         return pwd.getpwuid(os.getuid()).pw_name
     except (ImportError, KeyError, OSError):
         return ""
+
+
+def print_load_report(added: Sequence[int], unchanged: Sequence[int]) -> None:
+    """The versions a card load (rate card or cost card) added and found already loaded, for the CLI."""
+    if added:
+        print(f"  versions added: {', '.join(str(v) for v in added)}")
+    if unchanged:
+        print(f"  versions already loaded, unchanged: {', '.join(str(v) for v in unchanged)}")
+    if not added:
+        print("  nothing new: every version in the file was already loaded")
 
 
 def operator_actor(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
