@@ -1,4 +1,5 @@
-"""Periodic work: expire grants whose time has come; evaluate alert rules and caps, retry deliveries.
+"""Periodic work: expire grants whose time has come; evaluate alert rules and caps, retry deliveries;
+create the coming months' event partitions and drop dedupe keys past their window.
 
 Runs in-process by default (the server's lifespan starts ``run_forever``) and can run
 as its own process in production (``meterline jobs run``). A database lock makes sure
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from core.clock import Clock, system_clock
 from core.db import unit_of_work
 from core.ledger import expire_due_grants
+from core.metering.partitions import PartitionUpkeep, maintain_partitions
 from core.payments.jobs import run_configured_payment_jobs
 from core.spend.jobs import run_spend_jobs
 
@@ -37,6 +39,8 @@ class JobsRun:
     deliveries_sent: int = 0
     top_ups_reconciled: int = 0
     recharges_started: int = 0
+    partitions_created: int = 0
+    key_months_dropped: int = 0
 
 
 def _take_lock(session: Session) -> bool:
@@ -53,6 +57,7 @@ def run_due_jobs(engine: Engine, *, clock: Clock = system_clock) -> JobsRun:
         expired = expire_due_grants(session, clock=clock)  # read again under the account locks
     if expired:
         log.info("expired %d grants", expired)
+    upkeep = _partition_upkeep(engine, clock)
     # Spend control, after the lock's transaction: evaluation locks the rules it steps, and each
     # delivery is claimed before it is sent, so no SMTP or HTTP call runs inside a transaction.
     spend = run_spend_jobs(engine, clock=clock)
@@ -65,7 +70,25 @@ def run_due_jobs(engine: Engine, *, clock: Clock = system_clock) -> JobsRun:
         deliveries_sent=spend.delivered,
         top_ups_reconciled=payments.top_ups_changed,
         recharges_started=payments.recharges_started,
+        partitions_created=len(upkeep.events_created) + len(upkeep.keys_created) if upkeep else 0,
+        key_months_dropped=upkeep.key_months_dropped if upkeep else 0,
     )
+
+
+def _partition_upkeep(engine: Engine, clock: Clock) -> PartitionUpkeep | None:
+    """Partitions for the coming months, key months past the window dropped: a no-op most ticks.
+
+    Its own transaction (DDL takes strong locks: held only for its own statements), under the
+    jobs lock again; a failure is logged and left to the next tick, never stops the other jobs.
+    """
+    try:
+        with unit_of_work(engine, write=True) as session:
+            if not _take_lock(session):
+                return None
+            return maintain_partitions(session, clock())
+    except Exception:
+        log.exception("partition upkeep failed; the next run tries again")
+        return None
 
 
 def run_forever(

@@ -7,14 +7,20 @@ Two paths, one outcome:
 
 - **Lock first** (SQLite, whose write transaction holds the database lock anyway; and the
   fallback on PostgreSQL): the batch's accounts are locked (``lock_accounts``), then the
-  ``(account_id, event_id)`` pairs already stored are read in one query; under the lock no
-  other writer can add them, so each new event is inserted exactly once (invariant 2).
-- **Lock late** (PostgreSQL): the events go in first through ``INSERT … ON CONFLICT DO
-  NOTHING`` (the unique index counts each once), and the accounts are locked only for what
-  must be serial: the rollup sums, late usage, the ledger debit and the commit. Batches of
-  the same accounts then overlap in everything else. What decides money is read again
-  under the lock (the clock, pricing, the rate book revision, tier volumes); anything this
-  path does not handle falls back to its savepoint and the lock-first path.
+  batch's keys already filed in ``usage_event_keys`` within the dedupe window are read in one
+  query; under the lock no other writer can add them, so each new event is inserted exactly
+  once (invariant 2), and its key filed with it.
+- **Lock late** (PostgreSQL): the keys go in first through ``INSERT … ON CONFLICT DO
+  NOTHING`` into ``usage_event_keys`` (its primary key counts each once; ``usage_events``,
+  partitioned by month, has no unique event id), then the new events, and the accounts are
+  locked only for what must be serial: the rollup sums, late usage, the ledger debit and the
+  commit. Batches of the same accounts then overlap in everything else. What decides money
+  is read again under the lock (the clock, pricing, the rate book revision, tier volumes);
+  anything this path does not handle falls back to its savepoint and the lock-first path.
+
+Duplicates are recognised within the dedupe window (``core.metering.dedupe``: lateness +
+2 days after an id was received, and the month boundary); an event dated before it (a
+backfill with more lateness) is also looked up among the raw rows, exact resends only.
 
 Either way the moment a batch burns grants is read once its accounts are locked
 (invariant 9), and no total can overflow (``core.metering.limits``).
@@ -35,6 +41,7 @@ from core.db.models import Account, IngestBatch, Meter
 from core.errors import ValidationError
 from core.ledger import UsageGrants, deficit_of, load_usage_grants, lock_accounts, post_usage_batch
 from core.metering import store
+from core.metering.dedupe import KeyMonths, commit_by, probe_events_before
 from core.metering.limits import StoredTotals, over_ceilings
 from core.metering.model import IngestResult, Rejection, ValidEvent
 from core.metering.plan import BatchPlan, account_sums, build_plan, event_keys, event_rows
@@ -100,6 +107,28 @@ def _split_known(
                 )
             )
     return new, duplicates, conflicts
+
+
+def _stored_hashes(
+    session: Session, events: Sequence[ValidEvent], since: date, now: datetime
+) -> dict[tuple[str, str], str]:
+    """Content hashes of the events already received: their keys in the dedupe window, and for
+    events dated before it (a backfill), an exact resend among the raw rows."""
+    stored = store.stored_hashes(session, ((e.account_id, e.event_id) for e in events), since=since)
+    return stored | _stored_old_events(session, events, now, skip=stored)
+
+
+def _stored_old_events(
+    session: Session, events: Sequence[ValidEvent], now: datetime, *, skip: dict[tuple[str, str], str]
+) -> dict[tuple[str, str], str]:
+    """Hashes of events dated before the dedupe window that are stored as they are (exact resends)."""
+    before = probe_events_before(now)
+    old = [
+        (e.account_id, e.occurred_at, e.event_id)
+        for e in events
+        if e.occurred_at < before and (e.account_id, e.event_id) not in skip
+    ]
+    return store.stored_event_hashes(session, old) if old else {}
 
 
 def _zones(accounts: dict[str, Account]) -> dict[str, ZoneInfo | None]:
@@ -178,10 +207,11 @@ def ingest_events(
     now = read_clock()  # under the lock: the moment this batch burns and expires grants
     if now.tzinfo is None:
         raise ValueError("ingest_events needs an aware clock")
-    new, duplicates, conflicts = _split_known(
-        valid, store.stored_hashes(session, ((e.account_id, e.event_id) for e in valid))
-    )
+    postgres = is_postgres(session)
+    months = KeyMonths(now, postgres=postgres)
+    new, duplicates, conflicts = _split_known(valid, _stored_hashes(session, valid, months.since, now))
     rejected.extend(conflicts)
+    file_under = (months.grace_month, months.file_under) if months.grace_month else (months.file_under,)
     zones = _zones(accounts)
     # The account-local day of arrival: events dated before it change numbers already shown.
     arrival_dates = {account_id: _local_date(now, zone) for account_id, zone in zones.items()}
@@ -209,11 +239,11 @@ def ingest_events(
                 continue
         if stored_totals is not None:
             # Checked against the exact stored totals under the lock: this write cannot fail.
-            batch_id = _write(session, plan, source, now, len(duplicates), len(rejected))
+            batch_id = _write(session, plan, source, now, len(duplicates), len(rejected), file_under)
             break
         try:
             with session.begin_nested():
-                batch_id = _write(session, plan, source, now, len(duplicates), len(rejected))
+                batch_id = _write(session, plan, source, now, len(duplicates), len(rejected), file_under)
             break
         except Exception as error:
             if not store.is_ceiling_error(error):
@@ -223,6 +253,8 @@ def ingest_events(
     rejected.sort(key=lambda r: r.index)
     if batch_id is None:
         return IngestResult(batch_id=None, accepted=0, duplicates=duplicates, rejected=rejected)
+    if postgres:
+        commit_by(session, read_clock, months.file_under)  # core.metering.dedupe: the month boundary
     _debit(session, accounts, new, plan, batch_id=batch_id, at=now, grants=grants)
     return IngestResult(
         batch_id=batch_id,
@@ -276,8 +308,9 @@ def _ingest_locking_late(
 
     Batches of the same accounts then overlap in everything but their critical section
     (rollups, late usage, ledger, commit) instead of queueing from the dedupe lookup on.
-    The unique index on ``(account_id, event_id)`` makes each event count once (a batch
-    inserting an event another is inserting waits for it, then sees a duplicate).
+    The primary key of ``usage_event_keys`` makes each event count once within the dedupe
+    window (a batch filing a key another is filing waits for it, then sees a duplicate; around
+    a month's turn ``core.metering.dedupe``'s grace rules apply and the commit is checked).
 
     Under the lock, what decided money is read again: the clock (the batch burns then),
     the accounts' rate cards and time zones, and the rate book revision; tiered prices
@@ -287,6 +320,19 @@ def _ingest_locking_late(
     None: the caller then runs the path that locks first, from scratch.
     """
     new, duplicates, conflicts = _split_known(valid, {})  # twins within the batch
+    months = KeyMonths(arrived_at, postgres=True)
+    old_stored = _stored_old_events(session, new, arrived_at, skip={})
+    if old_stored:  # exact resends of events dated before the window (a backfill)
+        new, old_duplicates, old_conflicts = _split_known(new, old_stored)
+        duplicates.extend(old_duplicates)
+        conflicts.extend(old_conflicts)
+        if not new:
+            return IngestResult(
+                batch_id=None,
+                accepted=0,
+                duplicates=duplicates,
+                rejected=sorted([*rejected, *conflicts], key=lambda r: r.index),
+            )
     # As read before validation (``known_accounts``): pricing is read again under the lock.
     before = {account_id: known_accounts[account_id] for account_id in {event.account_id for event in new}}
     pricing_before = _pricing(before)
@@ -306,12 +352,21 @@ def _ingest_locking_late(
         )
         session.add(batch)
         session.flush()
-        inserted = store.insert_new_events_pg(session, rows, batch_id=batch.id)
+        inserted = store.insert_new_events_pg(
+            session,
+            rows,
+            batch_id=batch.id,
+            month=months.file_under,
+            since=months.since,
+            grace_month=months.grace_month,
+        )
         if len(inserted) < len(new):
             # Stored by someone else (committed: the insert waited for them): duplicate or conflict.
             keep = [i for i, e in enumerate(new) if (e.account_id, e.event_id) in inserted]
             missing = [e for e in new if (e.account_id, e.event_id) not in inserted]
-            stored = store.stored_hashes(session, ((e.account_id, e.event_id) for e in missing))
+            stored = store.stored_hashes(
+                session, ((e.account_id, e.event_id) for e in missing), since=months.since
+            )
             if len(stored) < len({(e.account_id, e.event_id) for e in missing}):
                 savepoint.rollback()  # not inserted, yet not stored: leave it to the locked path
                 return None
@@ -356,10 +411,11 @@ def _ingest_locking_late(
             store.update_amounts(
                 session,
                 [
-                    (e.account_id, e.event_id, *now_rated)
+                    (e.account_id, e.event_id, e.occurred_at, *now_rated)
                     for e, was, now_rated in zip(new, rated, rated_now, strict=True)
                     if was != now_rated
                 ],
+                batch_id=batch.id,
             )
             rated = rated_now
         grants = load_usage_grants(session, {e.account_id for e in new}, now)
@@ -380,6 +436,7 @@ def _ingest_locking_late(
         assert rolled_up == len(new), (rolled_up, len(new))
         _debit(session, accounts, new, plan, batch_id=batch.id, at=now, grants=grants)
         savepoint.commit()
+        commit_by(session, read_clock, months.file_under)  # core.metering.dedupe: the month boundary
     except BaseException:
         if savepoint.is_active:
             savepoint.rollback()
@@ -394,9 +451,16 @@ def _ingest_locking_late(
 
 
 def _write(
-    session: Session, plan: BatchPlan, source: str, received_at: datetime, duplicates: int, rejected: int
+    session: Session,
+    plan: BatchPlan,
+    source: str,
+    received_at: datetime,
+    duplicates: int,
+    rejected: int,
+    file_under: tuple[date, ...],
 ) -> int:
-    """Write the batch row, its events, rollups and late-usage rows; return the batch id."""
+    """Write the batch row, its events and their keys (under ``file_under``), rollups and late-usage
+    rows; return the batch id."""
     batch = IngestBatch(
         source=source,
         received_at=received_at,
@@ -408,6 +472,7 @@ def _write(
     session.flush()
     batch_id = batch.id
     store.insert_events(session, plan.rows, batch_id=batch_id)
+    store.insert_keys(session, plan.rows, file_under)
     store.upsert_rollups(session, plan.hourly, plan.daily)
     store.record_late_usage(session, plan.late)
     return batch_id

@@ -46,3 +46,16 @@ def max_lateness() -> timedelta:
             field="METERLINE_MAX_LATENESS_DAYS",
         )
     return timedelta(days=days)
+
+
+# How long after an event id was received it is still recognised as a duplicate, beyond the
+# lateness limit: an event may be dated up to MAX_FUTURE (1 day) after its arrival, so a resend
+# the lateness limit lets in was first received at most lateness + 1 day ago; one more day of
+# margin. Resent later than this, an event is older than the lateness limit and refused anyway
+# (README "Duplicates"); a backfill with a larger lateness only recognises exact resends.
+DEDUPE_MARGIN = timedelta(days=2)
+
+
+def dedupe_window() -> timedelta:
+    """How long an event id is kept for deduplication: ``METERLINE_MAX_LATENESS_DAYS`` + 2 days."""
+    return max_lateness() + DEDUPE_MARGIN

@@ -3,7 +3,8 @@
 These run on the session's own driver connection (inside the caller's transaction),
 because the ORM's per-row work would cost more than the database does:
 
-- PostgreSQL: events go in through one binary ``COPY``; the "already stored?" lookup
+- PostgreSQL: events go in through one binary ``COPY``; the "already received?" lookup
+  (``usage_event_keys``, the dedupe window: ``core.metering.dedupe``)
   and the rollup upserts each take their whole batch as one JSON parameter
   (``json_array_elements``), one round trip apiece: adapting Python lists to arrays
   parameter by parameter cost more than the statement itself.
@@ -75,21 +76,26 @@ def _sqlite_datetime(moment: datetime) -> str:
     return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def stored_hashes(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """``content_hash`` of the events already stored among ``(account_id, event_id)`` keys."""
+def stored_hashes(
+    session: Session, keys: Iterable[tuple[str, str]], *, since: date
+) -> dict[tuple[str, str], str]:
+    """``content_hash`` of the events among ``(account_id, event_id)`` keys received in the window.
+
+    Reads ``usage_event_keys`` from ``received_month`` ``since`` on (``core.metering.dedupe``).
+    """
     keys = sorted(set(keys))
     if not keys:
         return {}
     driver = _driver(session)
     if _is_postgres(session):
-        # One probe of the unique index per key, whatever the table's statistics say: a join
-        # let the planner, on a young table whose statistics lag, scan every stored event.
+        # One probe of the primary key per key and month, whatever the table's statistics say: a
+        # join let the planner, on a young table whose statistics lag, scan every stored key.
         with driver.cursor() as cursor:
             cursor.execute(
-                "SELECT k.a, k.e, (SELECT u.content_hash FROM usage_events u "
-                "WHERE u.account_id = k.a AND u.event_id = k.e) "
+                "SELECT k.a, k.e, (SELECT u.content_hash FROM usage_event_keys u "
+                "WHERE u.account_id = k.a AND u.event_id = k.e AND u.received_month >= %s LIMIT 1) "
                 "FROM (SELECT j->>0 AS a, j->>1 AS e FROM json_array_elements(%s::json) AS j) AS k",
-                (json.dumps(keys),),
+                (since, json.dumps(keys)),
             )
             return {(a, e): h for a, e, h in cursor.fetchall() if h is not None}
     by_account: dict[str, list[str]] = {}
@@ -102,15 +108,90 @@ def stored_hashes(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tup
             for start in range(0, len(event_ids), 10_000):
                 chunk = event_ids[start : start + 10_000]
                 cursor.execute(
-                    "SELECT event_id, content_hash FROM usage_events "
-                    f"WHERE account_id = ? AND event_id IN ({', '.join('?' * len(chunk))})",
-                    [account_id, *chunk],
+                    "SELECT event_id, content_hash FROM usage_event_keys WHERE account_id = ? "
+                    f"AND event_id IN ({', '.join('?' * len(chunk))}) AND received_month >= ?",
+                    [account_id, *chunk, since.isoformat()],
                 )
                 for event_id, content_hash in cursor.fetchall():
                     found[(account_id, event_id)] = content_hash
     finally:
         cursor.close()
     return found
+
+
+def stored_event_hashes(
+    session: Session, events: Iterable[tuple[str, datetime, str]]
+) -> dict[tuple[str, str], str]:
+    """``content_hash`` of stored raw events among ``(account_id, occurred_at, event_id)``.
+
+    For events dated before the dedupe window (a backfill allowed more lateness): their key
+    may be gone, so the raw rows are probed by primary key prefix. Only an exact resend (same
+    time) is found this way.
+    """
+    events = sorted(set(events))
+    if not events:
+        return {}
+    driver = _driver(session)
+    if _is_postgres(session):
+        payload = json.dumps([(a, at.isoformat(), e) for a, at, e in events])
+        with driver.cursor() as cursor:
+            cursor.execute(
+                "SELECT k.a, k.e, (SELECT u.content_hash FROM usage_events u WHERE u.account_id = k.a "
+                "AND u.occurred_at = k.o AND u.event_id = k.e LIMIT 1) FROM (SELECT j->>0 AS a, "
+                "(j->>1)::timestamptz AS o, j->>2 AS e FROM json_array_elements(%s::json) AS j) AS k",
+                (payload,),
+            )
+            return {(a, e): h for a, e, h in cursor.fetchall() if h is not None}
+    found: dict[tuple[str, str], str] = {}
+    cursor = driver.cursor()
+    try:
+        for account_id, occurred_at, event_id in events:
+            cursor.execute(
+                "SELECT content_hash FROM usage_events WHERE account_id = ? AND occurred_at = ? "
+                "AND event_id = ? LIMIT 1",
+                (account_id, _sqlite_datetime(occurred_at), event_id),
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                found[(account_id, event_id)] = row[0]
+    finally:
+        cursor.close()
+    return found
+
+
+_KEY_COLUMNS = "account_id, event_id, received_month, content_hash, occurred_at"
+_CONTENT_HASH = EVENT_COLUMNS.index("content_hash")
+
+
+def insert_keys(session: Session, rows: Sequence[tuple[Any, ...]], months: Sequence[date]) -> None:
+    """File the keys of event rows (``EVENT_COLUMNS`` order) under each of ``months``, in order.
+
+    The locked path: its accounts are locked and their stored keys read, so every key is new
+    (a plain insert: a unique violation would be a bug, not a duplicate).
+    """
+    if not rows:
+        return
+    keys = sorted((row[0], row[1], row[_CONTENT_HASH], row[_OCCURRED]) for row in rows)
+    driver = _driver(session)
+    if _is_postgres(session):
+        payload = json.dumps([(a, e, h, at.isoformat()) for a, e, h, at in keys])
+        with driver.cursor() as cursor:
+            for month in months:
+                cursor.execute(
+                    f"INSERT INTO usage_event_keys ({_KEY_COLUMNS}) SELECT j->>0, j->>1, %s, j->>2, "
+                    "(j->>3)::timestamptz FROM json_array_elements(%s::json) AS j",
+                    (month, payload),
+                )
+        return
+    cursor = driver.cursor()
+    try:
+        for month in months:
+            cursor.executemany(
+                f"INSERT INTO usage_event_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                [(a, e, month.isoformat(), h, _sqlite_datetime(at)) for a, e, h, at in keys],
+            )
+    finally:
+        cursor.close()
 
 
 # PostgreSQL types of ``EVENT_COLUMNS``, for binary COPY. ``dimensions`` is sent as "text":
@@ -174,35 +255,85 @@ _INCOMING_DDL = (
 )
 
 
+def _claim_keys_sql(*, store_events: bool) -> str:
+    """File the temporary table's keys under ``%(month)s``; drop the rows whose key was known.
+
+    A key is known when it is filed under ``%(month)s`` already (the primary key: ``ON
+    CONFLICT DO NOTHING``, which waits for a transaction still filing it) or, committed,
+    under any other month from ``%(since)s`` on but ``%(skip)s`` (the other month this batch
+    files under, read by its own statement). With ``store_events``, the new events go on
+    into ``usage_events`` in the same statement (no conflict possible there any more).
+    """
+    columns = ", ".join(EVENT_COLUMNS)
+    match = "c.account_id = i.account_id AND c.event_id = i.event_id"
+    sql = (
+        f"WITH claimed AS (INSERT INTO usage_event_keys ({_KEY_COLUMNS}) "
+        f"SELECT i.account_id, i.event_id, %(month)s, i.content_hash, i.occurred_at FROM {_INCOMING} i "
+        "WHERE NOT EXISTS (SELECT FROM usage_event_keys k WHERE k.account_id = i.account_id "
+        "AND k.event_id = i.event_id AND k.received_month >= %(since)s "
+        "AND k.received_month <> %(month)s AND k.received_month <> %(skip)s) "
+        "ORDER BY i.account_id, i.event_id "
+        "ON CONFLICT (account_id, event_id, received_month) DO NOTHING RETURNING account_id, event_id), "
+        f"known AS (DELETE FROM {_INCOMING} i WHERE NOT EXISTS (SELECT FROM claimed c WHERE {match})) "
+    )
+    if store_events:
+        sql += (
+            f", stored AS (INSERT INTO usage_events ({columns}) SELECT {columns} FROM {_INCOMING} i "
+            f"WHERE EXISTS (SELECT FROM claimed c WHERE {match})) "
+        )
+    return sql + "SELECT account_id, event_id FROM claimed"
+
+
+_CLAIM_AND_STORE = _claim_keys_sql(store_events=True)
+_CLAIM = _claim_keys_sql(store_events=False)
+
+
 def insert_new_events_pg(
-    session: Session, rows: Sequence[tuple[Any, ...]], *, batch_id: int
+    session: Session,
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    batch_id: int,
+    month: date,
+    since: date,
+    grace_month: date | None = None,
 ) -> set[tuple[str, str]]:
     """PostgreSQL: insert the events no one has stored yet; return the ``(account, event id)`` inserted.
 
-    COPY into a temporary table, then ``INSERT … SELECT … ON CONFLICT DO NOTHING`` into
-    ``usage_events``: the unique index decides, without any account lock. An event that a
-    concurrent transaction is inserting makes this one wait for it to end (then it is a
-    duplicate, or ours if that one rolled back). Rows go in key order, so two batches
-    sharing events wait for each other in one direction only: they cannot deadlock.
+    COPY into a temporary table, then one statement files the keys in ``usage_event_keys``
+    under ``month`` with ``INSERT … ON CONFLICT DO NOTHING`` (refusing keys filed under any
+    month from ``since`` on), and inserts the events whose key went in into ``usage_events``:
+    the keys' primary key decides, without any account lock. A key that a concurrent
+    transaction is filing makes this one wait for it to end (then it is a duplicate, or ours
+    if that one rolled back). Keys go in sorted, so two batches sharing events wait for each
+    other in one direction only: they cannot deadlock.
 
-    The same statement drops the events not inserted from the temporary table: what stays
-    there is this batch's, for ``roll_up_incoming_pg``.
+    With ``grace_month`` (the batch arrived in the first ``GRACE`` of ``month``: see
+    ``core.metering.dedupe``) the keys are filed under that previous month first, and only
+    those new there are tried under ``month``; a key new there but known under ``month`` is
+    taken out of the previous month again.
+
+    The events not inserted leave the temporary table: what stays there is this batch's,
+    for ``roll_up_incoming_pg``.
     """
     if not rows:
         return set()
-    columns = ", ".join(EVENT_COLUMNS)
     with _driver(session).cursor() as cursor:
         cursor.execute(_INCOMING_DDL)
         _copy_rows(cursor, _INCOMING, rows, batch_id)
-        cursor.execute(
-            f"WITH inserted AS (INSERT INTO usage_events ({columns}) SELECT {columns} FROM {_INCOMING} "
-            "ORDER BY account_id, event_id ON CONFLICT (account_id, event_id) DO NOTHING "
-            "RETURNING account_id, event_id), "
-            f"not_inserted AS (DELETE FROM {_INCOMING} i WHERE NOT EXISTS (SELECT FROM inserted n "
-            "WHERE n.account_id = i.account_id AND n.event_id = i.event_id)) "
-            "SELECT account_id, event_id FROM inserted"
-        )
+        claimed_before: set[tuple[str, str]] = set()
+        if grace_month is not None:
+            cursor.execute(_CLAIM, {"month": grace_month, "since": since, "skip": grace_month})
+            claimed_before = {(a, e) for a, e in cursor.fetchall()}
+        skip = grace_month if grace_month is not None else month
+        cursor.execute(_CLAIM_AND_STORE, {"month": month, "since": since, "skip": skip})
         inserted = {(account_id, event_id) for account_id, event_id in cursor.fetchall()}
+        stray = claimed_before - inserted
+        if stray:
+            cursor.execute(
+                "DELETE FROM usage_event_keys k USING json_array_elements(%s::json) AS j "
+                "WHERE k.received_month = %s AND k.account_id = j->>0 AND k.event_id = j->>1",
+                (json.dumps(sorted(stray)), grace_month),
+            )
     return inserted
 
 
@@ -260,23 +391,28 @@ def roll_up_incoming_pg(session: Session, arrival_dates: dict[str, date]) -> int
     return count
 
 
-def update_amounts(session: Session, changes: Sequence[tuple[str, str, int, int | None]]) -> None:
-    """Set ``(account_id, event_id) -> (amount_nanos, rate_card_version_id)`` of stored events.
+def update_amounts(
+    session: Session, changes: Sequence[tuple[str, str, datetime, int, int | None]], *, batch_id: int
+) -> None:
+    """Set ``(account_id, event_id, occurred_at) -> (amount_nanos, rate_card_version_id)`` of this
+    batch's stored events.
 
     For events inserted before their amount could be final (a tiered price, or a rate card
     loaded while the batch waited for its accounts' lock), still inside the same transaction;
-    the temporary table the rollups are summed from is updated alike.
+    the temporary table the rollups are summed from is updated alike. ``occurred_at`` makes
+    each row a probe of the primary key's prefix (and picks its partition).
     """
     if not changes:
         return
-    payload = json.dumps([list(change) for change in changes])
+    payload = json.dumps([(a, e, at.isoformat(), amount, version) for a, e, at, amount, version in changes])
     with _driver(session).cursor() as cursor:
         for table in ("usage_events", _INCOMING):  # the stored events, and the rollups' copy
             cursor.execute(
-                f"UPDATE {table} u SET amount_nanos = (c->>2)::bigint, "
-                "rate_card_version_id = (c->>3)::bigint FROM json_array_elements(%s::json) AS c "
-                "WHERE u.account_id = c->>0 AND u.event_id = c->>1",
-                (payload,),
+                f"UPDATE {table} u SET amount_nanos = (c->>3)::bigint, "
+                "rate_card_version_id = (c->>4)::bigint FROM json_array_elements(%s::json) AS c "
+                "WHERE u.account_id = c->>0 AND u.occurred_at = (c->>2)::timestamptz "
+                "AND u.event_id = c->>1 AND u.batch_id = %s",
+                (payload, batch_id),
             )
 
 

@@ -236,8 +236,9 @@ def _lock_accounts_where(session: Session, which: ColumnElement[bool]) -> bool:
 def _latest_event_at(session: Session, which: ColumnElement[bool]) -> datetime | None:
     """The latest ``occurred_at`` of these accounts' stored events.
 
-    One index lookup per account (``ix_usage_events_account_occurred``), never a scan of
-    the events.
+    One index lookup per account (and month partition, on PostgreSQL: the primary key's
+    ``(account_id, occurred_at)`` prefix; on SQLite ``ix_usage_events_account_occurred``),
+    never a scan of the events.
     """
     latest_of_account = (
         select(func.max(UsageEvent.occurred_at))

@@ -7,6 +7,7 @@ from alembic import context
 from core.db import models  # noqa: F401  (registers the tables on Base.metadata)
 from core.db.base import Base
 from core.db.engine import make_engine
+from core.db.schema import include_object_for
 
 config = context.config
 target_metadata = Base.metadata
@@ -29,6 +30,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object_for(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -13,12 +13,16 @@ from core.db import unit_of_work
 from core.db.base import Base
 from core.db.migrate import alembic_config, upgrade
 from core.db.models import UsageEvent
+from core.db.schema import include_object_for
 from core.metering import content_hash
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(
+            connection, opts={"include_object": include_object_for(connection.dialect.name)}
+        )
+        differences = compare_metadata(context, Base.metadata)
     assert differences == []
 
 
