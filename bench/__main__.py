@@ -20,6 +20,8 @@ Parts (each prints its numbers and a summary table; nothing is asserted):
              flags: --seeds N --days N --every N --factors 1.5,2,3 --by-shape --public (real series)
     support  search_accounts over 10,000 synthetic accounts x 90 days, p95 <= 200 ms (bench/support_search.py)
              flags: --accounts N --days N --runs N --rebuild --database postgres|sqlite|both --db NAME
+    archive  one month of raw events to Parquet, checked, dropped: rows per second per step (bench/archive.py)
+             flags: --events N --accounts N --keep
 
 usage, render and memory share one generated PostgreSQL database (``meterline_bench_usage``
 on ``$BENCH_PG_ADMIN_URL``, default postgresql://postgres@127.0.0.1:5432/postgres), built
@@ -43,6 +45,7 @@ PARTS = {
     "authorize": "bench.authorize",
     "support": "bench.support_search",
     "anomalies": "bench.anomalies",
+    "archive": "bench.archive",
 }
 
 

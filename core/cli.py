@@ -18,6 +18,10 @@
     meterline api serve [--workers N]      the HTTP API alone, under uvicorn with N processes
     meterline export focus --account ACC --month YYYY-MM
                                            the account's month (UTC) as a FOCUS cost CSV on stdout
+    meterline export events --account ACC --month YYYY-MM
+                                           the account's raw events of the month (UTC) as CSV on stdout
+    meterline events archive --before YYYY-MM [--dry-run]
+                                           raw events of months before that one to Parquet, checked, dropped
     meterline keys create|revoke|list      customer API keys (create prints the secret as its last line)
     meterline finance rollforward --month YYYY-MM [--json]
                                            the month's credit roll-forward (UTC): deferred revenue at cost
@@ -394,6 +398,41 @@ def _ledger_check(_args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _events_archive(args: argparse.Namespace, clock: Clock = system_clock) -> int:
+    from core.usage.archive import (
+        archive_dir,
+        archive_month,
+        check_before,
+        months_with_raw_events,
+        parse_month,
+    )
+
+    before = parse_month(args.before, field="before")
+    check_before(before, clock())  # refused before the database is opened
+    directory = archive_dir()
+    engine = make_engine()
+    try:
+        with unit_of_work(engine) as session:
+            months = months_with_raw_events(session, before)
+        if not months:
+            print(f"no raw events before {before:%Y-%m}: nothing to archive")
+            return 0
+        total = 0
+        for month in months:
+            # One transaction per month: a failure leaves earlier months archived and this one intact.
+            with unit_of_work(engine, write=True) as session:
+                result = archive_month(session, month, directory, dry_run=args.dry_run, clock=clock)
+            total += result.rows
+            print(result.describe())
+    finally:
+        engine.dispose()
+    done = "would archive" if args.dry_run else "archived"
+    print(f"{done} {total:,} events of {len(months)} month(s) in {directory}")
+    if args.dry_run:
+        print("dry run: nothing was written or removed")
+    return 0
+
+
 def _has_accounts(engine: Engine) -> bool:
     from core.db.models import Account
 
@@ -581,6 +620,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="run them once and exit")
     run.add_argument("--interval", type=float, default=60.0, help="seconds between runs (default 60)")
     run.set_defaults(run=_jobs_run)
+    events = commands.add_parser("events", help="raw usage events").add_subparsers(
+        dest="action", required=True
+    )
+    archive = events.add_parser(
+        "archive",
+        help="move raw events of old months to Parquet files (checked against the rollups), then drop them",
+        description="Archives every UTC month before --before that still holds raw events: one Parquet file "
+        "per month in METERLINE_ARCHIVE_DIR (default var/archive), checked (rows and amounts against the "
+        "table and the hourly rollups), then the raw rows are removed. Months inside the retention period "
+        "(METERLINE_RAW_RETENTION_MONTHS, default 13) or the lateness window are refused.",
+    )
+    archive.add_argument(
+        "--before", required=True, metavar="YYYY-MM", help="archive the months before this one"
+    )
+    archive.add_argument("--dry-run", action="store_true", help="say what would be archived; change nothing")
+    archive.set_defaults(run=_events_archive)
     add_payment_commands(commands)  # meterline payments reconcile | alerts | sandbox …
     add_export_commands(commands)  # meterline export focus --account ACC --month YYYY-MM
     add_key_commands(commands)  # meterline keys create | revoke | list

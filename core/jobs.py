@@ -1,5 +1,6 @@
 """Periodic work: expire grants whose time has come; evaluate alert rules and caps, retry deliveries;
-create the coming months' event partitions and drop dedupe keys past their window.
+create the coming months' event partitions and drop dedupe keys past their window;
+archive raw events past the retention period (once a month).
 
 Runs in-process by default (the server's lifespan starts ``run_forever``) and can run
 as its own process in production (``meterline jobs run``). A database lock makes sure
@@ -41,12 +42,35 @@ class JobsRun:
     recharges_started: int = 0
     partitions_created: int = 0
     key_months_dropped: int = 0
+    months_archived: int = 0
 
 
 def _take_lock(session: Session) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return True  # the write session already holds SQLite's database lock
     return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _JOBS_LOCK_KEY}))
+
+
+def _archive_due_months(engine: Engine, clock: Clock) -> int:
+    """Raw events past the retention period to Parquet (``core.usage.archive``): one settings read,
+    except once a month. A month that fails is logged and keeps its raw rows."""
+    from core.usage.archive import archive_dir, archive_month, claim_due_months
+
+    with unit_of_work(engine, write=True) as session:
+        if not _take_lock(session):
+            return 0
+        months = claim_due_months(session, clock=clock)
+    archived = 0
+    for month in months:
+        try:
+            with unit_of_work(engine, write=True) as session:
+                result = archive_month(session, month, archive_dir(), clock=clock)
+        except Exception:
+            log.exception("archiving the raw events of %s failed; they stay in place", month)
+            continue
+        log.info("%s", result.describe())
+        archived += result.archived
+    return archived
 
 
 def run_due_jobs(engine: Engine, *, clock: Clock = system_clock) -> JobsRun:
@@ -58,6 +82,7 @@ def run_due_jobs(engine: Engine, *, clock: Clock = system_clock) -> JobsRun:
     if expired:
         log.info("expired %d grants", expired)
     upkeep = _partition_upkeep(engine, clock)
+    archived = _archive_due_months(engine, clock)
     # Spend control, after the lock's transaction: evaluation locks the rules it steps, and each
     # delivery is claimed before it is sent, so no SMTP or HTTP call runs inside a transaction.
     spend = run_spend_jobs(engine, clock=clock)
@@ -72,6 +97,7 @@ def run_due_jobs(engine: Engine, *, clock: Clock = system_clock) -> JobsRun:
         recharges_started=payments.recharges_started,
         partitions_created=len(upkeep.events_created) + len(upkeep.keys_created) if upkeep else 0,
         key_months_dropped=upkeep.key_months_dropped if upkeep else 0,
+        months_archived=archived,
     )
 
 

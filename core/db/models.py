@@ -294,6 +294,36 @@ class UsageEventKey(Base):
     occurred_at: Mapped[datetime]
 
 
+class UsageArchive(Base):
+    """A UTC month of raw usage events moved to a Parquet file (``core.usage.archive``), once checked."""
+
+    __tablename__ = "usage_archives"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # first day of the UTC month
+    path: Mapped[str] = mapped_column(Text)
+    row_count: Mapped[int]
+    amount_nanos: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int]
+    archived_at: Mapped[datetime]
+
+
+class ArchivedEventTotal(Base):
+    """What an archived month's raw events held per account, batch, meter and model: the ledger check
+    and the statements add these to the raw events still stored."""
+
+    __tablename__ = "archived_event_totals"
+
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(primary_key=True)
+    meter_id: Mapped[int] = mapped_column(primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event_count: Mapped[int]
+    quantity: Mapped[int]
+    amount_nanos: Mapped[int]
+
+
 def _within_ceiling(*columns: str) -> tuple[CheckConstraint, ...]:
     """CHECKs that keep stored totals within 0..TOTAL_CEILING (see core.metering.limits)."""
     names = {"quantity": "quantity_within_ceiling", "amount_nanos": "amount_within_ceiling"}

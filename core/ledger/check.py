@@ -7,7 +7,8 @@
    every entry on a grant belongs to the grant's account.
 5. Nothing accepted is lost: each batch's accepted count equals its stored events,
    the usage debits of a batch equal the rated amounts of its events, and the
-   hourly and daily rollups equal the raw events they summarise.
+   hourly and daily rollups equal the raw events they summarise. Events of an archived
+   month (``core.usage.archive``) count through their totals in ``archived_event_totals``.
 
 The queries only agree with each other when they read one snapshot (invariant 9):
 ``run_ledger_check`` opens one (REPEATABLE READ, READ ONLY on PostgreSQL; a single
@@ -22,7 +23,9 @@ first); only a grant marked expired that still holds credits is.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -30,6 +33,7 @@ from sqlalchemy.orm import Session
 from core.db.engine import is_postgres, unit_of_work
 from core.db.models import (
     Account,
+    ArchivedEventTotal,
     CreditGrant,
     IngestBatch,
     LedgerEntry,
@@ -124,22 +128,41 @@ def _check_grants(session: Session, report: LedgerCheckReport) -> None:
         )
 
 
-def _check_batches(session: Session, report: LedgerCheckReport) -> None:
-    stored = dict(
-        session.execute(select(UsageEvent.batch_id, func.count()).group_by(UsageEvent.batch_id)).all()
+def _archived(session: Session, *keys: Any) -> list[Any]:
+    """Sums of ``archived_event_totals`` grouped by ``keys``: (keys..., quantity, amount, events)."""
+    total = ArchivedEventTotal
+    return list(
+        session.execute(
+            select(
+                *keys, func.sum(total.quantity), func.sum(total.amount_nanos), func.sum(total.event_count)
+            ).group_by(*keys)
+        )
     )
+
+
+def _check_batches(session: Session, report: LedgerCheckReport) -> None:
+    stored: dict[int, int] = defaultdict(int)
+    for batch_id, count in session.execute(
+        select(UsageEvent.batch_id, func.count()).group_by(UsageEvent.batch_id)
+    ):
+        stored[batch_id] += int(count)
+    for batch_id, _, _, count in _archived(session, ArchivedEventTotal.batch_id):
+        stored[batch_id] += int(count)
     for batch_id, accepted in session.execute(select(IngestBatch.id, IngestBatch.accepted_count)):
         report.batches_checked += 1
-        if int(stored.get(batch_id) or 0) != accepted:
+        if stored.get(batch_id, 0) != accepted:
             report.add(f"batch {batch_id}: accepted {accepted} events, {stored.get(batch_id, 0)} stored")
-    rated = {
-        (batch_id, account_id): int(total)
-        for batch_id, account_id, total in session.execute(
-            select(UsageEvent.batch_id, UsageEvent.account_id, func.sum(UsageEvent.amount_nanos)).group_by(
-                UsageEvent.batch_id, UsageEvent.account_id
-            )
+    rated: dict[tuple[int, str], int] = defaultdict(int)
+    for batch_id, account_id, total in session.execute(
+        select(UsageEvent.batch_id, UsageEvent.account_id, func.sum(UsageEvent.amount_nanos)).group_by(
+            UsageEvent.batch_id, UsageEvent.account_id
         )
-    }
+    ):
+        rated[(batch_id, account_id)] += int(total)
+    for batch_id, account_id, _, amount, _ in _archived(
+        session, ArchivedEventTotal.batch_id, ArchivedEventTotal.account_id
+    ):
+        rated[(batch_id, account_id)] += int(amount)
     debited: dict[tuple[int, str], int] = {}
     for reference, account_id, total in session.execute(
         select(LedgerEntry.reference, LedgerEntry.account_id, func.sum(LedgerEntry.amount_nanos))
@@ -174,6 +197,10 @@ def _check_rollups(session: Session, report: LedgerCheckReport) -> None:
         }
 
     raw = totals(UsageEvent)
+    # Archived months: their raw events live in files now, their totals here.
+    for account_id, quantity, amount, count in _archived(session, ArchivedEventTotal.account_id):
+        q, a, n = raw.get(account_id, (0, 0, 0))
+        raw[account_id] = (q + int(quantity), a + int(amount), n + int(count))
     for name, model in (("hourly", UsageRollupHourly), ("daily", UsageRollupDaily)):
         rolled = totals(model)
         for account_id in set(raw) | set(rolled):

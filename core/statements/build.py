@@ -16,7 +16,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.db.models import Account, CreditGrant, LedgerEntry, Meter, TopUp, UsageEvent
+from core.db.models import (
+    Account,
+    ArchivedEventTotal,
+    CreditGrant,
+    LedgerEntry,
+    Meter,
+    TopUp,
+    UsageEvent,
+)
 from core.errors import NotFound
 from core.ledger import reasons
 from core.ledger.reasons import REASON_LABELS, SOURCE_LABELS
@@ -50,7 +58,8 @@ class PurchaseFact:
 
 @dataclass(frozen=True)
 class UsageFact:
-    """Usage events of one batch, meter and model, summed."""
+    """Usage events of one batch, meter and model, summed (a batch may appear twice, when some of its
+    events were archived: ``_usage_lines`` adds the facts up)."""
 
     batch_id: int
     meter: str
@@ -327,6 +336,23 @@ def _usage(session: Session, account_id: str, entries: Sequence[EntryFact]) -> l
             UsageEvent.batch_id <= max(batches),
         )
         .group_by(UsageEvent.batch_id, UsageEvent.meter_id, UsageEvent.model)
+    ).all()
+    # Events of archived months: their totals per batch, meter and model (core.usage.archive).
+    archived = ArchivedEventTotal
+    rows += session.execute(
+        select(
+            archived.batch_id,
+            archived.meter_id,
+            archived.model,
+            func.sum(archived.quantity),
+            func.sum(archived.amount_nanos),
+        )
+        .where(
+            archived.account_id == account_id,
+            archived.batch_id >= min(batches),
+            archived.batch_id <= max(batches),
+        )
+        .group_by(archived.batch_id, archived.meter_id, archived.model)
     ).all()
     meters = {m.id: m for m in session.scalars(select(Meter))}
     facts = []

@@ -1,4 +1,5 @@
-"""``meterline export focus``: an account's month as a FOCUS cost CSV on standard output."""
+"""``meterline export focus``: an account's month as a FOCUS cost CSV on standard output;
+``meterline export events``: its raw usage events (from the archive for an archived month)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,21 @@ def _export_focus(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_events(args: argparse.Namespace) -> int:
+    from core.usage.archive import parse_month
+    from core.usage.event_export import write_raw_events_csv
+
+    parse_month(args.month)
+    engine = make_engine()
+    try:
+        with focus_snapshot(engine) as session:
+            write_raw_events_csv(session, args.account, args.month, sys.stdout.buffer)
+    finally:
+        engine.dispose()
+    sys.stdout.flush()
+    return 0
+
+
 def add_export_commands(commands: Any) -> None:
     """Add ``export focus`` to the ``meterline`` command's subcommands."""
     export = commands.add_parser("export", help="exports for other tools").add_subparsers(
@@ -37,3 +53,12 @@ def add_export_commands(commands: Any) -> None:
     focus.add_argument("--account", required=True, metavar="ACCOUNT", help="the account id, e.g. acc_acme")
     focus.add_argument("--month", required=True, metavar="YYYY-MM", help="the calendar month in UTC")
     focus.set_defaults(run=_export_focus)
+    events = export.add_parser(
+        "events",
+        help="an account's raw usage events of one month (UTC) as CSV, on standard output",
+        description="Writes every usage event of ACCOUNT in MONTH (UTC) to standard output, one row each, "
+        "exact values; an archived month is read from its Parquet file (METERLINE_ARCHIVE_DIR).",
+    )
+    events.add_argument("--account", required=True, metavar="ACCOUNT", help="the account id, e.g. acc_acme")
+    events.add_argument("--month", required=True, metavar="YYYY-MM", help="the calendar month in UTC")
+    events.set_defaults(run=_export_events)

@@ -5,7 +5,8 @@ Three kinds, each from the table that records it exactly:
 - **Usage**: the hourly rollup (UTC hours) summed per UTC day, meter, model, project and API key,
   split where a price version starts inside the day. The daily rollup is kept per *local* day of
   the account's timezone, so it cannot give UTC days for an account outside UTC; the hourly one can.
-  An hour in which a version starts (a start that is not on the hour) is read from the raw events.
+  An hour in which a version starts (a start that is not on the hour) is read from the raw events
+  (from the month's Parquet file once they are archived: ``core.usage.archive``).
 - **Purchase**: each purchased grant that took effect in the month (what the customer paid), and
   each refund or lost dispute of a card top-up last changed in the month (negative).
 - **Credit**: promotional and goodwill credits *applied* in the month, per UTC day and grant: the
@@ -16,6 +17,7 @@ Every amount is an exact ``Fraction`` of credits (1 credit = 1 US dollar); nothi
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ from core.ledger import reasons
 from core.metering.rater import current_rate_book
 from core.money import NANOS_PER_CREDIT, div_round_half_even
 from core.rating import AccountPricing
+from core.usage.archive import archived_months, read_archived_events
 from core.usage.focus_prices import (
     PriceResolver,
     RowPrice,
@@ -144,7 +147,17 @@ def _usage_sums(
             .group_by(segment, hourly.meter_id, hourly.model, hourly.project, hourly.api_key)
         ).all()
     )
-    if mixed_hours:
+    if mixed_hours and archived_months(session, month.start, month.end):
+        # The month's raw events were archived: read those hours from its Parquet file.
+        archived_rows = []
+        windows = [(hour, hour + HOUR) for hour in mixed_hours]
+        columns = ("occurred_at", "meter_id", "model", "project", "api_key", "quantity", "amount_nanos")
+        rows = read_archived_events(session, month.start.date(), account_id, columns=columns, windows=windows)
+        for row in rows:
+            index = max(bisect_right(starts, row["occurred_at"]) - 1, 0)  # as _segment_case buckets it
+            archived_rows.append([index, *(row[name] for name in columns[1:])])
+        add(archived_rows)
+    elif mixed_hours:
         # A version starts inside these hours: their rollup mixes two prices, the events do not.
         event = UsageEvent
         segment = _segment_case(event.occurred_at, starts)

@@ -10,7 +10,9 @@
 
 Where each page is read (each bucket is UTC, ``[start, end)``):
 
-- ``1m``: raw ``usage_events`` (index on account and time), at most 1,440 minutes a page;
+- ``1m``: raw ``usage_events`` (index on account and time), at most 1,440 minutes a page; a page
+  in a month whose raw events were archived (``core.usage.archive``) is refused, saying so (422
+  ``minute_detail_archived``), rather than shown as zeros;
 - ``1h``: ``usage_rollup_hourly`` (UTC hours);
 - ``1d``: ``usage_rollup_daily`` when the account's time zone is UTC (its local days are UTC
   days), else the hourly rollup summed into UTC days (the daily rollup keeps local days).
@@ -32,7 +34,8 @@ from sqlalchemy import BigInteger, ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from core.db.models import Account, Meter, UsageEvent, UsageRollupDaily, UsageRollupHourly
-from core.errors import NotFound
+from core.errors import NotFound, ValidationError
+from core.usage.archive import archived_months
 from core.usage.report_query import ReportQuery
 
 # Time zones whose local day is always the UTC day: the daily rollup then holds UTC days.
@@ -113,6 +116,15 @@ def read_report(session: Session, query: ReportQuery) -> Report:
     timezone = session.scalar(select(Account.timezone).where(Account.id == account_id))
     if timezone is None:
         raise NotFound(f"account {account_id!r} does not exist", field="account_id")
+    if query.bucket == "1m":
+        archived = archived_months(session, query.first(), query.page_end())
+        if archived:
+            raise ValidationError(
+                f"minute detail of {archived[0]:%Y-%m} was archived with its raw events (older than the "
+                "retention period): use bucket=1h or 1d, which read the hourly and daily totals kept",
+                code="minute_detail_archived",
+                field="bucket",
+            )
     table, bucket_column, time_filters, fold_days = _source(session, query, timezone)
     by_meter = query.kind == "usage" or "meter" in query.group_by
     dimensions = [name for name in DIMENSIONS if name in query.group_by]
