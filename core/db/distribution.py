@@ -177,10 +177,6 @@ def _foreign_key_problems(table: Table, kinds: dict[str, str]) -> list[str]:
                     f"{shown}: a foreign key between distributed tables must match {wanted[0]} "
                     f"to {target}.{wanted[1]}"
                 )
-            elif any(p == wanted[0] and t != wanted[1] for p, t in pairs) or any(
-                t == wanted[1] and p != wanted[0] for p, t in pairs
-            ):
-                problems.append(f"{shown}: the distribution columns are matched to other columns")
         elif kind == "local" and target_kind == "distributed":
             problems.append(f"{shown}: a local table may not refer to a distributed table")
     return problems
