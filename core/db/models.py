@@ -52,6 +52,7 @@ def _same_account(column: str, table: str) -> ForeignKeyConstraint:
 
 
 ACCOUNT_KEYED: dict[str, Any] = {"primary_key": ["id"]}
+
 GRANT_SOURCES = ("purchased", "promotional", "goodwill")
 
 
@@ -118,8 +119,9 @@ class Invitation(Base):
         UniqueConstraint("token_hash", "account_id"),
     )
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     email: Mapped[str] = mapped_column(String(320))  # lower-cased
     role: Mapped[str] = mapped_column(String(20))
@@ -364,8 +366,9 @@ class CreditGrant(Base):
         UniqueConstraint("account_id", "idempotency_key"),
     )
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     source: Mapped[str] = mapped_column(String(20))
     description: Mapped[str] = mapped_column(String(500), default="")
@@ -396,8 +399,9 @@ class LedgerEntry(Base):
         _same_account("grant_id", "credit_grants"),
     )
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     grant_id: Mapped[int | None]
     amount_nanos: Mapped[int]  # signed: + adds credits, - removes them
@@ -460,8 +464,9 @@ class AlertWebhook(Base):
     __tablename__ = "alert_webhooks"
     __table_args__ = (Index("ix_alert_webhooks_account", "account_id"), _account_keyed("id"))
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     url: Mapped[str] = mapped_column(String(2000))
     secret: Mapped[str] = mapped_column(String(100))
@@ -479,8 +484,9 @@ class AlertSlackWebhook(Base):
     __tablename__ = "alert_slack_webhooks"
     __table_args__ = (Index("ix_alert_slack_webhooks_account", "account_id"), _account_keyed("id"))
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     label: Mapped[str] = mapped_column(String(80))  # "#ops-alerts": which channel, in the customer's words
     url: Mapped[str] = mapped_column(String(500))
@@ -510,8 +516,9 @@ class AlertRule(Base):
         _same_account("slack_webhook_id", "alert_slack_webhooks"),
     )
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))
@@ -578,8 +585,9 @@ class SpendCap(Base):
         _account_keyed("id"),
     )
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     scope: Mapped[str] = mapped_column(String(16), default="account")
     scope_value: Mapped[str] = mapped_column(String(128), default="")
@@ -618,8 +626,9 @@ class AlertFiring(Base):
         _same_account("cap_id", "spend_caps"),
     )
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     rule_id: Mapped[int | None]
     cap_id: Mapped[int | None]
@@ -647,8 +656,9 @@ class AlertDelivery(Base):
         _same_account("slack_webhook_id", "alert_slack_webhooks"),
     )
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     firing_id: Mapped[int]
     channel: Mapped[str] = mapped_column(String(16))
@@ -674,8 +684,9 @@ class Notification(Base):
         _same_account("firing_id", "alert_firings"),
     )
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     firing_id: Mapped[int | None]
     title: Mapped[str] = mapped_column(String(300))
@@ -716,8 +727,9 @@ class AuthorizeRefusal(Base):
         _account_keyed("id"),
     )
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(String(64))
     minute: Mapped[datetime]  # UTC, truncated to the minute
     reason: Mapped[str] = mapped_column(String(32))
@@ -762,8 +774,9 @@ class TopUp(Base):
         Index("ix_top_ups_state", "state", "updated_at"),
     )
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     kind: Mapped[str] = mapped_column(String(16))
     provider: Mapped[str] = mapped_column(String(16))  # stripe | sandbox
@@ -819,8 +832,9 @@ class PaymentCard(Base):
     __tablename__ = "payment_cards"
     __table_args__ = (Index("ix_payment_cards_account", "account_id"), _account_keyed("id"))
 
-    id: Mapped[str] = mapped_column(String(255))  # the provider's payment method id
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[str] = mapped_column(String(255))  # the provider's payment method id
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     provider: Mapped[str] = mapped_column(String(16))
     customer_id: Mapped[str] = mapped_column(String(255))
@@ -854,8 +868,9 @@ class PaymentFact(Base):
         _same_account("top_up_id", "top_ups"),
     )
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(String(64))  # the top-up's (migration 0020)
     top_up_id: Mapped[int]
     kind: Mapped[str] = mapped_column(String(16))
@@ -983,8 +998,9 @@ class SupportApproval(Base):
         _same_account("grant_id", "credit_grants"),
     )
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     action: Mapped[str] = mapped_column(String(64))  # "grant_credits"
     source: Mapped[str] = mapped_column(String(20))  # goodwill | promotional
@@ -1043,8 +1059,9 @@ class CustomerApiKey(Base):
         UniqueConstraint("submission_id", "account_id"),
     )
 
-    id: Mapped[int] = mapped_column(autoincrement=True)
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(32))  # "ml_live_3f9a2c": shown, never enough to use
@@ -1085,8 +1102,9 @@ class PortalSession(Base):
         UniqueConstraint("token_hash", "account_id"),  # found by the token alone
     )
 
-    id: Mapped[str] = mapped_column(String(32))  # "ps_…", shown to the company
     __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[str] = mapped_column(String(32))  # "ps_…", shown to the company
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     email: Mapped[str | None] = mapped_column(String(254))  # the person, lower-cased (optional)
     role: Mapped[str] = mapped_column(String(20))
