@@ -17,7 +17,9 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -29,6 +31,28 @@ from core.db.base import Base
 from core.money import TOTAL_CEILING
 
 ROLES = ("owner", "admin", "billing", "viewer")
+
+
+# --- Ready to distribute by account (Citus, core.db.distribution) ---------------------------------
+# An account's rows are keyed by (account_id, id): the table's primary key contains account_id, and
+# a foreign key between two of its tables carries account_id on both sides. The mapper's identity
+# stays ``id`` (``ACCOUNT_KEYED``), so ``session.get(Model, id)`` keeps working and ids stay unique
+# on their own. On SQLite the table keeps ``id INTEGER PRIMARY KEY`` (the rowid: only it
+# autoincrements) and a referenced table has an unnamed UNIQUE (account_id, id) for the composite
+# foreign keys (migration 0020).
+
+
+def _account_keyed(*columns: str) -> PrimaryKeyConstraint:
+    return PrimaryKeyConstraint("account_id", *columns)
+
+
+def _same_account(column: str, table: str) -> ForeignKeyConstraint:
+    """``(account_id, column) -> table(account_id, id)``: the referenced row is the same account's."""
+    return ForeignKeyConstraint(["account_id", column], [f"{table}.account_id", f"{table}.id"])
+
+
+ACCOUNT_KEYED: dict[str, Any] = {"primary_key": ["id"]}
+
 GRANT_SOURCES = ("purchased", "promotional", "goodwill")
 
 
@@ -91,13 +115,17 @@ class Invitation(Base):
         CheckConstraint(f"role IN {ROLES!r}", name="role_known"),
         CheckConstraint(f"state IN {INVITATION_STATES!r}", name="state_known"),
         Index("ix_invitations_account", "account_id", "state"),
+        _account_keyed("id"),
+        UniqueConstraint("token_hash", "account_id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     email: Mapped[str] = mapped_column(String(320))  # lower-cased
     role: Mapped[str] = mapped_column(String(20))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha-256 hex of the link's token
+    token_hash: Mapped[str] = mapped_column(String(64))  # sha-256 hex of the link's token
     state: Mapped[str] = mapped_column(String(16), default="pending")
     invited_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime]
@@ -391,9 +419,13 @@ class CreditGrant(Base):
         CheckConstraint(f"source IN {GRANT_SOURCES!r}", name="source_known"),
         CheckConstraint("amount_nanos > 0", name="amount_positive"),
         Index("ix_credit_grants_account", "account_id"),
+        _account_keyed("id"),
+        UniqueConstraint("account_id", "idempotency_key"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     source: Mapped[str] = mapped_column(String(20))
     description: Mapped[str] = mapped_column(String(500), default="")
@@ -405,7 +437,7 @@ class CreditGrant(Base):
     expires_at: Mapped[datetime | None]
     expired: Mapped[bool] = mapped_column(default=False)
     # Client-made key for "grant once": a retry with the same key returns the same grant.
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     created_by: Mapped[str] = mapped_column(String(320), default="system")
     created_at: Mapped[datetime]
 
@@ -420,11 +452,15 @@ class LedgerEntry(Base):
         Index("ix_ledger_entries_account_id", "account_id", "id"),
         Index("ix_ledger_entries_grant", "grant_id"),
         CheckConstraint("amount_nanos <> 0", name="amount_nonzero"),
+        _account_keyed("id"),
+        _same_account("grant_id", "credit_grants"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
-    grant_id: Mapped[int | None] = mapped_column(ForeignKey("credit_grants.id"))
+    grant_id: Mapped[int | None]
     amount_nanos: Mapped[int]  # signed: + adds credits, - removes them
     balance_after_nanos: Mapped[int]  # account balance once this entry is applied
     reason: Mapped[str] = mapped_column(String(32))  # see core.ledger.reasons
@@ -483,9 +519,11 @@ class AlertWebhook(Base):
     portal shows it once, at creation, and afterwards only ``secret_hint``."""
 
     __tablename__ = "alert_webhooks"
-    __table_args__ = (Index("ix_alert_webhooks_account", "account_id"),)
+    __table_args__ = (Index("ix_alert_webhooks_account", "account_id"), _account_keyed("id"))
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     url: Mapped[str] = mapped_column(String(2000))
     secret: Mapped[str] = mapped_column(String(100))
@@ -501,9 +539,11 @@ class AlertSlackWebhook(Base):
     afterwards only ``url_hint`` and the customer's ``label``."""
 
     __tablename__ = "alert_slack_webhooks"
-    __table_args__ = (Index("ix_alert_slack_webhooks_account", "account_id"),)
+    __table_args__ = (Index("ix_alert_slack_webhooks_account", "account_id"), _account_keyed("id"))
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     label: Mapped[str] = mapped_column(String(80))  # "#ops-alerts": which channel, in the customer's words
     url: Mapped[str] = mapped_column(String(500))
@@ -528,9 +568,14 @@ class AlertRule(Base):
         CheckConstraint(f"scope IN {ALERT_SCOPES!r}", name="scope_known"),
         CheckConstraint(f"state IN {ALERT_STATES!r}", name="state_known"),
         Index("ix_alert_rules_account", "account_id"),
+        _account_keyed("id"),
+        _same_account("webhook_id", "alert_webhooks"),
+        _same_account("slack_webhook_id", "alert_slack_webhooks"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))
@@ -543,8 +588,8 @@ class AlertRule(Base):
     factor_percent: Mapped[int | None]
     notify_in_app: Mapped[bool] = mapped_column(default=True)
     email_to: Mapped[list[str]] = mapped_column(default=list)
-    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("alert_webhooks.id"))
-    slack_webhook_id: Mapped[int | None] = mapped_column(ForeignKey("alert_slack_webhooks.id"))
+    webhook_id: Mapped[int | None]
+    slack_webhook_id: Mapped[int | None]
     paused: Mapped[bool] = mapped_column(default=False)
     state: Mapped[str] = mapped_column(String(16), default="ok")
     last_value: Mapped[int | None]
@@ -564,13 +609,18 @@ class CreditExpiryNotice(Base):
     """
 
     __tablename__ = "credit_expiry_notices"
-    __table_args__ = (CheckConstraint("threshold_days > 0", name="days_positive"),)
+    __table_args__ = (
+        CheckConstraint("threshold_days > 0", name="days_positive"),
+        _same_account("grant_id", "credit_grants"),
+        _same_account("rule_id", "alert_rules"),
+        _same_account("firing_id", "alert_firings"),
+    )
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
-    grant_id: Mapped[int] = mapped_column(ForeignKey("credit_grants.id"), primary_key=True)
+    grant_id: Mapped[int] = mapped_column(primary_key=True)
     threshold_days: Mapped[int] = mapped_column(primary_key=True)
-    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id"))
-    firing_id: Mapped[int | None] = mapped_column(ForeignKey("alert_firings.id"))
+    rule_id: Mapped[int | None]
+    firing_id: Mapped[int | None]
     remaining_nanos: Mapped[int]  # what the grant held when the notice was written
     expected_lost_nanos: Mapped[int]  # what would expire unused at the pace then
     notified_at: Mapped[datetime]
@@ -589,9 +639,12 @@ class SpendCap(Base):
         CheckConstraint(f"state IN {ALERT_STATES!r}", name="state_known"),
         CheckConstraint("limit_nanos > 0", name="limit_positive"),
         Index("ix_spend_caps_account", "account_id"),
+        _account_keyed("id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     scope: Mapped[str] = mapped_column(String(16), default="account")
     scope_value: Mapped[str] = mapped_column(String(128), default="")
@@ -625,12 +678,17 @@ class AlertFiring(Base):
     __table_args__ = (
         CheckConstraint("event IN ('fired', 'resolved')", name="event_known"),
         Index("ix_alert_firings_account", "account_id", "id"),
+        _account_keyed("id"),
+        _same_account("rule_id", "alert_rules"),
+        _same_account("cap_id", "spend_caps"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
-    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id"))
-    cap_id: Mapped[int | None] = mapped_column(ForeignKey("spend_caps.id"))
+    rule_id: Mapped[int | None]
+    cap_id: Mapped[int | None]
     subject: Mapped[str] = mapped_column(String(300))  # the rule's name or the cap, as it was then
     event: Mapped[str] = mapped_column(String(16))
     value: Mapped[int]
@@ -649,15 +707,21 @@ class AlertDelivery(Base):
         CheckConstraint(f"status IN {DELIVERY_STATUSES!r}", name="status_known"),
         Index("ix_alert_deliveries_due", "status", "next_attempt_at"),
         Index("ix_alert_deliveries_account", "account_id", "id"),
+        _account_keyed("id"),
+        _same_account("firing_id", "alert_firings"),
+        _same_account("webhook_id", "alert_webhooks"),
+        _same_account("slack_webhook_id", "alert_slack_webhooks"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
-    firing_id: Mapped[int] = mapped_column(ForeignKey("alert_firings.id"))
+    firing_id: Mapped[int]
     channel: Mapped[str] = mapped_column(String(16))
     target: Mapped[str] = mapped_column(String(2000))  # email address, webhook URL, "portal", Slack label
-    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("alert_webhooks.id"))
-    slack_webhook_id: Mapped[int | None] = mapped_column(ForeignKey("alert_slack_webhooks.id"))
+    webhook_id: Mapped[int | None]
+    slack_webhook_id: Mapped[int | None]
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
@@ -671,11 +735,17 @@ class Notification(Base):
     """An in-app notification for an account's members (the sidebar badge counts the unread ones)."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_account", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_notifications_account", "account_id", "id"),
+        _account_keyed("id"),
+        _same_account("firing_id", "alert_firings"),
+    )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
-    firing_id: Mapped[int | None] = mapped_column(ForeignKey("alert_firings.id"))
+    firing_id: Mapped[int | None]
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(String(1000))
     created_at: Mapped[datetime]
@@ -711,9 +781,12 @@ class AuthorizeRefusal(Base):
         CheckConstraint(f"reason IN {REFUSAL_REASONS!r}", name="reason_known"),
         CheckConstraint("count > 0", name="count_positive"),
         Index("ix_authorize_refusals_minute", "minute"),  # retention deletes by age alone
+        _account_keyed("id"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(String(64))
     minute: Mapped[datetime]  # UTC, truncated to the minute
     reason: Mapped[str] = mapped_column(String(32))
@@ -749,13 +822,18 @@ class TopUp(Base):
         CheckConstraint("credits_nanos > 0", name="credits_positive"),
         CheckConstraint("refunded_cents BETWEEN 0 AND amount_cents", name="refund_within_amount"),
         UniqueConstraint("account_id", "request_key"),
-        UniqueConstraint("checkout_session_id"),
-        UniqueConstraint("payment_intent_id"),
+        # Led by the provider's id: webhooks find the top-up by it alone.
+        UniqueConstraint("checkout_session_id", "account_id"),
+        UniqueConstraint("payment_intent_id", "account_id"),
+        _account_keyed("id"),
+        _same_account("grant_id", "credit_grants"),
         Index("ix_top_ups_account", "account_id", "id"),
         Index("ix_top_ups_state", "state", "updated_at"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     kind: Mapped[str] = mapped_column(String(16))
     provider: Mapped[str] = mapped_column(String(16))  # stripe | sandbox
@@ -777,7 +855,7 @@ class TopUp(Base):
     access_token: Mapped[str] = mapped_column(String(64))  # unguessable id for this top-up's public pages
     failure_code: Mapped[str] = mapped_column(String(64), default="")
     failure_message: Mapped[str] = mapped_column(String(500), default="")
-    grant_id: Mapped[int | None] = mapped_column(ForeignKey("credit_grants.id"))
+    grant_id: Mapped[int | None]
     refunded_cents: Mapped[int] = mapped_column(default=0)
     reversed_nanos: Mapped[int] = mapped_column(default=0)  # credits a refund took back
     refund_spent_nanos: Mapped[int] = mapped_column(default=0)  # refunded credits already used up
@@ -809,9 +887,11 @@ class PaymentCard(Base):
     """A card the customer saved for later purchases and auto-recharge (the provider keeps the number)."""
 
     __tablename__ = "payment_cards"
-    __table_args__ = (Index("ix_payment_cards_account", "account_id"),)
+    __table_args__ = (Index("ix_payment_cards_account", "account_id"), _account_keyed("id"))
 
-    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # the provider's payment method id
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[str] = mapped_column(String(255))  # the provider's payment method id
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     provider: Mapped[str] = mapped_column(String(16))
     customer_id: Mapped[str] = mapped_column(String(255))
@@ -840,11 +920,16 @@ class PaymentFact(Base):
     __table_args__ = (
         CheckConstraint(f"kind IN {PAYMENT_FACT_KINDS!r}", name="kind_known"),
         CheckConstraint("amount_cents >= 0", name="amount_non_negative"),
-        UniqueConstraint("top_up_id", "kind", "object_id"),
+        UniqueConstraint("top_up_id", "kind", "object_id", "account_id"),
+        _account_keyed("id"),
+        _same_account("top_up_id", "top_ups"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    top_up_id: Mapped[int] = mapped_column(ForeignKey("top_ups.id"))
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(64))  # the top-up's (migration 0020)
+    top_up_id: Mapped[int]
     kind: Mapped[str] = mapped_column(String(16))
     object_id: Mapped[str] = mapped_column(String(255))  # payment intent, dispute, or submission id
     amount_cents: Mapped[int] = mapped_column(default=0)
@@ -865,10 +950,15 @@ class PaymentAlert(Base):
     """
 
     __tablename__ = "payment_alerts"
-    __table_args__ = (Index("ix_payment_alerts_open", "resolved_at", "account_id"),)
+    __table_args__ = (
+        Index("ix_payment_alerts_open", "resolved_at", "account_id"),
+        _account_keyed("top_up_id", "alert"),
+        _same_account("top_up_id", "top_ups"),
+    )
+    __mapper_args__ = {"primary_key": ["top_up_id", "alert"]}
 
-    top_up_id: Mapped[int] = mapped_column(ForeignKey("top_ups.id"), primary_key=True)
-    alert: Mapped[str] = mapped_column(String(64), primary_key=True)
+    top_up_id: Mapped[int]
+    alert: Mapped[str] = mapped_column(String(64))
     account_id: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text, default="")
     raised_at: Mapped[datetime]
@@ -909,6 +999,7 @@ class AutoRecharge(Base):
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint("monthly_max_cents >= amount_cents", name="monthly_max_covers_amount"),
         CheckConstraint("failures >= 0", name="failures_non_negative"),
+        _same_account("in_flight_top_up_id", "top_ups"),
     )
 
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
@@ -919,7 +1010,7 @@ class AutoRecharge(Base):
     target_nanos: Mapped[int | None]  # mode "target": the balance a recharge brings the account back to
     monthly_max_cents: Mapped[int]
     card_id: Mapped[str | None] = mapped_column(String(255))
-    in_flight_top_up_id: Mapped[int | None] = mapped_column(ForeignKey("top_ups.id"))
+    in_flight_top_up_id: Mapped[int | None]
     failures: Mapped[int] = mapped_column(default=0)  # declines in a row
     next_attempt_at: Mapped[datetime | None]  # backoff after a decline
     last_decision: Mapped[str] = mapped_column(String(500), default="")  # why it did (not) recharge
@@ -960,9 +1051,13 @@ class SupportApproval(Base):
         CheckConstraint("amount_nanos > 0", name="amount_positive"),
         Index("ix_support_approvals_state", "state", "id"),
         Index("ix_support_approvals_account", "account_id", "id"),
+        _account_keyed("id"),
+        _same_account("grant_id", "credit_grants"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     action: Mapped[str] = mapped_column(String(64))  # "grant_credits"
     source: Mapped[str] = mapped_column(String(20))  # goodwill | promotional
@@ -975,7 +1070,7 @@ class SupportApproval(Base):
     decided_by: Mapped[str | None] = mapped_column(String(320))
     decided_at: Mapped[datetime | None]
     decision_reason: Mapped[str] = mapped_column(Text, default="")
-    grant_id: Mapped[int | None] = mapped_column(ForeignKey("credit_grants.id"))
+    grant_id: Mapped[int | None]
 
 
 class SupportSubmission(Base):
@@ -1013,13 +1108,21 @@ class CustomerApiKey(Base):
     short visible ``prefix`` to recognise it (``core.customer_keys``)."""
 
     __tablename__ = "customer_api_keys"
-    __table_args__ = (Index("ix_customer_api_keys_account", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_customer_api_keys_account", "account_id", "id"),
+        _account_keyed("id"),
+        # Led by the digest: a request's key is found by its secret alone.
+        UniqueConstraint("secret_sha256", "account_id"),
+        UniqueConstraint("submission_id", "account_id"),
+    )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[int] = mapped_column(autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(32))  # "ml_live_3f9a2c": shown, never enough to use
-    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)  # hex digest of the secret
+    secret_sha256: Mapped[str] = mapped_column(String(64))  # hex digest of the secret
     scopes: Mapped[list[str]] = mapped_column(default=list)
     created_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime]
@@ -1028,7 +1131,7 @@ class CustomerApiKey(Base):
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(320))
     # The page's form submission that made it: a repeated submit finds this key instead of making another.
-    submission_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    submission_id: Mapped[str | None] = mapped_column(String(64))
 
 
 # The support search finds an account by an API key prefix: the daily rollup holds each key once a day.
@@ -1052,14 +1155,18 @@ class PortalSession(Base):
     __table_args__ = (
         CheckConstraint(f"role IN {PORTAL_ROLES!r}", name="role_known"),
         Index("ix_portal_sessions_account", "account_id", "created_at"),
+        _account_keyed("id"),
+        UniqueConstraint("token_hash", "account_id"),  # found by the token alone
     )
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # "ps_…", shown to the company
+    __mapper_args__ = ACCOUNT_KEYED
+
+    id: Mapped[str] = mapped_column(String(32))  # "ps_…", shown to the company
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
     email: Mapped[str | None] = mapped_column(String(254))  # the person, lower-cased (optional)
     role: Mapped[str] = mapped_column(String(20))
     pages: Mapped[list[str]] = mapped_column(default=list)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha-256 hex of the start token
+    token_hash: Mapped[str] = mapped_column(String(64))  # sha-256 hex of the start token
     expires_at: Mapped[datetime]
     return_url: Mapped[str | None] = mapped_column(String(2000))
     used_at: Mapped[datetime | None]  # the start link was opened (once)

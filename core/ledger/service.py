@@ -178,7 +178,12 @@ def grant_credits(
             field="amount",
         )
     if idempotency_key is not None:
-        existing = session.scalar(select(CreditGrant).where(CreditGrant.idempotency_key == idempotency_key))
+        # Keys are the account's own (unique with account_id): another account's same key is another grant.
+        existing = session.scalar(
+            select(CreditGrant).where(
+                CreditGrant.account_id == account_id, CreditGrant.idempotency_key == idempotency_key
+            )
+        )
         if existing is not None:
             same = (
                 existing.account_id == account_id

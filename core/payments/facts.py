@@ -33,6 +33,7 @@ def _row(session: Session, top_up_id: int, kind: str, object_id: str) -> Payment
 
 def _new(top_up: TopUp, kind: str, object_id: str, source: str, at: datetime) -> PaymentFact:
     return PaymentFact(
+        account_id=top_up.account_id,
         top_up_id=top_up.id,
         kind=kind,
         object_id=object_id[:255],

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.db import unit_of_work
@@ -206,9 +207,29 @@ def test_daily_rollup_that_differs_from_raw_events_is_reported(engine: Engine, l
     assert report.problems[0].startswith("account acc_c: daily rollup")
 
 
+def _corrupt_past_foreign_keys(engine: Engine, sql: str, **params: object) -> None:
+    """A change the foreign keys refuse, made with them off (a restore without constraints, say)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # outside a transaction
+        try:
+            with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text("SET LOCAL session_replication_role = replica"))  # no FK triggers
+                assert conn.execute(text(sql), params).rowcount >= 1
+        finally:
+            if engine.dialect.name == "sqlite":
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+
+
 def test_entry_on_another_accounts_grant_is_reported(engine: Engine, ledger: Ledger) -> None:
-    # acc_a's grant moves to acc_b: every entry on it now sits on the wrong account.
-    _corrupt(engine, "UPDATE credit_grants SET account_id = 'acc_b' WHERE id = :id", id=ledger.grant_a)
+    # acc_a's grant moves to acc_b: every entry on it now sits on the wrong account. The entries'
+    # foreign key (account_id, grant_id) refuses that (migration 0020), so it is forced past it.
+    with pytest.raises(IntegrityError):
+        _corrupt(engine, "UPDATE credit_grants SET account_id = 'acc_b' WHERE id = :id", id=ledger.grant_a)
+    _corrupt_past_foreign_keys(
+        engine, "UPDATE credit_grants SET account_id = 'acc_b' WHERE id = :id", id=ledger.grant_a
+    )
     report = run_ledger_check(engine)
     assert _kinds(report) == {"foreign_entry"}
     assert all(
