@@ -39,11 +39,11 @@ DISTRIBUTED_TABLES: tuple[str, ...] = (
     "auto_recharges",
     # usage
     "usage_events",
-    "usage_event_keys",  # issue 20 dedupe window (branch partition)
+    "usage_event_keys",  # the dedupe window (core.metering.dedupe)
     "usage_rollup_hourly",
     "usage_rollup_daily",
     "late_usage",
-    "archived_event_totals",  # issue 20 archive (branch archive): per account and month
+    "archived_event_totals",  # archived months' totals per account and month
     # spend control
     "spend_caps",
     "spend_settings",
@@ -95,7 +95,7 @@ LOCAL_TABLES: dict[str, str] = {
     ),
     "payment_sandbox_objects": "the sandbox provider's own records (stand-in for Stripe's side)",
     "settings": "server-wide key/value settings",
-    "usage_archives": "issue 20 archive (branch archive): one row per archived month file, for all accounts",
+    "usage_archives": "one row per archived month file, for all accounts",
 }
 
 

@@ -28,16 +28,6 @@ from core.db.base import Base
 from core.db.distribution import distribution_problems, unclassified_tables
 from core.db.migrate import alembic_config, upgrade
 
-# Tables classified ahead of their branches of issue 20 (partition, archive): they join the metadata
-# at merge. Shrinks to nothing once merged.
-NOT_YET_MERGED = {"usage_event_keys", "archived_event_totals", "usage_archives"}
-
-# Violations still tolerated, each with the change that removes it. Shrinks to nothing.
-ALLOWED = {
-    # Migration 0018 (branch partition): primary key (account_id, occurred_at, id).
-    "usage_events: primary key (id) does not contain account_id",
-}
-
 
 def test_every_table_is_classified() -> None:
     assert unclassified_tables(Base.metadata) == [], "add them to core/db/distribution.py"
@@ -51,16 +41,12 @@ def test_no_table_is_classified_twice_or_for_nothing() -> None:
     ]
     assert sum(len(group) for group in groups) == len(set().union(*groups))
     assert len(distribution.DISTRIBUTED_TABLES) == len(set(distribution.DISTRIBUTED_TABLES))
-    stale = distribution.classified_tables() - set(Base.metadata.tables) - NOT_YET_MERGED
+    stale = distribution.classified_tables() - set(Base.metadata.tables)
     assert stale == set()
 
 
 def test_the_schema_is_ready_to_distribute() -> None:
-    assert [p for p in distribution_problems(Base.metadata) if p not in ALLOWED] == []
-
-
-def test_the_allow_list_only_holds_what_is_still_wrong() -> None:
-    assert set(distribution_problems(Base.metadata)) >= ALLOWED, "a fixed violation: take it off ALLOWED"
+    assert distribution_problems(Base.metadata) == []
 
 
 def _toy_metadata() -> MetaData:

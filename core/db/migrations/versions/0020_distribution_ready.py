@@ -13,7 +13,7 @@ SQLite: id is unique there on its own, so it constrains nothing more (and an upg
 twice).
 
 Revision ID: 0020
-Revises: 0017 (temporarily, on branch citus: re-chained after 0019 at merge)
+Revises: 0019
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
-down_revision: str | None = "0017"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
