@@ -750,9 +750,11 @@ def sizes(psycopg_url: str) -> tuple[int, list[tuple[str, int]], list[tuple[str,
         parts = [
             (
                 "table (heap + TOAST)",
-                conn.execute(
-                    f"SELECT coalesce(sum(pg_table_size(relid)), 0) FROM {_TREE}", ("usage_events",) * 2
-                ).fetchone()[0],
+                int(
+                    conn.execute(
+                        f"SELECT coalesce(sum(pg_table_size(relid)), 0) FROM {_TREE}", ("usage_events",) * 2
+                    ).fetchone()[0]
+                ),
             )
         ]
         for (index,) in conn.execute(
@@ -762,7 +764,7 @@ def sizes(psycopg_url: str) -> tuple[int, list[tuple[str, int]], list[tuple[str,
             size = conn.execute(
                 f"SELECT coalesce(sum(pg_relation_size(relid)), 0) FROM {_TREE}", (index, index)
             ).fetchone()[0]
-            parts.append((f"index {index}", size))
+            parts.append((f"index {index}", int(size)))
         others = []
         for table in ("usage_event_keys", "usage_rollup_hourly", "usage_rollup_daily"):
             if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]:
@@ -775,7 +777,7 @@ def sizes(psycopg_url: str) -> tuple[int, list[tuple[str, int]], list[tuple[str,
                     f"FROM {_TREE} JOIN pg_class c ON c.oid = t.relid AND c.relkind = 'r'",
                     (table, table),
                 ).fetchone()[0]
-                others.append((f"{table} ({rows:,} rows, with indexes)", size))
+                others.append((f"{table} ({rows:,} rows, with indexes)", int(size)))
     return int(events), parts, others
 
 
@@ -857,7 +859,12 @@ def measure_ingest(
     server: Any, psycopg_url: str, work: Workload, clients: int, even: bool, now: datetime
 ) -> IngestResult:
     with psycopg.connect(psycopg_url) as conn:
-        max_id = conn.execute("SELECT coalesce(max(id), 0) FROM usage_events").fetchone()[0]
+        # The id sequence's position, not max(id): partitioned, no index leads with id (a 50M scan).
+        sequence = conn.execute("SELECT pg_get_serial_sequence('usage_events', 'id')").fetchone()[0]
+        if sequence:
+            max_id = conn.execute(f"SELECT last_value FROM {sequence}").fetchone()[0]
+        else:
+            max_id = conn.execute("SELECT coalesce(max(id), 0) FROM usage_events").fetchone()[0]
     before = _balances(psycopg_url)
     outcome = post_all(
         server, [work.bodies], events=work.sent, clients=clients, even=even, database_url=psycopg_url
