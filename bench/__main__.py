@@ -6,6 +6,14 @@ Parts (each prints its numbers and a summary table; nothing is asserted):
              flags: --quick --db postgres|sqlite|both --shape bench|few|both --servers api1,api2,portal
                     --events N --batch N --duplicates F --clients N --spread even|kernel
                     --overlap-events N --no-overlap
+             --preload N: the scale part below instead, with all the flags
+    scale    N preloaded events (default 50M, COPY over 13 months, 1,000 accounts), today's table (0017)
+             against head (partitioned): fill pace, bytes per event, ingestion through
+             api serve --workers 2, usage view p50/p95, dedupe of resent events, archive s/million
+             (bench/scale.py; databases kept until --drop). Not part of ``python -m bench``.
+             flags: --preload N --accounts N --layout today|head|both --rebuild --drop --events N
+                    --ingest-accounts N --clients N --runs N --resend N --no-archive --no-ingest
+                    --ledger-check --today-code DIR --skip-disk-check
     latency  p50/p99 of GET /api/v1/accounts/{id}/balance over one kept-alive connection (bench/latency.py)
              flags: --db postgres|sqlite --requests N --warmup N
     usage    30-day by-day-by-meter usage view on a 10M-event account (bench/usage_view.py)
@@ -46,6 +54,7 @@ PARTS = {
     "support": "bench.support_search",
     "anomalies": "bench.anomalies",
     "archive": "bench.archive",
+    "scale": "bench.scale",
 }
 
 

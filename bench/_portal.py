@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -113,7 +114,10 @@ def run_portal(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+# The checkout's own venv; a git worktree without one uses the running interpreter's (a shared venv).
 METERLINE = ROOT / ".venv" / "bin" / "meterline"
+if not METERLINE.exists():
+    METERLINE = Path(sys.executable).parent / "meterline"
 
 
 @contextmanager

@@ -22,6 +22,10 @@ What issue 11's targets ask, each figure printed beside its target:
   own order, so that concurrent batches share ids: each event must be accepted and stored
   once, and the ledger check pass.
 
+``--preload N`` runs the scale part instead (``bench/scale.py``: the same ingestion
+against a table already holding N events, partitioned against today's table; every flag
+goes to it).
+
 Client connections are opened one after another (each with a first request) before the
 clock starts, as a pool grows under load; with several workers the bench prints how the
 kernel spread them (workers share one listening socket and a connection stays with the
@@ -574,6 +578,13 @@ def _tables(args: argparse.Namespace, now: datetime) -> Iterator[tuple[str, list
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(arg == "--preload" or arg.startswith("--preload=") for arg in argv):
+        # Against a table already holding N events: the scale part (bench/scale.py) takes all the flags.
+        from bench import scale
+
+        scale.main(argv)
+        return
     args = _parser().parse_args(argv)
     now = datetime.now(UTC).replace(microsecond=0)
     started_load = os.getloadavg()
