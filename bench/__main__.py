@@ -3,9 +3,9 @@
 Parts (each prints its numbers and a summary table; nothing is asserted):
 
     ingest   POST /api/v1/events end to end against the bare database baseline (bench/ingest.py)
-             flags: --quick --db postgres|sqlite|both --shape bench|few|both --servers api1,api2,portal
-                    --events N --batch N --duplicates F --clients N --spread even|kernel
-                    --overlap-events N --no-overlap
+             flags: --quick --db postgres|sqlite|both --shape bench|few|hot|both|all
+                    --servers api1,api2,portal --events N --batch N --duplicates F --clients N
+                    --spread even|kernel --overlap-events N --no-overlap
     latency  p50/p99 of GET /api/v1/accounts/{id}/balance over one kept-alive connection (bench/latency.py)
              flags: --db postgres|sqlite --requests N --warmup N
     usage    30-day by-day-by-meter usage view on a 10M-event account (bench/usage_view.py)
