@@ -3,9 +3,9 @@
 Parts (each prints its numbers and a summary table; nothing is asserted):
 
     ingest   POST /api/v1/events end to end against the bare database baseline (bench/ingest.py)
-             flags: --quick --db postgres|sqlite|both --shape bench|few|both --servers api1,api2,portal
-                    --events N --batch N --duplicates F --clients N --spread even|kernel
-                    --overlap-events N --no-overlap
+             flags: --quick --db postgres|sqlite|both --shape bench|few|hot|both|all
+                    --servers api1,api2,portal --events N --batch N --duplicates F --clients N
+                    --spread even|kernel --overlap-events N --no-overlap
              --preload N: the scale part below instead, with all the flags
     scale    N preloaded events (default 50M, COPY over 13 months, 1,000 accounts), today's table (0017)
              against head (partitioned): fill pace, bytes per event, ingestion through

@@ -34,6 +34,13 @@ class CpuMeter:
         self._start = self._sample()
         self._wall = time.perf_counter()
 
+    def server_ms_per_1000(self, events: int) -> list[float]:
+        """The server's CPU milliseconds per 1,000 events since ``restart``: whole, then each worker."""
+        end = self._sample()
+        per_1000 = 1000 * 1000 / events
+        whole = (end[0] - self._start[0]) * per_1000
+        return [whole, *((b - a) * per_1000 for a, b in zip(self._start[1], end[1], strict=True))]
+
     def summary(self, events: int) -> str:
         """CPU milliseconds per 1,000 events sent, by whom, and how busy the server was."""
         end = self._sample()

@@ -1,6 +1,6 @@
 """Ingestion benchmark: POST /api/v1/events end to end, against the database's bare pace.
 
-    .venv/bin/python -m bench ingest [--quick] [--db postgres|sqlite|both] [--shape bench|few|both]
+    .venv/bin/python -m bench ingest [--quick] [--db postgres|sqlite|both] [--shape bench|few|hot|both|all]
                                      [--servers api1,api2,portal] [--events N] [--clients N] …
 
 What issue 11's targets ask, each figure printed beside its target:
@@ -8,7 +8,10 @@ What issue 11's targets ask, each figure printed beside its target:
 - Two workload shapes, batches of 1,000, 5 % of each batch resent from earlier batches:
   *bench* (20 accounts, 3 meters, model/project/api_key dimensions, 3 % of events up to
   ten days late: about 450 distinct hourly rollup keys per 1,000 events) and *few keys* (4 accounts, 4
-  meters, no dimensions, all events of the last ten minutes).
+  meters, no dimensions, all events of the last ten minutes); and *hot* (``--shape hot`` or
+  ``all``): the bench shape with every event of one account, one large customer sending from
+  many servers, so that every batch queues for the same account lock (its pace is printed
+  against the bench shape's when both run).
 - The bare baseline (``bench/_bare.py``), measured in this run on the same events and
   batches, from as many connections as there are HTTP clients, once before and once after
   the end-to-end runs of a shape; ratios are taken against the faster of the two.
@@ -18,6 +21,9 @@ What issue 11's targets ask, each figure printed beside its target:
   one-port portal (``streamlit run app/server.py``), each on a fresh copy of the seeded
   database, started with ``METERLINE_JOBS=off``. After every run the ledger check must pass
   and every unique event be stored (and reported accepted) exactly once.
+- The server's own CPU per 1,000 events (the API worker processes' CPU time while the clock
+  ran, from /proc, divided by the events sent), beside the ratios: less sensitive to a
+  shared machine's load than the pace.
 - A concurrency check: 4 API workers, 4 clients each sending every event of a set in its
   own order, so that concurrent batches share ids: each event must be accepted and stored
   once, and the ledger check pass.
@@ -127,6 +133,16 @@ def _bench_event(rng: random.Random, number: int, now: datetime) -> dict[str, An
     }
 
 
+def _hot_event(rng: random.Random, number: int, now: datetime) -> dict[str, Any]:
+    """The bench shape with every event of one account (its two projects and API keys)."""
+    event = _bench_event(rng, number, now)
+    project = rng.randrange(len(PROJECTS))
+    event["account_id"] = ACCOUNTS[0]
+    event["dimensions"]["project"] = f"{PROJECTS[project]}-0"
+    event["dimensions"]["api_key"] = f"key_0_{project}"
+    return event
+
+
 def _few_keys_event(rng: random.Random, number: int, now: datetime) -> dict[str, Any]:
     """Few keys: 4 accounts, 4 meters, no dimensions, all of the last ten minutes."""
     meter = rng.choice(FEW_KEYS_METERS)
@@ -142,6 +158,7 @@ def _few_keys_event(rng: random.Random, number: int, now: datetime) -> dict[str,
 SHAPES: dict[str, Callable[[random.Random, int, datetime], dict[str, Any]]] = {
     "bench": _bench_event,
     "few keys": _few_keys_event,
+    "hot": _hot_event,
 }
 
 
@@ -220,6 +237,7 @@ class PostOutcome:
     spread: list[int] = field(default_factory=list)  # connections per worker while the clock ran
     first_spread: list[int] = field(default_factory=list)  # where the kernel put each first attempt
     cpu: str = ""
+    server_ms: list[float] = field(default_factory=list)  # CPU ms per 1,000 events: whole server, per worker
     sessions: str = ""  # what the server's PostgreSQL sessions were doing (PgActivity)
 
     def spread_note(self) -> str:
@@ -329,6 +347,7 @@ def post_all(
         thread.join()
     outcome.seconds = time.perf_counter() - began
     outcome.cpu = cpu.summary(events)
+    outcome.server_ms = cpu.server_ms_per_1000(events)
     if activity:
         outcome.sessions = activity.stop()
     for client in client_list:
@@ -421,11 +440,23 @@ def run_bare(scratch: ScratchDatabases, db: str, work: Workload, clients: int) -
 
 
 def shape_rows(
-    scratch: ScratchDatabases, db: str, work: Workload, clients: int, servers: list[str], even: bool
+    scratch: ScratchDatabases,
+    db: str,
+    work: Workload,
+    clients: int,
+    servers: list[str],
+    even: bool,
+    paces: dict[tuple[str, str], float] | None = None,
 ) -> list[Row]:
-    """Bare baseline, the end-to-end runs, the bare baseline again: the rows of one table."""
+    """Bare baseline, the end-to-end runs, the bare baseline again: the rows of one table.
+
+    ``paces`` collects each run's events/s by (shape, server); the hot shape's table compares
+    its runs with the bench shape's found there.
+    """
     bare_before, note_before = run_bare(scratch, db, work, clients)
     runs = [run_end_to_end(scratch, db, server, work, clients, even) for server in servers]
+    if paces is not None:
+        paces.update({(work.shape, run.server): run.rate for run in runs})
     bare_after, note_after = run_bare(scratch, db, work, clients)
     bare = max(bare_before, bare_after)
     if db == "postgres":
@@ -453,7 +484,26 @@ def shape_rows(
         elif db == "postgres" and run.server == "portal":
             target, passed = f">= {PORTAL_RATIO_TARGET}× bare", run.rate >= PORTAL_RATIO_TARGET * bare
         rows.append(Row(f"end to end, {SERVERS[run.server]}", measured, target, passed))
+        if run.outcome.server_ms:
+            whole, *workers = run.outcome.server_ms
+            each = f" ({' + '.join(f'{w:.1f}' for w in workers)} by worker)" if len(workers) > 1 else ""
+            rows.append(
+                Row(
+                    f"  {SERVERS[run.server]}: server CPU ms per 1,000 events",
+                    f"{whole:.1f} ms{each}, {run.load}",
+                )
+            )
     by_server = {run.server: run for run in runs}
+    if work.shape == "hot" and paces is not None:
+        for run in runs:
+            bench_pace = paces.get(("bench", run.server))
+            if bench_pace:
+                rows.append(
+                    Row(
+                        f"end to end, {SERVERS[run.server]}: one account / bench shape (20 accounts)",
+                        f"{run.rate / bench_pace:.2f}× ({run.rate:,.0f}/s against {bench_pace:,.0f}/s)",
+                    )
+                )
     if "api1" in by_server and "api2" in by_server:
         gain = by_server["api2"].rate / by_server["api1"].rate
         rows.append(
@@ -524,7 +574,12 @@ def _parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="fewer events: the whole part in a minute or two"
     )
     parser.add_argument("--db", choices=["postgres", "sqlite", "both"], default="both")
-    parser.add_argument("--shape", choices=["bench", "few", "both"], default="both", help="PostgreSQL shapes")
+    parser.add_argument(
+        "--shape",
+        choices=["bench", "few", "hot", "both", "all"],
+        default="both",
+        help="PostgreSQL shapes: both = bench and few keys; all = those and hot (one account)",
+    )
     parser.add_argument(
         "--servers",
         type=_servers,
@@ -556,7 +611,14 @@ def _parser() -> argparse.ArgumentParser:
 def _tables(args: argparse.Namespace, now: datetime) -> Iterator[tuple[str, list[Row]]]:
     even = args.spread == "even"
     events = args.events or (50_000 if args.quick else 150_000)
-    shapes = {"bench": ["bench"], "few": ["few keys"], "both": ["bench", "few keys"]}[args.shape]
+    shapes = {
+        "bench": ["bench"],
+        "few": ["few keys"],
+        "hot": ["hot"],
+        "both": ["bench", "few keys"],
+        "all": ["bench", "few keys", "hot"],
+    }[args.shape]
+    paces: dict[tuple[str, str], float] = {}
     with ScratchDatabases(now) as scratch:
         if args.db in ("postgres", "both"):
             for shape in shapes:
@@ -564,7 +626,8 @@ def _tables(args: argparse.Namespace, now: datetime) -> Iterator[tuple[str, list
                 title = (
                     f"PostgreSQL, {shape} shape: {work.describe(args.clients)}, {args.duplicates:.0%} resent"
                 )
-                yield title, shape_rows(scratch, "postgres", work, args.clients, args.servers, even)
+                rows = shape_rows(scratch, "postgres", work, args.clients, args.servers, even, paces)
+                yield title, rows
             if not args.no_overlap:
                 overlap = args.overlap_events or (4_000 if args.quick else 10_000)
                 yield (

@@ -1,12 +1,17 @@
 """Where one batch's Python time goes: in-process ingestion on a scratch PostgreSQL database.
 
-    .venv/bin/python -m bench.ingest_profile [--shape bench|few|both] [--batches N] [--pyinstrument]
+    .venv/bin/python -m bench.ingest_profile [--shape bench|few|hot|both] [--batches N] [--pyinstrument]
 
 Less noisy than throughput on a shared machine: each of ``--batches`` batches of 1,000
 events (the bench's own shapes and 5 % resends, ``bench.ingest.make_workload``) is parsed
 from its request body and ingested in one write transaction, as the HTTP route does; each
 stage is timed by wrapping the function that does it, and the median per batch printed.
 ``--pyinstrument`` prints one profile of the later batches instead of the table.
+
+On PostgreSQL the account lock is held from "lock" to the end of "commit" (the rate book
+token, grants, rollup upserts and the debit between them): the table's last line sums that
+critical section, which bounds the pace of one account (``--shape hot``: one batch of it at a
+time).
 """
 
 from __future__ import annotations
@@ -50,6 +55,11 @@ STAGES = [
     ("sqlalchemy.orm.session", "Session.flush", "batch row"),  # the flushes outside the debit
     ("sqlalchemy.orm.session", "Session.begin_nested", "batch row"),
 ]
+
+
+# The stages that run while the batch's accounts are locked (PostgreSQL's lock-late path); the
+# rate book is read again there too, counted in "rate" above.
+LOCK_HELD = ["lock", "grants", "rollup upserts", "late usage", "debit + flush", "commit"]
 
 
 def _backend_cpu_s(pid: int) -> float:
@@ -172,11 +182,14 @@ def run(shape: str, batches: int, profile: bool) -> None:
     total = [median_ms("total"), median_ms("total cpu"), median_ms("total pg")]
     print(f"  {'other':16s}" + "".join(f" {t - a:6.1f}" for t, a in zip(total, accounted, strict=True)))
     print(f"  {'total':16s}" + "".join(f" {t:6.1f}" for t in total))
+    held = [sum(median_ms(f"{stage}{suffix}") for stage in LOCK_HELD) for suffix in ("", " cpu", " pg")]
+    stages_held = ", ".join(LOCK_HELD)
+    print(f"  {'under the lock':16s}" + "".join(f" {h:6.1f}" for h in held) + f"  ({stages_held})")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", choices=["bench", "few", "both"], default="both")
+    parser.add_argument("--shape", choices=["bench", "few", "hot", "both"], default="both")
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--pyinstrument", action="store_true")
     args = parser.parse_args(argv)

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 
 from core.api.errors import RequestError
-from core.metering.exact_json import NotJSON, loads_exact
+from core.metering.exact_json import NotJSON, loads_usage
 from core.sizes import format_bytes
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -38,7 +38,7 @@ def parse_events(body: bytes, max_events: int = MAX_EVENTS_PER_REQUEST) -> list[
     if not body.strip():
         raise RequestError(400, "bad_json", 'the body is empty; send {"events": [...]}')
     try:
-        document = loads_exact(body)  # numbers stay exact: int or Decimal, never float
+        document = loads_usage(body)  # numbers stay exact: int or Decimal, never float
     except NotJSON as exc:
         raise RequestError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):

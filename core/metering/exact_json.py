@@ -6,6 +6,13 @@ whole request. Here a number with a fraction or an exponent becomes a ``Decimal`
 whatever its size), an integer of up to 40 digits an ``int``, and a longer one a ``Decimal``
 too (validation then rejects it as too large, per event). ``NaN`` and ``Infinity`` are not
 JSON: they make the document invalid.
+
+``loads_usage`` is the same parser for the events of a request body, compiled (msgspec): twice
+as fast, and what it returns equals ``loads_exact``'s except that an integer written with 41
+to 4,300 characters stays an ``int`` (usage validation gives it the same answer either way:
+not a string, or a quantity over the ceiling). Whatever msgspec refuses (bad JSON, a lone surrogate, an
+integer past 4,300 digits, deeper nesting than it takes) goes to ``loads_exact``, so errors,
+their messages and the documents only the standard library reads stay as they were.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from typing import Any
+
+import msgspec
 
 _MAX_INT_DIGITS = 40
 
@@ -43,3 +52,15 @@ def loads_exact(data: str | bytes) -> Any:
             f" (line {error.lineno}, column {error.colno})" if isinstance(error, json.JSONDecodeError) else ""
         )
         raise NotJSON(f"{message}{position}") from None
+
+
+# Fractions and exponents come to ``float_hook`` as their text: Decimal(text) is exact.
+_USAGE_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+
+
+def loads_usage(data: bytes) -> Any:
+    """``loads_exact`` for usage events, compiled: numbers are ``int`` or ``Decimal``, never ``float``."""
+    try:
+        return _USAGE_DECODER.decode(data)
+    except (msgspec.MsgspecError, RecursionError):
+        return loads_exact(data)  # the standard library's answer, and its message when it is an error

@@ -335,33 +335,52 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _rules_after(session: Session, ids: list[str], *, after_id: int | None) -> list[AlertRule]:
-    """One page of the accounts' live, unpaused rules by id (locked on PostgreSQL)."""
+# Rules whose outcome no usage can change: a grant enters "expires within N days" with time alone
+# (usage only lowers what it holds). After ingestion they are left to the periodic evaluation.
+TIME_DRIVEN_KINDS = ("credits_expiring",)
+
+
+def _rules_after(
+    session: Session, ids: list[str], *, after_id: int | None, after_usage: bool = False
+) -> list[AlertRule]:
+    """One page of the accounts' live, unpaused rules by id (locked on PostgreSQL); with
+    ``after_usage``, only those usage can move (not ``TIME_DRIVEN_KINDS``)."""
     stmt = select(AlertRule).where(
         AlertRule.account_id.in_(ids), AlertRule.deleted_at.is_(None), AlertRule.paused.is_(False)
     )
+    if after_usage:
+        stmt = stmt.where(AlertRule.kind.not_in(TIME_DRIVEN_KINDS))
     if after_id is not None:
         stmt = stmt.where(AlertRule.id > after_id)
     return list(_locked(session, stmt.order_by(AlertRule.id).limit(RULES_PER_READ)))
 
 
-def _all_rules(session: Session, ids: list[str], page: list[AlertRule]) -> Iterator[AlertRule]:
+def _all_rules(
+    session: Session, ids: list[str], page: list[AlertRule], *, after_usage: bool = False
+) -> Iterator[AlertRule]:
     """Every live, unpaused rule of the accounts, a page at a time from ``page`` on."""
     while page:
         yield from page
         if len(page) < RULES_PER_READ:
             return
         session.flush()  # the page's new states are written before the next page is read
-        page = _rules_after(session, ids, after_id=page[-1].id)
+        page = _rules_after(session, ids, after_id=page[-1].id, after_usage=after_usage)
 
 
-def evaluate_accounts(session: Session, account_ids: Iterable[str], *, at: datetime) -> Evaluation:
-    """Evaluate every live, unpaused rule and every cap of these accounts at ``at``."""
+def evaluate_accounts(
+    session: Session, account_ids: Iterable[str], *, at: datetime, after_usage: bool = False
+) -> Evaluation:
+    """Evaluate every live, unpaused rule and every cap of these accounts at ``at``.
+
+    ``after_usage`` (the evaluation that follows an ingested batch): only the rules and caps that
+    usage can move; the credits-expiring rules (``TIME_DRIVEN_KINDS``) wait for the periodic job.
+    """
     result = Evaluation()
     ids = sorted(set(account_ids))
     if not ids:
         return result
-    first_rules = _rules_after(session, ids, after_id=None)  # rules, then caps: the order locks are taken
+    # Rules, then caps: the order locks are taken.
+    first_rules = _rules_after(session, ids, after_id=None, after_usage=after_usage)
     caps = _locked(
         session,
         select(SpendCap)
@@ -372,7 +391,7 @@ def evaluate_accounts(session: Session, account_ids: Iterable[str], *, at: datet
         return result
     accounts = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(ids)))}
     measures = {account_id: _Measures(session, account, at) for account_id, account in accounts.items()}
-    for rule in _all_rules(session, ids, first_rules):
+    for rule in _all_rules(session, ids, first_rules, after_usage=after_usage):
         result.rules_evaluated += 1
         if rule.kind == "credits_expiring":  # once per grant, not a crossing
             _expiry_notices(session, result, rule, accounts[rule.account_id], measures[rule.account_id], at)
@@ -493,11 +512,18 @@ def _expiry_notices(
         )
 
 
-def accounts_with_rules(session: Session, account_ids: Iterable[str] | None = None) -> list[str]:
-    """Accounts (among ``account_ids``, or all) with a live unpaused rule or a cap: worth evaluating."""
+def accounts_with_rules(
+    session: Session, account_ids: Iterable[str] | None = None, *, after_usage: bool = False
+) -> list[str]:
+    """Accounts (among ``account_ids``, or all) with a live unpaused rule or a cap: worth evaluating.
+
+    ``after_usage``: rules of ``TIME_DRIVEN_KINDS`` do not count (every account has two).
+    """
     rule_stmt = select(AlertRule.account_id).where(
         AlertRule.deleted_at.is_(None), AlertRule.paused.is_(False)
     )
+    if after_usage:
+        rule_stmt = rule_stmt.where(AlertRule.kind.not_in(TIME_DRIVEN_KINDS))
     cap_stmt = select(SpendCap.account_id).where(SpendCap.deleted_at.is_(None))
     if account_ids is not None:
         ids = sorted(set(account_ids))

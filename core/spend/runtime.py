@@ -2,8 +2,9 @@
 
 ``after_ingest`` is what an ingesting route calls once its batch has committed. It only hands
 the batch to a background thread and returns: that thread finds the accounts in the batch that
-have rules or caps, refreshes their authorize snapshots, evaluates their rules (in its own
-write transaction) and sends the resulting emails and webhooks, so ingestion never waits for
+have rules or caps, refreshes their authorize snapshots, evaluates the rules and caps usage can
+move (in its own write transaction; the credits-expiring notices move with time alone and are
+the periodic job's) and sends the resulting emails and webhooks, so ingestion never waits for
 an evaluation, an SMTP server or an HTTP endpoint. The periodic job (``core.jobs``) evaluates
 every rule again each minute and retries deliveries, so nothing is lost if this process stops.
 """
@@ -37,15 +38,20 @@ def account_ids_of(raw_events: Sequence[object]) -> set[str]:
     }
 
 
-def evaluate_now(engine: Engine, account_ids: Iterable[str], *, clock: Clock = system_clock) -> Evaluation:
-    """Evaluate the rules and caps of those accounts that have any, then send what fired (blocking)."""
+def evaluate_now(
+    engine: Engine, account_ids: Iterable[str], *, clock: Clock = system_clock, after_usage: bool = False
+) -> Evaluation:
+    """Evaluate the rules and caps of those accounts that have any, then send what fired (blocking).
+
+    ``after_usage``: only what usage can move (``evaluate_accounts``), as after an ingested batch.
+    """
     ids = set(account_ids)
     with unit_of_work(engine) as session:
-        worth = accounts_with_rules(session, ids)
+        worth = accounts_with_rules(session, ids, after_usage=after_usage)
     if not worth:
         return Evaluation()
     with unit_of_work(engine, write=True) as session:
-        result = evaluate_accounts(session, worth, at=clock())
+        result = evaluate_accounts(session, worth, at=clock(), after_usage=after_usage)
     if result.delivery_ids:
         deliver_due(engine, clock=clock, ids=result.delivery_ids)
     return result
@@ -94,7 +100,9 @@ class SpendRuntime:
                 for batch in batches:
                     ids |= account_ids_of(batch)
                 self.authorizer.refresh_known(ids)
-                evaluate_now(self.engine_provider(), ids, clock=self.clock)
+                # Usage moves spend, balance and runway; the credits-expiring notices move with
+                # time and wait for the periodic job (every minute), as retries do.
+                evaluate_now(self.engine_provider(), ids, clock=self.clock, after_usage=True)
             except Exception:  # logged; the periodic job evaluates again within a minute
                 log.exception("evaluating alerts after ingestion failed")
             finally:

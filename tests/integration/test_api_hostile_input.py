@@ -79,6 +79,9 @@ def _raw(
         (_raw("big", quantity="1e16"), "quantity", "amount_too_large"),
         (_raw("huge", meter="unpriced", quantity=str(10**19)), "quantity", "too_large"),
         (_raw("digits", meter="unpriced", quantity="1" * 5000), "quantity", "too_large"),
+        # 41 to 4,300 digits: an int from the compiled parser, a Decimal from the standard library.
+        (_raw("long", meter="unpriced", quantity="9" * 60), "quantity", "too_large"),
+        (_raw("long-neg", meter="unpriced", quantity="-" + "9" * 60), "quantity", "must_be_non_negative"),
         (_raw("edge-late", timestamp="9999-12-31T23:00:00-05:00"), "timestamp", "out_of_range"),
         (_raw("edge-early", timestamp="0001-01-01T00:30:00+01:00"), "timestamp", "out_of_range"),
         (_raw("bad-\\ud800"), "event_id", "invalid_character"),

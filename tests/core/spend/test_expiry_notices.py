@@ -14,6 +14,7 @@ from alembic import command
 from sqlalchemy import Engine, func, select
 
 from core.accounts import Actor, add_member, create_account
+from core.clock import fixed_clock
 from core.db import unit_of_work
 from core.db.migrate import alembic_config, upgrade
 from core.db.models import AlertDelivery, AlertFiring, AlertRule, CreditExpiryNotice, Notification
@@ -21,13 +22,14 @@ from core.display import format_credits, format_datetime
 from core.errors import ValidationError
 from core.ledger import expire_due_grants, grant_credits
 from core.spend.alerts import RuleInput, create_rule, delete_rule, list_rules, update_rule
-from core.spend.evaluate import Evaluation, evaluate_accounts
+from core.spend.evaluate import Evaluation, accounts_with_rules, evaluate_accounts
 from core.spend.expiring import (
     DEFAULT_RULES_AUTHOR,
     add_default_expiry_rules,
     backfill_default_expiry_rules,
     claim_notice,
 )
+from core.spend.runtime import evaluate_now
 from tests.core.metering.catalog_setup import seed_catalog
 from tests.core.spend.spend_setup import CREDIT, spend
 
@@ -332,3 +334,30 @@ def test_the_default_rules_fire_for_an_expiring_grant(engine: Engine, now: datet
     with unit_of_work(engine) as session:
         targets = sorted(session.scalars(select(AlertDelivery.target)))
     assert targets == [OWNER.email, OWNER.email, "portal", "portal"]
+
+
+def test_the_evaluation_after_ingestion_leaves_expiry_notices_to_the_periodic_one(
+    seeded: Engine, now: datetime
+) -> None:
+    # Usage never brings a grant into "expires within N days": after a batch, only the rules usage
+    # moves are evaluated (every account has the two expiry rules); the periodic job sends the notice.
+    grant(seeded, now, 40, expires_in=timedelta(days=5))
+    add_rule(seeded, now, 7)
+    with unit_of_work(seeded) as session:
+        assert accounts_with_rules(session, ["acc_a"], after_usage=True) == []
+        assert accounts_with_rules(session, ["acc_a"]) == ["acc_a"]
+    assert evaluate_now(seeded, ["acc_a"], clock=fixed_clock(now), after_usage=True).rules_evaluated == 0
+    assert notices(seeded) == []
+    with unit_of_work(seeded, write=True) as session:
+        create_rule(
+            session,
+            account_id="acc_a",
+            rule=RuleInput(name="Low balance", kind="balance_below", threshold="500"),
+            actor=OWNER,
+            at=now,
+        )
+    after_batch = evaluate_now(seeded, ["acc_a"], clock=fixed_clock(now), after_usage=True)
+    assert (after_batch.rules_evaluated, after_batch.fired) == (1, 1)  # the balance rule, not the expiry one
+    assert notices(seeded) == []
+    assert evaluate(seeded, now).fired == 1  # the periodic evaluation: the notice, once
+    assert notices(seeded) != []
