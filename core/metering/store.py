@@ -260,8 +260,11 @@ def _claim_keys_sql(*, store_events: bool) -> str:
 
     A key is known when it is filed under ``%(month)s`` already (the primary key: ``ON
     CONFLICT DO NOTHING``, which waits for a transaction still filing it) or, committed,
-    under any other month from ``%(since)s`` on but ``%(skip)s`` (the other month this batch
-    files under, read by its own statement). With ``store_events``, the new events go on
+    under any earlier month from ``%(since)s`` on but ``%(skip)s`` (the other month this
+    batch files under, read by its own statement). Later months hold no key yet (a batch
+    files under the month it arrives in), and the range lets PostgreSQL read only the
+    window's earlier partitions: one index probe per key and month, where ``<>`` alone
+    probed every partition, the current and the coming months' included. With ``store_events``, the new events go on
     into ``usage_events`` in the same statement (no conflict possible there any more).
     """
     columns = ", ".join(EVENT_COLUMNS)
@@ -271,7 +274,7 @@ def _claim_keys_sql(*, store_events: bool) -> str:
         f"SELECT i.account_id, i.event_id, %(month)s, i.content_hash, i.occurred_at FROM {_INCOMING} i "
         "WHERE NOT EXISTS (SELECT FROM usage_event_keys k WHERE k.account_id = i.account_id "
         "AND k.event_id = i.event_id AND k.received_month >= %(since)s "
-        "AND k.received_month <> %(month)s AND k.received_month <> %(skip)s) "
+        "AND k.received_month < %(month)s AND k.received_month <> %(skip)s) "
         "ORDER BY i.account_id, i.event_id "
         "ON CONFLICT (account_id, event_id, received_month) DO NOTHING RETURNING account_id, event_id), "
         f"known AS (DELETE FROM {_INCOMING} i WHERE NOT EXISTS (SELECT FROM claimed c WHERE {match})) "
