@@ -2,13 +2,14 @@
 
 ``archive_month`` writes one month's raw events (``occurred_at`` in ``[first day, next month)``, UTC)
 to ``usage_events_YYYY_MM.parquet`` in the archive directory, reading the table in chunks (a month
-can hold 100 million rows; memory stays at one chunk). The file is written under a temporary name,
-fsynced, then renamed. Before anything is removed, the file is read back: its row count and the sum
-of its ``amount_nanos`` must equal what the table holds for the month and what the hourly rollups
-(``usage_rollup_hourly``, UTC hours) say for it. Only then are the raw rows removed
-(``core.metering.partitions.drop_event_month``: the month's partition on PostgreSQL) and the month
-recorded in ``usage_archives``, with per account, batch, meter and model totals in
-``archived_event_totals`` so that the ledger check and the statements still add up.
+can hold 100 million rows; memory stays at one chunk): on PostgreSQL with ``COPY … TO STDOUT``
+parsed by pyarrow's CSV reader, on SQLite row by row (the same file either way). The file is
+written under a temporary name, fsynced, then renamed. Before anything is removed, the file is
+read back: its row count and the sum of its ``amount_nanos`` must equal what the table holds for the
+month and what the hourly rollups (``usage_rollup_hourly``, UTC hours) say for it. Only then are the
+raw rows removed (``core.metering.partitions.drop_event_month``: the month's partition on
+PostgreSQL) and the month recorded in ``usage_archives``, with per account, batch, meter and model
+totals in ``archived_event_totals`` so that the ledger check and the statements still add up.
 
 Rollups, ledger entries and batches are kept: the Usage page and the usage exports read the
 rollups, the raw-event CSV of an archived month reads its file (``read_archived_events``).
@@ -310,18 +311,21 @@ def _copy_tables(session: Session, start: datetime, end: datetime) -> Iterator[p
                 quoted_strings_can_be_null=False,
             ),
         )
-        pending: list[pa.RecordBatch] = []
-        held = 0
-        for batch in reader:
-            pending.append(batch)
-            held += batch.num_rows
-            while held >= CHUNK_ROWS:
-                table = pa.Table.from_batches(pending)
-                yield _copied_chunk(table.slice(0, CHUNK_ROWS))
-                rest = table.slice(CHUNK_ROWS)
-                pending, held = rest.to_batches(), rest.num_rows
-        if held:
-            yield _copied_chunk(pa.Table.from_batches(pending))
+        try:
+            pending: list[pa.RecordBatch] = []
+            held = 0
+            for batch in reader:
+                pending.append(batch)
+                held += batch.num_rows
+                while held >= CHUNK_ROWS:
+                    table = pa.Table.from_batches(pending)
+                    yield _copied_chunk(table.slice(0, CHUNK_ROWS))
+                    rest = table.slice(CHUNK_ROWS)
+                    pending, held = rest.to_batches(), rest.num_rows
+            if held:
+                yield _copied_chunk(pa.Table.from_batches(pending))
+        finally:
+            reader.close()  # its read-ahead stops before the COPY is ended (cancelled on an error)
 
 
 def _copied_chunk(table: pa.Table) -> pa.Table:
