@@ -369,3 +369,68 @@ def test_cli_archives_months_before_and_refuses_recent_ones(
     assert main(["export", "events", "--account", "acc_a", "--month", "2025-08"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("event_id,occurred_at_utc") and len(lines) > 50
+
+
+def test_the_file_holds_every_value_exactly_whichever_way_it_is_read(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL reads the month with COPY into Arrow, SQLite row by row: the files are the same,
+    value for value, row group for row group (with chunks of 4 rows, to cut the month in three)."""
+    monkeypatch.setattr(archive, "CHUNK_ROWS", 4)
+    march = date(2024, 3, 1)
+    tricky = {"b": 1, "aa": "x", "a": {"d": [1.5, None, True, -0.0], "c": "é\u2028\"',\n"}, "é": "ü"}
+    times = [
+        datetime(2024, 3, 1, tzinfo=UTC),  # the month's first microsecond
+        datetime(2024, 3, 31, 23, 59, 59, 999_999, tzinfo=UTC),  # and its last
+        datetime(2024, 3, 15, 12, 0, 0, 1, tzinfo=UTC),
+    ]
+    outside = [datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=UTC), datetime(2024, 4, 1, tzinfo=UTC)]
+    stored = []
+    for index in range(11):
+        at = times[index % 3] + timedelta(minutes=index) if index >= 3 else times[index]
+        stored.append(
+            {
+                "event_id": ['a,b"c\nd', "", "e\\f", "plain"][index % 4] + str(index),
+                "account_id": f"acc_{'ab'[index % 2]}",
+                "meter_id": 1 + index % 3,
+                "quantity": 2**53 + 1 + index,  # past a float's exact integers
+                "occurred_at": at if at < datetime(2024, 4, 1, tzinfo=UTC) else times[0],
+                "usage_date": date(2024, 2, 29) + timedelta(days=index),
+                "model": ["", "atlas-1", 'ä, "q"'][index % 3],
+                "project": ["", "web\n2"][index % 2],
+                "api_key": "key",
+                "dimensions": [{}, tricky, {"model": "atlas-1"}][index % 3],
+                "amount_nanos": 2**62 + 3 * index,
+                "rate_card_version_id": None if index % 2 else 7 + index,
+                "content_hash": f"{index:032x}",
+                "batch_id": 100 + index,
+                "received_at": at + timedelta(seconds=5, microseconds=index),
+            }
+        )
+    with unit_of_work(engine, write=True) as session:
+        session.add_all(UsageEvent(**values) for values in stored)
+        session.add_all(UsageEvent(**{**stored[0], "occurred_at": at}) for at in outside)
+
+    order = sorted(range(len(stored)), key=lambda i: (stored[i]["account_id"], stored[i]["occurred_at"], i))
+    expected = [stored[i] for i in order]  # by account, time and id (ids follow the inserts)
+    postgres = engine.dialect.name == "postgresql"
+    with unit_of_work(engine) as session:
+        assert archive._uses_copy(session) == postgres
+        written = archive._write_file(session, march, tmp_path / "default")
+        row_by_row = archive._write_file(session, march, tmp_path / "rows", copy=False)
+
+    table = pq.read_table(written)
+    assert table.schema == archive.SCHEMA
+    assert pq.ParquetFile(written).metadata.num_row_groups == 3
+    assert [row["event_id"] for row in table.to_pylist()] == [row["event_id"] for row in expected]
+    for row, values in zip(table.to_pylist(), expected, strict=True):
+        assert row["dimensions"] == archive.dimensions_text(values["dimensions"])
+        assert {name: row[name] for name in values if name != "dimensions"} == {
+            name: value for name, value in values.items() if name != "dimensions"
+        }
+    assert archive.dimensions_text(tricky).startswith('{"a":{"c":')  # sorted keys, nested too
+
+    other = pq.read_table(row_by_row)
+    assert table.equals(other)  # same values, same types, same nulls
+    first, second = pq.ParquetFile(written).metadata, pq.ParquetFile(row_by_row).metadata
+    assert [first.row_group(i).num_rows for i in range(3)] == [second.row_group(i).num_rows for i in range(3)]
