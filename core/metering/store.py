@@ -264,8 +264,9 @@ def _claim_keys_sql(*, store_events: bool) -> str:
     batch files under, read by its own statement). Later months hold no key yet (a batch
     files under the month it arrives in), and the range lets PostgreSQL read only the
     window's earlier partitions: one index probe per key and month, where ``<>`` alone
-    probed every partition, the current and the coming months' included. With ``store_events``, the new events go on
-    into ``usage_events`` in the same statement (no conflict possible there any more).
+    probed every partition, the current and the coming months' included. With
+    ``store_events``, the new events go on into ``usage_events`` in the same statement (no
+    conflict possible there any more).
     """
     columns = ", ".join(EVENT_COLUMNS)
     match = "c.account_id = i.account_id AND c.event_id = i.event_id"
