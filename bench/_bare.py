@@ -1,11 +1,13 @@
 """Bare database baselines for the ingest bench: the database's own pace on the same events.
 
 Issue 11 defines the baseline: for the same events and batches, PostgreSQL ``COPY`` into a
-temporary table, ``INSERT … ON CONFLICT DO NOTHING`` into the events table, the rollup
-upserts (hourly and daily, as the schema has) and a balance update (one ``UPDATE`` per
-account per batch), from as many connections as the HTTP run has clients, each taking
-the next batch as the clients do. SQLite likewise (``INSERT OR IGNORE``, both upserts,
-the balance updates) from one connection: SQLite has one writer.
+temporary table, ``INSERT … ON CONFLICT DO NOTHING`` of the keys into the dedupe table
+(``usage_event_keys``, under the month of arrival) and of the events whose key went in into
+the events table, the rollup upserts (hourly and daily, as the schema has) and a balance
+update (one ``UPDATE`` per account per batch), from as many connections as the HTTP run has
+clients, each taking the next batch as the clients do. SQLite likewise (``INSERT OR IGNORE``
+of the keys, the events they let in, both upserts, the balance updates) from one connection:
+SQLite has one writer. The application's look-up of the window's earlier months is left out.
 
 Both write into a fresh copy of the seeded bench database, so the tables, indexes and
 CHECK constraints are the ones ingestion writes to. Nothing of the application runs: no
@@ -77,13 +79,20 @@ def _rollup_upsert(table: str, period_column: str, period_expression: str) -> st
 
 # One statement: insert the new events, add them to both rollups, return each account's sum.
 _PG_WRITE = f"""
-WITH ins AS (
+WITH claimed AS (
+    INSERT INTO usage_event_keys (account_id, event_id, received_month, content_hash, occurred_at)
+    SELECT account_id, event_id, date_trunc('month', received_at AT TIME ZONE 'UTC')::date, content_hash,
+           occurred_at
+    FROM incoming ORDER BY account_id, event_id
+    ON CONFLICT (account_id, event_id, received_month) DO NOTHING
+    RETURNING account_id, event_id
+), ins AS (
     INSERT INTO usage_events (account_id, event_id, meter_id, quantity, occurred_at, usage_date, model,
                               project, api_key, dimensions, amount_nanos, content_hash, batch_id, received_at)
-    SELECT account_id, event_id, meter_id, quantity, occurred_at, usage_date, model, project, api_key,
-           dimensions::json, amount_nanos, content_hash, %(batch_id)s, received_at
-    FROM incoming ORDER BY account_id, event_id
-    ON CONFLICT (account_id, event_id) DO NOTHING
+    SELECT DISTINCT ON (i.account_id, i.event_id) i.account_id, i.event_id, meter_id, quantity, occurred_at,
+           usage_date, model, project, api_key, dimensions::json, amount_nanos, content_hash, %(batch_id)s,
+           received_at
+    FROM incoming i JOIN claimed c ON c.account_id = i.account_id AND c.event_id = i.event_id
     RETURNING account_id, occurred_at, usage_date, {_ROLLUP_KEYS}, quantity, amount_nanos
 ), hourly AS (
     {_rollup_upsert("usage_rollup_hourly", "hour_start", "date_trunc('hour', occurred_at)")}
@@ -244,10 +253,28 @@ def _sqlite_rollup(table: str, period_column: str, period_expression: str) -> st
     )
 
 
-_SQLITE_INSERT = (
-    "INSERT OR IGNORE INTO usage_events (account_id, event_id, meter_id, quantity, occurred_at, usage_date, "
-    "model, project, api_key, dimensions, amount_nanos, content_hash, received_at, batch_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SQLITE_COLUMNS = (
+    "account_id, event_id, meter_id, quantity, occurred_at, usage_date, "
+    "model, project, api_key, dimensions, amount_nanos, content_hash, received_at, batch_id"
+)
+# A batch's rows, one per key (a key twice in a batch counts once), then the keys the dedupe
+# table lets in (rowids past the last before the batch), then their events.
+_SQLITE_INCOMING = (
+    "CREATE TEMP TABLE incoming (account_id, event_id, meter_id, quantity, occurred_at, usage_date, model, "
+    "project, api_key, dimensions, amount_nanos, content_hash, received_at, batch_id, "
+    "PRIMARY KEY (account_id, event_id))"
+)
+_SQLITE_INSERT = f"INSERT OR IGNORE INTO incoming ({_SQLITE_COLUMNS}) VALUES ({', '.join('?' * 14)})"
+_SQLITE_KEYS = (
+    "INSERT OR IGNORE INTO usage_event_keys "
+    "(account_id, event_id, received_month, content_hash, occurred_at) "
+    "SELECT account_id, event_id, substr(received_at, 1, 7) || '-01', content_hash, occurred_at FROM incoming"
+)
+_SQLITE_EVENTS = (
+    f"INSERT INTO usage_events ({_SQLITE_COLUMNS}) SELECT "
+    + ", ".join(f"i.{c.strip()}" for c in _SQLITE_COLUMNS.split(","))
+    + " FROM incoming i JOIN usage_event_keys k ON k.account_id = i.account_id "
+    "AND k.event_id = i.event_id AND k.rowid > ?"
 )
 _SQLITE_HOURLY = _sqlite_rollup(
     "usage_rollup_hourly", "hour_start", "strftime('%Y-%m-%d %H:00:00.000000', occurred_at)"
@@ -276,11 +303,16 @@ def bare_sqlite(path: Path, batches: list[list[BareRow]]) -> BareResult:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         started = time.perf_counter()
+        conn.execute(_SQLITE_INCOMING)
         for rows in sqlite_batches:
             conn.execute("BEGIN IMMEDIATE")
             last_id = conn.execute("SELECT coalesce(max(id), 0) FROM usage_events").fetchone()[0]
+            last_key = conn.execute("SELECT coalesce(max(rowid), 0) FROM usage_event_keys").fetchone()[0]
             conn.executemany(_SQLITE_INSERT, rows)
-            # The rows this batch inserted are the ones past the last id (INSERT OR IGNORE skipped the rest).
+            conn.execute(_SQLITE_KEYS)
+            conn.execute(_SQLITE_EVENTS, (last_key,))
+            conn.execute("DELETE FROM incoming")
+            # The rows this batch inserted are the ones past the last id (the keys let in no others).
             conn.execute(_SQLITE_HOURLY, (last_id,))
             conn.execute(_SQLITE_DAILY, (last_id,))
             spent = conn.execute(
