@@ -62,7 +62,6 @@ from __future__ import annotations
 import argparse
 import bisect
 import hashlib
-import importlib.util
 import json
 import os
 import random
@@ -89,6 +88,8 @@ from bench._report import Row, median, p95, print_table
 from bench._scratch import CARD, TOKEN
 from bench.ingest import MODELS, PROJECTS, SERVER_ENV, Workload, _hourly_keys_per_1000, post_all
 from bench.usage_view import _time
+from core.metering.partitions import key_window_start, month_start
+from core.metering.store import EVENT_COLUMNS, PG_EVENT_TYPES
 
 TODAY_REVISION = "0017"
 DB_NAMES = {"today": "meterline_bench_scale_0017", "head": "meterline_bench_scale_head"}
@@ -270,28 +271,9 @@ def _combos(accounts: int) -> list[list[tuple[str, str, str, str, list[tuple[str
     return out
 
 
-_EVENT_COPY_COLUMNS = (
-    "id, account_id, event_id, meter_id, quantity, occurred_at, usage_date, model, project, api_key, "
-    "dimensions, amount_nanos, rate_card_version_id, content_hash, batch_id, received_at"
-)
-_EVENT_COPY_TYPES = (
-    "int8",
-    "text",
-    "text",
-    "int8",
-    "int8",
-    "timestamptz",
-    "date",
-    "text",
-    "text",
-    "text",
-    "text",  # dimensions: JSON text, as core.metering.store sends it
-    "int8",
-    "int8",
-    "text",
-    "int8",
-    "timestamptz",
-)
+# The stored columns, id first: the fill writes ids of its own.
+_EVENT_COPY_COLUMNS = ", ".join(("id", *EVENT_COLUMNS))
+_EVENT_COPY_TYPES = ("int8", *PG_EVENT_TYPES)
 
 
 class EventSource:
@@ -393,8 +375,6 @@ class EventSource:
 
 def _ensure_partitions(url: str, months: list[datetime]) -> str:
     """Create the months' event partitions when this build has ``core.metering.partitions``."""
-    if importlib.util.find_spec("core.metering.partitions") is None:
-        return "no partitions module"
     from core.db.engine import make_engine, unit_of_work
     from core.metering import partitions
 
@@ -521,21 +501,9 @@ def _fill_rollups_and_keys(psycopg_url: str, plan: FillPlan, keys_table: bool) -
             )
 
 
-def dedupe_window() -> timedelta:
-    try:
-        from core.metering.settings import dedupe_window as window  # type: ignore[attr-defined]
-
-        return window()
-    except ImportError:
-        from core.metering.settings import max_lateness
-
-        return max_lateness() + timedelta(days=2)
-
-
 def window_start(now: datetime) -> datetime:
-    """First instant of the month that holds ``now - dedupe window``: keys of whole months are kept."""
-    edge = now - dedupe_window()
-    return datetime(edge.year, edge.month, 1, tzinfo=UTC)
+    """First instant of the first month of keys the dedupe window still reads at ``now``."""
+    return month_start(key_window_start(now))
 
 
 def _fill_ledger(url: str, psycopg_url: str, source: EventSource) -> None:

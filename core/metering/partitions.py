@@ -59,6 +59,12 @@ def month_start(month: date) -> datetime:
     return datetime.combine(month, time(), tzinfo=UTC)
 
 
+def month_bounds(month: date) -> tuple[datetime, datetime]:
+    """``[start, end)`` of the UTC month holding ``month`` as aware datetimes."""
+    first = month_of(month)
+    return month_start(first), month_start(add_months(first, 1))
+
+
 def event_partition_name(month: date) -> str:
     return f"{EVENTS}_p{month.year:04d}_{month.month:02d}"
 
@@ -203,7 +209,7 @@ def drop_event_month(session: Session, month: date) -> int:
         session.execute(text(f"ALTER TABLE {EVENTS} DETACH PARTITION {name}"))
         session.execute(text(f"DROP TABLE {name}"))
         return int(count)
-    low, high = month_start(month), month_start(add_months(month, 1))
+    low, high = month_bounds(month)
     result = session.execute(
         delete(UsageEvent).where(UsageEvent.occurred_at >= low, UsageEvent.occurred_at < high)
     )

@@ -197,7 +197,7 @@ def insert_keys(session: Session, rows: Sequence[tuple[Any, ...]], months: Seque
 # PostgreSQL types of ``EVENT_COLUMNS``, for binary COPY. ``dimensions`` is sent as "text":
 # json's binary wire format is its text, so the JSON dumped (once per combination) goes as is
 # (declared "json", psycopg would encode the str again, as a JSON string).
-_PG_TYPES = (
+PG_EVENT_TYPES = (
     "text",
     "text",
     "int8",
@@ -234,7 +234,7 @@ def _copy_rows(cursor: Any, table: str, rows: Sequence[tuple[Any, ...]], batch_i
     """Binary COPY of event rows into ``table`` (psycopg's C dumpers, no escaping in Python)."""
     columns = ", ".join(EVENT_COLUMNS)
     with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(_PG_TYPES)
+        copy.set_types(PG_EVENT_TYPES)
         for row, dims in zip(rows, _dimensions_json(rows), strict=True):
             copy.write_row(
                 (*row[:_DIMENSIONS], dims, *row[_DIMENSIONS + 1 : _BATCH], batch_id, row[_RECEIVED])

@@ -29,7 +29,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from core.clock import Clock, system_clock
 from core.db.engine import DEFAULT_SQLITE_PATH
 from core.db.models import ArchivedEventTotal, UsageArchive, UsageEvent, UsageRollupHourly
 from core.errors import BillingError, Conflict, NotFound, ValidationError
-from core.metering.partitions import drop_event_month
+from core.metering.partitions import add_months, drop_event_month, month_bounds, month_of
 from core.metering.settings import max_lateness
 
 DEFAULT_RETENTION_MONTHS = 13
@@ -148,24 +148,6 @@ def parse_month(text: str, *, field: str = "month") -> date:
             f"{field} is a month written YYYY-MM, e.g. 2025-09", code="invalid", field=field
         )
     return date(int(match.group(1)), int(match.group(2)), 1)
-
-
-def add_months(month: date, count: int) -> date:
-    index = month.year * 12 + month.month - 1 + count
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def month_bounds(month: date) -> tuple[datetime, datetime]:
-    """``[start, end)`` of a UTC month as aware datetimes."""
-    first = month.replace(day=1)
-    start = datetime(first.year, first.month, 1, tzinfo=UTC)
-    following = add_months(first, 1)
-    return start, datetime(following.year, following.month, 1, tzinfo=UTC)
-
-
-def month_of(moment: datetime) -> date:
-    moment = moment.astimezone(UTC)
-    return date(moment.year, moment.month, 1)
 
 
 def lateness_limit(now: datetime) -> date:
