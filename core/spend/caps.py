@@ -187,35 +187,25 @@ def set_cap(
     """Set the cap of a scope for a period (one per scope, value and period: setting it again
     changes its limit and mode; a key may have a daily and a monthly cap side by side)."""
     require_permission(session, actor, account_id=account_id, permission=CAPS_EDIT)
-    if mode not in CAP_MODES:
-        raise ValidationError(
-            "mode is soft (alerts only) or hard (authorize refuses)", code="unknown_mode", field="mode"
-        )
+    _check_mode(mode)
     value = _scope(session, scope, scope_value)
     period = _period(period)
-    limit_nanos = _limit(limit)
-    caps = _live_caps(session, account_id)
-    existing = next((c for c in caps if (c.scope, c.scope_value, c.period) == (scope, value, period)), None)
+    existing = _same_cap(_live_caps(session, account_id), scope, value, period)
     if existing is None:
-        if len(caps) >= MAX_CAPS_PER_ACCOUNT:
-            raise ValidationError(
-                f"at most {MAX_CAPS_PER_ACCOUNT} caps per account", code="too_many", field="scope"
-            )
-        existing = SpendCap(
+        return create_cap(
+            session,
             account_id=account_id,
             scope=scope,
             scope_value=value,
             period=period,
-            state="ok",
-            created_by=actor.author,
-            created_at=at,
+            limit=limit,
+            mode=mode,
+            actor=actor,
+            at=at,
         )
-        session.add(existing)
-    existing.limit_nanos = limit_nanos
-    existing.mode = mode
-    existing.updated_at = at
-    session.flush()
-    return _cap_view(existing)
+    return update_cap(
+        session, account_id=account_id, cap_id=existing.id, actor=actor, at=at, limit=limit, mode=mode
+    )
 
 
 def delete_cap(session: Session, *, account_id: str, cap_id: int, actor: Actor, at: datetime) -> None:
